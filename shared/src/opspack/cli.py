@@ -1,0 +1,173 @@
+"""The ``opspack`` command line: list, help, run, shell and registry build|check."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from opspack.renderers import FORMATS
+from opspack.version import __version__
+
+EXIT_OK, EXIT_ERROR, EXIT_USAGE = 0, 1, 2
+
+
+def _registry(args: argparse.Namespace) -> Any:
+    from opspack.registry import Registry
+
+    if getattr(args, "registry", None):
+        return Registry.from_file(args.registry)
+    return Registry.from_installed()
+
+
+def _print(text: str) -> None:
+    sys.stdout.write(text if text.endswith("\n") else text + "\n")
+
+
+def _emit(reply: Any, fmt: str) -> None:
+    from opspack.renderers import render
+
+    out = render(reply, fmt, color=fmt == "text" and sys.stdout.isatty())
+    if isinstance(out, str):
+        _print(out)
+    else:
+        _print(json.dumps(out, ensure_ascii=False, indent=None if fmt == "json" else 2))
+
+
+def exit_code(reply: Any) -> int:
+    if reply.ok:
+        return EXIT_OK
+    return EXIT_USAGE if reply.error is not None and reply.error.kind == "usage" else EXIT_ERROR
+
+
+def cmd_list(args: argparse.Namespace) -> int:
+    from opspack.help import overview
+    from opspack.renderers import render
+    from opspack.results import Reply, Text
+
+    registry = _registry(args)
+    entries = registry.in_pack(args.pack) if args.pack else list(registry)
+    if args.pack and registry.pack(args.pack) is None:
+        known = ", ".join(p["name"] for p in registry.packs) or "none"
+        sys.stderr.write(f"opspack: no pack named {args.pack!r} is installed (installed: {known})\n")
+        return EXIT_USAGE
+    if args.json:
+        _print(json.dumps(entries, ensure_ascii=False, indent=2))
+        return EXIT_OK
+    results: list[Any] = [overview(registry, entries, title=f"{len(entries)} commands")]
+    for b in registry.broken:
+        results.append(Text(f"pack {b.name} is installed but unreadable: {b.reason}"))
+    _print(render(Reply(ok=True, command=None, results=results), "text"))
+    return EXIT_OK
+
+
+def cmd_help(args: argparse.Namespace) -> int:
+    from opspack.help import help_reply
+
+    reply = help_reply(_registry(args), args.words)
+    _emit(reply, args.format)
+    return exit_code(reply)
+
+
+def _chat_text(words: Sequence[str]) -> str:
+    parts = list(words)
+    if parts and parts[0] == "--":
+        parts = parts[1:]
+    return " ".join(parts)
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    from opspack.context import Caller
+    from opspack.runtime import Runtime
+
+    runtime = Runtime(_registry(args))
+    caller = Caller(user=args.user, frontend="cli", format=args.format, profile=args.profile, confirmed=args.yes)
+    reply = runtime.chat(_chat_text(args.text), caller)
+    _emit(reply, args.format)
+    runtime.close()
+    return exit_code(reply)
+
+
+def cmd_shell(args: argparse.Namespace) -> int:
+    from opspack.shell import run_shell
+
+    return run_shell(_registry(args), fmt=args.format, profile=args.profile, user=args.user)
+
+
+def cmd_registry(args: argparse.Namespace) -> int:
+    from opspack import build
+
+    try:
+        root = Path(args.root) if args.root else build.find_root()
+        if args.action == "build":
+            changed = build.write(root)
+            for path in changed:
+                _print(f"wrote {path.relative_to(root)}")
+            if not changed:
+                _print("registry is up to date")
+            return EXIT_OK
+        problems = build.check(root)
+    except build.BuildError as exc:
+        sys.stderr.write(f"opspack registry: {exc}\n")
+        return EXIT_ERROR
+    if problems:
+        for p in problems:
+            sys.stderr.write(p + "\n")
+        sys.stderr.write(f"Generated files are stale. Regenerate them with: {build.REGENERATE}\n")
+        return EXIT_ERROR
+    _print("registry is up to date")
+    return EXIT_OK
+
+
+def parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="opspack", description="Chat-ops command packs.")
+    p.add_argument("--version", action="version", version=f"opspack {__version__}")
+    p.add_argument("--registry", help="read commands from this registry.json instead of installed packs")
+    sub = p.add_subparsers(dest="cmd", required=True)
+
+    s = sub.add_parser("list", help="list the commands of the installed packs")
+    s.add_argument("--pack", help="only this pack")
+    s.add_argument("--json", action="store_true", help="print the registry entries as JSON")
+    s.set_defaults(func=cmd_list)
+
+    s = sub.add_parser("help", help="help for a command, a group or a pack")
+    s.add_argument("words", nargs="*")
+    s.add_argument("--format", choices=FORMATS, default="text")
+    s.set_defaults(func=cmd_help)
+
+    s = sub.add_parser("run", help="run one command: opspack run -- vm list --cluster prod")
+    s.add_argument("--format", choices=FORMATS, default="text")
+    s.add_argument("--profile", help="settings profile ([<pack>.profiles.<name>] in opspack.toml)")
+    s.add_argument("--yes", action="store_true", help="confirm a destructive command")
+    s.add_argument("--user", default="local", help=argparse.SUPPRESS)
+    s.add_argument("text", nargs=argparse.REMAINDER, help="the chat text, after --")
+    s.set_defaults(func=cmd_run)
+
+    s = sub.add_parser("shell", help="an interactive chat console")
+    s.add_argument("--format", choices=FORMATS, default="text")
+    s.add_argument("--profile")
+    s.add_argument("--user", default="local", help=argparse.SUPPRESS)
+    s.set_defaults(func=cmd_shell)
+
+    s = sub.add_parser("registry", help="build or check the generated registry")
+    s.add_argument("action", choices=["build", "check"])
+    s.add_argument("--root", help="the checkout (default: found from the current folder)")
+    s.set_defaults(func=cmd_registry)
+    return p
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = parser().parse_args(argv)
+    try:
+        return int(args.func(args))
+    except KeyboardInterrupt:
+        return 130
+    except BrokenPipeError:
+        return EXIT_OK
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

@@ -1,0 +1,105 @@
+"""The invocation context a command receives: who asks, where, and the pack's settings."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, TypeVar
+
+if TYPE_CHECKING:
+    from opspack.connections import ConnectionPool
+    from opspack.secrets import Masker
+    from opspack.settings import Settings
+
+T = TypeVar("T")
+
+
+@dataclass
+class Caller:
+    """Who runs a command and from where; front-ends fill it in."""
+
+    user: str = "local"
+    roles: tuple[str, ...] = ()
+    channel: str | None = None
+    frontend: str = "cli"
+    format: str = "text"
+    profile: str | None = None
+    confirmed: bool = False
+    confirm_token: str | None = None
+
+
+@dataclass
+class Context:
+    """What a command gets besides its arguments.
+
+    ``settings`` holds the pack's resolved settings (typed; secrets registered for
+    masking). ``connection`` returns a client kept between commands in this process.
+    """
+
+    command: str
+    pack: str
+    caller: Caller
+    settings: Settings
+    pool: ConnectionPool
+    masker: Masker
+    log: logging.Logger = field(default_factory=lambda: logging.getLogger("opspack.declare"))
+
+    @property
+    def user(self) -> str:
+        return self.caller.user
+
+    @property
+    def profile(self) -> str | None:
+        return self.caller.profile
+
+    def secret(self, value: str | None) -> None:
+        """Register a value that must never appear in a reply (a token a backend issued)."""
+        self.masker.add(value)
+
+    def _key(self, name: str, settings: list[str] | None) -> tuple[Any, Any]:
+        group = (self.pack, self.caller.profile, name)
+        return (*group, self.settings.fingerprint(settings)), group
+
+    def connection(
+        self,
+        factory: Callable[[], T],
+        *,
+        name: str = "default",
+        close: Callable[[T], None] | None = None,
+        settings: list[str] | None = None,
+        max_age: float | None = None,
+    ) -> T:
+        """A client for this pack and profile, made by ``factory`` once and then reused.
+
+        It is made anew when the settings it depends on (``settings``, default all)
+        change, or after ``max_age`` seconds."""
+        key, group = self._key(name, settings)
+        return self.pool.get(key, factory, close=close, group=group, max_age=max_age)
+
+    def discard_connection(self, *, name: str = "default", settings: list[str] | None = None) -> None:
+        """Drop the kept client, e.g. because the backend said its session expired."""
+        key, _ = self._key(name, settings)
+        self.pool.discard(key)
+
+    def with_connection(
+        self,
+        factory: Callable[[], T],
+        use: Callable[[T], Any],
+        *,
+        expired: Callable[[BaseException], bool],
+        name: str = "default",
+        close: Callable[[T], None] | None = None,
+        settings: list[str] | None = None,
+    ) -> Any:
+        """Run ``use(client)``; if it fails with an error ``expired`` recognises,
+        make the client anew and run it once more."""
+        client = self.connection(factory, name=name, close=close, settings=settings)
+        try:
+            return use(client)
+        except BaseException as exc:
+            if not expired(exc):
+                raise
+            self.discard_connection(name=name, settings=settings)
+            client = self.connection(factory, name=name, close=close, settings=settings)
+            return use(client)

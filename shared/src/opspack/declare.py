@@ -1,0 +1,491 @@
+"""Declaring a command: a typed function, a docstring and the :func:`command` decorator.
+
+::
+
+    @command(examples=["vm list --cluster prod"])
+    def list_(ctx: Context, *, cluster: str | None = None, limit: int = 100) -> Table:
+        '''List virtual machines.
+
+        Args:
+            cluster: only VMs in this cluster
+            limit: at most this many rows
+        '''
+
+Parameters before ``*`` are typed positionally in chat; keyword-only parameters
+are options (``--cluster prod``). One ``dict[str, str]`` parameter may collect every
+``KEY=value`` pair that names no other argument. A parameter annotated
+:class:`~opspack.context.Context` receives the invocation context and is not an
+argument. The id is ``<pack>.<group>.<verb>``: the pack from the module's package
+(``opspack_vmware``), the group from the module name (``vm``), the verb from the
+function name (a trailing ``_`` is dropped), each overridable.
+"""
+
+from __future__ import annotations
+
+import inspect
+import re
+import types
+import typing
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from enum import Enum
+from typing import Any, Literal, TypeVar
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+SPEC_ATTR = "__opspack_command__"
+_ID_PART = re.compile(r"^[a-z][a-z0-9_]*$")
+
+
+@dataclass(slots=True)
+class ArgInfo:
+    """One argument as the chat grammar and the schema see it."""
+
+    name: str
+    annotation: Any
+    default: Any
+    required: bool
+    positional: bool
+    description: str
+    is_list: bool = False
+    is_mapping: bool = False
+    is_bool: bool = False
+
+
+@dataclass(slots=True)
+class CommandSpec:
+    """Everything the decorator knows about one command."""
+
+    func: Callable[..., Any]
+    group: str | None
+    verb: str | None
+    words: list[str] | None
+    aliases: list[str]
+    examples: list[str]
+    mutating: bool
+    destructive: bool
+    idempotent: bool | None
+    confirm: bool | None
+    permission: str | None
+    timeout_s: float
+    settings: list[str] | None
+    result_kinds: list[str] | None
+    _args: list[ArgInfo] | None = field(default=None, repr=False)
+    _model: Any = field(default=None, repr=False)
+
+    # -- identity ---------------------------------------------------------------
+    @property
+    def module(self) -> str:
+        return str(self.func.__module__)
+
+    @property
+    def pack(self) -> str:
+        top = self.module.split(".")[0]
+        if not top.startswith("opspack_"):
+            raise ValueError(
+                f"command {self.func.__qualname__} lives in {self.module}; "
+                "commands must live in a pack package named opspack_<pack>"
+            )
+        return top[len("opspack_") :]
+
+    @property
+    def group_name(self) -> str:
+        return self.group or self.module.split(".")[-1].lstrip("_")
+
+    @property
+    def verb_name(self) -> str:
+        return self.verb or self.func.__name__.rstrip("_")
+
+    @property
+    def id(self) -> str:
+        return f"{self.pack}.{self.group_name}.{self.verb_name}"
+
+    @property
+    def entry_point(self) -> str:
+        return f"{self.module}:{self.func.__name__}"
+
+    @property
+    def chat_words(self) -> list[str]:
+        if self.words:
+            return list(self.words)
+        return [self.group_name.replace("_", "-"), self.verb_name.replace("_", "-")]
+
+    # -- docs ---------------------------------------------------------------------
+    @property
+    def summary(self) -> str:
+        return _parse_docstring(self.func.__doc__)[0]
+
+    @property
+    def description(self) -> str:
+        return _parse_docstring(self.func.__doc__)[1]
+
+    # -- arguments ---------------------------------------------------------------
+    @property
+    def args(self) -> list[ArgInfo]:
+        if self._args is None:
+            self._args = _analyse_signature(self.func)
+        return self._args
+
+    @property
+    def context_param(self) -> str | None:
+        hints = _hints(self.func)
+        for name in inspect.signature(self.func).parameters:
+            if _is_context(hints.get(name)):
+                return name
+        return None
+
+    @property
+    def positional(self) -> list[str]:
+        return [a.name for a in self.args if a.positional]
+
+    @property
+    def mapping_arg(self) -> str | None:
+        return next((a.name for a in self.args if a.is_mapping), None)
+
+    def args_model(self) -> Any:
+        """The pydantic model that validates this command's arguments (cached)."""
+        if self._model is None:
+            self._model = _build_model(self)
+        return self._model
+
+    def args_schema(self) -> dict[str, Any]:
+        return _clean_schema(self.args_model().model_json_schema(), self)
+
+    def usage(self) -> str:
+        parts = list(self.chat_words)
+        for a in self.args:
+            if a.positional:
+                token = f"<{a.name}{'...' if a.is_list else ''}>"
+                parts.append(token if a.required else f"[{token}]")
+        for a in self.args:
+            if a.positional:
+                continue
+            flag = "--" + a.name.replace("_", "-")
+            if a.is_mapping:
+                parts.append("[KEY=value ...]")
+            elif a.is_bool:
+                parts.append(f"[{flag}]" if not a.required else flag)
+            else:
+                choices = _choices(a.annotation)
+                value = "|".join(choices) if choices else a.name.upper()
+                token = f"{flag} {value}"
+                parts.append(token if a.required else f"[{token}]")
+        return " ".join(parts)
+
+    # -- effects ---------------------------------------------------------------
+    def effects(self) -> dict[str, bool]:
+        destructive = self.destructive
+        read_only = not (self.mutating or destructive)
+        idempotent = self.idempotent if self.idempotent is not None else read_only
+        confirm = self.confirm if self.confirm is not None else destructive
+        return {
+            "read_only": read_only,
+            "destructive": destructive,
+            "idempotent": idempotent,
+            "confirm": confirm,
+        }
+
+    def kinds(self) -> list[str]:
+        if self.result_kinds is not None:
+            return list(self.result_kinds)
+        return _kinds_from_annotation(_hints(self.func).get("return"))
+
+
+def command(
+    *,
+    group: str | None = None,
+    verb: str | None = None,
+    words: Sequence[str] | None = None,
+    aliases: Sequence[str] = (),
+    examples: Sequence[str] = (),
+    mutating: bool = False,
+    destructive: bool = False,
+    idempotent: bool | None = None,
+    confirm: bool | None = None,
+    permission: str | None = None,
+    timeout: float = 30.0,
+    settings: Sequence[str] | None = None,
+    results: Sequence[str] | None = None,
+) -> Callable[[F], F]:
+    """Declare a function as a chat command.
+
+    Args:
+        group: the command's group (default: the module's name).
+        verb: the command's verb (default: the function's name, trailing ``_`` dropped).
+        words: the chat words that name it (default: ``[group, verb]`` with dashes).
+        aliases: other chat texts that name it (``["vm stop"]``).
+        examples: complete chat texts shown in help.
+        mutating: the command changes something.
+        destructive: the command's change is hard to undo; implies ``mutating`` and,
+            unless ``confirm=False``, confirmation before it runs.
+        idempotent: running it twice is the same as once (default: true for reads).
+        confirm: override whether the user must confirm first.
+        permission: the permission needed (default: the command id).
+        timeout: seconds before the runtime answers with a ``timeout`` error.
+        settings: which pack settings it needs (default: all the pack's settings).
+        results: the result kinds it returns (default: from the return annotation).
+    """
+    for part in (group, verb):
+        if part is not None and not _ID_PART.match(part):
+            raise ValueError(f"group/verb {part!r} must be lower_snake_case")
+
+    def decorate(func: F) -> F:
+        if not (func.__doc__ or "").strip():
+            raise ValueError(f"command {func.__qualname__} needs a docstring (its summary)")
+        spec = CommandSpec(
+            func=func,
+            group=group,
+            verb=verb,
+            words=list(words) if words else None,
+            aliases=list(aliases),
+            examples=list(examples),
+            mutating=mutating or destructive,
+            destructive=destructive,
+            idempotent=idempotent,
+            confirm=confirm,
+            permission=permission,
+            timeout_s=float(timeout),
+            settings=list(settings) if settings is not None else None,
+            result_kinds=list(results) if results is not None else None,
+        )
+        setattr(func, SPEC_ATTR, spec)
+        return func
+
+    return decorate
+
+
+def spec_of(func: Callable[..., Any]) -> CommandSpec:
+    """The :class:`CommandSpec` of a decorated function."""
+    spec = getattr(func, SPEC_ATTR, None)
+    if not isinstance(spec, CommandSpec):
+        raise TypeError(f"{func!r} is not an opspack command")
+    return spec
+
+
+# ---------------------------------------------------------------------------
+# signature analysis
+
+
+def _hints(func: Callable[..., Any]) -> dict[str, Any]:
+    return typing.get_type_hints(func, include_extras=True)
+
+
+def _is_context(annotation: Any) -> bool:
+    if annotation is None:
+        return False
+    from opspack.context import Context
+
+    return annotation is Context
+
+
+def _strip_optional(annotation: Any) -> tuple[Any, bool]:
+    origin = typing.get_origin(annotation)
+    if origin in (typing.Union, types.UnionType):
+        args = [a for a in typing.get_args(annotation) if a is not type(None)]
+        if len(args) == 1 and len(typing.get_args(annotation)) == 2:
+            return args[0], True
+    return annotation, False
+
+
+def _choices(annotation: Any) -> list[str]:
+    inner, _ = _strip_optional(annotation)
+    if typing.get_origin(inner) is list:
+        inner = typing.get_args(inner)[0]
+    if typing.get_origin(inner) is Literal:
+        return [str(v) for v in typing.get_args(inner)]
+    if isinstance(inner, type) and issubclass(inner, Enum):
+        return [str(m.value) for m in inner]
+    return []
+
+
+_ALLOWED_SCALARS = (str, int, float, bool)
+
+
+def _check_type(name: str, annotation: Any) -> tuple[bool, bool, bool]:
+    """Validate an argument type; return (is_list, is_mapping, is_bool)."""
+    inner, _ = _strip_optional(annotation)
+    origin = typing.get_origin(inner)
+    if origin is list:
+        (item,) = typing.get_args(inner)
+        if item in (str, int, float) or typing.get_origin(item) is Literal or (
+            isinstance(item, type) and issubclass(item, Enum)
+        ):
+            return True, False, False
+    elif origin is dict:
+        if typing.get_args(inner) == (str, str):
+            return False, True, False
+    elif origin is Literal:
+        return False, False, False
+    elif inner in _ALLOWED_SCALARS:
+        return False, False, inner is bool
+    elif isinstance(inner, type) and issubclass(inner, Enum):
+        return False, False, False
+    raise TypeError(
+        f"argument {name!r} has type {annotation!r}; commands take str, int, float, bool, "
+        "Literal/Enum, list[str|int|float], dict[str, str] and optional values of these"
+    )
+
+
+def _analyse_signature(func: Callable[..., Any]) -> list[ArgInfo]:
+    hints = _hints(func)
+    docs = _parse_docstring(func.__doc__)[2]
+    out: list[ArgInfo] = []
+    for name, param in inspect.signature(func).parameters.items():
+        annotation = hints.get(name, inspect.Parameter.empty)
+        if _is_context(annotation):
+            continue
+        if annotation is inspect.Parameter.empty:
+            raise TypeError(f"argument {name!r} of {func.__qualname__} needs a type annotation")
+        if param.kind in (param.VAR_POSITIONAL, param.VAR_KEYWORD, param.POSITIONAL_ONLY):
+            raise TypeError(f"argument {name!r} of {func.__qualname__}: use plain or keyword-only")
+        is_list, is_mapping, is_bool = _check_type(name, annotation)
+        required = param.default is inspect.Parameter.empty
+        out.append(
+            ArgInfo(
+                name=name,
+                annotation=annotation,
+                default=None if required else param.default,
+                required=required and not is_mapping,
+                positional=param.kind is param.POSITIONAL_OR_KEYWORD and not is_mapping,
+                description=docs.get(name, ""),
+                is_list=is_list,
+                is_mapping=is_mapping,
+                is_bool=is_bool,
+            )
+        )
+    mappings = [a for a in out if a.is_mapping]
+    if len(mappings) > 1:
+        raise TypeError(f"{func.__qualname__}: at most one dict[str, str] argument")
+    positional = [a for a in out if a.positional]
+    for a in positional[:-1]:
+        if a.is_list:
+            raise TypeError(f"{func.__qualname__}: only the last positional argument may be a list")
+    return out
+
+
+def _build_model(spec: CommandSpec) -> Any:
+    from pydantic import ConfigDict, Field, create_model
+
+    fields: dict[str, Any] = {}
+    for a in spec.args:
+        default: Any = ... if a.required else a.default
+        if a.is_mapping and a.default is None:
+            fields[a.name] = (a.annotation, Field(default_factory=dict, description=a.description))
+            continue
+        fields[a.name] = (a.annotation, Field(default, description=a.description or None))
+    model_name = "Args_" + spec.id.replace(".", "_")
+    return create_model(  # type: ignore[call-overload]
+        model_name,
+        __config__=ConfigDict(extra="forbid", use_enum_values=False),
+        **fields,
+    )
+
+
+def _inline_refs(node: Any, defs: dict[str, Any]) -> Any:
+    if isinstance(node, dict):
+        if "$ref" in node and isinstance(node["$ref"], str):
+            target = defs.get(node["$ref"].split("/")[-1], {})
+            merged = {**_inline_refs(target, defs), **{k: v for k, v in node.items() if k != "$ref"}}
+            return merged
+        return {k: _inline_refs(v, defs) for k, v in node.items()}
+    if isinstance(node, list):
+        return [_inline_refs(v, defs) for v in node]
+    return node
+
+
+def _simplify(prop: dict[str, Any]) -> dict[str, Any]:
+    prop = {k: v for k, v in prop.items() if k != "title"}
+    any_of = prop.get("anyOf")
+    if isinstance(any_of, list):
+        non_null = [s for s in any_of if s.get("type") != "null"]
+        if len(non_null) == 1 and len(any_of) == 2:
+            rest = {k: v for k, v in prop.items() if k != "anyOf"}
+            prop = {**_simplify(non_null[0]), **rest}
+            if prop.get("default", 0) is None:
+                del prop["default"]
+    if "items" in prop and isinstance(prop["items"], dict):
+        prop["items"] = _simplify(prop["items"])
+    if prop.get("enum") and "type" not in prop:
+        values = prop["enum"]
+        if all(isinstance(v, str) for v in values):
+            prop["type"] = "string"
+        elif all(isinstance(v, int) and not isinstance(v, bool) for v in values):
+            prop["type"] = "integer"
+    return prop
+
+
+def _clean_schema(schema: dict[str, Any], spec: CommandSpec) -> dict[str, Any]:
+    defs = schema.get("$defs", {})
+    props = _inline_refs(schema.get("properties", {}), defs)
+    properties: dict[str, Any] = {}
+    for a in spec.args:
+        prop = _simplify(props[a.name])
+        if a.description:
+            prop["description"] = a.description
+        order = ["type", "description", "enum", "items", "additionalProperties", "default"]
+        properties[a.name] = {k: prop[k] for k in order if k in prop} | {
+            k: v for k, v in prop.items() if k not in order
+        }
+    return {
+        "type": "object",
+        "additionalProperties": False,
+        "required": [a.name for a in spec.args if a.required],
+        "properties": properties,
+    }
+
+
+def _kinds_from_annotation(annotation: Any) -> list[str]:
+    from opspack import results as r
+
+    if annotation is None:
+        return []
+    found: list[str] = []
+
+    def walk(t: Any) -> None:
+        origin = typing.get_origin(t)
+        if origin in (typing.Union, types.UnionType, list, Sequence) or origin is not None:
+            for arg in typing.get_args(t):
+                walk(arg)
+            return
+        if isinstance(t, type) and issubclass(t, r.Result) and t is not r.Result:
+            if t.kind not in found:
+                found.append(t.kind)
+
+    walk(annotation)
+    return found
+
+
+# ---------------------------------------------------------------------------
+# docstrings (Google style: a summary line, a body, an ``Args:`` section)
+
+_SECTION = re.compile(r"^(Args|Arguments|Parameters|Returns|Raises|Examples?):\s*$")
+
+
+def _parse_docstring(doc: str | None) -> tuple[str, str, dict[str, str]]:
+    text = inspect.cleandoc(doc or "")
+    if not text:
+        return "", "", {}
+    lines = text.splitlines()
+    summary = lines[0].strip().rstrip(".")
+    body: list[str] = []
+    args: dict[str, str] = {}
+    section: str | None = None
+    current: str | None = None
+    for line in lines[1:]:
+        m = _SECTION.match(line.strip())
+        if m and not line.startswith(" "):
+            section = m.group(1)
+            current = None
+            continue
+        if section in ("Args", "Arguments", "Parameters"):
+            stripped = line.strip()
+            am = re.match(r"^(\w+)(?:\s*\([^)]*\))?:\s*(.*)$", stripped)
+            if am and (line.startswith("    ") and not line.startswith("        ")):
+                current = am.group(1)
+                args[current] = am.group(2).strip()
+            elif current and stripped:
+                args[current] = (args[current] + " " + stripped).strip()
+            continue
+        if section is None:
+            body.append(line)
+    return summary, "\n".join(body).strip(), args

@@ -1,0 +1,100 @@
+"""``help`` in chat and on the command line, built from registry data alone."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from opspack.registry import Entry, Registry
+from opspack.results import KV, Error, Reply, Table, Text
+
+
+def _effects_text(effects: dict[str, Any]) -> str:
+    if effects.get("read_only"):
+        return "read-only"
+    parts = ["destructive" if effects.get("destructive") else "mutating"]
+    parts.append("idempotent" if effects.get("idempotent") else "not idempotent")
+    if effects.get("confirm"):
+        parts.append("asks for confirmation")
+    return ", ".join(parts)
+
+
+def _arg_lines(entry: Entry) -> list[str]:
+    schema = entry["args_schema"]
+    required = set(schema.get("required", []))
+    positional = entry["chat"].get("positional", [])
+    lines = []
+    for name, prop in schema.get("properties", {}).items():
+        label = f"<{name}>" if name in positional else "--" + name.replace("_", "-")
+        if name == entry["chat"].get("mapping"):
+            label = "KEY=value"
+        kind = prop.get("type", "string")
+        if kind == "array":
+            kind = f"list of {prop.get('items', {}).get('type', 'string')}"
+        if "enum" in prop:
+            kind = "|".join(str(v) for v in prop["enum"])
+        bits = [f"{label} ({kind}{', required' if name in required else ''})"]
+        if prop.get("description"):
+            bits.append(prop["description"])
+        if "default" in prop and prop["default"] not in (None, [], {}):
+            bits.append(f"default {prop['default']}")
+        lines.append(" - ".join(bits))
+    return lines
+
+
+def command_help(entry: Entry) -> list[Any]:
+    """Full help for one command."""
+    chat = entry["chat"]
+    items: dict[str, Any] = {
+        "usage": chat["usage"],
+        "command": entry["id"],
+        "pack": f"{entry['pack']['name']} {entry['pack']['version']}",
+        "effects": _effects_text(entry["effects"]),
+        "permission": entry["permission"],
+    }
+    if chat.get("aliases"):
+        items["aliases"] = ", ".join(chat["aliases"])
+    if chat.get("examples"):
+        items["examples"] = list(chat["examples"])
+    out: list[Any] = [KV(items, title=entry["summary"])]
+    body = entry.get("description") or ""
+    args = _arg_lines(entry)
+    if args:
+        body = (body + "\n\n" if body else "") + "Arguments:\n" + "\n".join(f"  {a}" for a in args)
+    if body:
+        out.append(Text(body))
+    return out
+
+
+def overview(registry: Registry, entries: Sequence[Entry] | None = None, title: str | None = None) -> Table:
+    rows = [[e["chat"]["usage"], e["summary"]] for e in (entries if entries is not None else registry)]
+    return Table(columns=["command", "what it does"], rows=rows, title=title or "Commands")
+
+
+def help_reply(registry: Registry, words: Sequence[str]) -> Reply:
+    """Answer ``help [words...]``: everything, a pack or a group, or one command."""
+    if not words:
+        packs = ", ".join(p["name"] for p in registry.packs) or "none installed"
+        return Reply(
+            ok=True,
+            command=None,
+            results=[
+                overview(registry, title=f"Commands ({len(registry)}; packs: {packs})"),
+                Text("Type `help <command>` for its arguments and examples."),
+            ],
+        )
+    entries, n = registry.match(words)
+    if len(entries) == 1 and n == len(words):
+        return Reply(ok=True, command=None, results=command_help(entries[0]))
+    prefixed = registry.with_prefix(words)
+    if prefixed:
+        return Reply(ok=True, command=None, results=[overview(registry, prefixed, f"Commands for `{' '.join(words)}`")])
+    if entries:
+        return Reply(ok=True, command=None, results=[r for e in entries for r in command_help(e)])
+    close = registry.closest(" ".join(words))
+    hint = (
+        "Did you mean: " + "; ".join(f"`{c['chat']['usage']}`" for c in close) + "?"
+        if close
+        else "Type `help` to see the commands."
+    )
+    return Reply.failure(Error("usage", f"No command matches `{' '.join(words)}`.", hint))

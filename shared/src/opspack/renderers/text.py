@@ -1,0 +1,104 @@
+"""Plain text for a terminal: aligned tables, key-values, statuses."""
+
+from __future__ import annotations
+
+import tempfile
+from pathlib import Path
+
+from opspack.renderers.common import LABELS, cell, display_width, slug, value_text
+from opspack.results import (
+    KV,
+    Diff,
+    Error,
+    Image,
+    Link,
+    Menu,
+    Progress,
+    Reply,
+    Result,
+    Status,
+    Table,
+    Text,
+)
+
+_COLORS = {"ok": "\x1b[32m", "warning": "\x1b[33m", "critical": "\x1b[31m", "unknown": "\x1b[90m"}
+_RESET = "\x1b[0m"
+
+
+def _pad(text: str, width: int) -> str:
+    return text + " " * (width - display_width(text))
+
+
+def table_text(t: Table, *, color: bool = False) -> list[str]:
+    columns = list(t.columns)
+    rows = [[cell(v).replace("\n", " ") for v in row] for row in t.rows]
+    if t.row_status is not None:
+        columns = ["status", *columns]
+        rows = [[LABELS[s].lower(), *r] for s, r in zip(t.row_status, rows, strict=True)]
+    widths = [display_width(c) for c in columns]
+    for row in rows:
+        for i, v in enumerate(row):
+            widths[i] = max(widths[i], display_width(v))
+    lines = ["  ".join(_pad(c, widths[i]) for i, c in enumerate(columns)).rstrip()]
+    lines.append("  ".join("-" * w for w in widths))
+    for n, row in enumerate(rows):
+        line = "  ".join(_pad(v, widths[i]) for i, v in enumerate(row)).rstrip()
+        if color and t.row_status is not None:
+            line = _COLORS[t.row_status[n]] + line + _RESET
+        lines.append(line)
+    if not t.rows:
+        lines.append("(no rows)")
+    if t.total is not None and t.total > len(t.rows):
+        lines.append(f"(showing {len(t.rows):,} of {t.total:,})")
+    return lines
+
+
+def _one(r: Result | Error, image_dir: Path | None, color: bool) -> list[str]:
+    lines: list[str] = []
+    title = getattr(r, "title", None)
+    if title:
+        lines.append(title)
+        lines.append("=" * min(display_width(title), 80))
+    if isinstance(r, Text):
+        lines.extend(r.text.splitlines() or [""])
+    elif isinstance(r, Table):
+        lines.extend(table_text(r, color=color))
+    elif isinstance(r, KV):
+        width = max((display_width(k) for k in r.items), default=0)
+        for k, v in r.items.items():
+            if isinstance(v, list) and len(v) > 1:
+                lines.append(_pad(k + ":", width + 1))
+                lines.extend(f"  - {cell(x)}" for x in v)
+            else:
+                lines.append(f"{_pad(k + ':', width + 1)} {value_text(v)}")
+    elif isinstance(r, Status):
+        label = f"[{LABELS[r.level]}]"
+        if color:
+            label = _COLORS[r.level] + label + _RESET
+        lines.append(f"{label} {r.message}")
+    elif isinstance(r, Image):
+        folder = image_dir or Path(tempfile.gettempdir()) / "opspack-images"
+        folder.mkdir(parents=True, exist_ok=True)
+        path = folder / f"{slug(r.title or r.alt, 'image')}-{abs(hash(r.data)) % 10**8}{Path(r.name).suffix}"
+        path.write_bytes(r.data)
+        lines.append(f"[image: {r.alt} ({r.mime}, {len(r.data):,} bytes) saved to {path}]")
+    elif isinstance(r, Link):
+        lines.append(f"{r.text or r.url}: {r.url}" if r.text else r.url)
+    elif isinstance(r, Menu):
+        for i, o in enumerate(r.options, 1):
+            lines.append(f"{i}. {o.label}: {o.text or o.command}")
+    elif isinstance(r, Diff):
+        lines.extend((r.unified or "(no differences)").splitlines())
+    elif isinstance(r, Progress):
+        pct = f" ({r.percent:.0f}%)" if r.percent is not None else ""
+        lines.append(f"{'done' if r.done else '...'} {r.message}{pct}")
+    elif isinstance(r, Error):
+        lines.append(f"Error ({r.kind}): {r.message}")
+        if r.hint:
+            lines.append(f"Hint: {r.hint}")
+    return lines
+
+
+def render_text(reply: Reply, *, image_dir: Path | None = None, color: bool = False) -> str:
+    blocks = ["\n".join(_one(r, image_dir, color)) for r in reply.all_results()]
+    return "\n\n".join(blocks) + ("\n" if blocks else "")

@@ -1,0 +1,321 @@
+"""The runtime: chat text or an id with arguments in, one :class:`Reply` out.
+
+For one invocation it looks the command up in the registry, checks confirmation,
+imports the pack module (only now), validates the arguments with the command's
+own types, resolves the pack's settings, runs the function under its timeout in a
+worker thread, turns every exception into an error result and masks secrets.
+Nothing here lets a traceback reach a chat room: unexpected exceptions are logged
+with their traceback and answered with an ``internal`` error.
+"""
+
+from __future__ import annotations
+
+import concurrent.futures
+import importlib
+import logging
+import threading
+from collections.abc import Callable, Iterable
+from typing import Any
+
+from opspack.connections import ConnectionPool
+from opspack.context import Caller, Context
+from opspack.errors import ConfigError, OpsError, UsageError
+from opspack.registry import Entry, Registry
+from opspack.results import Confirmation, Error, MenuOption, Menu, Reply, Result
+from opspack.secrets import Masker, MaskingFilter
+from opspack.settings import Config, Settings
+
+log = logging.getLogger("opspack.runtime")
+
+#: A hook that may refuse an invocation (permissions); returns an error or None.
+Gate = Callable[[Entry, Caller], Error | None]
+
+
+class Runtime:
+    """Runs commands from a registry. One per process is typical; it is thread-safe."""
+
+    def __init__(
+        self,
+        registry: Registry | None = None,
+        *,
+        config: Config | None = None,
+        pool: ConnectionPool | None = None,
+        masker: Masker | None = None,
+        gates: Iterable[Gate] = (),
+        max_workers: int = 16,
+    ) -> None:
+        self.registry = registry if registry is not None else Registry.from_installed()
+        self._config = config
+        self.pool = pool or ConnectionPool()
+        self.masker = masker or Masker()
+        self.gates = list(gates)
+        self._executor = concurrent.futures.ThreadPoolExecutor(
+            max_workers=max_workers, thread_name_prefix="opspack-cmd"
+        )
+        self._funcs: dict[str, Callable[..., Any]] = {}
+        self._packs: dict[str, Any] = {}
+        self._lock = threading.Lock()
+        _install_log_masking(self.masker)
+
+    @property
+    def config(self) -> Config:
+        if self._config is None:
+            self._config = Config.load()
+        return self._config
+
+    def close(self) -> None:
+        self.pool.close_all()
+        self._executor.shutdown(wait=False, cancel_futures=True)
+
+    # -- entry points -----------------------------------------------------------
+    def chat(self, text: str, caller: Caller | None = None) -> Reply:
+        """Run a chat text (``vm list --cluster prod``)."""
+        from opspack import grammar
+        from opspack.help import help_reply
+
+        caller = caller or Caller()
+        try:
+            tokens = grammar.tokenize(text.strip())
+            if tokens and tokens[0].lower() in ("help", "?"):
+                return help_reply(self.registry, tokens[1:])
+            parsed = grammar.parse(text, self.registry)
+        except OpsError as exc:
+            return Reply.failure(exc.to_error())
+        return self.invoke(parsed.command, parsed.args, caller)
+
+    def invoke(self, command_id: str, args: dict[str, Any] | None, caller: Caller | None = None) -> Reply:
+        """Run a command by id with arguments (raw strings or typed values)."""
+        caller = caller or Caller()
+        entry = self.registry.get(command_id)
+        if entry is None:
+            close = self.registry.closest(command_id.replace(".", " "))
+            hint = "Did you mean: " + ", ".join(c["id"] for c in close) + "?" if close else None
+            return Reply.failure(Error("usage", f"Unknown command {command_id}.", hint))
+        try:
+            reply = self._invoke(entry, dict(args or {}), caller)
+        except OpsError as exc:
+            reply = Reply.failure(exc.to_error(), command_id)
+        except Exception as exc:  # noqa: BLE001 - never a traceback in a chat room
+            log.exception("command %s failed unexpectedly", command_id)
+            reply = Reply.failure(_internal(exc), command_id)
+        self.masker.scrub(reply)
+        return reply
+
+    # -- the steps ----------------------------------------------------------------
+    def _invoke(self, entry: Entry, args: dict[str, Any], caller: Caller) -> Reply:
+        cid = entry["id"]
+        for gate in self.gates:
+            refusal = gate(entry, caller)
+            if refusal is not None:
+                return Reply.failure(refusal, cid)
+        if entry["effects"].get("confirm") and not caller.confirmed:
+            return Reply.failure(self._confirmation(entry, args), cid)
+        func = self._function(entry)
+        from opspack.declare import spec_of
+
+        spec = spec_of(func)
+        values = _validate(spec, args)
+        pack_name = entry["pack"]["name"]
+        pack = self._pack(pack_name)
+        settings = Settings(pack_name, list(pack.settings), self.config, caller.profile, self.masker)
+        settings.require(entry.get("settings"))
+        ctx = Context(
+            command=cid,
+            pack=pack_name,
+            caller=caller,
+            settings=settings,
+            pool=self.pool,
+            masker=self.masker,
+        )
+        call_args = dict(values)
+        ctx_param = spec.context_param
+        if ctx_param:
+            call_args[ctx_param] = ctx
+        timeout = float(entry.get("timeout_s") or 30)
+        future = self._executor.submit(_run, func, call_args, pack)
+        try:
+            out = future.result(timeout=timeout)
+        except concurrent.futures.TimeoutError:
+            future.cancel()
+            return Reply.failure(
+                Error(
+                    "timeout",
+                    f"{cid} did not finish within {timeout:g} s.",
+                    "The backend may be slow or unreachable; try again, or ask an admin "
+                    "to raise the command's timeout.",
+                ),
+                cid,
+            )
+        results = _as_results(out)
+        self._fill_menus(results)
+        return Reply(ok=True, command=cid, results=results)
+
+    def _confirmation(self, entry: Entry, args: dict[str, Any]) -> Error:
+        from opspack.grammar import to_chat_text
+
+        text = to_chat_text(entry, args)
+        return Error(
+            "denied",
+            f"`{text}` is destructive ({entry['summary'].lower()}); it needs your confirmation.",
+            "Confirm to run it (`--yes` on the command line).",
+            confirm=Confirmation(
+                command=entry["id"],
+                args=args,
+                prompt=f"Run `{text}`? {entry['summary']}.",
+                text=text,
+            ),
+        )
+
+    def _function(self, entry: Entry) -> Callable[..., Any]:
+        cid = entry["id"]
+        func = self._funcs.get(cid)
+        if func is not None:
+            return func
+        module_name, _, attr = entry["entry_point"].partition(":")
+        try:
+            module = importlib.import_module(module_name)
+            func = getattr(module, attr)
+        except ImportError as exc:
+            missing = getattr(exc, "name", None) or str(exc)
+            dist = entry["pack"].get("distribution", "the pack")
+            raise ConfigError(
+                f"pack {entry['pack']['name']} cannot load: {missing} is not installed",
+                f"Install it: {entry.get('install') or 'pip install ' + dist}",
+            ) from None
+        except AttributeError:
+            raise ConfigError(
+                f"{entry['entry_point']} is missing: the installed pack does not match the registry",
+                "Reinstall the pack or rebuild the registry (`opspack registry build`).",
+            ) from None
+        with self._lock:
+            self._funcs[cid] = func
+        return func  # type: ignore[no-any-return]
+
+    def _pack(self, name: str) -> Any:
+        pack = self._packs.get(name)
+        if pack is None:
+            module = importlib.import_module(f"opspack_{name}")
+            pack = module.pack
+            with self._lock:
+                self._packs[name] = pack
+        return pack
+
+    def _fill_menus(self, results: list[Result]) -> None:
+        from opspack.grammar import to_chat_text
+
+        for r in results:
+            if isinstance(r, Menu):
+                for opt in r.options:
+                    if opt.text is None:
+                        target = self.registry.get(opt.command)
+                        opt.text = to_chat_text(target, opt.args) if target else opt.command
+
+
+def _run(func: Callable[..., Any], call_args: dict[str, Any], pack: Any) -> Any:
+    try:
+        return func(**call_args)
+    except OpsError:
+        raise
+    except Exception as exc:
+        translated = pack.translate(exc) if pack.translate is not None else None
+        if translated is not None:
+            raise translated from exc
+        raise
+
+
+def _validate(spec: Any, args: dict[str, Any]) -> dict[str, Any]:
+    from pydantic import ValidationError
+
+    model = spec.args_model()
+    try:
+        validated = model.model_validate(args)
+    except ValidationError as exc:
+        raise _usage_from_validation(spec, args, exc) from None
+    return {a.name: getattr(validated, a.name) for a in spec.args}
+
+
+def _expected(spec: Any, name: str) -> str:
+    from opspack.declare import _choices, _strip_optional
+
+    arg = next((a for a in spec.args if a.name == name), None)
+    if arg is None:
+        return "no such argument"
+    choices = _choices(arg.annotation)
+    if choices:
+        return "one of " + ", ".join(choices)
+    inner, _ = _strip_optional(arg.annotation)
+    names = {str: "text", int: "a whole number", float: "a number", bool: "true or false"}
+    if arg.is_list:
+        import typing
+
+        item = typing.get_args(inner)[0] if typing.get_args(inner) else str
+        return "a comma-separated list of " + {int: "whole numbers", float: "numbers"}.get(item, "values")
+    if arg.is_mapping:
+        return "KEY=value pairs"
+    return names.get(inner, str(inner))
+
+
+def _usage_from_validation(spec: Any, args: dict[str, Any], exc: Any) -> UsageError:
+    messages: list[str] = []
+    for err in exc.errors()[:5]:
+        loc = [str(p) for p in err.get("loc", ())]
+        name = loc[0] if loc else "?"
+        if err.get("type") == "extra_forbidden":
+            known = ", ".join(a.name for a in spec.args) or "none"
+            messages.append(f"unknown argument {name} (arguments: {known})")
+            continue
+        if err.get("type") == "missing":
+            messages.append(f"{name} is missing")
+            continue
+        given = args.get(name, err.get("input"))
+        messages.append(f"{name}: got {given!r}, expected {_expected(spec, name)}")
+    return UsageError(
+        "Bad arguments for " + spec.id + ": " + "; ".join(messages) + ".",
+        "Usage: " + spec.usage(),
+    )
+
+
+def _as_results(out: Any) -> list[Result]:
+    if out is None:
+        return []
+    items = out if isinstance(out, list | tuple) else [out]
+    results: list[Result] = []
+    for item in items:
+        if isinstance(item, Result):
+            results.append(item)
+        elif isinstance(item, Error):
+            raise _ErrorResult(item)
+        else:
+            raise TypeError(f"a command returned {type(item).__name__}, not a result")
+    return results
+
+
+class _ErrorResult(OpsError):
+    def __init__(self, error: Error) -> None:
+        super().__init__(error.message, error.hint)
+        self.kind = error.kind
+
+
+def _internal(exc: BaseException) -> Error:
+    return Error(
+        "internal",
+        f"The command failed unexpectedly ({type(exc).__name__}: {exc}).",
+        "This is a bug in the pack; the details are in the bot's log.",
+    )
+
+
+_installed_filters: set[int] = set()
+
+
+def _install_log_masking(masker: Masker) -> None:
+    root = logging.getLogger()
+    if id(masker) in _installed_filters:
+        return
+    _installed_filters.add(id(masker))
+    flt = MaskingFilter(masker)
+    logging.getLogger("opspack").addFilter(flt)
+    for handler in root.handlers:
+        handler.addFilter(flt)
+
+
+__all__ = ["Runtime", "Caller", "Gate", "MenuOption"]
