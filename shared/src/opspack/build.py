@@ -87,18 +87,26 @@ def _load_pack(src: PackSource) -> tuple[Pack, list[CommandSpec]]:
         raise BuildError(f"{src.entry_point} must define `pack = Pack(...)`")
     if pack.name != src.name:
         raise BuildError(f"{src.entry_point}.pack is named {pack.name!r}, expected {src.name!r}")
+    return pack, _collect(pack)
+
+
+def _collect(pack: Pack) -> list[CommandSpec]:
+    """The commands of a pack's modules, in the order they are defined."""
     specs: list[CommandSpec] = []
     for module_name in pack.modules:
         mod = importlib.import_module(module_name)
-        members = [
-            (inspect.getsourcelines(obj)[1], spec)
-            for obj in vars(mod).values()
-            if callable(obj)
-            and isinstance(spec := getattr(obj, SPEC_ATTR, None), CommandSpec)
-            and obj.__module__ == module_name
-        ]
-        specs.extend(spec for _, spec in sorted(members, key=lambda m: m[0]))
-    return pack, specs
+        members = sorted(
+            (
+                (inspect.getsourcelines(obj)[1], spec)
+                for obj in vars(mod).values()
+                if callable(obj)
+                and isinstance(spec := getattr(obj, SPEC_ATTR, None), CommandSpec)
+                and obj.__module__ == module_name
+            ),
+            key=lambda m: m[0],
+        )
+        specs.extend(s for _, s in members)
+    return specs
 
 
 def pack_entry(pack: Pack, src: PackSource) -> dict[str, Any]:
@@ -220,3 +228,20 @@ def check(root: Path) -> list[str]:
             shown = "\n".join(diff[:40]) + ("\n..." if len(diff) > 40 else "")
             problems.append(f"{rel} is stale:\n{shown}")
     return problems
+
+
+def registry_from_package(package: str, version: str = "0.0.0") -> Any:
+    """A :class:`~opspack.registry.Registry` built in memory from an importable pack
+    package (tests and tools that have a pack but no checkout)."""
+    from opspack.registry import Registry
+
+    name = package.removeprefix("opspack_")
+    src = PackSource(name, Path("."), f"opspack-{name.replace('_', '-')}", version, package)
+    module = importlib.import_module(package)
+    pack = getattr(module, "pack", None)
+    if not isinstance(pack, Pack):
+        raise BuildError(f"{package} must define `pack = Pack(...)`")
+    specs = _collect(pack)
+    commands = [command_entry(s, pack, src) for s in specs]
+    _check_words(commands, name)
+    return Registry(packs=[pack_entry(pack, src)], commands=commands)

@@ -78,7 +78,7 @@ def test(
             if probe.ok:
                 open_ports.add(port)
     if url is not None:
-        http = probes.http_get(url, timeout, verify)
+        http = probes.http_get(url, timeout, verify, ctx.settings["ca_file"])
         level: Level = "ok" if http.ok else "critical"
         if not http.ok and 400 <= http.data.get("status", 0) < 500:
             level = "warning"
@@ -104,7 +104,7 @@ def test(
 def _cert_row(ctx: Context, host: str, port: int, rows: list[list[object]], levels: list[Level]) -> None:
     timeout = float(ctx.settings["connect_timeout"])
     try:
-        cert = probes.fetch_cert(host, port, timeout)
+        cert = probes.fetch_cert(host, port, timeout, ca_file=ctx.settings["ca_file"])
     except (OSError, ssl.SSLError) as exc:
         rows.append(["tls", f"{host}:{port}", f"no TLS: {exc}", None])
         levels.append("critical")
@@ -137,7 +137,7 @@ def cert(ctx: Context, target: str, *, servername: str | None = None) -> list[Re
         raise UsageError(f"target: got {target!r}, expected host or host:port") from None
     timeout = float(ctx.settings["connect_timeout"])
     try:
-        info = probes.fetch_cert(host, port, timeout, servername)
+        info = probes.fetch_cert(host, port, timeout, servername, ctx.settings["ca_file"])
     except socket.gaierror:
         raise BackendError(f"{host} does not resolve", "Check the name, or give an IP address.") from None
     except TimeoutError:

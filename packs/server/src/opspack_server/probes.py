@@ -65,8 +65,12 @@ def tcp_connect(address: str, port: int, timeout: float) -> Probe:
     return Probe(True, "open", (time.perf_counter() - start) * 1000)
 
 
-def http_get(url: str, timeout: float, verify: bool) -> Probe:
-    context = ssl.create_default_context()
+def _context(ca_file: str | None) -> ssl.SSLContext:
+    return ssl.create_default_context(cafile=ca_file or None)
+
+
+def http_get(url: str, timeout: float, verify: bool, ca_file: str | None = None) -> Probe:
+    context = _context(ca_file)
     if not verify:
         context.check_hostname = False
         context.verify_mode = ssl.CERT_NONE
@@ -125,7 +129,9 @@ class CertInfo:
         return (self.not_after - dt.datetime.now(dt.UTC)).days
 
 
-def fetch_cert(host: str, port: int, timeout: float, server_name: str | None = None) -> CertInfo:
+def fetch_cert(
+    host: str, port: int, timeout: float, server_name: str | None = None, ca_file: str | None = None
+) -> CertInfo:
     """Connect, verify the chain and host name, and decode the peer certificate.
 
     Raises OSError when nothing speaks TLS there."""
@@ -134,7 +140,7 @@ def fetch_cert(host: str, port: int, timeout: float, server_name: str | None = N
     verified = False
     der: bytes | None = None
     protocol: str | None = None
-    ctx = ssl.create_default_context()
+    ctx = _context(ca_file)
     try:
         with socket.create_connection((host, port), timeout=timeout) as sock:
             with ctx.wrap_socket(sock, server_hostname=sni) as tls:

@@ -123,7 +123,8 @@ def _npm_install(npm: str, folder: Path) -> None:
             cwd=folder,
             stdin=subprocess.DEVNULL,
             capture_output=True,
-            text=True,
+            encoding="utf-8",
+            errors="replace",
             timeout=_INSTALL_TIMEOUT_S,
             check=False,
         )
@@ -170,11 +171,12 @@ def validate_adaptive_cards(cards: list[dict[str, Any]]) -> list[list[str]]:
     highest Teams renders), with Teams' limit of 6 actions per action set. An
     empty list means the parser found nothing wrong. It reports unknown or
     too-new element/action types, properties and enum values too new for the
-    declared version, invalid enum values, unsupported card versions, missing
-    URLs on Action.OpenUrl, duplicate ids, input problems and elements in the
-    wrong place. It does NOT report: missing required properties other than
-    those (TextBlock ``text``, Image ``url``, FactSet ``facts``, Fact
-    ``title``/``value``), unknown properties, wrong JSON types of string,
+    declared version, invalid enum values, unsupported card versions, elements
+    in the wrong place, duplicate ids, input problems and a few missing
+    properties (Action.OpenUrl ``url``, Action.ShowCard ``card``, card
+    ``type``/``version``). It does NOT report other missing required
+    properties (TextBlock ``text``, Image ``url``, FactSet ``facts``, Fact
+    ``title``/``value``...), unknown properties, wrong JSON types of string,
     number or boolean properties, malformed URLs, the content of
     Action.Submit ``data``, or non-object entries in ``body``/``actions``.
 
@@ -190,7 +192,8 @@ def validate_adaptive_cards(cards: list[dict[str, Any]]) -> list[list[str]]:
             [node, str(script)],
             input=json.dumps(cards, allow_nan=False),
             capture_output=True,
-            text=True,
+            encoding="utf-8",
+            errors="replace",
             timeout=_VALIDATE_TIMEOUT_S,
             check=False,
         )

@@ -1,0 +1,78 @@
+"""Test helpers every pack shares (installed with ``opspack[testing]``).
+
+- :func:`free_port`, :func:`wait_for_port`: loopback ports for servers tests start.
+- :func:`need`: skip on a laptop, fail under CI (``CI=true``), when a server is missing.
+- :class:`FakeHTTPServer` (``opspack.testing.fakehttp``): a threaded loopback HTTP server
+  with routes, for vendors that cannot run here; real client libraries talk to it.
+- :func:`run_command` and :func:`check_rendering`: run a command through the real
+  runtime from registry data, and render its reply in every format with the
+  platform validators (slack_sdk block models, the result JSON Schema).
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import time
+from typing import Any
+
+import pytest
+
+
+def in_ci() -> bool:
+    return os.environ.get("CI", "").lower() in ("1", "true", "yes")
+
+
+def need(condition: bool, reason: str) -> None:
+    """Skip the test with ``reason`` unless under CI, where a missing server fails it."""
+    if condition:
+        return
+    if in_ci():
+        pytest.fail(f"required under CI: {reason}")
+    pytest.skip(reason)
+
+
+def free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def wait_for_port(port: int, host: str = "127.0.0.1", timeout: float = 30.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            with socket.create_connection((host, port), timeout=0.5):
+                return
+        except OSError:
+            time.sleep(0.05)
+    raise TimeoutError(f"nothing listens on {host}:{port} after {timeout:g} s")
+
+
+def run_command(text: str, *, registry: Any = None, confirmed: bool = False, profile: str | None = None,
+                environ: dict[str, str] | None = None, runtime: Any = None) -> Any:
+    """Run chat ``text`` through the real runtime (registry from installed packs)."""
+    from opspack.context import Caller
+    from opspack.registry import Registry
+    from opspack.runtime import Runtime
+    from opspack.settings import Config
+
+    if runtime is None:
+        config = Config.load(environ=environ if environ is not None else dict(os.environ))
+        runtime = Runtime(registry or Registry.from_installed(), config=config)
+    return runtime.chat(text, Caller(user="test", frontend="test", confirmed=confirmed, profile=profile))
+
+
+def check_rendering(reply: Any) -> dict[str, Any]:
+    """Render ``reply`` in every format and validate each; return the renderings."""
+    from opspack.testing.validate import validate_reply_json, validate_slack_messages
+
+    from opspack.renderers import FORMATS, render
+
+    out = {fmt: render(reply, fmt) for fmt in FORMATS}
+    validate_reply_json(out["json"])
+    validate_slack_messages(out["slack"])
+    for fmt in ("slack", "teams", "mattermost"):
+        assert isinstance(out[fmt], list) and out[fmt], f"{fmt} rendered nothing"
+    assert isinstance(out["text"], str) and isinstance(out["markdown"], str)
+    return out
