@@ -8,7 +8,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-
 from opspack.testing.cards import (
     CardValidatorUnavailable,
     ensure_adaptivecards,
@@ -19,9 +18,7 @@ Card = dict[str, Any]
 
 # A 1x1 transparent PNG.
 PNG_DATA_URI = (
-    "data:image/png;base64,"
-    "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAQAAAC1HAwCAAAAC0lEQVR42mNkYAAAAAYAAjCB0C8AAAAASUVO"
-    "RK5CYII="
+    "data:image/png;base64,iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAQAAAC1HAwCAAAAC0lEQVR42mNkYAAAAAYAAjCB0C8AAAAASUVORK5CYII="
 )
 TEXT: Card = {"type": "TextBlock", "text": "hello"}
 
@@ -152,12 +149,8 @@ GOOD_CARDS: dict[str, Card] = {
     ),
     "minimal_1_0": card([TEXT], [OPEN_URL], version="1.0"),
     "table_only": card([table([row(cell("a"), cell("b"))])]),
-    "unknown_type_with_fallback_drop": card(
-        [{"type": "Carousel", "pages": [], "fallback": "drop"}]
-    ),
-    "unknown_type_with_fallback_element": card(
-        [{"type": "Frobnicator", "fallback": TEXT}]
-    ),
+    "unknown_type_with_fallback_drop": card([{"type": "Carousel", "pages": [], "fallback": "drop"}]),
+    "unknown_type_with_fallback_element": card([{"type": "Frobnicator", "fallback": TEXT}]),
     "six_actions": card([TEXT], [dict(OPEN_URL, title=f"a{i}") for i in range(6)]),
 }
 
@@ -365,9 +358,7 @@ MISTAKES: dict[str, tuple[Any, tuple[str, str, str]]] = {
         ("$.body[0]", "PropertyCantBeNull", "must have a unique Id"),
     ),
     "required_input_without_label": (
-        card(
-            [{"type": "Input.Text", "id": "t", "isRequired": True, "errorMessage": "e"}]
-        ),
+        card([{"type": "Input.Text", "id": "t", "isRequired": True, "errorMessage": "e"}]),
         ("$.body[0]", "RequiredInputsShouldHaveLabel", "should have a label"),
     ),
     "required_input_without_error_message": (
@@ -443,15 +434,9 @@ BLIND_SPOTS: dict[str, Card] = {
     "string_in_body": card(["hello"]),
     "submit_data_a_number": card([TEXT], [dict(SUBMIT, data=5)]),
     "open_url_not_a_url": card([TEXT], [dict(OPEN_URL, url="not a url")]),
-    "toggle_visibility_without_targets": card(
-        [TEXT], [{"type": "Action.ToggleVisibility", "title": "x"}]
-    ),
-    "more_table_cells_than_columns": card(
-        [table([row(cell("a"), cell("b"), cell("c"))])]
-    ),
-    "date_input_bad_value": card(
-        [{"type": "Input.Date", "id": "d", "label": "l", "value": "tomorrow"}]
-    ),
+    "toggle_visibility_without_targets": card([TEXT], [{"type": "Action.ToggleVisibility", "title": "x"}]),
+    "more_table_cells_than_columns": card([table([row(cell("a"), cell("b"), cell("c"))])]),
+    "date_input_bad_value": card([{"type": "Input.Date", "id": "d", "label": "l", "value": "tomorrow"}]),
 }
 
 
@@ -482,11 +467,7 @@ def mistake_errors() -> dict[str, list[str]]:
 def blind_spot_errors() -> dict[str, list[str]]:
     _require_validator()
     names = list(BLIND_SPOTS)
-    return dict(
-        zip(
-            names, validate_adaptive_cards([BLIND_SPOTS[n] for n in names]), strict=True
-        )
-    )
+    return dict(zip(names, validate_adaptive_cards([BLIND_SPOTS[n] for n in names]), strict=True))
 
 
 @pytest.mark.usefixtures("validator")
@@ -504,9 +485,7 @@ def test_mistake_is_reported(mistake_errors: dict[str, list[str]], name: str) ->
 
 
 @pytest.mark.parametrize("name", list(BLIND_SPOTS))
-def test_known_blind_spot_is_not_reported(
-    blind_spot_errors: dict[str, list[str]], name: str
-) -> None:
+def test_known_blind_spot_is_not_reported(blind_spot_errors: dict[str, list[str]], name: str) -> None:
     assert blind_spot_errors[name] == []
 
 
@@ -516,10 +495,7 @@ def test_results_line_up_with_cards() -> None:
     bad = card([{"type": "Frobnicator"}])
     results = validate_adaptive_cards([good, bad, good, bad])
     assert [bool(r) for r in results] == [False, True, False, True]
-    expected = (
-        "$.body[0]: UnknownElementType: "
-        'Unknown element type "Frobnicator". Fallback will be used if present.'
-    )
+    expected = '$.body[0]: UnknownElementType: Unknown element type "Frobnicator". Fallback will be used if present.'
     assert results[1] == [expected]
 
 
@@ -548,9 +524,7 @@ def test_no_cards_needs_no_node(monkeypatch: pytest.MonkeyPatch) -> None:
     assert validate_adaptive_cards([]) == []
 
 
-def test_missing_node_raises_unavailable(
-    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
-) -> None:
+def test_missing_node_raises_unavailable(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     monkeypatch.setenv("OPSPACK_CACHE", str(tmp_path))
     monkeypatch.setenv("PATH", str(tmp_path / "empty"))
     with pytest.raises(CardValidatorUnavailable, match="not found on PATH"):
@@ -560,9 +534,7 @@ def test_missing_node_raises_unavailable(
     assert list(tmp_path.iterdir()) == []
 
 
-def test_concurrent_install_into_fresh_cache(
-    validator: Path, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
-) -> None:
+def test_concurrent_install_into_fresh_cache(validator: Path, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     """Two installs racing into an empty cache both succeed and leave one folder."""
     monkeypatch.setenv("OPSPACK_CACHE", str(tmp_path))
     results: list[Path] = []
@@ -584,15 +556,6 @@ def test_concurrent_install_into_fresh_cache(
     assert len(results) == 2
     assert results[0] == results[1] == tmp_path / validator.name
     assert validator.name.startswith("adaptivecards-")
-    assert [p.name for p in tmp_path.iterdir()] == [
-        validator.name
-    ]  # no staging leftovers
-    assert not (
-        Path(__file__).parents[1]
-        / "src"
-        / "opspack"
-        / "testing"
-        / "adaptivecards"
-        / "node_modules"
-    ).exists()
+    assert [p.name for p in tmp_path.iterdir()] == [validator.name]  # no staging leftovers
+    assert not (Path(__file__).parents[1] / "src" / "opspack" / "testing" / "adaptivecards" / "node_modules").exists()
     assert validate_adaptive_cards([GOOD_CARDS["table_only"]]) == [[]]

@@ -16,7 +16,6 @@ from pathlib import Path
 from typing import Any, NoReturn
 
 import pytest
-
 from opspack.testing.vcsim import (
     APT_PACKAGES,
     Vcsim,
@@ -78,11 +77,7 @@ class Py:
                     pc.ObjectSpec(
                         obj=view,
                         skip=True,
-                        selectSet=[
-                            pc.TraversalSpec(
-                                name="view", path="view", skip=False, type=type(view)
-                            )
-                        ],
+                        selectSet=[pc.TraversalSpec(name="view", path="view", skip=False, type=type(view))],
                     )
                 ],
                 propSet=[pc.PropertySpec(type=kind, pathSet=paths, all=False)],
@@ -141,9 +136,7 @@ def test_plain_http_inventory(vcsim_bin: Path, py: Py) -> None:
 
 
 def test_tls_inventory_and_certificate(vcsim_bin: Path, py: Py) -> None:
-    with Vcsim(
-        binary=vcsim_bin, datacenters=2, clusters=1, hosts=1, vms=2, tls=True
-    ) as sim:
+    with Vcsim(binary=vcsim_bin, datacenters=2, clusters=1, hosts=1, vms=2, tls=True) as sim:
         assert sim.url == f"https://127.0.0.1:{sim.port}/sdk"
         si = py.login(sim)  # disableSslCertValidation=True
         try:
@@ -210,9 +203,7 @@ def test_tasks(vcsim_bin: Path, py: Py) -> None:
         assert host.runtime.inMaintenanceMode is True
 
 
-def test_start_failure_and_build_cache(
-    vcsim_bin: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_start_failure_and_build_cache(vcsim_bin: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     missing = tmp_path / "missing.pem"
     sim = Vcsim(binary=vcsim_bin, tls_cert=missing, tls_key=missing)
     with pytest.raises(VcsimError, match="missing.pem"):

@@ -47,11 +47,44 @@ _EXPORTS = {
     "Ambiguous": "opspack.errors",
 }
 
-__all__ = ["__version__", *_EXPORTS]
+__all__ = [
+    "KV",
+    "Ambiguous",
+    "BackendError",
+    "Caller",
+    "CommandTimeout",
+    "ConfigError",
+    "Context",
+    "Denied",
+    "Diff",
+    "Error",
+    "Image",
+    "Link",
+    "Menu",
+    "MenuOption",
+    "NotFound",
+    "OpsError",
+    "Pack",
+    "Progress",
+    "Registry",
+    "Reply",
+    "Result",
+    "Runtime",
+    "Setting",
+    "Status",
+    "Table",
+    "Text",
+    "UsageError",
+    "__version__",
+    "command",
+    "render",
+    "spec_of",
+    "worst",
+]
 
 if TYPE_CHECKING:
-    from opspack.declare import command, spec_of
     from opspack.context import Caller, Context
+    from opspack.declare import command, spec_of
     from opspack.errors import (
         Ambiguous,
         BackendError,

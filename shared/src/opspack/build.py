@@ -116,9 +116,7 @@ def pack_entry(pack: Pack, src: PackSource) -> dict[str, Any]:
         "version": src.version,
         "summary": pack.summary,
         "install": f"pip install {src.distribution}=={src.version}",
-        "settings": [
-            {**s.to_dict(), "env": s.env_var(pack.name)} for s in pack.settings
-        ],
+        "settings": [{**s.to_dict(), "env": s.env_var(pack.name)} for s in pack.settings],
     }
 
 

@@ -71,7 +71,7 @@ class ConnectionPool:
             stale = [k for k, e in self._entries.items() if group is not None and e.group == group]
             for k in stale:
                 self._close(k)
-            self._entries[key] = _Entry(value, close, time.monotonic(), group)  # type: ignore[arg-type]
+            self._entries[key] = _Entry(value, close, time.monotonic(), group)
             return value
 
     def discard(self, key: Hashable) -> None:
@@ -84,7 +84,7 @@ class ConnectionPool:
         if entry is not None and entry.close is not None:
             try:
                 entry.close(entry.value)
-            except Exception:  # noqa: BLE001 - closing a dead connection may fail
+            except Exception:
                 log.debug("closing connection %r failed", key, exc_info=True)
 
     def close_all(self) -> None:

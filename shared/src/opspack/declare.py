@@ -307,8 +307,10 @@ def _check_type(name: str, annotation: Any) -> tuple[bool, bool, bool]:
     origin = typing.get_origin(inner)
     if origin is list:
         (item,) = typing.get_args(inner)
-        if item in (str, int, float) or typing.get_origin(item) is Literal or (
-            isinstance(item, type) and issubclass(item, Enum)
+        if (
+            item in (str, int, float)
+            or typing.get_origin(item) is Literal
+            or (isinstance(item, type) and issubclass(item, Enum))
         ):
             return True, False, False
     elif origin is dict:
@@ -374,7 +376,7 @@ def _build_model(spec: CommandSpec) -> Any:
             continue
         fields[a.name] = (a.annotation, Field(default, description=a.description or None))
     model_name = "Args_" + spec.id.replace(".", "_")
-    return create_model(  # type: ignore[call-overload]
+    return create_model(
         model_name,
         __config__=ConfigDict(extra="forbid", use_enum_values=False),
         **fields,
@@ -447,9 +449,8 @@ def _kinds_from_annotation(annotation: Any) -> list[str]:
             for arg in typing.get_args(t):
                 walk(arg)
             return
-        if isinstance(t, type) and issubclass(t, r.Result) and t is not r.Result:
-            if t.kind not in found:
-                found.append(t.kind)
+        if isinstance(t, type) and issubclass(t, r.Result) and t is not r.Result and t.kind not in found:
+            found.append(t.kind)
 
     walk(annotation)
     return found

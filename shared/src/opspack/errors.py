@@ -39,9 +39,7 @@ class NotFound(OpsError):
     kind: ErrorKind = "not_found"
 
     @classmethod
-    def with_matches(
-        cls, what: str, name: str, candidates: Iterable[str], *, limit: int = 5
-    ) -> NotFound:
+    def with_matches(cls, what: str, name: str, candidates: Iterable[str], *, limit: int = 5) -> NotFound:
         """``NotFound`` naming the closest of ``candidates`` (difflib) in its hint."""
         import difflib
 

@@ -35,9 +35,7 @@ class Parsed:
 
 def tokenize(text: str) -> list[str]:
     """Split chat text like a shell would (quotes, backslashes), with clear errors."""
-    if "\x00" in text or any(
-        unicodedata.category(ch) == "Cc" and ch not in "\t\n\r" for ch in text
-    ):
+    if "\x00" in text or any(unicodedata.category(ch) == "Cc" and ch not in "\t\n\r" for ch in text):
         raise UsageError(
             "The command contains control characters.",
             "Type the command as plain text.",

@@ -161,7 +161,7 @@ class Table(Result):
 class KV(Result):
     """Key-values, in order."""
 
-    items: dict[str, Scalar | list[Scalar]]
+    items: dict[str, Any]
     title: str | None = None
     kind: ClassVar[str] = "kv"
 
@@ -187,10 +187,7 @@ class KV(Result):
         def one(v: Any) -> Any:
             return fn(v) if isinstance(v, str) else v
 
-        self.items = {
-            fn(k): ([one(x) for x in v] if isinstance(v, list) else one(v))
-            for k, v in self.items.items()
-        }
+        self.items = {fn(k): ([one(x) for x in v] if isinstance(v, list) else one(v)) for k, v in self.items.items()}
 
 
 @dataclass(slots=True)

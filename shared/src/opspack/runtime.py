@@ -21,7 +21,7 @@ from opspack.connections import ConnectionPool
 from opspack.context import Caller, Context
 from opspack.errors import ConfigError, OpsError, UsageError
 from opspack.registry import Entry, Registry
-from opspack.results import Confirmation, Error, MenuOption, Menu, Reply, Result
+from opspack.results import Confirmation, Error, Menu, MenuOption, Reply, Result
 from opspack.secrets import Masker, MaskingFilter
 from opspack.settings import Config, Settings
 
@@ -95,7 +95,7 @@ class Runtime:
             reply = self._invoke(entry, dict(args or {}), caller)
         except OpsError as exc:
             reply = Reply.failure(exc.to_error(), command_id)
-        except Exception as exc:  # noqa: BLE001 - never a traceback in a chat room
+        except Exception as exc:
             log.exception("command %s failed unexpectedly", command_id)
             reply = Reply.failure(_internal(exc), command_id)
         self.masker.scrub(reply)
@@ -318,4 +318,4 @@ def _install_log_masking(masker: Masker) -> None:
         handler.addFilter(flt)
 
 
-__all__ = ["Runtime", "Caller", "Gate", "MenuOption"]
+__all__ = ["Caller", "Gate", "MenuOption", "Runtime"]

@@ -176,13 +176,7 @@ class Settings(Mapping[str, Any]):
     def missing(self, names: list[str] | None = None) -> list[Setting]:
         """Required settings (of ``names``, default all) that have no value."""
         wanted = names if names is not None else list(self._declared)
-        return [
-            s
-            for n in wanted
-            if (s := self._declared.get(n)) is not None
-            and s.is_required
-            and n not in self._raw
-        ]
+        return [s for n in wanted if (s := self._declared.get(n)) is not None and s.is_required and n not in self._raw]
 
     def require(self, names: list[str] | None = None) -> None:
         """Raise a ``config`` error naming every missing required setting."""
@@ -193,8 +187,7 @@ class Settings(Mapping[str, Any]):
         where = f"[{self.pack}.profiles.{self.profile}]" if self.profile else f"[{self.pack}]"
         raise ConfigError(
             f"pack {self.pack} is not configured: missing {', '.join(s.name for s in missing)}",
-            f"Set {envs}, or add them to {where} in opspack.toml "
-            "(values may be env:, file: or vault: references).",
+            f"Set {envs}, or add them to {where} in opspack.toml (values may be env:, file: or vault: references).",
         )
 
     def __getitem__(self, name: str) -> Any:
@@ -209,9 +202,8 @@ class Settings(Mapping[str, Any]):
             value = setting.default
         else:
             raw, source = self._raw[name]
-            was_ref = False
             if isinstance(raw, str):
-                raw, was_ref = resolve_reference(raw, self._config.environ)
+                raw, _ = resolve_reference(raw, self._config.environ)
             if setting.secret:
                 self._masker.add(str(raw))
             value = _convert(setting, raw, source)

@@ -7,6 +7,7 @@ file (``~/.opspack_history``) and completes command words.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import sys
 from pathlib import Path
@@ -27,10 +28,8 @@ def _setup_readline(registry: Registry) -> Any:
     except ImportError:  # pragma: no cover - not on every platform
         return None
     history = Path(os.environ.get("OPSPACK_HISTORY", "~/.opspack_history")).expanduser()
-    try:
+    with contextlib.suppress(OSError):
         readline.read_history_file(history)
-    except OSError:
-        pass
     readline.set_history_length(1000)
     forms = sorted(set(registry.chat_forms()) | {"help", "exit"})
 

@@ -11,9 +11,11 @@ pack = Pack(
         Setting("connect_timeout", "seconds to wait for each connection", type="float", default=3.0),
         Setting("verify_tls", "verify TLS certificates (false only for lab hosts)", type="bool", default=True),
         Setting("ca_file", "PEM file of extra CAs to trust (an internal CA); empty: the system's", default=""),
-        Setting("cert_warning_days", "a certificate expiring within this many days is a warning",
-                type="int", default=30),
-        Setting("cert_critical_days", "a certificate expiring within this many days is critical",
-                type="int", default=7),
+        Setting(
+            "cert_warning_days", "a certificate expiring within this many days is a warning", type="int", default=30
+        ),
+        Setting(
+            "cert_critical_days", "a certificate expiring within this many days is critical", type="int", default=7
+        ),
     ],
 )

@@ -8,6 +8,7 @@ from urllib.parse import urlsplit
 
 from opspack import KV, BackendError, Context, Result, Status, Table, UsageError, command, worst
 from opspack.results import Level
+
 from opspack_server import probes
 
 
@@ -27,10 +28,14 @@ def _ms(value: float | None) -> float | None:
     group="host",
     verb="test",
     words=["server", "test"],
-    examples=["server test web01.example.com", "server test db1 --ports 22,5432", "server test web01 --url https://web01/health"],
+    examples=[
+        "server test web01.example.com",
+        "server test db1 --ports 22,5432",
+        "server test web01 --url https://web01/health",
+    ],
     timeout=120,
 )
-def test(
+def host_test(
     ctx: Context,
     host: str,
     *,

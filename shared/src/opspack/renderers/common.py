@@ -49,7 +49,9 @@ def slug(text: str | None, default: str) -> str:
     return s[:60] or default
 
 
-def upload(filename: str, content: bytes, mime: str, title: str | None = None, alt: str | None = None) -> dict[str, Any]:
+def upload(
+    filename: str, content: bytes, mime: str, title: str | None = None, alt: str | None = None
+) -> dict[str, Any]:
     """A file for the platform's upload API (Slack files_upload_v2, Mattermost /files)."""
     out: dict[str, Any] = {
         "filename": filename,

@@ -88,4 +88,4 @@ def render_markdown(reply: Reply) -> str:
     return "\n\n".join(result_markdown(r) for r in reply.all_results()) + "\n"
 
 
-__all__ = ["render_markdown", "result_markdown", "cell"]
+__all__ = ["cell", "render_markdown", "result_markdown"]

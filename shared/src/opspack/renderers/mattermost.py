@@ -129,4 +129,4 @@ def render_mattermost(reply: Reply, *, max_messages: int = 5) -> list[dict[str, 
     return result or [{"message": "Done; nothing to show."}]
 
 
-__all__ = ["render_mattermost", "PROPS_CHARS"]
+__all__ = ["PROPS_CHARS", "render_mattermost"]

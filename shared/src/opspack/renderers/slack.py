@@ -138,8 +138,12 @@ def _long_text(out: _Out, text: str, *, mono: bool, lang: str, filename: str, bu
     for piece in shown:
         out.add(_section(f"```{piece}```" if mono else esc(piece)), piece[:200])
     if len(pieces) > budget:
-        out.add(_context(f"_Cut after {sum(len(p) for p in shown):,} of {len(text):,} characters; "
-                         f"the full text is attached as {filename}._"))
+        out.add(
+            _context(
+                f"_Cut after {sum(len(p) for p in shown):,} of {len(text):,} characters; "
+                f"the full text is attached as {filename}._"
+            )
+        )
         out.uploads.append(upload(filename, text.encode("utf-8"), "text/plain", title=filename))
 
 
@@ -197,10 +201,7 @@ def _table(out: _Out, t: Table) -> None:
 
 def _kv(out: _Out, r: KV) -> None:
     _title(out, r.title)
-    fields = [
-        {"type": "mrkdwn", "text": f"*{esc(k)}*\n{esc(value_text(v))}"[:FIELD_TEXT]}
-        for k, v in r.items.items()
-    ]
+    fields = [{"type": "mrkdwn", "text": f"*{esc(k)}*\n{esc(value_text(v))}"[:FIELD_TEXT]} for k, v in r.items.items()]
     for i in range(0, len(fields), MAX_FIELDS):
         out.add({"type": "section", "fields": fields[i : i + MAX_FIELDS]}, r.title)
 
@@ -212,8 +213,14 @@ def _one(out: _Out, r: Result | Error) -> None:
         _kv(out, r)
     elif isinstance(r, Text):
         _title(out, r.title)
-        _long_text(out, r.text or " ", mono=r.mono, lang="", filename=slug(r.title, "output") + ".txt",
-                   budget=3 * out.max_messages)
+        _long_text(
+            out,
+            r.text or " ",
+            mono=r.mono,
+            lang="",
+            filename=slug(r.title, "output") + ".txt",
+            budget=3 * out.max_messages,
+        )
     elif isinstance(r, Status):
         line = f"{ICONS[r.level]} *{LABELS[r.level]}*" + (f" {esc(r.title)}:" if r.title else "")
         out.add(_section(f"{line} {esc(r.message)}"), f"{LABELS[r.level]} {r.message}")
@@ -221,8 +228,14 @@ def _one(out: _Out, r: Result | Error) -> None:
         out.uploads.append(upload(r.name, r.data, r.mime, title=r.title or r.alt, alt=r.alt[:2000]))
         out.add(_context(f"🖼 {esc(r.title or r.alt)} (attached as {esc(r.name)})"), r.alt)
     elif isinstance(r, Link):
-        out.add(_section(f"<{r.url}|{esc(r.text or r.url)}>" if r.title is None
-                         else f"*{esc(r.title)}*: <{r.url}|{esc(r.text or r.url)}>"), r.text or r.url)
+        out.add(
+            _section(
+                f"<{r.url}|{esc(r.text or r.url)}>"
+                if r.title is None
+                else f"*{esc(r.title)}*: <{r.url}|{esc(r.text or r.url)}>"
+            ),
+            r.text or r.url,
+        )
     elif isinstance(r, Menu):
         _title(out, r.title)
         buttons = [
@@ -234,8 +247,14 @@ def _one(out: _Out, r: Result | Error) -> None:
     elif isinstance(r, Diff):
         _title(out, r.title)
         if r.changed:
-            _long_text(out, r.unified, mono=True, lang="diff", filename=slug(r.title, "changes") + ".diff",
-                       budget=3 * out.max_messages)
+            _long_text(
+                out,
+                r.unified,
+                mono=True,
+                lang="diff",
+                filename=slug(r.title, "changes") + ".diff",
+                budget=3 * out.max_messages,
+            )
         else:
             out.add(_section("_No differences._"), "no differences")
     elif isinstance(r, Progress):

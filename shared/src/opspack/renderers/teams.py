@@ -246,4 +246,4 @@ def render_teams(reply: Reply, *, max_messages: int = 5) -> list[dict[str, Any]]
     return out.done()
 
 
-__all__ = ["render_teams", "csv_upload"]
+__all__ = ["csv_upload", "render_teams"]

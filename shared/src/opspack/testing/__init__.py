@@ -49,8 +49,15 @@ def wait_for_port(port: int, host: str = "127.0.0.1", timeout: float = 30.0) -> 
     raise TimeoutError(f"nothing listens on {host}:{port} after {timeout:g} s")
 
 
-def run_command(text: str, *, registry: Any = None, confirmed: bool = False, profile: str | None = None,
-                environ: dict[str, str] | None = None, runtime: Any = None) -> Any:
+def run_command(
+    text: str,
+    *,
+    registry: Any = None,
+    confirmed: bool = False,
+    profile: str | None = None,
+    environ: dict[str, str] | None = None,
+    runtime: Any = None,
+) -> Any:
     """Run chat ``text`` through the real runtime (registry from installed packs)."""
     from opspack.context import Caller
     from opspack.registry import Registry
@@ -65,9 +72,8 @@ def run_command(text: str, *, registry: Any = None, confirmed: bool = False, pro
 
 def check_rendering(reply: Any) -> dict[str, Any]:
     """Render ``reply`` in every format and validate each; return the renderings."""
-    from opspack.testing.validate import validate_reply_json, validate_slack_messages
-
     from opspack.renderers import FORMATS, render
+    from opspack.testing.validate import validate_reply_json, validate_slack_messages
 
     out = {fmt: render(reply, fmt) for fmt in FORMATS}
     validate_reply_json(out["json"])

@@ -97,9 +97,7 @@ def ensure_adaptivecards() -> Path:
             (staging / _PACKAGE_JSON).write_bytes(package_json)
             _npm_install(npm, staging)
             if not (staging / _BUNDLE).is_file():
-                raise CardValidatorUnavailable(
-                    f"`npm install` in {staging} succeeded but {_BUNDLE} is missing"
-                )
+                raise CardValidatorUnavailable(f"`npm install` in {staging} succeeded but {_BUNDLE} is missing")
             _validate_script(staging)
             try:
                 staging.rename(target)
@@ -107,8 +105,7 @@ def ensure_adaptivecards() -> Path:
                 # Normally another process finished first: use its install.
                 if not (target / _BUNDLE).is_file():
                     raise CardValidatorUnavailable(
-                        f"cannot install into {target} ({exc}); "
-                        "delete that folder and retry"
+                        f"cannot install into {target} ({exc}); delete that folder and retry"
                     ) from exc
         finally:
             shutil.rmtree(staging, ignore_errors=True)
@@ -129,15 +126,10 @@ def _npm_install(npm: str, folder: Path) -> None:
             check=False,
         )
     except subprocess.TimeoutExpired as exc:
-        raise CardValidatorUnavailable(
-            f"`npm install` of adaptivecards timed out after {exc.timeout:.0f}s"
-        ) from exc
+        raise CardValidatorUnavailable(f"`npm install` of adaptivecards timed out after {exc.timeout:.0f}s") from exc
     if result.returncode != 0:
         output = (result.stderr or result.stdout).strip()[-4000:]
-        raise CardValidatorUnavailable(
-            f"`npm install` of adaptivecards failed (exit {result.returncode}):\n"
-            + output
-        )
+        raise CardValidatorUnavailable(f"`npm install` of adaptivecards failed (exit {result.returncode}):\n" + output)
 
 
 def _validate_script(folder: Path) -> Path:
@@ -198,13 +190,10 @@ def validate_adaptive_cards(cards: list[dict[str, Any]]) -> list[list[str]]:
             check=False,
         )
     except subprocess.TimeoutExpired as exc:
-        raise RuntimeError(
-            f"Adaptive Card validator timed out after {exc.timeout:.0f}s"
-        ) from exc
+        raise RuntimeError(f"Adaptive Card validator timed out after {exc.timeout:.0f}s") from exc
     if result.returncode != 0:
         raise RuntimeError(
-            f"Adaptive Card validator {script} failed (exit {result.returncode}):\n"
-            + result.stderr.strip()[-4000:]
+            f"Adaptive Card validator {script} failed (exit {result.returncode}):\n" + result.stderr.strip()[-4000:]
         )
     return _parse_output(result.stdout, len(cards))
 
@@ -213,21 +202,12 @@ def _parse_output(stdout: str, expected: int) -> list[list[str]]:
     try:
         decoded: object = json.loads(stdout)
     except json.JSONDecodeError as exc:
-        raise RuntimeError(
-            f"Adaptive Card validator printed invalid JSON: {stdout[:500]!r}"
-        ) from exc
+        raise RuntimeError(f"Adaptive Card validator printed invalid JSON: {stdout[:500]!r}") from exc
     if not isinstance(decoded, list) or len(decoded) != expected:
-        raise RuntimeError(
-            f"Adaptive Card validator returned {stdout[:500]!r}, "
-            f"expected {expected} result(s)"
-        )
+        raise RuntimeError(f"Adaptive Card validator returned {stdout[:500]!r}, expected {expected} result(s)")
     results: list[list[str]] = []
     for entry in decoded:
-        if not isinstance(entry, list) or not all(
-            isinstance(error, str) for error in entry
-        ):
-            raise RuntimeError(
-                f"Adaptive Card validator returned a malformed entry: {entry!r}"
-            )
+        if not isinstance(entry, list) or not all(isinstance(error, str) for error in entry):
+            raise RuntimeError(f"Adaptive Card validator returned a malformed entry: {entry!r}")
         results.append([str(error) for error in entry])
     return results

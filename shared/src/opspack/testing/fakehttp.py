@@ -138,7 +138,7 @@ class FakeHTTPServer:
                 if self.command != "HEAD":
                     self.wfile.write(resp.body)
 
-            do_GET = do_POST = do_PUT = do_DELETE = do_PATCH = do_HEAD = _handle
+            do_GET = do_POST = do_PUT = do_DELETE = do_PATCH = do_HEAD = _handle  # noqa: N815 - http.server names
 
             def log_message(self, format: str, *args: Any) -> None:
                 pass

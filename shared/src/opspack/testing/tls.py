@@ -10,6 +10,7 @@ import ssl
 import threading
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 
 @dataclass
@@ -53,7 +54,7 @@ class TestCA:
         x509, hashes, ser, ec, oid = self._x509, self._hashes, self._ser, self._ec, self._oid
         key = ec.generate_private_key(ec.SECP256R1())
         now = dt.datetime.now(dt.UTC)
-        sans: list[x509.GeneralName] = []
+        sans: list[Any] = []
         for h in hosts:
             try:
                 sans.append(x509.IPAddress(ipaddress.ip_address(h)))
@@ -76,9 +77,7 @@ class TestCA:
         )
         files = CertFiles(self.folder / f"{name}.pem", self.folder / f"{name}.key")
         files.cert.write_bytes(cert.public_bytes(ser.Encoding.PEM))
-        files.key.write_bytes(
-            key.private_bytes(ser.Encoding.PEM, ser.PrivateFormat.PKCS8, ser.NoEncryption())
-        )
+        files.key.write_bytes(key.private_bytes(ser.Encoding.PEM, ser.PrivateFormat.PKCS8, ser.NoEncryption()))
         return files
 
 

@@ -131,16 +131,12 @@ def build_vcsim(cache_dir: Path | None = None) -> Path:
     if env_bin:
         path = Path(env_bin)
         if not (path.is_file() and os.access(path, os.X_OK)):
-            raise VcsimUnavailable(
-                f"OPSPACK_VCSIM_BIN={env_bin} is not an executable file"
-            )
+            raise VcsimUnavailable(f"OPSPACK_VCSIM_BIN={env_bin} is not an executable file")
         return path
 
     go = shutil.which("go")
     if go is None:
-        raise VcsimUnavailable(
-            f"no 'go' on PATH to build vcsim; install: {_INSTALL_HINT}"
-        )
+        raise VcsimUnavailable(f"no 'go' on PATH to build vcsim; install: {_INSTALL_HINT}")
     gopath = _gopath()
     stamp = gopath / _GOVMOMI / "simulator" / "simulator.go"
     if not stamp.is_file():
@@ -196,9 +192,7 @@ def _run_go(cmd: list[str], gopath: Path, cache_dir: Path | None) -> str:
     except (OSError, subprocess.TimeoutExpired) as exc:
         raise VcsimBuildError(f"{' '.join(cmd)}: {exc}") from exc
     if proc.returncode != 0:
-        raise VcsimBuildError(
-            f"{' '.join(cmd)} failed ({proc.returncode}):\n{proc.stderr.strip()}"
-        )
+        raise VcsimBuildError(f"{' '.join(cmd)} failed ({proc.returncode}):\n{proc.stderr.strip()}")
     return proc.stdout
 
 
@@ -256,9 +250,7 @@ class Vcsim:
         self.password = password
         self.guest_ip_base = guest_ip_base
         self.binary = binary
-        self.start_timeout = (
-            start_timeout if start_timeout is not None else 30.0 + self.vm_count / 100
-        )
+        self.start_timeout = start_timeout if start_timeout is not None else 30.0 + self.vm_count / 100
         self.host = listen_host
         self.port = port
         self.url = ""
@@ -286,9 +278,7 @@ class Vcsim:
         if guest_ip_base is not None:
             self._args.append(f"-guest-ip-base={guest_ip_base}")
         if session_idle_timeout is not None:
-            self._args.append(
-                f"-session-idle-timeout={round(session_idle_timeout * 1000)}ms"
-            )
+            self._args.append(f"-session-idle-timeout={round(session_idle_timeout * 1000)}ms")
         self._proc: subprocess.Popen[str] | None = None
         self._stderr: IO[str] | None = None
         self._reader: threading.Thread | None = None
@@ -297,11 +287,7 @@ class Vcsim:
     @property
     def vm_count(self) -> int:
         """Number of VMs the inventory starts with."""
-        return (
-            self.datacenters
-            * (self.clusters * self.hosts + self.standalone_hosts)
-            * self.vms
-        )
+        return self.datacenters * (self.clusters * self.hosts + self.standalone_hosts) * self.vms
 
     @property
     def host_count(self) -> int:
@@ -357,20 +343,14 @@ class Vcsim:
             stderr=self._stderr,
             text=True,
         )
-        self._reader = threading.Thread(
-            target=self._read_stdout, args=(self._proc,), daemon=True
-        )
+        self._reader = threading.Thread(target=self._read_stdout, args=(self._proc,), daemon=True)
         self._reader.start()
         try:
             while not self._url_ready.wait(0.05):
                 if self._proc.poll() is not None:
-                    raise self._failure(
-                        f"vcsim exited with {self._proc.returncode} before serving"
-                    )
+                    raise self._failure(f"vcsim exited with {self._proc.returncode} before serving")
                 if time.monotonic() > deadline:
-                    raise self._failure(
-                        f"vcsim printed no URL within {self.start_timeout:.0f}s"
-                    )
+                    raise self._failure(f"vcsim printed no URL within {self.start_timeout:.0f}s")
             parts = urlsplit(self.url)
             self.host = parts.hostname or self.host
             self.port = parts.port or 0
@@ -380,9 +360,7 @@ class Vcsim:
                         break
                 except OSError as exc:
                     if self._proc.poll() is not None or time.monotonic() > deadline:
-                        raise self._failure(
-                            f"vcsim port {self.port} not accepting: {exc}"
-                        ) from exc
+                        raise self._failure(f"vcsim port {self.port} not accepting: {exc}") from exc
                     time.sleep(0.05)
         except BaseException:
             self.stop()
