@@ -75,7 +75,7 @@ def run_shell(registry: Registry, *, fmt: str = "text", profile: str | None = No
             if line is None:
                 break
             if not interactive:
-                out.write(PROMPT + line + "\n")
+                out.write(PROMPT + line.encode("utf-8", "replace").decode("utf-8") + "\n")
             text = line.strip()
             if not text:
                 continue

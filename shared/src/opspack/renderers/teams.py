@@ -29,7 +29,7 @@ from opspack.results import (
 
 CARD_SCHEMA = "http://adaptivecards.io/schemas/adaptive-card.json"
 CARD_VERSION = "1.5"
-MAX_BYTES = 27 * 1024  # under the 28 KB webhook limit, with room for the envelope
+MAX_BYTES = 24_000  # Teams counts about 18% more than the 28 KB (28,672 bytes) it allows webhooks
 TEXT_CHUNK = 4000
 _COLORS = {"ok": "Good", "warning": "Warning", "critical": "Attention", "unknown": "Default"}
 _ROW_STYLE = {"ok": "good", "warning": "warning", "critical": "attention", "unknown": "default"}

@@ -16,52 +16,55 @@ Needs ``apt-get install golang-go golang-github-vmware-govmomi-dev``
   ``vcsim_main.go``, ``go version`` and the govmomi sources' stamp.
 * ``OPSPACK_GOPATH``: GOPATH holding govmomi (default /usr/share/gocode).
 
-Inventory (the VPX model; N, M, K count from 0, names are unique)::
+Inventory (govmomi's VPX model; <d>, <c>, <h>, <n>, <k>, <p> count from 0)::
 
-    DC<d>                          Datacenter, e.g. DC0, DC1
-    DC<d>_C<c>                     ClusterComputeResource, e.g. DC0_C0
-    DC<d>_C<c>_H<h>                HostSystem in a cluster, e.g. DC0_C0_H1
-    Resources                      every cluster's root ResourcePool; "RP0" in
-                                   VM names; extra pools (pools=N) are
-                                   DC<d>_C<c>_RP1.. and hold no VMs
-    DC<d>_C<c>_RP0_VM<n>           VirtualMachine in a cluster; VM number n
-                                   runs on host DC<d>_C<c>_H<n // vms>
-    DC<d>_H<h>                     standalone host (standalone_hosts=N) and
-                                   its ComputeResource
-    DC<d>_H<h>_VM<i>               VirtualMachine on standalone host DC<d>_H<h>
-    LocalDS_<k>                    Datastore; the same names in every DC,
-                                   mounted on every host of that DC; VMs
-                                   live on LocalDS_0
-    DVS0                           one DistributedVirtualSwitch per DC, with
-                                   uplink portgroup "DVS0-DVUplinks-<moid no.>"
-    DC<d>_DVPG<p>                  DistributedVirtualPortgroup; VMs' NIC is
-                                   on DC<d>_DVPG0 (on "VM Network" if
-                                   portgroups=0)
-    VM Network                     the hosts' standard Network
-    F<f>                           folders=N: the last N datacenters are put
-                                   in folder F<f>, and their vm/host/datastore/
-                                   network folders get a subfolder F<f> that
-                                   holds everything
+    DC<d>                    Datacenter: DC0, DC1 ...
+    DC<d>_C<c>               ClusterComputeResource: DC0_C0 ...
+    DC<d>_C<c>_H<h>          HostSystem in a cluster: DC0_C0_H0, DC0_C0_H1 ...
+    Resources                every cluster's (and standalone host's) root
+                             ResourcePool, called "RP0" inside VM names
+    DC<d>_C<c>_RP<p>         extra ResourcePools (pools=N), p from 1, no VMs
+    DC<d>_C<c>_RP0_VM<n>     VirtualMachine in a cluster; VM n runs on host
+                             DC<d>_C<c>_H<n // vms> (e.g. vms=2: VM0, VM1 on
+                             H0; VM2, VM3 on H1)
+    DC<d>_H<h>               standalone HostSystem (standalone_hosts=N), and
+                             its ComputeResource of the same name
+    DC<d>_H<h>_VM<n>         VirtualMachine on standalone host DC<d>_H<h>
+    LocalDS_<k>              Datastore: the same names in every DC, mounted on
+                             every host of the DC; VMs live on LocalDS_0. Its
+                             moid is odd: "/tmp/govcsim-DC0-LocalDS_0-<rand>@folder-5"
+    DVS0                     DistributedVirtualSwitch, one per DC, with uplink
+                             portgroup "DVS0-DVUplinks-<number>"
+    DC<d>_DVPG<p>            DistributedVirtualPortgroup (portgroups=N); VM
+                             NICs are on DC<d>_DVPG0 ("VM Network" if 0)
+    VM Network               the hosts' standard Network, one per DC
+    F0                       folders=N: the last N DCs go in root folder F0
+                             (then F1 ...) and their vm/host/datastore/network
+                             folders get a subfolder of that name holding all
+                             (e.g. /F0/DC1/vm/F0/DC1_C0_RP0_VM0)
 
-Inventory paths: /DC0/vm/DC0_C0_RP0_VM0, /DC0/host/DC0_C0/DC0_C0_H0,
-/DC0/host/DC0_C0/Resources, /DC0/host/DC0_H0/DC0_H0, /DC0/datastore/LocalDS_0,
-/DC0/network/DC0_DVPG0. Managed object ids (vm-57, host-21 ...) come from
-one counter and are not part of the contract.
+Inventory paths (for SearchIndex.FindByInventoryPath without the leading
+slash): /DC0/vm/DC0_C0_RP0_VM0, /DC0/host/DC0_C0/DC0_C0_H0,
+/DC0/host/DC0_C0/Resources, /DC0/host/DC0_H0/DC0_H0,
+/DC0/datastore/LocalDS_0, /DC0/network/DC0_DVPG0. Other managed object ids
+(vm-86, host-34, datacenter-2 ...) come from one counter: stable for the same
+knobs, but better looked up by name.
 
 VMs: 1 vCPU, 32 MB, guestId and guestFullName "otherGuest", one 1 MB disk,
-one e1000 NIC, a CD-ROM; powered on unless autostart=False. Their guest
-IP address and host name are empty unless ``guest_ip_base`` is given: VM
-number n in creation order (datacenters, then clusters/standalone hosts by
-name, then hosts, then VMs) then reports ``guest_ip_base + n`` and its own
-name as host name. Tools are reported as not running.
+one e1000 NIC, a CD-ROM; powered on unless autostart=False; guest tools
+"not running". Guest IP and host name are empty unless ``guest_ip_base`` is
+given: VM number n in creation order (clusters' and standalone hosts' VM
+name prefixes sorted as strings, then hosts, then VMs) then reports
+``guest_ip_base + n`` and its own name as host name.
 
-The server is "VMware vCenter Server 6.5.0", API 6.5. Any non-empty user
-and password log in unless ``username``/``password`` are given, then only
-those do. With ``tls=True`` the certificate is Go's self-signed test
-certificate ("O=Acme Co", SANs example.com, 127.0.0.1, ::1, RSA 1024 bit,
-valid 1970-2084), which no client trusts and which OpenSSL 3 at its default
-security level rejects as too weak even when given as CA file; pass
-``tls_cert``/``tls_key`` (PEM files) for a certificate of your own. With ``tls=False`` it serves plain http (pyvmomi:
+The server says "VMware vCenter Server 6.5.0", API 6.5. Any non-empty user
+and password log in unless ``username``/``password`` are given; then only
+that pair does. With ``tls=True`` the certificate is Go's self-signed test
+certificate ("O=Acme Co", SANs example.com, 127.0.0.1 and ::1, RSA 1024
+bit, valid 1970-2084), which no client trusts and which OpenSSL 3 at its
+default security level rejects as too weak even when given as CA; connect
+with verification off, or pass ``tls_cert``/``tls_key`` (PEM files) for a
+certificate of your own. With ``tls=False`` it serves plain http (pyvmomi:
 ``SmartConnect(..., protocol="http")``).
 """
 

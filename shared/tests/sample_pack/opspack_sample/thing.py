@@ -1,0 +1,153 @@
+"""Sample commands exercising every argument shape and result kind."""
+
+from __future__ import annotations
+
+import enum
+import time
+from typing import Literal
+
+from opspack import KV, Context, Diff, Image, Link, Menu, MenuOption, Progress, Status, Table, Text, command
+from opspack.errors import NotFound
+from opspack.results import Result
+
+from opspack_sample import FlakyBackendError
+
+CALLS: list[str] = []
+
+
+class Color(enum.Enum):
+    RED = "red"
+    BLUE = "blue"
+
+
+@command(examples=["thing list --power on --limit 5"], settings=[])
+def list_(
+    *,
+    power: Literal["on", "off", "suspended"] | None = None,
+    limit: int = 10,
+    name: str | None = None,
+) -> Table:
+    """List things.
+
+    A longer description of listing things.
+
+    Args:
+        power: only things in this power state
+        limit: at most this many rows
+        name: a glob on the name
+    """
+    rows = [[f"thing{i}", "on" if i % 2 else "off", i] for i in range(limit)]
+    if power:
+        rows = [r for r in rows if r[1] == power]
+    return Table(columns=["name", "power", "cpu"], rows=rows, title="Things")
+
+
+@command(
+    words=["thing", "power-off"],
+    aliases=["thing stop"],
+    destructive=True,
+    idempotent=True,
+    permission="sample.thing.power",
+    settings=[],
+)
+def power_off(ctx: Context, thing: str, *, force: bool = False) -> Status:
+    """Power off a thing.
+
+    Args:
+        thing: the thing's name
+        force: do not wait for a clean shutdown
+    """
+    CALLS.append(f"power_off {thing} force={force}")
+    return Status("ok", f"{thing} is off" + (" (forced)" if force else ""))
+
+
+@command(settings=["url", "password"])
+def connect(ctx: Context) -> KV:
+    """Connect with the configured settings and report them.
+
+    The password is echoed on purpose: the runtime must mask it.
+    """
+    client = ctx.connection(lambda: {"made": time.monotonic(), "url": ctx.settings["url"]})
+    return KV({"url": ctx.settings["url"], "password": ctx.settings["password"], "client": id(client)})
+
+
+@command(settings=[])
+def build(job: str, params: dict[str, str] | None = None, *, wait: bool = False) -> Text:
+    """Start a job with parameters.
+
+    Args:
+        job: the job name
+        params: build parameters as KEY=value
+        wait: follow the build to the end
+    """
+    return Text(f"{job} {sorted((params or {}).items())} wait={wait}")
+
+
+@command(settings=[])
+def config(device: str, lines: list[str], *, color: Color = Color.RED, ratio: float = 0.5) -> Text:
+    """Apply config lines to a device.
+
+    Args:
+        device: the device
+        lines: config lines, one per argument
+        color: a color
+        ratio: a ratio
+    """
+    return Text(f"{device}: {' | '.join(lines)} color={color.value} ratio={ratio}")
+
+
+@command(settings=[], timeout=0.2)
+def slow(*, seconds: float = 5.0) -> Text:
+    """Sleep longer than the timeout.
+
+    Args:
+        seconds: how long to sleep
+    """
+    time.sleep(seconds)
+    return Text("done")
+
+
+@command(settings=[])
+def broken(*, how: Literal["bug", "backend", "missing"] = "bug") -> Text:
+    """Fail in several ways.
+
+    Args:
+        how: which failure
+    """
+    if how == "backend":
+        raise FlakyBackendError("503 Service Unavailable")
+    if how == "missing":
+        raise NotFound.with_matches("thing", "web0l", ["web01", "web02", "db01"])
+    raise RuntimeError("oops: a bug with password hunter2 inside")
+
+
+@command(settings=[])
+def everything() -> list[Result]:
+    """Return one result of every kind."""
+    return [
+        Text("plain text", title="A text"),
+        Table(columns=["a", "b"], rows=[[1, "x"], [2, None]], row_status=["ok", "critical"], title="T"),
+        KV({"k": "v", "n": 3, "list": ["a", "b"]}, title="KV"),
+        Status("warning", "almost full", title="disk"),
+        Image(b"\x89PNG\r\n\x1a\nfake", "image/png", "a picture", filename="p.png"),
+        Link("https://example.com/x", "Example"),
+        Menu([MenuOption("Stop thing1", "sample.thing.power_off", {"thing": "thing1"})], title="Next"),
+        Diff("a\nb\n", "a\nc\n", title="config"),
+        Progress("copying", percent=42.0),
+    ]
+
+
+@command(settings=[])
+def big(*, rows: int = 1000, cols: int = 4, width: int = 10) -> Table:
+    """A big table, for renderer limits.
+
+    Args:
+        rows: number of rows
+        cols: number of columns
+        width: characters per cell
+    """
+    return Table(
+        columns=[f"c{j}" for j in range(cols)],
+        rows=[[f"r{i}c{j}".ljust(width, "x") for j in range(cols)] for i in range(rows)],
+        title="Big table",
+    )

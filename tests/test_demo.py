@@ -1,0 +1,36 @@
+"""The demo console (scripts/demo.py) answers a newcomer's first commands without a traceback."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def run_demo(lines: list[str]) -> str:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("OPSPACK_")}
+    proc = subprocess.run(
+        [sys.executable, str(ROOT / "scripts" / "demo.py")],
+        input="\n".join([*lines, "exit"]) + "\n",
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=600,
+        check=False,
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert "Traceback" not in proc.stdout + proc.stderr
+    return proc.stdout
+
+
+def test_demo_lists_every_pack_and_runs_a_first_command() -> None:
+    from opspack.registry import Registry
+
+    out = run_demo(["help", "server test 127.0.0.1 --ports 1", "vm lst"])
+    for pack in Registry.from_installed().packs:
+        assert pack["name"] in out
+    assert "server test 127.0.0.1" in out and "connection refused" in out
+    assert "Unknown command `vm lst`" in out
