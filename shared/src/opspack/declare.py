@@ -72,6 +72,7 @@ class CommandSpec:
     result_kinds: list[str] | None
     _args: list[ArgInfo] | None = field(default=None, repr=False)
     _model: Any = field(default=None, repr=False)
+    _context_param: str | bool | None = field(default=False, repr=False)
 
     # -- identity ---------------------------------------------------------------
     @property
@@ -128,11 +129,12 @@ class CommandSpec:
 
     @property
     def context_param(self) -> str | None:
-        hints = _hints(self.func)
-        for name in inspect.signature(self.func).parameters:
-            if _is_context(hints.get(name)):
-                return name
-        return None
+        """The parameter that receives the :class:`~opspack.context.Context`, if any (cached)."""
+        if self._context_param is False:
+            hints = _hints(self.func)
+            names = [n for n in inspect.signature(self.func).parameters if _is_context(hints.get(n))]
+            self._context_param = names[0] if names else None
+        return self._context_param if isinstance(self._context_param, str) else None
 
     @property
     def positional(self) -> list[str]:

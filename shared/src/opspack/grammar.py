@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import re
 import shlex
-import unicodedata
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -19,6 +18,9 @@ from opspack.registry import Entry, Registry
 
 MAX_TEXT = 4000
 _KEY = re.compile(r"^[A-Za-z_][A-Za-z0-9_.-]*$")
+_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]")
+_SURROGATE = re.compile(r"[\ud800-\udfff]")
+_QUOTING = re.compile(r"[\\'\"]")
 
 
 @dataclass
@@ -35,18 +37,20 @@ class Parsed:
 
 def tokenize(text: str) -> list[str]:
     """Split chat text like a shell would (quotes, backslashes), with clear errors."""
-    if "\x00" in text or any(unicodedata.category(ch) == "Cc" and ch not in "\t\n\r" for ch in text):
+    if _CONTROL.search(text):
         raise UsageError(
             "The command contains control characters.",
             "Type the command as plain text.",
         )
-    if any(0xD800 <= ord(ch) <= 0xDFFF for ch in text):
+    if _SURROGATE.search(text):
         raise UsageError("The command is not valid UTF-8 text.", "Type the command as plain text.")
     if len(text) > MAX_TEXT:
         raise UsageError(
             f"The command is {len(text):,} characters long; the limit is {MAX_TEXT:,}.",
             "Shorten it; pass long values through a file or a setting.",
         )
+    if not _QUOTING.search(text):
+        return text.split()
     lexer = shlex.shlex(text, posix=True)
     lexer.whitespace_split = True
     lexer.commenters = ""
@@ -68,9 +72,10 @@ def usage_hint(entry: Entry) -> str:
     return f"Usage: {entry['chat']['usage']}"
 
 
-def parse(text: str, registry: Registry) -> Parsed:
-    """Resolve chat text to a command and raw arguments, or raise :class:`UsageError`."""
-    tokens = tokenize(text.strip())
+def parse(text: str, registry: Registry, tokens: list[str] | None = None) -> Parsed:
+    """Resolve chat text (or its ``tokens``) to a command and raw arguments, or raise :class:`UsageError`."""
+    if tokens is None:
+        tokens = tokenize(text.strip())
     if not tokens:
         raise UsageError("The command is empty.", "Type `help` to see the commands.")
     entries, n = registry.match(tokens)

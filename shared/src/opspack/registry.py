@@ -59,8 +59,8 @@ class Registry:
 
     @classmethod
     def from_file(cls, path: str | Path) -> Registry:
-        with open(path, encoding="utf-8") as fh:
-            return cls.from_data(json.load(fh))
+        with open(path, "rb") as fh:
+            return cls.from_data(_loads(fh.read()))
 
     @classmethod
     def from_installed(cls, only: Iterable[str] | None = None) -> Registry:
@@ -105,22 +105,22 @@ class Registry:
     def _index(self) -> dict[tuple[str, ...], list[str]]:
         if self._by_words is None:
             index: dict[tuple[str, ...], list[str]] = {}
-
-            def add(key: Sequence[str], cid: str) -> None:
-                k = tuple(_norm(w) for w in key)
-                ids = index.setdefault(k, [])
-                if cid not in ids:
-                    ids.append(cid)
-
             for c in self.commands:
                 cid, pack, chat = c["id"], c["pack"]["name"], c["chat"]
-                add([cid], cid)
-                for words in [chat["words"], *(a.split() for a in chat.get("aliases", []))]:
-                    add(words, cid)
-                    if _norm(words[0]) != _norm(pack):
-                        add([pack, *words], cid)
+                keys = [(cid,)]
+                for words in (chat["words"], *(a.split() for a in chat.get("aliases", ()))):
+                    key = tuple([w.lower().replace("_", "-") for w in words])
+                    keys.append(key)
+                    if key[0] != pack:
+                        keys.append((pack, *key))
+                for key in keys:
+                    ids = index.get(key)
+                    if ids is None:
+                        index[key] = [cid]
+                    elif cid not in ids:
+                        ids.append(cid)
             self._by_words = index
-            self._max_words = max((len(k) for k in index), default=1)
+            self._max_words = max(map(len, index), default=1)
         return self._by_words
 
     def match(self, tokens: Sequence[str]) -> tuple[list[Entry], int]:
@@ -168,6 +168,15 @@ class Registry:
         return {"schema_version": SCHEMA_VERSION, "packs": self.packs, "commands": self.commands}
 
 
+def _loads(raw: bytes) -> Any:
+    """Parse JSON, with orjson when it is installed (about 3x faster on big registries)."""
+    try:
+        import orjson
+    except ImportError:
+        return json.loads(raw)
+    return orjson.loads(raw)
+
+
 def read_pack_file(module: str) -> dict[str, Any]:
     """Read ``opspack-pack.json`` of package ``module`` without importing it."""
     from importlib.util import find_spec
@@ -178,8 +187,7 @@ def read_pack_file(module: str) -> dict[str, Any]:
     for location in spec.submodule_search_locations:
         path = Path(location) / PACK_FILE
         if path.is_file():
-            with path.open(encoding="utf-8") as fh:
-                data = json.load(fh)
+            data = _loads(path.read_bytes())
             if not isinstance(data, dict) or "pack" not in data or "commands" not in data:
                 raise ValueError(f"{path} is not an opspack pack file")
             return data

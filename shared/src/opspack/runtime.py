@@ -78,7 +78,7 @@ class Runtime:
             tokens = grammar.tokenize(text.strip())
             if tokens and tokens[0].lower() in ("help", "?"):
                 return help_reply(self.registry, tokens[1:])
-            parsed = grammar.parse(text, self.registry)
+            parsed = grammar.parse(text, self.registry, tokens)
         except OpsError as exc:
             return Reply.failure(exc.to_error())
         return self.invoke(parsed.command, parsed.args, caller)

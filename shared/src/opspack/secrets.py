@@ -48,7 +48,7 @@ class Masker:
     def __call__(self, text: str) -> str:
         if not text:
             return text
-        pattern = self._compiled()
+        pattern = self._pattern if self._pattern is not None or not self._secrets else self._compiled()
         if pattern is not None:
             text = pattern.sub(MASK, text)
         if "://" in text:

@@ -1,0 +1,130 @@
+"""Core overhead: dispatch (chat text → reply rendered as Markdown) and registry loading.
+
+Targets (issue: Core): dispatch adds at most 200 µs (median) over calling the function
+directly and rendering its table; a registry of 5,000 commands loads in at most 100 ms
+and 50 MB. Run: ``nox -s benchmarks`` or ``python benchmarks/bench_core.py``.
+"""
+
+from __future__ import annotations
+
+import json
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+HERE = Path(__file__).parent
+sys.path.insert(0, str(HERE / "benchpack"))
+
+
+def median_us(fn: object, n: int) -> float:
+    samples = []
+    call = fn  # type: ignore[assignment]
+    for _ in range(50):
+        call()  # type: ignore[operator]
+    for _ in range(n):
+        t = time.perf_counter_ns()
+        call()  # type: ignore[operator]
+        samples.append(time.perf_counter_ns() - t)
+    return statistics.median(samples) / 1000
+
+
+def bench_dispatch(n: int = 5000) -> dict[str, float]:
+    from opspack.build import registry_from_package
+    from opspack.context import Caller
+    from opspack.renderers.markdown import render_markdown
+    from opspack.results import Reply
+    from opspack.runtime import Runtime
+    from opspack.settings import Config
+    from opspack_bench.trivial import ten_rows
+
+    runtime = Runtime(registry_from_package("opspack_bench"), config=Config(data={}, environ={}))
+    caller = Caller()
+    text = "vm list --cluster prod --limit 10"
+    reply = runtime.chat(text, caller)
+    assert reply.ok and len(reply.results[0].rows) == 10  # type: ignore[attr-defined]
+
+    def direct() -> None:
+        render_markdown(Reply(ok=True, command=None, results=[ten_rows("prod", 10)]))
+
+    def full() -> None:
+        render_markdown(runtime.chat(text, caller))
+
+    d = median_us(direct, n)
+    f = median_us(full, n)
+    runtime.close()
+    return {"direct_us": d, "dispatch_us": f, "overhead_us": f - d}
+
+
+def make_registry(path: Path, count: int) -> None:
+    """A registry of ``count`` commands shaped like real entries (60 packs)."""
+    from opspack.build import registry_from_package
+
+    template = registry_from_package("opspack_bench").to_data()["commands"][0]
+    commands = []
+    for i in range(count):
+        pack = f"pack{i % 60}"
+        entry = json.loads(json.dumps(template))
+        entry["id"] = f"{pack}.group{i // 60 % 40}.verb{i}"
+        entry["pack"]["name"] = pack
+        entry["chat"]["words"] = [f"group{i // 60 % 40}", f"verb{i}"]
+        entry["chat"]["usage"] = f"group{i // 60 % 40} verb{i} [--cluster CLUSTER] [--limit LIMIT]"
+        entry["summary"] = f"Do thing number {i} to the infrastructure"
+        entry["description"] = "A longer description of what this command does and why. " * 3
+        commands.append(entry)
+    path.write_text(json.dumps({"schema_version": 1, "packs": [], "commands": commands}))
+
+
+LOAD = """
+import json, sys, time, tracemalloc
+if sys.argv[2] == "memory":
+    tracemalloc.start()
+t = time.perf_counter()
+from opspack.registry import Registry
+reg = Registry.from_file(sys.argv[1])
+found, n = reg.match(["group35", "verb4503", "--limit", "3"])
+elapsed = time.perf_counter() - t
+peak = tracemalloc.get_traced_memory()[1]
+assert found and found[0]["id"].endswith("verb4503"), found
+print(json.dumps({"seconds": elapsed, "peak_bytes": peak, "commands": len(reg)}))
+"""
+
+
+def bench_registry(count: int = 5000) -> dict[str, float]:
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "registry.json"
+        make_registry(path, count)
+        size = path.stat().st_size
+
+        def run(mode: str) -> dict[str, float]:
+            cmd = [sys.executable, "-c", LOAD, str(path), mode]
+            out = subprocess.run(cmd, capture_output=True, text=True, check=True)
+            data: dict[str, float] = json.loads(out.stdout)
+            return data
+
+        timed = [run("time") for _ in range(7)]
+        memory = run("memory")
+    return {
+        "file_mb": size / 1e6,
+        "load_ms": statistics.median(r["seconds"] for r in timed) * 1000,
+        "peak_mb": memory["peak_bytes"] / 1e6,
+    }
+
+
+def main() -> None:
+    d = bench_dispatch()
+    print(
+        f"dispatch: chat text -> parse -> validate -> call -> Markdown of 10 rows: median {d['dispatch_us']:.0f} µs; "
+        f"direct call + render: {d['direct_us']:.0f} µs; overhead {d['overhead_us']:.0f} µs (target <= 200 µs)"
+    )
+    r = bench_registry()
+    print(
+        f"registry: 5,000 commands ({r['file_mb']:.1f} MB JSON) load + index + first lookup in "
+        f"{r['load_ms']:.0f} ms (target <= 100 ms), peak {r['peak_mb']:.1f} MB traced (target <= 50 MB)"
+    )
+
+
+if __name__ == "__main__":
+    main()
