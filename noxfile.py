@@ -53,7 +53,7 @@ def typecheck(session: nox.Session) -> None:
 
 
 @nox.session(python=PYTHON)
-@nox.parametrize("target", ["core", *PACKS])
+@nox.parametrize("target", ["core", *PACKS], ids=["core", *PACKS])
 def tests(session: nox.Session, target: str) -> None:
     """The tests of the core, or of one pack in a virtualenv with only the core and that pack."""
     session.install("-e", "shared[testing]")
