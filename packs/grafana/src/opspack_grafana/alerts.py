@@ -73,7 +73,11 @@ def alerts(
         rules = [r for r in rules if r.get("state") == state]
     order = {"critical": 0, "warning": 1, "unknown": 2, "ok": 3}
     levels = [_level(r) for r in rules]
-    ranked = sorted(zip(levels, rules, strict=True), key=lambda lr: (order[lr[0]], lr[1].get("name", "")))
+    states = {"firing": 0, "pending": 1, "recovering": 2}
+    ranked = sorted(
+        zip(levels, rules, strict=True),
+        key=lambda lr: (order[lr[0]], states.get(lr[1].get("state", ""), 3), lr[1].get("name", "")),
+    )
     rows = [
         [
             r.get("name"),

@@ -36,7 +36,7 @@ def list_(ctx: Context, words: list[str] | None = None, *, tag: list[str] | None
     title = f"Dashboards matching '{query}'" if query else "Dashboards"
     return Table(
         ["title", "folder", "uid", "tags"],
-        rows,  # type: ignore[arg-type]
+        rows,
         title=title,
         total=len(hits) if len(hits) > limit else None,
     )
@@ -57,10 +57,10 @@ def panels(ctx: Context, dashboard: list[str]) -> list[Result]:
     """
     client = grafana(ctx)
     board = find_dashboard(client, " ".join(dashboard))
-    rows = [[p.id, p.title, p.type, p.row] for p in board.panels]
+    rows: list[list[str | int | float | bool | None]] = [[p.id, p.title, p.type, p.row] for p in board.panels]
     table = Table(
         ["id", "title", "type", "row"],
-        rows,  # type: ignore[arg-type]
+        rows,
         title=f"{board.title} ({board.folder}, uid {board.uid})",
     )
     options = [

@@ -39,7 +39,7 @@ def datasources(ctx: Context, *, health: bool = True) -> list[Result]:
     levels = [lv for lv, _, _ in checks]
     table = Table(
         ["name", "type", "uid", "default", "health", "message"],
-        rows,  # type: ignore[arg-type]
+        rows,
         title=f"Data sources (Grafana {server.get('version', '?')}, database {server.get('database', '?')})",
         row_status=levels if health else None,
     )

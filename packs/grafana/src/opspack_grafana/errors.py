@@ -18,7 +18,7 @@ from opspack.errors import (
     UsageError,
 )
 
-TOKEN_HINT = (
+RENEW_HINT = (
     "Set OPSPACK_GRAFANA_TOKEN to a valid service account token (Administration > Users and access > "
     "Service accounts > Add token); check that it has not expired or been revoked."
 )
@@ -57,7 +57,7 @@ def from_status(exc: GrafanaError) -> OpsError:
             "api-key.expired": "has expired",
             "api-key.revoked": "was revoked",
         }.get(exc.message_id or "", "was rejected")
-        return ConfigError(f"Grafana: the service account token {what} ({said}).", TOKEN_HINT)
+        return ConfigError(f"Grafana: the service account token {what} ({said}).", RENEW_HINT)
     if exc.status == 403:
         return Denied(
             f"Grafana refused {exc.method} {exc.path}: {said}.",
