@@ -16,10 +16,16 @@ def registry() -> Any:
     return registry_from_package("opspack_grafana")
 
 
-@pytest.fixture
-def fake() -> Iterator[FakeGrafana]:
+@pytest.fixture(scope="session")
+def grafana_server() -> Iterator[FakeGrafana]:
     with FakeGrafana() as server:
         yield server
+
+
+@pytest.fixture
+def fake(grafana_server: FakeGrafana) -> FakeGrafana:
+    grafana_server.reset()
+    return grafana_server
 
 
 @pytest.fixture

@@ -243,6 +243,21 @@ class FakeGrafana:
         s.route("GET", r"/api/datasources/uid/([^/]+)/health")(self._ds_health)
 
     # -- lifecycle ----------------------------------------------------------------
+    def reset(self) -> None:
+        """Back to the initial state, keeping the server running (one server per test session)."""
+        self.dashboards = default_dashboards()
+        self.rules = default_rules()
+        self.datasources = default_datasources()
+        self.health_failing = {"ds-loki"}
+        self.silences = []
+        self.annotations = []
+        self.renderer = "ok"
+        self.token = TOKEN
+        self._ids = itertools.count(1)
+        with self.server.lock:
+            self.server.requests.clear()
+        self.server.before[:] = [self._auth]
+
     def __enter__(self) -> FakeGrafana:
         self.server.start()
         return self
