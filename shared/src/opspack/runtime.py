@@ -330,7 +330,7 @@ def _validate(spec: Any, args: dict[str, Any]) -> dict[str, Any]:
         validated = model.model_validate(args)
     except ValidationError as exc:
         raise _usage_from_validation(spec, args, exc) from None
-    return {a.name: getattr(validated, a.name) for a in spec.args}
+    return {a.param: getattr(validated, a.name) for a in spec.args}
 
 
 def _expected(spec: Any, name: str) -> str:
