@@ -11,11 +11,10 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).parent))
 
-from fake_jenkins import PIPELINE, FakeJenkins, boolean, choice, password, string  # noqa: E402
-
-from opspack.build import registry_from_package  # noqa: E402
-from opspack.registry import Registry  # noqa: E402
-from opspack.testing import check_rendering, run_command  # noqa: E402
+from fake_jenkins import PIPELINE, FakeJenkins, boolean, choice, password, string
+from opspack.build import registry_from_package
+from opspack.registry import Registry
+from opspack.testing import check_rendering, run_command
 
 TOKEN = "alice-api-token-0123"
 
@@ -25,7 +24,7 @@ def registry() -> Registry:
     return registry_from_package("opspack_jenkins")
 
 
-@pytest.fixture()
+@pytest.fixture
 def fake() -> Iterator[FakeJenkins]:
     f = FakeJenkins()
     f.add_job(
@@ -57,7 +56,7 @@ def fake() -> Iterator[FakeJenkins]:
 Run = Callable[..., Any]
 
 
-@pytest.fixture()
+@pytest.fixture
 def env(fake: FakeJenkins) -> dict[str, str]:
     return {
         "OPSPACK_JENKINS_URL": fake.url,
@@ -68,7 +67,7 @@ def env(fake: FakeJenkins) -> dict[str, str]:
     }
 
 
-@pytest.fixture()
+@pytest.fixture
 def run(registry: Registry, env: dict[str, str]) -> Run:
     """Run chat text through the real runtime; every reply is rendered and validated."""
 

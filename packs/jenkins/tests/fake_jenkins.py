@@ -257,7 +257,13 @@ class FakeJenkins:
         self.require_crumb = True
         self.nodes: list[dict[str, Any]] = [
             {"displayName": "Built-In Node", "numExecutors": 2, "labels": ["built-in"], "offline": False, "idle": True},
-            {"displayName": "linux-1", "numExecutors": 4, "labels": ["linux", "docker"], "offline": False, "idle": False},
+            {
+                "displayName": "linux-1",
+                "numExecutors": 4,
+                "labels": ["linux", "docker"],
+                "offline": False,
+                "idle": False,
+            },
             {
                 "displayName": "win-1",
                 "numExecutors": 1,
@@ -339,9 +345,8 @@ class FakeJenkins:
                 return refused or Response.text("Forbidden", 403)
             if (denied := self._may(user, "read")) is not None:
                 return denied
-            if req.method == "POST" and self.require_crumb:
-                if req.headers.get("jenkins-crumb") != self._crumb(user):
-                    return Response.text("No valid crumb was included in the request", 403)
+            if req.method == "POST" and self.require_crumb and req.headers.get("jenkins-crumb") != self._crumb(user):
+                return Response.text("No valid crumb was included in the request", 403)
             path = req.path
             if path == "/crumbIssuer/api/json":
                 return Response.json(
@@ -389,6 +394,8 @@ class FakeJenkins:
         if build is None:
             return Response.text("Not Found", 404)
         what = m.group(2)
+        if what == "/" and req.method == "GET":  # the build page a redirect after /stop lands on
+            return Response(200, b"<html><body>build page</body></html>", {"Content-Type": "text/html"})
         if what == "/stop":
             if req.method != "POST":
                 return Response.text("Method Not Allowed", 405)
@@ -559,9 +566,17 @@ class FakeJenkins:
         if not b.building and not duration:
             duration = 1000 * (len(b.script) + 1)
         actions: list[dict[str, Any]] = [
-            {"_class": "hudson.model.CauseAction", "causes": [{"_class": "hudson.model.Cause$UserIdCause",
-                                                               "shortDescription": f"Started by user {b.user}",
-                                                               "userId": b.user, "userName": b.user}]},
+            {
+                "_class": "hudson.model.CauseAction",
+                "causes": [
+                    {
+                        "_class": "hudson.model.Cause$UserIdCause",
+                        "shortDescription": f"Started by user {b.user}",
+                        "userId": b.user,
+                        "userName": b.user,
+                    }
+                ],
+            },
         ]
         if b.params:
             kinds = {d["name"]: d["_class"].replace("Definition", "Value") for d in job.params}
@@ -598,7 +613,7 @@ class FakeJenkins:
 
     def _describe(self, job: Job, b: Build) -> dict[str, Any]:
         """``wfapi/describe``: stages complete one per build step; the last takes the build's result."""
-        href = f"/{self._job_url(job)[len(self.url):]}{b.number}"
+        href = f"/{self._job_url(job)[len(self.url) :]}{b.number}"
         stages = []
         for i, name in enumerate(b.stages):
             if b.aborted and i >= b.step:
@@ -638,8 +653,13 @@ class FakeJenkins:
         }
 
     def _queue_item_obj(self, item: QueueItem) -> dict[str, Any]:
-        task = {"_class": item.job.cls, "name": item.job.name, "url": self._job_url(item.job), "color": "notbuilt",
-                "fullName": item.job.full_name}
+        task = {
+            "_class": item.job.cls,
+            "name": item.job.name,
+            "url": self._job_url(item.job),
+            "color": "notbuilt",
+            "fullName": item.job.full_name,
+        }
         params = "".join(f"\n{k}={v}" for k, v in item.params.items())
         if item.build is not None or item.cancelled:
             obj: dict[str, Any] = {

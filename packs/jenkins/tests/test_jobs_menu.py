@@ -63,7 +63,9 @@ def test_jobs_deeper_than_tree_depth_reads_the_rest_per_folder(run: Run, fake: F
     second_level = {"/".join(j.split("/")[:2]) for j in names if j.count("/") >= 2}
     assert len(second_level) == 21  # team00..03/sub0..4 and team/app
     assert len(api) == 1 + len(second_level)
-    assert {r.path for r in api[1:]} == {"/" + "/".join(f"job/{p}" for p in f.split("/")) + "/api/json" for f in second_level}
+    assert {r.path for r in api[1:]} == {
+        "/" + "/".join(f"job/{p}" for p in f.split("/")) + "/api/json" for f in second_level
+    }
 
 
 def test_jobs_in_a_missing_folder(run: Run) -> None:
@@ -79,7 +81,10 @@ def test_menu_lists_buildable_jobs_with_default_parameters_and_folders(run: Run)
     assert "legacy" not in " ".join(by_label)  # disabled
     deploy = next(o for o in menu.options if o.label.startswith("deploy"))
     assert deploy.command == "jenkins.build.start"
-    assert deploy.args == {"job": "deploy", "params": {"ENV": "dev", "DRY_RUN": "false" if False else "true", "VERSION": "latest"}}
+    assert deploy.args == {
+        "job": "deploy",
+        "params": {"ENV": "dev", "DRY_RUN": "false" if False else "true", "VERSION": "latest"},
+    }
     assert deploy.text == "jenkins build deploy ENV=dev DRY_RUN=true VERSION=latest"
     team = by_label["team/"]
     assert team.command == "jenkins.job.menu" and team.text == "jenkins menu team"

@@ -16,7 +16,12 @@ pack = Pack(
         Setting("url", "the controller's URL (https://jenkins.example.com/)"),
         Setting("user", "the Jenkins user the bot acts as"),
         Setting("token", "that user's API token (Jenkins > user > Security > API Token)", secret=True),
-        Setting("verify_tls", "verify the controller's TLS certificate (false only for lab controllers)", type="bool", default=True),
+        Setting(
+            "verify_tls",
+            "verify the controller's TLS certificate (false only for lab controllers)",
+            type="bool",
+            default=True,
+        ),
         Setting(
             "allowed_jobs",
             "comma-separated job globs (full names, e.g. `deploy/*,tools/cleanup`) that `jenkins menu`, "
@@ -30,8 +35,18 @@ pack = Pack(
             default="",
         ),
         Setting("timeout", "seconds to wait for each HTTP request", type="float", default=15.0),
-        Setting("queue_wait", "seconds `jenkins build` waits for the queue item to become a build", type="float", default=30.0),
-        Setting("wait_timeout", "seconds `jenkins build --wait` follows a build before answering", type="float", default=900.0),
+        Setting(
+            "queue_wait",
+            "seconds `jenkins build` waits for the queue item to become a build",
+            type="float",
+            default=30.0,
+        ),
+        Setting(
+            "wait_timeout",
+            "seconds `jenkins build --wait` follows a build before answering",
+            type="float",
+            default=900.0,
+        ),
         Setting("poll_interval", "seconds between polls of a queued or running build", type="float", default=2.0),
         Setting("tree_depth", "folder levels `jenkins jobs` reads in one request", type="int", default=5),
     ],

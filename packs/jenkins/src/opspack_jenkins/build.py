@@ -302,9 +302,7 @@ def status(ctx: Context, job: str, build: str | None = None) -> list[Result]:
     examples=["jenkins log deploy", "jenkins log deploy 42 --tail 200", "jenkins log deploy --grep ERROR"],
     results=["text"],
 )
-def log(
-    ctx: Context, job: str, build: str | None = None, *, tail: int = 50, grep: str | None = None
-) -> Text:
+def log(ctx: Context, job: str, build: str | None = None, *, tail: int = 50, grep: str | None = None) -> Text:
     """The end of a build's console log, optionally only the lines matching a pattern.
 
     Args:
@@ -359,6 +357,8 @@ def stop(ctx: Context, job: str, build: int) -> Status:
     c = client(ctx)
     info = c.build(job, build)
     if not info.get("building"):
-        return Status("ok", f"{job} #{build} is not running (it ended {info.get('result') or 'already'}); nothing to stop.")
+        return Status(
+            "ok", f"{job} #{build} is not running (it ended {info.get('result') or 'already'}); nothing to stop."
+        )
     c.stop(job, build)
     return Status("warning", f"Asked Jenkins to abort {job} #{build}.", title="Build aborted")

@@ -18,7 +18,6 @@ from typing import Any, TypeVar
 from urllib.parse import quote
 
 import jenkins
-
 from opspack import Context
 from opspack.errors import BackendError, NotFound, OpsError
 
@@ -152,7 +151,9 @@ class JenkinsClient:
         short = full_name.rsplit("/", 1)[-1]
         exact = [n for n in names if n.rsplit("/", 1)[-1] == short]
         if exact:
-            return NotFound(f"job '{full_name}' not found", f"Did you mean: {', '.join(exact[:5])}? (give the folder path)")
+            return NotFound(
+                f"job '{full_name}' not found", f"Did you mean: {', '.join(exact[:5])}? (give the folder path)"
+            )
         return NotFound.with_matches("job", full_name, names)
 
     # -- builds ------------------------------------------------------------------------

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from typing import Any
 
 from opspack import Context, Result, Table, Text, command
 from opspack.results import Level
@@ -22,12 +23,20 @@ def queue(ctx: Context) -> Result:
     if not items:
         return Text("The build queue is empty.", title="Jenkins queue")
     now_ms = time.time() * 1000
-    rows: list[list[object]] = []
+    rows: list[list[Any]] = []
     levels: list[Level] = []
     for it in sorted(items, key=lambda i: i.get("inQueueSince") or 0):
         task = it.get("task") or {}
         since = it.get("inQueueSince")
-        state = "stuck" if it.get("stuck") else "blocked" if it.get("blocked") else "buildable" if it.get("buildable") else "waiting"
+        state = (
+            "stuck"
+            if it.get("stuck")
+            else "blocked"
+            if it.get("blocked")
+            else "buildable"
+            if it.get("buildable")
+            else "waiting"
+        )
         rows.append(
             [
                 it.get("id"),
@@ -55,7 +64,7 @@ def nodes(ctx: Context) -> Table:
     from opspack_jenkins.client import client
 
     data = client(ctx).nodes()
-    rows: list[list[object]] = []
+    rows: list[list[Any]] = []
     levels: list[Level] = []
     for c in data.get("computer") or []:
         if c.get("offline"):
@@ -70,4 +79,6 @@ def nodes(ctx: Context) -> Table:
         levels.append(level)
     busy, total = data.get("busyExecutors"), data.get("totalExecutors")
     title = "Jenkins nodes" + (f" ({busy} of {total} executors busy)" if total is not None else "")
-    return Table(columns=["node", "state", "executors", "labels", "offline reason"], rows=rows, title=title, row_status=levels)
+    return Table(
+        columns=["node", "state", "executors", "labels", "offline reason"], rows=rows, title=title, row_status=levels
+    )

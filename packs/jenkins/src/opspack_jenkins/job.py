@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import fnmatch
-from typing import Literal
+from typing import Any, Literal
 
 from opspack import Context, Menu, MenuOption, Result, Table, Text, command
 from opspack.results import Level
@@ -97,7 +97,7 @@ def list_(
             if fnmatch.fnmatchcase(r.full_name.lower(), pattern)
             or fnmatch.fnmatchcase(r.full_name.rsplit("/", 1)[-1].lower(), pattern)
         ]
-    out: list[list[object]] = []
+    out: list[list[Any]] = []
     levels: list[Level] = []
     for r in sorted(rows, key=lambda r: r.full_name.lower()):
         d = r.data

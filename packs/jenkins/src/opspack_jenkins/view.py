@@ -38,7 +38,7 @@ def duration(ms: Any) -> str | None:
     """Milliseconds -> ``1h 02m``, ``3m 07s``, ``12s``."""
     if not isinstance(ms, int | float) or ms < 0:
         return None
-    s = int(round(ms / 1000))
+    s = round(ms / 1000)
     h, rest = divmod(s, 3600)
     m, s = divmod(rest, 60)
     if h:
