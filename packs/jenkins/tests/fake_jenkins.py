@@ -44,6 +44,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import re
+import socket
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -300,6 +301,18 @@ class FakeJenkins:
 
     def start(self) -> FakeJenkins:
         self.http.start()
+        server = self.http._server
+        assert server is not None
+        accept = server.get_request
+
+        def get_request() -> tuple[socket.socket, Any]:
+            # http.server writes headers and body separately; without TCP_NODELAY each
+            # keep-alive response waits ~40 ms for a delayed ACK, which no real Jenkins does.
+            sock, addr = accept()
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            return sock, addr
+
+        server.get_request = get_request  # type: ignore[method-assign]
         return self
 
     def stop(self) -> None:
