@@ -130,7 +130,7 @@ def test_status_of_a_pipeline_build_with_stages(run: Run) -> None:
     assert reply.ok, reply.error
     status, kv, stages, link = reply.results
     assert status.level == "ok" and kv.items["build"] == "#1"
-    assert stages.columns == ["stage", "status", "duration"] and len(stages.rows) == 4
+    assert stages.columns == ["stage", "result", "duration"] and len(stages.rows) == 4
     assert link.url.endswith("/job/team/job/app/job/release/1/")
 
 

@@ -219,7 +219,7 @@ def _verdict(job: str, info: dict[str, Any], stages: list[dict[str, Any]]) -> li
 
 def _stage_table(stages: list[dict[str, Any]]) -> Table:
     return Table(
-        columns=["stage", "status", "duration"],
+        columns=["stage", "result", "duration"],
         rows=[[s.get("name"), s.get("status"), view.duration(s.get("durationMillis"))] for s in stages],
         title="Stages",
         row_status=[view.STAGE_LEVEL.get(str(s.get("status")), "unknown") for s in stages],
