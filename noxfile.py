@@ -38,7 +38,7 @@ def _pack_extras(name: str) -> str:
 @nox.session(python=PYTHON)
 def lint(session: nox.Session) -> None:
     """ruff: style and common bugs, over the core, the packs, tests and benchmarks."""
-    session.install("ruff>=0.6")
+    session.install("ruff==0.17.6")
     session.run("ruff", "check", ".")
     session.run("ruff", "format", "--check", ".")
 
@@ -46,7 +46,7 @@ def lint(session: nox.Session) -> None:
 @nox.session(python=PYTHON)
 def typecheck(session: nox.Session) -> None:
     """mypy (strict) on the core and every pack."""
-    session.install("mypy>=1.10", "-e", "shared[testing]")
+    session.install("mypy==2.4.1", "-e", "shared[testing]")
     for name in PACKS:
         session.install("-e", f"packs/{name}{_pack_extras(name)}")
     session.run("mypy", "shared/src", *[f"packs/{n}/src" for n in PACKS])

@@ -171,3 +171,17 @@ def test_help_in_chat(runtime: Runtime) -> None:
     assert group.ok and "thing config" in render(group, "text")
     unknown = runtime.chat("help thng lst")
     assert unknown.error is not None and "thing list" in (unknown.error.hint or "")
+
+
+def test_transient_failures_of_reads_are_retried_with_backoff(runtime: Runtime) -> None:
+    reply = runtime.chat("thing flaky --fail-times 2 --key r1")
+    assert reply.ok and reply.to_dict()["results"][0]["text"] == "answered after 3 attempts"
+    gave_up = runtime.chat("thing flaky --fail-times 5 --key r2")
+    assert gave_up.error is not None and gave_up.error.kind == "backend"
+    assert thing.FLAKY["r2"] == 3  # the first try and two retries
+
+
+def test_mutating_commands_are_never_retried(runtime: Runtime) -> None:
+    reply = runtime.chat("thing flaky-change --key m1")
+    assert reply.error is not None and reply.error.kind == "backend"
+    assert thing.FLAKY["m1"] == 1

@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from opspack.connections import ConnectionPool
 from opspack.context import Caller, Context
-from opspack.errors import ConfigError, OpsError, UsageError
+from opspack.errors import BackendError, ConfigError, OpsError, UsageError
 from opspack.registry import Entry, Registry
 from opspack.results import Confirmation, Error, Menu, MenuOption, Reply, Result
 from opspack.secrets import Masker, MaskingFilter
@@ -32,6 +32,9 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("opspack.runtime")
 _AUTO: Literal["auto"] = "auto"
+_TIMED_OUT = object()
+#: pauses between retries of read-only, idempotent commands after a transient backend failure
+RETRY_BACKOFF: tuple[float, ...] = (0.2, 0.8)
 
 #: A hook that may refuse an invocation (permissions); returns an error or None.
 Gate = Callable[[Entry, Caller], Error | None]
@@ -231,11 +234,27 @@ class Runtime:
         if ctx_param:
             call_args[ctx_param] = ctx
         timeout = float(entry.get("timeout_s") or 30)
-        future = self._executor.submit(_run, func, call_args, pack)
-        try:
-            out = future.result(timeout=timeout)
-        except concurrent.futures.TimeoutError:
-            future.cancel()
+        effects = entry["effects"]
+        retry = bool(effects.get("read_only") and effects.get("idempotent"))
+        deadline = time.monotonic() + timeout
+        attempt = 0
+        while True:
+            future = self._executor.submit(_run, func, call_args, pack)
+            try:
+                out = future.result(timeout=max(0.0, deadline - time.monotonic()))
+                break
+            except concurrent.futures.TimeoutError:
+                future.cancel()
+                out = _TIMED_OUT
+                break
+            except BackendError as exc:
+                pause = RETRY_BACKOFF[attempt] if attempt < len(RETRY_BACKOFF) else None
+                if not (retry and exc.retryable and pause is not None and time.monotonic() + pause < deadline):
+                    raise
+                log.info("%s: transient backend failure (%s); retrying in %.1f s", cid, exc.message, pause)
+                attempt += 1
+                time.sleep(pause)
+        if out is _TIMED_OUT:
             return Reply.failure(
                 Error(
                     "timeout",
