@@ -105,12 +105,18 @@ class OpenBao:
         self,
         *,
         dev: bool = True,
+        tls: bool = False,
         root_token: str = "root",  # noqa: S107 - a throwaway dev server's token
         port: int = 0,
         binary: Path | None = None,
         start_timeout: float = 30.0,
     ) -> None:
         self.dev = dev
+        self.tls = tls
+        if tls and not dev:
+            raise ValueError("tls=True is available for dev servers only")
+        #: dev + tls: the PEM file of the CA that signed the server's certificate
+        self.ca_cert: Path | None = None
         self.root_token: str | None = root_token if dev else None
         self.unseal_key: str | None = None
         self.port = port
@@ -124,7 +130,7 @@ class OpenBao:
     # -- life cycle ----------------------------------------------------------------
     @property
     def addr(self) -> str:
-        return f"http://{self.host}:{self.port}"
+        return f"{'https' if self.tls else 'http'}://{self.host}:{self.port}"
 
     @property
     def running(self) -> bool:
@@ -147,6 +153,9 @@ class OpenBao:
                 f"-dev-listen-address={self.host}:{self.port}",
                 "-dev-no-store-token",
             ]
+            if self.tls:
+                args += ["-dev-tls", f"-dev-tls-cert-dir={workdir}"]
+                self.ca_cert = workdir / "vault-ca.pem"
         else:
             # OpenBao 2 has no "file" storage backend; integrated storage (raft) with
             # one node persists to a folder the same way and is what production uses.
@@ -182,7 +191,7 @@ class OpenBao:
             try:
                 self.request("GET", "sys/seal-status", token=None)
                 break
-            except (OSError, OpenBaoError):
+            except (OSError, OpenBaoError):  # (the TLS files appear when the server is up)
                 if time.monotonic() > deadline:
                     raise self._failure(f"bao did not answer within {self.start_timeout:g} s") from None
                 time.sleep(0.05)
@@ -236,6 +245,7 @@ class OpenBao:
         body: Mapping[str, Any] | None = None,
         *,
         token: str | bool | None = True,
+        namespace: str | None = None,
     ) -> Any:
         """Call ``/v1/<path>``; ``token=True`` sends the root token. Returns parsed JSON or None."""
         headers = {"Content-Type": "application/json"}
@@ -243,10 +253,17 @@ class OpenBao:
             token = self.root_token
         if isinstance(token, str):
             headers["X-Vault-Token"] = token
+        if namespace:
+            headers["X-Vault-Namespace"] = namespace
         data = json.dumps(body).encode() if body is not None else None
         req = urllib.request.Request(f"{self.addr}/v1/{path}", data=data, method=method, headers=headers)  # noqa: S310 - http://127.0.0.1 only
         try:
-            with urllib.request.urlopen(req, timeout=10) as resp:  # noqa: S310
+            context = None
+            if self.tls:
+                import ssl
+
+                context = ssl.create_default_context(cafile=str(self.ca_cert))
+            with urllib.request.urlopen(req, timeout=10, context=context) as resp:  # noqa: S310
                 raw = resp.read()
         except urllib.error.HTTPError as exc:
             detail = exc.read().decode("utf-8", "replace")
@@ -273,8 +290,9 @@ class OpenBao:
             raise OpenBaoError("no unseal key: a dev server is never sealed; use dev=False and init()")
         self.request("PUT", "sys/unseal", {"key": self.unseal_key}, token=None)
         deadline = time.monotonic() + self.start_timeout
-        while True:  # the active node needs a moment after unsealing before it serves requests
+        while True:  # sys/health answers 200 once this node is the active one
             try:
+                self.request("GET", "sys/health", token=None)
                 self.request("GET", "sys/mounts")
                 return
             except OpenBaoError:
@@ -290,29 +308,42 @@ class OpenBao:
         return bool(self.request("GET", "sys/seal-status", token=None)["sealed"])
 
     # -- conveniences for tests ------------------------------------------------------------
-    def enable_kv(self, mount: str, version: int = 2) -> None:
+    def enable_kv(self, mount: str, version: int = 2, *, namespace: str | None = None) -> None:
         """Mount a KV engine (version 1 or 2) at ``mount``."""
-        self.request("POST", f"sys/mounts/{mount}", {"type": "kv", "options": {"version": str(version)}})
+        options = {"type": "kv", "options": {"version": str(version)}}
+        self.request("POST", f"sys/mounts/{mount}", options, namespace=namespace)
         if version == 2:
             deadline = time.monotonic() + self.start_timeout
             while True:  # KV v2 upgrades its storage in the background after mounting
                 try:
-                    self.request("GET", f"{mount}/config")
+                    self.request("GET", f"{mount}/config", namespace=namespace)
                     return
                 except OpenBaoError:
                     if time.monotonic() > deadline:
                         raise
                     time.sleep(0.05)
 
-    def put(self, path: str, data: Mapping[str, Any] | None = None, *, kv: int = 2, **values: Any) -> int | None:
+    def put(
+        self,
+        path: str,
+        data: Mapping[str, Any] | None = None,
+        *,
+        kv: int = 2,
+        namespace: str | None = None,
+        **values: Any,
+    ) -> int | None:
         """Write a secret at ``<mount>/<path>`` (first segment = mount); return the KV v2 version."""
         mount, _, rest = path.partition("/")
         payload = {**(data or {}), **values}
         if kv == 1:
-            self.request("POST", f"{mount}/{rest}", payload)
+            self.request("POST", f"{mount}/{rest}", payload, namespace=namespace)
             return None
-        out = self.request("POST", f"{mount}/data/{rest}", {"data": payload})
+        out = self.request("POST", f"{mount}/data/{rest}", {"data": payload}, namespace=namespace)
         return int(out["data"]["version"])
+
+    def namespace(self, name: str) -> None:
+        """Create a namespace (OpenBao 2 has them; requests go there with ``namespace=``)."""
+        self.request("POST", f"sys/namespaces/{name}", {})
 
     def policy(self, name: str, rules: str) -> None:
         self.request("PUT", f"sys/policies/acl/{name}", {"policy": rules})
