@@ -69,7 +69,6 @@ def readers(client: Any, api_path: str) -> list[str] | str:
     except Exception:  # noqa: BLE001 - the token may not list policies
         return "unknown: the bot's token may not read policies"
     out = ["root"] if "root" in names else []
-    templated = []
     for name in names:
         if name == "root":
             continue
@@ -81,8 +80,11 @@ def readers(client: Any, api_path: str) -> list[str] | str:
         rules = parse(str(data.get("policy") or data.get("rules") or ""))
         if grants_read(rules, api_path):
             out.append(name)
-        elif any("{{" in g for g in rules):
-            templated.append(name)
-    if templated:
-        out.append(f"(templated rules not evaluated: {', '.join(templated)})")
+        elif grants_read(_untemplated(rules), api_path):
+            out.append(f"{name} (through a templated path: depends on who asks)")
     return out
+
+
+def _untemplated(rules: dict[str, set[str]]) -> dict[str, set[str]]:
+    """The templated rules with each ``{{...}}`` read as one path segment (``+``)."""
+    return {re.sub(r"\{\{[^}]*\}\}", "+", g): caps for g, caps in rules.items() if "{{" in g}

@@ -263,7 +263,7 @@ class OpenBao:
                 import ssl
 
                 context = ssl.create_default_context(cafile=str(self.ca_cert))
-            with urllib.request.urlopen(req, timeout=10, context=context) as resp:  # noqa: S310
+            with urllib.request.urlopen(req, timeout=30, context=context) as resp:  # noqa: S310
                 raw = resp.read()
         except urllib.error.HTTPError as exc:
             detail = exc.read().decode("utf-8", "replace")
