@@ -28,9 +28,9 @@ def main() -> None:
     from opspack.settings import resolve_reference
     from opspack.testing.openbao import OpenBao
 
-    secret = "bench-secret-value-0123456789"
+    secret = "bench-secret-value-0123456789"  # noqa: S105 - a throwaway dev server
     ref = "vault:secret/bench#password"
-    with OpenBao(root_token="bench-root-token") as bao:
+    with OpenBao(root_token="bench-root-token") as bao:  # noqa: S106
         bao.put("secret/bench", password=secret)
         env = bao.env()
 
