@@ -142,14 +142,28 @@ class FakeNitro:
                 Member("web02", "10.0.1.12", 443),
                 Member("web03", "10.0.1.13", 443),
             ],
-            "sg_img": [Member("img01", "10.0.1.41", 80), Member("img02", "10.0.1.42", 80, health="DOWN", svrstate="DOWN")],
+            "sg_img": [
+                Member("img01", "10.0.1.41", 80),
+                Member("img02", "10.0.1.42", 80, health="DOWN", svrstate="DOWN"),
+            ],
         }
         self.vservers: dict[str, VServer] = {
             v.name: v
             for v in (
-                VServer("vs_web_https", "10.0.0.10", 443, "SSL", "LEASTCONNECTION", "COOKIEINSERT", ["sg_web"], hits=48213),
+                VServer(
+                    "vs_web_https", "10.0.0.10", 443, "SSL", "LEASTCONNECTION", "COOKIEINSERT", ["sg_web"], hits=48213
+                ),
                 VServer("vs_img", "10.0.0.12", 80, "HTTP", "ROUNDROBIN", "NONE", ["sg_img"], hits=9120),
-                VServer("vs_api", "10.0.0.11", 80, "HTTP", "ROUNDROBIN", "SOURCEIP", services=["svc_api1", "svc_api2"], hits=1200),
+                VServer(
+                    "vs_api",
+                    "10.0.0.11",
+                    80,
+                    "HTTP",
+                    "ROUNDROBIN",
+                    "SOURCEIP",
+                    services=["svc_api1", "svc_api2"],
+                    hits=1200,
+                ),
                 VServer("vs_legacy", "10.0.0.13", 80, "HTTP", services=["svc_legacy"]),
             )
         }
@@ -306,10 +320,7 @@ class FakeNitro:
         states = self._vserver_members(v)
         active = sum(1 for s in states if s == "UP")
         total = len(states)
-        if v.disabled:
-            curstate = "OUT OF SERVICE"
-        else:
-            curstate = "UP" if active else "DOWN"
+        curstate = "OUT OF SERVICE" if v.disabled else ("UP" if active else "DOWN")
         return {
             "name": v.name,
             "insertvserveripport": "OFF",
@@ -511,7 +522,9 @@ class FakeNitro:
                 if level not in ("basic", "full"):
                     return nitro_error(400, 1092, f"Invalid value [level, {level}]")
                 name = str(body.get("filename") or time.strftime("backup_%Y%m%d%H%M%S"))
-                self.create_backup(name, level, str(body.get("comment") or ""), self.sessions.get(self._token(req) or "", ""))
+                self.create_backup(
+                    name, level, str(body.get("comment") or ""), self.sessions.get(self._token(req) or "", "")
+                )
                 return Response.json(done())
             if action == "restore":
                 filename = str(body.get("filename") or "")

@@ -69,7 +69,17 @@ def certs(ctx: Context, *, expiring_within: int | None = None) -> list[Result]:
         status = str(r.get("status") or "")
         types = r.get("certificatetype")
         kind = ", ".join(str(t) for t in types) if isinstance(types, list) else str(types or "")
-        rows.append([r.get("certkey"), _cn(r.get("subject")), _cn(r.get("issuer")), r.get("clientcertnotafter"), days, status, kind])
+        rows.append(
+            [
+                r.get("certkey"),
+                _cn(r.get("subject")),
+                _cn(r.get("issuer")),
+                r.get("clientcertnotafter"),
+                days,
+                status,
+                kind,
+            ]
+        )
         levels.append(_level(days, status, warning_days, critical_days))
     table = Table(
         columns=["certkey", "subject_cn", "issuer_cn", "not_after", "days_left", "status", "type"],

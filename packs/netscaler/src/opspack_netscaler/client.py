@@ -20,7 +20,7 @@ import requests
 
 from opspack_netscaler.errors import NitroError
 
-TOKEN_COOKIE = "NITRO_AUTH_TOKEN"
+TOKEN_COOKIE = "NITRO_AUTH_TOKEN"  # noqa: S105 - the cookie's name, not a secret
 
 
 class NitroClient:
@@ -148,9 +148,7 @@ class NitroClient:
             if resp.status_code >= 400:
                 text = resp.text.strip().splitlines()[0][:200] if resp.text.strip() else resp.reason
                 raise NitroError(resp.status_code, None, text or "error", method=method, resource=resource)
-            raise NitroError(
-                resp.status_code, None, "the answer is not NITRO JSON", method=method, resource=resource
-            )
+            raise NitroError(resp.status_code, None, "the answer is not NITRO JSON", method=method, resource=resource)
         code = data.get("errorcode", 0)
         try:
             errorcode = int(code)

@@ -22,6 +22,21 @@ BACKUP_DIR = "/var/ns_sys_backup"
 BACKUP_COLUMNS = ["filename", "level", "created", "size_kb", "version", "created_by", "comment"]
 
 
+def _no_backup(filename: str, names: list[str], *, saved: bool = False) -> NotFound:
+    """``NotFound`` for a backup name, naming close matches or else what there is."""
+    choices = ["saved", *names] if saved else names
+    error = NotFound.with_matches("backup", filename, choices)
+    if error.hint is None:
+        error.hint = (
+            f"Backups on the ADC: {', '.join(names[:10])}{' ...' if len(names) > 10 else ''}."
+            if names
+            else "The ADC keeps no backups yet; create one with `ns backup`."
+        )
+        if saved:
+            error.hint += " Or compare against `saved`."
+    return error
+
+
 def _backup_rows(backups: list[dict[str, Any]]) -> list[list[Any]]:
     def key(b: dict[str, Any]) -> float:
         try:
@@ -113,7 +128,7 @@ def restore(ctx: Context, backup: str, *, skip_backup: bool = False) -> list[Res
     def run(c: NitroClient) -> None:
         names = [str(b.get("filename")) for b in c.get("systembackup")]
         if filename not in names:
-            raise NotFound.with_matches("backup", filename, names)
+            raise _no_backup(filename, names)
         payload: dict[str, Any] = {"filename": filename}
         if skip_backup:
             payload["skipbackup"] = True
@@ -201,7 +216,7 @@ def diff(ctx: Context, *, against: str = "saved") -> list[Result]:
         filename = against if against.endswith(".tgz") else f"{against}.tgz"
         names = [str(b.get("filename")) for b in c.get("systembackup")]
         if filename not in names:
-            raise NotFound.with_matches("backup", filename, ["saved", *names])
+            raise _no_backup(filename, names, saved=True)
         files = c.get("systemfile", args={"filename": filename, "filelocation": BACKUP_DIR})
         if not files:
             raise BackendError(f"The ADC did not return {BACKUP_DIR}/{filename}.")
@@ -210,7 +225,9 @@ def diff(ctx: Context, *, against: str = "saved") -> list[Result]:
 
     before, after, label = nitro(ctx, run)
     before_c, after_c = _comparable(before), _comparable(after)
-    result = Diff(before=before_c, after=after_c, title=f"running vs {label}", before_label=label, after_label="running")
+    result = Diff(
+        before=before_c, after=after_c, title=f"running vs {label}", before_label=label, after_label="running"
+    )
     if not result.changed:
         return [result, Status("ok", f"The running configuration matches {label}.")]
     added = removed = 0
@@ -222,5 +239,8 @@ def diff(ctx: Context, *, against: str = "saved") -> list[Result]:
     hint = " Run `ns save` to keep them." if label == "saved" else ""
     return [
         result,
-        Status("warning", f"The running configuration differs from {label}: {added} line(s) added, {removed} removed.{hint}"),
+        Status(
+            "warning",
+            f"The running configuration differs from {label}: {added} line(s) added, {removed} removed.{hint}",
+        ),
     ]
