@@ -114,6 +114,9 @@ class FakeHTTPServer:
 
         class _Handler(BaseHTTPRequestHandler):
             protocol_version = "HTTP/1.1"
+            # Headers and body go out in separate writes; with Nagle on, a keep-alive client's
+            # delayed ACK stalls every request by ~40 ms. Real servers set TCP_NODELAY too.
+            disable_nagle_algorithm = True
 
             def _handle(self) -> None:
                 parts = urlsplit(self.path)
