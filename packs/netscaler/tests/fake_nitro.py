@@ -131,6 +131,8 @@ class FakeNitro:
         self.sessions: dict[str, str] = {}  # token -> user
         self.logins = 0
         self.logouts = 0
+        #: seconds a login takes (a real ADC authenticates against its user store, LDAP or RADIUS)
+        self.login_delay = 0.0
         self.services: dict[str, dict[str, Any]] = {
             "svc_api1": {"ip": "10.0.2.21", "port": 8080, "servicetype": "HTTP", "curstate": "UP"},
             "svc_api2": {"ip": "10.0.2.22", "port": 8080, "servicetype": "HTTP", "curstate": "UP"},
@@ -379,6 +381,8 @@ class FakeNitro:
 
         @on("POST", "/config/login")
         def login(req: Request) -> Response:
+            if self.login_delay:
+                time.sleep(self.login_delay)
             body = (req.json() or {}).get("login", {})
             user, password = body.get("username"), body.get("password")
             if not user or self.users.get(user) != password:
