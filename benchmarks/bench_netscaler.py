@@ -81,7 +81,8 @@ def main() -> None:
         warm.close()
         scenario(fake, registry, args.rounds, "loopback fake, login as cheap as any request:")
         fake.login_delay = args.login_ms / 1000
-        scenario(fake, registry, args.rounds, f"same, with a simulated {args.login_ms:g} ms login (ADC authentication):")
+        label = f"same, with a simulated {args.login_ms:g} ms login (ADC authentication):"
+        scenario(fake, registry, args.rounds, label)
 
 
 if __name__ == "__main__":
