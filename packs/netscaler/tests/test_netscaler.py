@@ -59,7 +59,7 @@ def test_registry_entries(registry: Registry) -> None:
         "netscaler.member.disable": "ns member disable",
         "netscaler.member.enable": "ns member enable",
         "netscaler.backup.create": "ns backup",
-        "netscaler.backup.restore": "ns restore",
+        "netscaler.system.restore": "ns restore",
         "netscaler.config.diff": "ns config diff",
         "netscaler.config.save": "ns save",
         "netscaler.ha.status": "ns ha status",
@@ -69,9 +69,9 @@ def test_registry_entries(registry: Registry) -> None:
     assert disable is not None and disable["effects"]["destructive"] and disable["effects"]["confirm"]
     enable = registry.get("netscaler.member.enable")
     assert enable is not None and not enable["effects"]["read_only"] and not enable["effects"]["confirm"]
-    restore = registry.get("netscaler.backup.restore")
-    assert restore is not None and restore["effects"]["confirm"]
-    assert restore["permission"] == "netscaler.backup.restore"
+    restore = registry.get("netscaler.system.restore")
+    assert restore is not None and restore["effects"]["confirm"] and restore["effects"]["destructive"]
+    assert restore["permission"] == "netscaler.restore"
     save = registry.get("netscaler.config.save")
     assert save is not None and not save["effects"]["read_only"]
     vips = registry.get("netscaler.vip.list")
@@ -323,6 +323,25 @@ def test_restore_is_confirmed_and_checks_the_backup(fake: FakeNitro, run: Runner
     assert fake.restored == [{"filename": name, "skipbackup": False}]
     run("ns restore pre_change.tgz --skip-backup", confirmed=True)
     assert fake.restored[-1] == {"filename": name, "skipbackup": True}
+
+
+def test_restore_has_its_own_permission(fake: FakeNitro, tmp_path: Path, runner_for: Any) -> None:
+    fake.create_backup("pre_change", "basic")
+    policy = tmp_path / "policy.toml"
+    policy.write_text(
+        '[defaults]\nmutating = "deny"\ncontact = "#netops"\n'
+        '[users]\nalice = ["lb-operator"]\nbob = ["adc-admin"]\n'
+        '[roles.lb-operator]\nallow = ["netscaler.member.*", "netscaler.backup.*", "netscaler.config.*"]\n'
+        '[roles.adc-admin]\nallow = ["netscaler.restore"]\n'
+    )
+    run = runner_for({**fake.environ(), "OPSPACK_POLICY": str(policy)})
+    assert run("ns backup", user="alice").ok
+    assert run("ns member disable sg_web web01 443", confirmed=True, user="alice").ok
+    denied = run("ns restore pre_change", confirmed=True, user="alice")
+    assert denied.error is not None and denied.error.kind == "denied" and "netscaler.restore" in denied.error.message
+    assert fake.restored == []
+    assert run("ns restore pre_change", confirmed=True, user="bob").ok
+    assert [r["filename"] for r in fake.restored] == ["pre_change.tgz"]
 
 
 def test_config_diff_shows_a_changed_line_then_save_clears_it(fake: FakeNitro, run: Runner) -> None:

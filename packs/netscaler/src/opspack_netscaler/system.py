@@ -104,11 +104,11 @@ def backup(
 
 
 @command(
-    group="backup",
+    group="system",
     verb="restore",
     words=["ns", "restore"],
     destructive=True,
-    permission="netscaler.backup.restore",
+    permission="netscaler.restore",
     timeout=600,
     examples=["ns restore opspack_20240101_120000.tgz"],
     results=["status"],
