@@ -45,7 +45,7 @@ def pg() -> Iterator[PostgresServer]:
         server.psql("CREATE DATABASE app")
         server.psql(
             f"CREATE ROLE app LOGIN PASSWORD '{APP_PASSWORD}'; GRANT pg_monitor, pg_signal_backend TO app;"
-            "CREATE ROLE idler LOGIN PASSWORD 'idler'; GRANT CONNECT ON DATABASE app TO idler;"
+            "CREATE ROLE idler LOGIN PASSWORD 'idler'; CREATE ROLE worker LOGIN PASSWORD 'worker';"
         )
         server.psql(
             "CREATE EXTENSION pg_stat_statements; GRANT ALL ON SCHEMA public TO app;"
@@ -65,27 +65,23 @@ def mdb() -> Iterator[MariaDBServer]:
     with MariaDBServer(max_connections=300) as server:
         server.sql(
             "CREATE DATABASE app;"
+        )
+        server.sql(
             f"CREATE USER 'app'@'127.0.0.1' IDENTIFIED BY '{APP_PASSWORD}';"
             "GRANT ALL ON *.* TO 'app'@'127.0.0.1';"
             "CREATE USER 'idler'@'127.0.0.1' IDENTIFIED BY 'idler';"
             "CREATE TABLE app.big_table (id INT PRIMARY KEY, payload VARCHAR(255)) ENGINE=InnoDB;"
             "INSERT INTO app.big_table SELECT seq, REPEAT('x', 200) FROM seq_1_to_20000;"
-            "ANALYZE TABLE app.big_table;"
+            "ANALYZE TABLE app.big_table;",
+            database="app",
         )
         yield server
 
 
-@pytest.fixture(scope="session")
-def config_file(tmp_path_factory: pytest.TempPathFactory, pg: PostgresServer, mdb: MariaDBServer) -> Path:
-    path = tmp_path_factory.mktemp("cfg") / "opspack.toml"
+def _profiles_pg(pg: PostgresServer) -> str:
     pg_url = f"postgresql://app@127.0.0.1:{pg.port}/app"
     pg_postgres = f"postgresql://app@127.0.0.1:{pg.port}/postgres"
-    m_url = f"mysql://app@127.0.0.1:{mdb.port}/app"
-    path.write_text(
-        f"""
-[sql]
-statement_timeout = 5
-
+    return f"""
 [sql.profiles.pg]
 url = "{pg_url}"
 password = "env:TEST_SQL_PASSWORD"
@@ -104,7 +100,12 @@ statement_timeout = 1
 [sql.profiles.pgbadpw]
 url = "{pg_url}"
 password = "wrong-Password-99"
+"""
 
+
+def _profiles_maria(mdb: MariaDBServer) -> str:
+    m_url = f"mysql://app@127.0.0.1:{mdb.port}/app"
+    return f"""
 [sql.profiles.maria]
 url = "{m_url}"
 password = "env:TEST_SQL_PASSWORD"
@@ -114,21 +115,30 @@ url = "{m_url}"
 password = "env:TEST_SQL_PASSWORD"
 blocking_critical_seconds = 0
 blocking_warning_seconds = 0
+statement_timeout = 1
 """
-    )
-    return path
 
 
-@pytest.fixture(scope="session")
-def environ(config_file: Path) -> dict[str, str]:
+def _runtime(registry: Registry, tmp: Path, profiles: str) -> Runtime:
+    path = tmp / "opspack.toml"
+    path.write_text("[sql]\nstatement_timeout = 5\n" + profiles)
     env = {k: v for k, v in os.environ.items() if not k.startswith("OPSPACK_")}
-    env.update({"OPSPACK_CONFIG": str(config_file), "TEST_SQL_PASSWORD": APP_PASSWORD})
-    return env
+    env.update({"OPSPACK_CONFIG": str(path), "TEST_SQL_PASSWORD": APP_PASSWORD})
+    return Runtime(registry, config=Config.load(environ=env))
 
 
 @pytest.fixture()
-def runtime(registry: Registry, environ: dict[str, str]) -> Iterator[Runtime]:
-    rt = Runtime(registry, config=Config.load(environ=environ))
+def runtime(registry: Registry, pg: PostgresServer, tmp_path: Path) -> Iterator[Runtime]:
+    """A runtime whose profiles (pg, pgpostgres, pgstrict, pgbadpw) name the PostgreSQL server."""
+    rt = _runtime(registry, tmp_path, _profiles_pg(pg))
+    yield rt
+    rt.close()
+
+
+@pytest.fixture()
+def mruntime(registry: Registry, mdb: MariaDBServer, tmp_path: Path) -> Iterator[Runtime]:
+    """A runtime whose profiles (maria, mariastrict) name the MariaDB server."""
+    rt = _runtime(registry, tmp_path, _profiles_maria(mdb))
     yield rt
     rt.close()
 

@@ -69,6 +69,8 @@ def _postgres(exc: BaseException) -> OpsError:
         low = message.lower()
         if "password" in low or "authentication" in low:
             return Denied(f"PostgreSQL refused the login: {message}", _LOGIN_HINT)
+        if "does not exist" in low:
+            return ConfigError(f"PostgreSQL: {message}", "Check the user and the database name in the url.")
         if "timeout" in low:
             return CommandTimeout(f"PostgreSQL did not answer in time: {message}", _UNREACHABLE_HINT)
         return BackendError(f"cannot reach PostgreSQL: {message}", _UNREACHABLE_HINT)

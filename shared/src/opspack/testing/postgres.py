@@ -206,9 +206,13 @@ class PostgresServer:
         secret = f":{self.password}" if password and who == self.user else ""
         return f"postgresql://{who}{secret}@{self.host}:{self.port}/{database}"
 
-    def _psql_cmd(self, database: str) -> tuple[list[str], dict[str, str]]:
+    def _psql_cmd(
+        self, database: str, user: str | None = None, password: str | None = None
+    ) -> tuple[list[str], dict[str, str]]:
         assert self.bin is not None, "not started"
-        env = dict(os.environ, PGPASSWORD=self.password, PGCONNECT_TIMEOUT="10", PGAPPNAME="opspack-test")
+        env = dict(
+            os.environ, PGPASSWORD=password or self.password, PGCONNECT_TIMEOUT="10", PGAPPNAME="opspack-test"
+        )
         cmd = [
             str(self.bin / "psql"),
             "-X",
@@ -222,7 +226,7 @@ class PostgresServer:
             "-p",
             str(self.port),
             "-U",
-            self.user,
+            user or self.user,
             "-d",
             database,
         ]
@@ -236,9 +240,17 @@ class PostgresServer:
             raise RuntimeError(f"psql failed: {proc.stderr.strip()}")
         return proc.stdout.strip()
 
-    def session(self, *, database: str = "postgres", application_name: str = "opspack-test") -> PsqlSession:
-        """An open psql session that reads SQL sent with :meth:`PsqlSession.send`."""
-        cmd, env = self._psql_cmd(database)
+    def session(
+        self,
+        *,
+        database: str = "postgres",
+        application_name: str = "opspack-test",
+        user: str | None = None,
+        password: str | None = None,
+    ) -> PsqlSession:
+        """An open psql session (as ``user``, default the superuser) reading SQL sent with :meth:`PsqlSession.send`."""
+        cmd, env = self._psql_cmd(database, user, password)
+        cmd[cmd.index("ON_ERROR_STOP=1")] = "ON_ERROR_STOP=0"  # a cancelled statement keeps the session
         env["PGAPPNAME"] = application_name
         proc = subprocess.Popen(
             cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env
@@ -266,19 +278,29 @@ class PostgresServer:
         raise TimeoutError(f"{sql!r} returned {got!r}, not {expected!r}, after {timeout:g} s")
 
     @contextlib.contextmanager
-    def blocking_workload(self, database: str = "postgres", *, waiters: int = 2) -> Iterator[BlockingWorkload]:
+    def blocking_workload(
+        self,
+        database: str = "postgres",
+        *,
+        waiters: int = 2,
+        user: str | None = None,
+        password: str | None = None,
+    ) -> Iterator[BlockingWorkload]:
         """One session holds a row lock (idle in transaction), ``waiters`` sessions wait for it.
 
-        The table ``opspack_demo_lock`` is made if missing. Yields once every waiter
-        is waiting on a lock; the sessions end when the block exits."""
+        The sessions log in as ``user`` (default: the superuser). The table
+        ``opspack_demo_lock`` is made if missing. Yields once every waiter is waiting
+        on a lock; the sessions end when the block exits."""
         self.psql(
             "CREATE TABLE IF NOT EXISTS opspack_demo_lock (id int PRIMARY KEY, v int NOT NULL);"
-            "INSERT INTO opspack_demo_lock VALUES (1, 0) ON CONFLICT DO NOTHING;",
+            "INSERT INTO opspack_demo_lock VALUES (1, 0) ON CONFLICT DO NOTHING;"
+            "GRANT SELECT, UPDATE ON opspack_demo_lock TO PUBLIC;",
             database=database,
         )
+        login = {"user": user, "password": password}
         work = BlockingWorkload()
         try:
-            holder = self.session(database=database, application_name="opspack-holder")
+            holder = self.session(database=database, application_name="opspack-holder", **login)
             work.sessions.append(holder)
             holder.send("BEGIN; UPDATE opspack_demo_lock SET v = v + 1 WHERE id = 1;")
             work.holder = holder.pid
@@ -286,7 +308,7 @@ class PostgresServer:
                 f"SELECT state FROM pg_stat_activity WHERE pid = {holder.pid}", "idle in transaction", database=database
             )
             for i in range(waiters):
-                waiter = self.session(database=database, application_name=f"opspack-waiter{i + 1}")
+                waiter = self.session(database=database, application_name=f"opspack-waiter{i + 1}", **login)
                 work.sessions.append(waiter)
                 waiter.send("UPDATE opspack_demo_lock SET v = v + 1 WHERE id = 1;")
                 work.waiters.append(waiter.pid)
@@ -326,7 +348,10 @@ class PsqlSession:
         stdin.flush()
 
     def close(self) -> None:
-        """End the session: terminate psql (its backend's transaction rolls back)."""
+        """End the session: its backend is terminated (a running statement too), then psql."""
+        if self.pid and self._server.root is not None:
+            with contextlib.suppress(RuntimeError, subprocess.SubprocessError, OSError):
+                self._server.psql(f"SELECT pg_terminate_backend({self.pid})")
         if self.proc.poll() is None:
             self.proc.terminate()
             try:
