@@ -85,6 +85,8 @@ def _profiles_pg(pg: PostgresServer) -> str:
 [sql.profiles.pg]
 url = "{pg_url}"
 password = "env:TEST_SQL_PASSWORD"
+blocking_warning_seconds = 600
+blocking_critical_seconds = 1200
 
 [sql.profiles.pgpostgres]
 url = "{pg_postgres}"
@@ -109,6 +111,8 @@ def _profiles_maria(mdb: MariaDBServer) -> str:
 [sql.profiles.maria]
 url = "{m_url}"
 password = "env:TEST_SQL_PASSWORD"
+blocking_warning_seconds = 600
+blocking_critical_seconds = 1200
 
 [sql.profiles.mariastrict]
 url = "{m_url}"

@@ -298,7 +298,10 @@ class MariaDBSession:
         stdin.flush()
 
     def close(self) -> None:
-        """End the session (its open transaction rolls back)."""
+        """End the session on the server (a running statement too), then the client."""
+        if self.id and self._server.root is not None:
+            with contextlib.suppress(RuntimeError, subprocess.SubprocessError, OSError):
+                self._server.sql(f"KILL {self.id}")
         if self.proc.poll() is None:
             self.proc.terminate()
             try:

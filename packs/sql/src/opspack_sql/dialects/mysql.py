@@ -113,7 +113,7 @@ SELECT VERSION() AS version, @@max_connections AS max_connections,
   (SELECT MAX(TIMESTAMPDIFF(SECOND, trx_wait_started, NOW())) FROM information_schema.INNODB_TRX
     WHERE trx_state = 'LOCK WAIT') AS longest_blocked_seconds,
   (SELECT trx_mysql_thread_id FROM information_schema.INNODB_TRX
-    WHERE trx_mysql_thread_id <> CONNECTION_ID() ORDER BY trx_started LIMIT 1) AS longest_xact_session,
+    WHERE trx_mysql_thread_id <> CONNECTION_ID() ORDER BY trx_started, trx_id LIMIT 1) AS longest_xact_session,
   (SELECT MAX(TIMESTAMPDIFF(SECOND, trx_started, NOW())) FROM information_schema.INNODB_TRX
     WHERE trx_mysql_thread_id <> CONNECTION_ID()) AS longest_xact_seconds
 """
