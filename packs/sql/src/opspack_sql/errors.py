@@ -102,8 +102,13 @@ def _mssql(exc: BaseException) -> OpsError:
     first = exc.args[0] if exc.args else None
     number = first[0] if isinstance(first, tuple) and first and isinstance(first[0], int) else None
     raw = first[1] if isinstance(first, tuple) and len(first) > 1 else _first_line(exc)
-    text = (raw.decode("utf-8", "replace") if isinstance(raw, bytes) else str(raw)).strip().splitlines()[0]
+    lines = (raw.decode("utf-8", "replace") if isinstance(raw, bytes) else str(raw)).strip().splitlines()
+    if lines and lines[0].startswith("DB-Lib error message"):
+        lines = lines[1:] or lines  # the headline says nothing; the next lines say what happened
+    text = " ".join(line.strip() for line in lines) or type(exc).__name__
     low = text.lower()
+    if number in (20002, 20003, 20009) or "unable to connect" in low:
+        return BackendError(f"cannot reach SQL Server: {text}", _UNREACHABLE_HINT)
     if number == 18456:
         return Denied(f"SQL Server refused the login: {text}", _LOGIN_HINT)
     if number in (297, 300, 6102, 229):

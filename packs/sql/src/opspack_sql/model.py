@@ -120,7 +120,7 @@ def blocking_tree(activities: list[Activity]) -> list[TreeNode]:
 
 _LITERAL = re.compile(
     r"""
-    (?P<dollar>\$(?P<tag>[A-Za-z_][A-Za-z_0-9]*)?\$.*?(?:\$(?P=tag)\$|\Z))
+    (?P<dollar>\$(?P<tag>[A-Za-z_][A-Za-z_0-9]*|)\$.*?(?:\$(?P=tag)\$|\Z))
   | (?P<string>(?:[EeNnBbXx]|_utf8mb4|_binary)?'(?:[^'\\]|''|\\.)*(?:'|\Z))
   | (?P<dquote>"(?:[^"\\]|""|\\.)*(?:"|\Z))
   | (?P<ident>`[^`]*(?:`|\Z)|\[[^\]]*(?:\]|\Z))
