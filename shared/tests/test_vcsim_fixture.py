@@ -206,7 +206,7 @@ def test_tasks(vcsim_bin: Path, py: Py) -> None:
 def test_start_failure_and_build_cache(vcsim_bin: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     missing = tmp_path / "missing.pem"
     sim = Vcsim(binary=vcsim_bin, tls_cert=missing, tls_key=missing)
-    with pytest.raises(VcsimError, match="missing.pem"):
+    with pytest.raises(VcsimError, match=r"missing\.pem"):
         sim.start()
     assert not sim.running
 

@@ -63,9 +63,7 @@ def mdb() -> Iterator[MariaDBServer]:
         "MariaDB is not installed (apt-get install -y mariadb-server)",
     )
     with MariaDBServer(max_connections=300) as server:
-        server.sql(
-            "CREATE DATABASE app;"
-        )
+        server.sql("CREATE DATABASE app;")
         server.sql(
             f"CREATE USER 'app'@'127.0.0.1' IDENTIFIED BY '{APP_PASSWORD}';"
             "GRANT ALL ON *.* TO 'app'@'127.0.0.1';"
@@ -131,7 +129,7 @@ def _runtime(registry: Registry, tmp: Path, profiles: str) -> Runtime:
     return Runtime(registry, config=Config.load(environ=env))
 
 
-@pytest.fixture()
+@pytest.fixture
 def runtime(registry: Registry, pg: PostgresServer, tmp_path: Path) -> Iterator[Runtime]:
     """A runtime whose profiles (pg, pgpostgres, pgstrict, pgbadpw) name the PostgreSQL server."""
     rt = _runtime(registry, tmp_path, _profiles_pg(pg))
@@ -139,7 +137,7 @@ def runtime(registry: Registry, pg: PostgresServer, tmp_path: Path) -> Iterator[
     rt.close()
 
 
-@pytest.fixture()
+@pytest.fixture
 def mruntime(registry: Registry, mdb: MariaDBServer, tmp_path: Path) -> Iterator[Runtime]:
     """A runtime whose profiles (maria, mariastrict) name the MariaDB server."""
     rt = _runtime(registry, tmp_path, _profiles_maria(mdb))

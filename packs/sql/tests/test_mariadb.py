@@ -4,10 +4,9 @@ from __future__ import annotations
 
 import pymysql
 import pytest
+from conftest import APP_PASSWORD, results, run, session_id, table_records
 from opspack.runtime import Runtime
 from opspack.testing.mariadb import MariaDBServer
-
-from conftest import APP_PASSWORD, results, run, session_id, table_records
 
 
 def test_blocking_tree_shows_exactly_the_holder_and_its_two_waiters(mruntime: Runtime, mdb: MariaDBServer) -> None:
@@ -20,7 +19,7 @@ def test_blocking_tree_shows_exactly_the_holder_and_its_two_waiters(mruntime: Ru
     assert sessions[0] == work.holder and rows[0]["blocked_by"] is None
     assert work.holder in [int(x) for x in rows[1]["blocked_by"].split(",")]
     # InnoDB reports the second waiter blocked by the holder and the first waiter
-    assert set(int(x) for x in rows[2]["blocked_by"].split(",")) <= {work.holder, work.waiters[0]}
+    assert {int(x) for x in rows[2]["blocked_by"].split(",")} <= {work.holder, work.waiters[0]}
     assert rows[1]["statement"] == "UPDATE opspack_demo_lock SET v = v + ? WHERE id = ?"
     assert rows[1]["wait"] == "Lock/InnoDB row lock"
     assert results(reply, "status")[0]["level"] == "ok"

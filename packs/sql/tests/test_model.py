@@ -7,7 +7,6 @@ import sys
 
 import pytest
 from opspack import ConfigError
-
 from opspack_sql.connection import parse_url
 from opspack_sql.model import Activity, blocking_tree, group_waits, human_bytes, mask_literals
 
@@ -58,7 +57,11 @@ def test_blocking_tree_survives_a_cycle() -> None:
 
 
 def test_group_waits() -> None:
-    acts = [Activity(1, wait_type="Lock", wait_event="tuple", seconds=3), Activity(2), Activity(3, wait_type="Lock", wait_event="tuple", seconds=9)]
+    acts = [
+        Activity(1, wait_type="Lock", wait_event="tuple", seconds=3),
+        Activity(2),
+        Activity(3, wait_type="Lock", wait_event="tuple", seconds=9),
+    ]
     groups = group_waits(acts)
     assert [(g.wait_type, g.wait_event, len(g.sessions), g.longest.session) for g in groups] == [
         ("Lock", "tuple", 2, 3),
@@ -68,7 +71,13 @@ def test_group_waits() -> None:
 
 def test_parse_url() -> None:
     target, password = parse_url("postgresql+psycopg://app:p%40ss@db1:6432/app?sslmode=require")
-    assert (target.scheme, target.host, target.port, target.user, target.database) == ("postgresql", "db1", 6432, "app", "app")
+    assert (target.scheme, target.host, target.port, target.user, target.database) == (
+        "postgresql",
+        "db1",
+        6432,
+        "app",
+        "app",
+    )
     assert target.options == {"sslmode": "require"} and password == "p@ss"
     assert parse_url("mariadb://u@h/d")[0].scheme == "mariadb"
     with pytest.raises(ConfigError):

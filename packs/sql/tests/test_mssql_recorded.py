@@ -10,11 +10,10 @@ from typing import Any
 
 import pytest
 import sqlglot
+from conftest import results, run
 from opspack.runtime import Runtime
 from opspack.settings import Config
 from opspack.testing import free_port
-
-from conftest import results, run
 from opspack_sql.dialects import mssql
 from opspack_sql.model import blocking_tree, group_waits
 

@@ -4,10 +4,9 @@ from __future__ import annotations
 
 import psycopg
 import pytest
+from conftest import APP_PASSWORD, results, run, session_id, table_records
 from opspack.runtime import Runtime
 from opspack.testing.postgres import PostgresServer
-
-from conftest import APP_PASSWORD, results, run, session_id, table_records
 
 
 def test_blocking_tree_shows_exactly_the_holder_and_its_two_waiters(runtime: Runtime, pg: PostgresServer) -> None:
@@ -75,8 +74,8 @@ def test_running_lists_the_long_sleep_only(runtime: Runtime, pg: PostgresServer)
     try:
         sleeper.send("SELECT pg_sleep(600) /* secret 'abc' */;")
         pg.wait_until(
-            f"SELECT clock_timestamp() - query_start > interval '1 second' FROM pg_stat_activity WHERE pid = {sleeper.pid}"
-            " AND state = 'active'",
+            "SELECT clock_timestamp() - query_start > interval '1 second' FROM pg_stat_activity "
+            f"WHERE pid = {sleeper.pid} AND state = 'active'",
             "t",
         )
         reply = run(runtime, "sql running pg --min-seconds 1")
@@ -89,7 +88,9 @@ def test_running_lists_the_long_sleep_only(runtime: Runtime, pg: PostgresServer)
 
 
 def test_connections_counts_idle_sessions_by_user(runtime: Runtime, pg: PostgresServer) -> None:
-    idle = [psycopg.connect(host="127.0.0.1", port=pg.port, user="idler", password="idler", dbname="app") for _ in range(25)]
+    idle = [
+        psycopg.connect(host="127.0.0.1", port=pg.port, user="idler", password="idler", dbname="app") for _ in range(25)
+    ]
     try:
         reply = run(runtime, "sql connections pg")
     finally:
@@ -148,9 +149,7 @@ def test_kill_needs_confirmation_then_ends_the_blocker(runtime: Runtime, pg: Pos
         assert reply.ok, reply.error
         assert f"ended session {work.holder}" in results(reply, "status")[0]["message"]
         pg.wait_until(f"SELECT count(*) FROM pg_stat_activity WHERE pid = {work.holder}", "0")
-        pg.wait_until(
-            "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock'", "0", database="app"
-        )
+        pg.wait_until("SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock'", "0", database="app")
 
 
 def test_kill_cancel_stops_only_the_statement(runtime: Runtime, pg: PostgresServer) -> None:
@@ -177,7 +176,9 @@ def test_statement_timeout_stops_a_query_stuck_on_a_lock(runtime: Runtime, pg: P
         locker.send("BEGIN; LOCK TABLE pg_stat_statements_info IN ACCESS EXCLUSIVE MODE;")
         locker.send("LOCK TABLE pg_stat_statements IN ACCESS EXCLUSIVE MODE;")
         pg.wait_until(
-            f"SELECT count(*) FROM pg_locks WHERE pid = {locker.pid} AND mode = 'AccessExclusiveLock'", "2", database="app"
+            f"SELECT count(*) FROM pg_locks WHERE pid = {locker.pid} AND mode = 'AccessExclusiveLock'",
+            "2",
+            database="app",
         )
         reply = run(runtime, "sql top pgstrict")
     finally:

@@ -34,14 +34,18 @@ pack = Pack(
         Setting(
             "blocking_critical_seconds", "a blocking chain this old (seconds) is critical", type="float", default=60.0
         ),
+        Setting("running_min_seconds", "`sql running` lists statements running this long", type="float", default=5.0),
         Setting(
-            "running_min_seconds", "`sql running` lists statements running this long", type="float", default=5.0
+            "connections_warning_percent",
+            "connection use (% of the maximum) that is a warning",
+            type="float",
+            default=80.0,
         ),
         Setting(
-            "connections_warning_percent", "connection use (% of the maximum) that is a warning", type="float", default=80.0
-        ),
-        Setting(
-            "connections_critical_percent", "connection use (% of the maximum) that is critical", type="float", default=95.0
+            "connections_critical_percent",
+            "connection use (% of the maximum) that is critical",
+            type="float",
+            default=95.0,
         ),
         Setting("lag_warning_seconds", "replication lag that is a warning", type="float", default=30.0),
         Setting("lag_critical_seconds", "replication lag that is critical", type="float", default=300.0),

@@ -39,7 +39,9 @@ def waits(ctx: Context, db: str | None = None) -> list[Result]:
         title=f"waits on {place}: {len(activities)} sessions",
     )
     locks = sum(len(g.sessions) for g in groups if g.wait_type.lower() == "lock")
-    message = f"{len(activities)} sessions busy; {locks} waiting on locks" if locks else f"{len(activities)} sessions busy"
+    message = (
+        f"{len(activities)} sessions busy; {locks} waiting on locks" if locks else f"{len(activities)} sessions busy"
+    )
     level: Level = "warning" if locks else "ok"
     return [table, Status(level, message, title=f"waits on {place}")]
 

@@ -10,6 +10,7 @@ and counts round trips. No driver is imported before a command connects.
 
 from __future__ import annotations
 
+import contextlib
 import threading
 import time
 from collections.abc import Callable
@@ -165,10 +166,9 @@ class Database:
 
 
 def _close(conn: Any) -> None:
-    try:
+    # closing a broken connection may fail in any driver-specific way; nothing to do then
+    with contextlib.suppress(Exception):
         conn.close()
-    except Exception:  # noqa: S110 - closing a broken connection may fail; nothing to do
-        pass
 
 
 def _server_version(conn: Any) -> str:
@@ -230,9 +230,7 @@ def database(ctx: Context, db: str | None) -> Opened:
         raise ConfigError("setting statement_timeout must be a positive number of seconds")
 
     def make() -> Database:
-        return Database(
-            target, password, statement_timeout=statement_timeout, connect_timeout=connect_timeout
-        )
+        return Database(target, password, statement_timeout=statement_timeout, connect_timeout=connect_timeout)
 
     key = ("sql", profile, settings.fingerprint(_SETTINGS))
     found: Database = ctx.pool.get(key, make, close=lambda d: d.close(), group=("sql", profile))

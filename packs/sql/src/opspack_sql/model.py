@@ -72,7 +72,9 @@ def blocking_tree(activities: list[Activity]) -> list[TreeNode]:
     chain A <- B <- C reads as three levels whichever way the server reports it.
     Sessions in a cycle (a deadlock being resolved) become roots themselves."""
     by_id = {a.session: a for a in activities}
-    blockers = {a.session: [b for b in dict.fromkeys(a.blocked_by) if b in by_id and b != a.session] for a in activities}
+    blockers = {
+        a.session: [b for b in dict.fromkeys(a.blocked_by) if b in by_id and b != a.session] for a in activities
+    }
 
     depth: dict[int, int] = {}
 

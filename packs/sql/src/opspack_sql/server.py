@@ -49,7 +49,9 @@ def health(ctx: Context, db: str | None = None) -> list[Result]:
     checks.append(
         (
             "blocking",
-            level_for(h.longest_blocked_seconds, float(s["blocking_warning_seconds"]), float(s["blocking_critical_seconds"]))
+            level_for(
+                h.longest_blocked_seconds, float(s["blocking_warning_seconds"]), float(s["blocking_critical_seconds"])
+            )
             if blocked
             else "ok",
             f"{blocked} sessions blocked, longest {duration(h.longest_blocked_seconds)}" if blocked else "none",
@@ -59,7 +61,9 @@ def health(ctx: Context, db: str | None = None) -> list[Result]:
         (
             "longest transaction",
             level_for(
-                h.longest_xact_seconds, float(s["transaction_warning_seconds"]), float(s["transaction_critical_seconds"])
+                h.longest_xact_seconds,
+                float(s["transaction_warning_seconds"]),
+                float(s["transaction_critical_seconds"]),
             ),
             f"{duration(h.longest_xact_seconds)} (session {h.longest_xact_session})"
             if h.longest_xact_session is not None

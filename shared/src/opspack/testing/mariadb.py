@@ -18,7 +18,6 @@ mariadb-server``; client sessions use the ``mariadb`` command-line client.
 from __future__ import annotations
 
 import contextlib
-import os
 import secrets
 import shutil
 import subprocess
@@ -33,7 +32,7 @@ from typing import IO, Self
 from opspack.testing import free_port
 from opspack.testing._unprivileged import as_user, give_to, service_user
 
-__all__ = ["APT_PACKAGES", "MariaDBServer", "MariaDBUnavailable", "MariaDBSession", "MariaDBWorkload"]
+__all__ = ["APT_PACKAGES", "MariaDBServer", "MariaDBSession", "MariaDBUnavailable", "MariaDBWorkload"]
 
 APT_PACKAGES = ("mariadb-server",)
 
@@ -43,9 +42,7 @@ class MariaDBUnavailable(RuntimeError):
 
 
 def _binary(name: str, *extra_dirs: str) -> str:
-    found = shutil.which(name) or next(
-        (str(Path(d) / name) for d in extra_dirs if (Path(d) / name).is_file()), None
-    )
+    found = shutil.which(name) or next((str(Path(d) / name) for d in extra_dirs if (Path(d) / name).is_file()), None)
     if found is None:
         raise MariaDBUnavailable(f"{name} not found; install: apt-get install -y mariadb-server")
     return found
@@ -131,7 +128,10 @@ class MariaDBServer:
             }
             cmd = [mariadbd, "--no-defaults", *(f"--{k}={v}" for k, v in options.items())]
             self._proc = subprocess.Popen(
-                as_user(cmd, self._os_user), stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+                as_user(cmd, self._os_user),
+                stdin=subprocess.DEVNULL,
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL,
             )
             deadline = time.monotonic() + 60
             while True:
@@ -246,7 +246,8 @@ class MariaDBServer:
         """One session holds a row lock (open transaction, asleep), ``waiters`` sessions wait on it."""
         self.sql(
             f"CREATE DATABASE IF NOT EXISTS `{database}`;"
-            f"CREATE TABLE IF NOT EXISTS `{database}`.opspack_demo_lock (id INT PRIMARY KEY, v INT NOT NULL) ENGINE=InnoDB;"
+            f"CREATE TABLE IF NOT EXISTS `{database}`.opspack_demo_lock "
+            "(id INT PRIMARY KEY, v INT NOT NULL) ENGINE=InnoDB;"
             f"INSERT IGNORE INTO `{database}`.opspack_demo_lock VALUES (1, 0);"
         )
         work = MariaDBWorkload()

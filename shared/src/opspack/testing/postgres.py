@@ -166,7 +166,9 @@ class PostgresServer:
         if (root / "data" / "postmaster.pid").exists() and self.bin is not None:
             with contextlib.suppress(subprocess.SubprocessError, OSError):
                 subprocess.run(
-                    as_user([str(self.bin / "pg_ctl"), "-D", str(root / "data"), "-m", "fast", "-w", "stop"], self._os_user),
+                    as_user(
+                        [str(self.bin / "pg_ctl"), "-D", str(root / "data"), "-m", "fast", "-w", "stop"], self._os_user
+                    ),
                     capture_output=True,
                     timeout=60,
                     check=False,
@@ -210,9 +212,7 @@ class PostgresServer:
         self, database: str, user: str | None = None, password: str | None = None
     ) -> tuple[list[str], dict[str, str]]:
         assert self.bin is not None, "not started"
-        env = dict(
-            os.environ, PGPASSWORD=password or self.password, PGCONNECT_TIMEOUT="10", PGAPPNAME="opspack-test"
-        )
+        env = dict(os.environ, PGPASSWORD=password or self.password, PGCONNECT_TIMEOUT="10", PGAPPNAME="opspack-test")
         cmd = [
             str(self.bin / "psql"),
             "-X",

@@ -178,7 +178,11 @@ class MySQL(Dialect):
         for key in ("ssl_ca", "ssl_cert", "ssl_key"):
             if key in options:
                 ssl[key] = options.pop(key)
-        flags = {k: options.pop(k).lower() in ("1", "true", "yes") for k in ("ssl_verify_cert", "ssl_verify_identity", "ssl_disabled") if k in options}
+        flags = {
+            k: options.pop(k).lower() in ("1", "true", "yes")
+            for k in ("ssl_verify_cert", "ssl_verify_identity", "ssl_disabled")
+            if k in options
+        }
         conn = pymysql.connect(
             host=target.host or "localhost",
             port=target.port or self.default_port,

@@ -163,9 +163,11 @@ class Postgres(Dialect):
             "user": target.user or None,
             "dbname": target.database or None,
             "password": password or None,
-            "connect_timeout": max(int(math.ceil(connect_timeout)), 1),
+            "connect_timeout": max(math.ceil(connect_timeout), 1),
             "application_name": "opspack-sql",
-            "options": f"-c statement_timeout={ms} -c lock_timeout={ms} -c idle_in_transaction_session_timeout={ms * 2}",
+            "options": (
+                f"-c statement_timeout={ms} -c lock_timeout={ms} -c idle_in_transaction_session_timeout={ms * 2}"
+            ),
             "keepalives": 1,
             "keepalives_idle": 30,
             **target.options,
