@@ -44,7 +44,7 @@ def client(ctx: Context) -> gitlab.Gitlab:
             ssl_verify=verify,
             timeout=float(s["timeout"]),
             user_agent=agent,
-            retry_transient_errors=True,
+            retry_transient_errors=False,
             keep_base_url=True,
         )
         return gl

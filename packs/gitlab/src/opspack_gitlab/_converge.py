@@ -296,7 +296,7 @@ class Converger:
             elif have.get("is_project_label", True):
 
                 def fix(label: Any = label, have: Any = have) -> str:
-                    self.project.labels.update(have["id"], {"name": label.name, "color": label.color})
+                    self.project.labels.update(label.name, {"color": label.color})
                     return "recoloured"
 
             else:

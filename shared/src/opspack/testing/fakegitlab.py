@@ -482,6 +482,7 @@ class FakeGitLab:
             ("PUT", rf"{P}/approval_rules/(?P<rid>\d+)", self.update_rule),
             ("GET", rf"{P}/labels", self.list_labels),
             ("POST", rf"{P}/labels", self.create_label),
+            ("PUT", rf"{P}/labels", self.update_label),
             ("PUT", rf"{P}/labels/(?P<lid>[^/]+)", self.update_label),
             ("GET", rf"{API}/merge_requests", self.all_merge_requests),
             ("GET", rf"{P}/merge_requests", self.list_merge_requests),
@@ -927,13 +928,15 @@ class FakeGitLab:
         return Response.json(label, 201)
 
     def update_label(self, req: Request) -> Response:
+        """``PUT /projects/:id/labels/:label_id``, or the older form python-gitlab uses,
+        ``PUT /projects/:id/labels`` with the label's ``name`` in the body."""
         project = self._project(req)
         assert req.match is not None
-        ref = unquote(req.match["lid"])
+        body = self._body(req)
+        ref = unquote(req.match["lid"]) if req.match.groupdict().get("lid") else str(body.get("name", ""))
         label = next((lb for lb in project.labels if str(lb["id"]) == ref or lb["name"] == ref), None)
         if label is None:
             return _error(404, "404 Label Not Found")
-        body = self._body(req)
         if "new_name" in body:
             label["name"] = body["new_name"]
         for key in ("color", "description", "priority"):
