@@ -116,7 +116,12 @@ def test_repo_new_converges_a_partially_configured_project(
     assert project.attrs["default_branch"] == "main" and project.attrs["visibility"] == "internal"
     assert project.files["main"]["README.md"] == "# legacy, hand written\n"
     assert project.files["main"]["CODEOWNERS"] == "* @platform/maintainers\n"
-    assert project.protected["main"] == {**project.protected["main"], "push": 40, "merge": 30, "allow_force_push": False}
+    assert project.protected["main"] == {
+        **project.protected["main"],
+        "push": 40,
+        "merge": 30,
+        "allow_force_push": False,
+    }
     assert project.approval_rules[0]["approvals_required"] == 2
     assert [lb["color"] for lb in project.labels] == ["#d9534f", "#000000"]
     assert project.attrs["shared_with_groups"][0]["group_access_level"] == 30

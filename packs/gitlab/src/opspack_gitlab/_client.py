@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 from opspack.context import Context
 from opspack.errors import UsageError
+from opspack.results import Level
 
 if TYPE_CHECKING:
     import gitlab
@@ -50,6 +51,13 @@ def client(ctx: Context) -> gitlab.Gitlab:
         return gl
 
     return ctx.connection(make, close=lambda gl: gl.session.close(), settings=CONNECTION_SETTINGS)
+
+
+def gitlab_error() -> type[Exception]:
+    """python-gitlab's base exception (imported when a command runs), for ``except`` clauses."""
+    from gitlab.exceptions import GitlabError
+
+    return GitlabError
 
 
 def project(ctx: Context, path: str, *, lazy: bool = True) -> Project:
@@ -116,7 +124,7 @@ def duration(seconds: float | None) -> str:
 
 
 #: GitLab's pipeline and job statuses → the core's levels.
-STATUS_LEVELS = {
+STATUS_LEVELS: dict[str, Level] = {
     "success": "ok",
     "passed": "ok",
     "manual": "ok",

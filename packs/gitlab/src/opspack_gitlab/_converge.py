@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 from opspack.results import Level
 
+from opspack_gitlab._client import gitlab_error
 from opspack_gitlab._errors import translate
 from opspack_gitlab._standard import MEMBER_LEVELS, PROTECTION_LEVELS, Standard, Template
 
@@ -103,7 +104,7 @@ class Converger:
             return
         try:
             item.result, item.level = item.fix(), "ok"
-        except Exception as exc:
+        except gitlab_error() as exc:
             error = translate(exc)
             if error is None or getattr(exc, "response_code", None) == 401:
                 raise
@@ -141,7 +142,7 @@ class Converger:
                 try:
                     self.project.files.head(file_path, ref=branch)
                     present = True
-                except Exception as exc:
+                except gitlab_error() as exc:
                     if not _is_404(exc):
                         yield self._failed(f"file {file_path}", "present", exc)
                         continue
@@ -165,7 +166,7 @@ class Converger:
                 }
             )
             if was_empty:  # the first commit made the branch and the default branch
-                self.project = self.gl.projects.get(self.project.get_id())
+                self.project = self.gl.projects.get(self.attrs["id"])
             return f"created on {branch}"
 
         return fix
@@ -181,7 +182,7 @@ class Converger:
                 try:
                     self.project.branches.get(want)
                     made = ""
-                except Exception as exc:
+                except gitlab_error() as exc:
                     if not _is_404(exc):
                         raise
                     self.project.branches.create({"branch": want, "ref": have})
@@ -219,7 +220,7 @@ class Converger:
         expected = _protection_text(*want)
         try:
             current: Any = self.project.protectedbranches.get(branch)
-        except Exception as exc:
+        except gitlab_error() as exc:
             if not _is_404(exc):
                 yield self._failed(f"protected {branch}", expected, exc)
                 return
@@ -255,7 +256,7 @@ class Converger:
         expected = f"rule {name!r}: {want} approval{'s' if want != 1 else ''}"
         try:
             rules = self.project.approvalrules.list(get_all=True)
-        except Exception as exc:
+        except gitlab_error() as exc:
             yield self._failed("approvals", expected, exc)
             return
         rule = next((r for r in rules if r.attributes.get("name") == name), None)
@@ -276,7 +277,7 @@ class Converger:
             return
         try:
             existing = {lb.attributes["name"]: lb.attributes for lb in self.project.labels.list(get_all=True)}
-        except Exception as exc:
+        except gitlab_error() as exc:
             yield self._failed("labels", "present", exc)
             return
         for label in self.std.labels:
@@ -311,7 +312,7 @@ class Converger:
         expected = f"shared with {path} as {_MEMBER_NAMES.get(level, level)}"
         try:
             group = self.gl.groups.get(path)
-        except Exception as exc:
+        except gitlab_error() as exc:
             yield self._failed("members", expected, exc)
             return
         gid = group.get_id()

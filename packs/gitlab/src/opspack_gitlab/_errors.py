@@ -11,7 +11,7 @@ from typing import Any
 
 from opspack.errors import BackendError, CommandTimeout, ConfigError, Denied, NotFound, OpsError, UsageError
 
-TOKEN_HINT = (
+AUTH_HINT = (
     "Check OPSPACK_GITLAB_TOKEN (or `token` in opspack.toml): an access token with the api "
     "scope that has not expired or been revoked."
 )
@@ -22,7 +22,7 @@ def describe(message: Any) -> str:
     if isinstance(message, bytes):
         message = message.decode("utf-8", "replace")
     if isinstance(message, dict):
-        parts = []
+        parts: list[str] = []
         for key, value in message.items():
             problems = value if isinstance(value, list) else [value]
             parts.extend(f"{key} {p}" for p in problems)
@@ -69,7 +69,7 @@ def translate(exc: BaseException) -> OpsError | None:
 def _from_http(code: int | None, message: str) -> OpsError:
     said = f"GitLab: {message}" if not code or message.startswith(str(code)) else f"GitLab answered {code}: {message}"
     if code == 401:
-        return Denied("GitLab refused the token (401 Unauthorized)", TOKEN_HINT)
+        return Denied("GitLab refused the token (401 Unauthorized)", AUTH_HINT)
     if code == 403:
         return Denied(
             said,

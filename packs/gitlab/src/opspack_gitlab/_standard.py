@@ -171,7 +171,9 @@ def load(path: str) -> Standard:
     try:
         return _build(data, source)
     except (KeyError, TypeError, ValueError) as exc:
-        raise ConfigError(f"standard {source} is invalid: {exc}", "See the gitlab pack's README for the format.") from None
+        raise ConfigError(
+            f"standard {source} is invalid: {exc}", "See the gitlab pack's README for the format."
+        ) from None
 
 
 def _merged(data: dict[str, Any], key: str) -> dict[str, Any]:
@@ -201,7 +203,9 @@ def _build(data: dict[str, Any], source: str) -> Standard:
     for name, spec in data.get("templates", BUILTIN["templates"]).items():
         if not isinstance(spec, dict) or not (spec.get("project") or spec.get("files")):
             raise ValueError(f"[templates.{name}] needs `project` (a project to fork) or a `files` table")
-        templates[name] = Template(name, spec.get("project"), {str(k): str(v) for k, v in spec.get("files", {}).items()})
+        templates[name] = Template(
+            name, spec.get("project"), {str(k): str(v) for k, v in spec.get("files", {}).items()}
+        )
     labels = tuple(
         Label(str(lb["name"]), str(lb["color"]), str(lb.get("description", "")))
         for lb in data.get("labels", BUILTIN["labels"])

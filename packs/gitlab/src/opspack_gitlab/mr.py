@@ -2,17 +2,18 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any, Literal
 
 from opspack.context import Context
 from opspack.declare import command
 from opspack.errors import UsageError
-from opspack.results import KV, Link, Menu, MenuOption, Result, Table
+from opspack.results import KV, Level, Link, Menu, MenuOption, Result, Scalar, Table
 
 from opspack_gitlab import _client
 
 #: detailed_merge_status → a level (https://docs.gitlab.com/ee/api/merge_requests.html#merge-status).
-MERGE_LEVELS = {
+MERGE_LEVELS: dict[str, Level] = {
     "mergeable": "ok",
     "conflict": "critical",
     "need_rebase": "warning",
@@ -63,6 +64,7 @@ def list_(
         filters["author_username"] = author.lstrip("@")
     if label:
         filters["labels"] = label
+    lister: Callable[..., Any]
     if project:
         lister = _client.project(ctx, project).mergerequests.list
         where = _client.normalize_project(project)
@@ -71,7 +73,8 @@ def list_(
         filters["scope"] = "all"
         where = "all projects"
     mrs, total = _client.take(lister, limit, **filters)
-    rows, levels = [], []
+    rows: list[list[Scalar]] = []
+    levels: list[Level] = []
     for mr in mrs:
         a = mr.attributes
         status = a.get("detailed_merge_status") or a.get("merge_status") or ""
@@ -128,7 +131,7 @@ def show(ctx: Context, ref: str) -> list[Result]:
     items = {
         "title": a.get("title"),
         "author": (a.get("author") or {}).get("username"),
-        "state": a.get("state") + (" (draft)" if a.get("draft") else ""),
+        "state": str(a.get("state")) + (" (draft)" if a.get("draft") else ""),
         "branches": f"{a.get('source_branch')} → {a.get('target_branch')}",
         "merge status": status.replace("_", " "),
         "approvals": approvals_text,
@@ -149,6 +152,8 @@ def show(ctx: Context, ref: str) -> list[Result]:
         )
     ]
     if pipeline and pipeline.get("status") in ("failed", "canceled"):
-        options.append(MenuOption("Retry the pipeline", "gitlab.pipeline.retry", {"project": path, "id": pipeline["id"]}))
+        options.append(
+            MenuOption("Retry the pipeline", "gitlab.pipeline.retry", {"project": path, "id": pipeline["id"]})
+        )
     out.append(Menu(options, title="Next"))
     return out

@@ -7,7 +7,7 @@ from typing import Any
 from opspack.context import Context
 from opspack.declare import command
 from opspack.errors import UsageError
-from opspack.results import KV, Link, Result, Status, Table
+from opspack.results import KV, Level, Link, Result, Status, Table
 
 from opspack_gitlab import _client
 
@@ -27,7 +27,7 @@ def _summary(p: dict[str, Any], title: str) -> KV:
     )
 
 
-def _level(status: str | None) -> Any:
+def _level(status: str | None) -> Level:
     return _client.STATUS_LEVELS.get(status or "", "unknown")
 
 
@@ -48,10 +48,15 @@ def status(ctx: Context, project: str, ref: str | None = None, *, limit: int = 1
     if ref is None:
         pipelines, total = _client.take(proj.pipelines.list, max(1, limit), order_by="id", sort="desc")
         rows = [
-            [f"#{p.attributes['id']}", p.attributes.get("ref"), p.attributes.get("status"),
-             p.attributes.get("source"), _client.age(p.attributes.get("created_at"))]
+            [
+                f"#{p.attributes['id']}",
+                p.attributes.get("ref"),
+                p.attributes.get("status"),
+                p.attributes.get("source"),
+                _client.age(p.attributes.get("created_at")),
+            ]
             for p in pipelines
-        ]  # fmt: skip
+        ]
         shown = f"{len(rows)} of {total}" if total is not None else f"latest {len(rows)}"
         return [
             Table(
@@ -64,7 +69,7 @@ def status(ctx: Context, project: str, ref: str | None = None, *, limit: int = 1
         ]
     try:
         pipeline = proj.pipelines.latest(ref=ref)
-    except Exception as exc:
+    except _client.gitlab_error() as exc:
         if getattr(exc, "response_code", None) != 404:
             raise
         return [Status("unknown", f"{path} has no pipeline on {ref}.", title=f"Pipeline of {path} {ref}")]
@@ -73,10 +78,15 @@ def status(ctx: Context, project: str, ref: str | None = None, *, limit: int = 1
     table = Table(
         ["stage", "job", "status", "duration", "failure"],
         [
-            [j.attributes.get("stage"), j.attributes.get("name"), j.attributes.get("status"),
-             _client.duration(j.attributes.get("duration")), j.attributes.get("failure_reason") or ""]
+            [
+                j.attributes.get("stage"),
+                j.attributes.get("name"),
+                j.attributes.get("status"),
+                _client.duration(j.attributes.get("duration")),
+                j.attributes.get("failure_reason") or "",
+            ]
             for j in jobs
-        ],  # fmt: skip
+        ],
         title=f"Jobs of pipeline #{p['id']}",
         row_status=[_level(j.attributes.get("status")) for j in jobs],
     )
@@ -127,7 +137,7 @@ def run(ctx: Context, project: str, ref: str, variables: dict[str, str] | None =
     mutating=True,
     examples=["gitlab pipeline retry platform/billing-api 4211"],
 )
-def retry(ctx: Context, project: str, id: int) -> list[Result]:  # noqa: A002 - the issue's word
+def retry(ctx: Context, project: str, id: int) -> list[Result]:
     """Retry the failed and canceled jobs of a pipeline.
 
     Args:
@@ -147,7 +157,7 @@ def retry(ctx: Context, project: str, id: int) -> list[Result]:  # noqa: A002 - 
     idempotent=True,
     examples=["gitlab pipeline cancel platform/billing-api 4211"],
 )
-def cancel(ctx: Context, project: str, id: int) -> list[Result]:  # noqa: A002 - the issue's word
+def cancel(ctx: Context, project: str, id: int) -> list[Result]:
     """Cancel a running pipeline (its running jobs stop, which may leave a deploy half done).
 
     Args:
@@ -158,6 +168,6 @@ def cancel(ctx: Context, project: str, id: int) -> list[Result]:  # noqa: A002 -
     answer = pipeline.cancel()
     p = answer if isinstance(answer, dict) else {}
     state = p.get("status", "canceled")
-    level = "ok" if state == "canceled" else "warning"
+    level: Level = "ok" if state == "canceled" else "warning"
     note = "" if state == "canceled" else " (it was not running, so nothing changed)"
     return [Status(level, f"Pipeline #{id}: {state}{note}.")]

@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Literal
 from opspack.context import Context
 from opspack.declare import command
 from opspack.errors import NotFound, UsageError
-from opspack.results import KV, Diff, Link, Result, Status, Table
+from opspack.results import KV, Diff, Level, Link, Result, Scalar, Status, Table
 
 from opspack_gitlab import _client, _standard
 from opspack_gitlab._converge import Converger, Item
@@ -60,7 +60,7 @@ def new(
     created: Item | None = None
     try:
         proj = gl.projects.get(path)
-    except Exception as exc:
+    except _client.gitlab_error() as exc:
         if getattr(exc, "response_code", None) != 404:
             raise
         proj = _create(ctx, path, std, tpl, visibility or std.visibility)
@@ -82,7 +82,7 @@ def new(
         parts.append(f"{len(manual)} need a person ({', '.join(i.aspect for i in manual)})")
     if failed:
         parts.append(f"{len(failed)} failed ({', '.join(i.aspect for i in failed)})")
-    level = "critical" if failed else "warning" if manual else "ok"
+    level: Level = "critical" if failed else "warning" if manual else "ok"
     verb = "created" if created else "checked"
     url = proj.attributes.get("web_url")
     out: list[Result] = [
@@ -100,7 +100,7 @@ def _create(ctx: Context, path: str, std: Standard, tpl: Template, visibility: s
     namespace, _, name = path.rpartition("/")
     try:
         group = gl.groups.get(namespace)
-    except Exception as exc:
+    except _client.gitlab_error() as exc:
         if getattr(exc, "response_code", None) == 404:
             raise NotFound(
                 f"group '{namespace}' not found",
@@ -112,13 +112,13 @@ def _create(ctx: Context, path: str, std: Standard, tpl: Template, visibility: s
         fork = source.forks.create(
             {"namespace_id": group.get_id(), "path": name, "name": name, "visibility": visibility}
         )
-        return gl.projects.get(fork.get_id())
+        return gl.projects.get(fork.attributes["id"])
     data = {"name": name, "path": name, "namespace_id": group.get_id(), "visibility": visibility, **std.settings}
     return gl.projects.create(data)
 
 
 def _table(items: list[Item], title: str) -> Table:
-    rows = [[i.aspect, i.expected, i.found, i.result] for i in items]
+    rows: list[list[Scalar]] = [[i.aspect, i.expected, i.found, i.result] for i in items]
     levels = [i.level for i in items]
     return Table(COLUMNS, rows, title=title, row_status=levels)
 

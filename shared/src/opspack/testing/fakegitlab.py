@@ -93,7 +93,12 @@ class FakeProject:
 class FakeGitLab:
     """GitLab's REST API v4 for what the gitlab pack uses; start with ``with`` or :meth:`start`."""
 
-    def __init__(self, token: str = "glpat-fake-token-0123456789", *, read_only_tokens: tuple[str, ...] = ()) -> None:
+    def __init__(
+        self,
+        token: str = "glpat-fake-token-0123456789",  # noqa: S107 - a test token
+        *,
+        read_only_tokens: tuple[str, ...] = (),
+    ) -> None:
         self.token = token
         self.read_only_tokens = set(read_only_tokens)
         self.server = FakeHTTPServer()
@@ -160,8 +165,9 @@ class FakeGitLab:
             parent_path = full_path.rsplit("/", 1)[0]
             parent = self.find_group(parent_path) or self.add_group(parent_path)
         path = full_path.rsplit("/", 1)[-1]
-        group = {
-            "id": next(self._ids),
+        gid = next(self._ids)
+        group: dict[str, Any] = {
+            "id": gid,
             "name": path.replace("-", " ").title(),
             "path": path,
             "full_name": full_path.replace("/", " / "),
@@ -172,7 +178,7 @@ class FakeGitLab:
             "parent_id": parent["id"] if parent else None,
             "created_at": iso(BASE_TIME),
         }
-        self.groups[group["id"]] = group
+        self.groups[gid] = group
         return group
 
     def find_group(self, ref: str) -> dict[str, Any] | None:
@@ -324,7 +330,7 @@ class FakeGitLab:
             "merge_when_pipeline_succeeds": False,
             "merge_status": "can_be_merged" if detailed_merge_status == "mergeable" else "cannot_be_merged",
             "detailed_merge_status": detailed_merge_status,
-            "sha": hashlib.sha1(f"mr{iid}".encode()).hexdigest(),
+            "sha": hashlib.sha1(f"mr{iid}".encode(), usedforsecurity=False).hexdigest(),
             "merge_commit_sha": None,
             "squash_commit_sha": None,
             "user_notes_count": 0,
@@ -361,7 +367,7 @@ class FakeGitLab:
             "id": pid,
             "iid": len(project.pipelines) + 1,
             "project_id": project.id,
-            "sha": hashlib.sha1(str(pid).encode()).hexdigest(),
+            "sha": hashlib.sha1(str(pid).encode(), usedforsecurity=False).hexdigest(),
             "ref": ref,
             "status": status,
             "source": source,
@@ -717,7 +723,7 @@ class FakeGitLab:
         content = project.files.get(ref, {}).get(path)
         if content is None:
             return _error(404, "404 File Not Found")
-        sha = hashlib.sha1(content.encode()).hexdigest()
+        sha = hashlib.sha1(content.encode(), usedforsecurity=False).hexdigest()
         headers = {
             "X-Gitlab-File-Name": path.rsplit("/", 1)[-1],
             "X-Gitlab-File-Path": path,
@@ -847,7 +853,12 @@ class FakeGitLab:
         bad = [b for b, v in zip(bad, (push, merge), strict=True) if v not in ACCESS_LEVELS]
         if bad:
             return _error(422, bad)
-        spec = {"id": next(self._ids), "push": push, "merge": merge, "allow_force_push": bool(body.get("allow_force_push"))}
+        spec = {
+            "id": next(self._ids),
+            "push": push,
+            "merge": merge,
+            "allow_force_push": bool(body.get("allow_force_push")),
+        }
         project.protected[name] = spec
         return Response.json(self._protected_json(name, spec), 201)
 
