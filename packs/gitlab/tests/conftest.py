@@ -19,11 +19,18 @@ def registry() -> Registry:
     return reg
 
 
-@pytest.fixture
-def fake() -> Iterator[FakeGitLab]:
+@pytest.fixture(scope="session")
+def gitlab_server() -> Iterator[FakeGitLab]:
     with FakeGitLab(read_only_tokens=("glpat-reporter-only",)) as server:
-        server.add_group("platform/engineers")
         yield server
+
+
+@pytest.fixture
+def fake(gitlab_server: FakeGitLab) -> FakeGitLab:
+    """The fake GitLab, emptied for this test, with the group the standards share projects with."""
+    gitlab_server.reset()
+    gitlab_server.add_group("platform/engineers")
+    return gitlab_server
 
 
 @pytest.fixture

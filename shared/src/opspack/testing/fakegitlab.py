@@ -106,8 +106,19 @@ class FakeGitLab:
         self.groups: dict[int, dict[str, Any]] = {}
         self.projects: dict[int, FakeProject] = {}
         self._ids = itertools.count(100)
-        self.add_user("opsbot", "Ops Bot")
+        self.reset()
         self._routes()
+
+    def reset(self) -> None:
+        """Forget every group, project and recorded request (one server for many tests)."""
+        with self.server.lock:
+            self.users.clear()
+            self.groups.clear()
+            self.projects.clear()
+            self.server.requests.clear()
+            self.server.before[1:] = []
+            self._ids = itertools.count(100)
+            self.add_user("opsbot", "Ops Bot")
 
     # -- life ---------------------------------------------------------------------
     @property
@@ -463,7 +474,7 @@ class FakeGitLab:
     # -- HTTP plumbing ---------------------------------------------------------------
     def _routes(self) -> None:
         s = self.server
-        s.before.append(self._auth)
+        s.before.insert(0, self._auth)
         table: list[tuple[str, str, Any]] = [
             ("GET", rf"{API}/groups/(?P<gid>[^/]+)", self.get_group),
             ("GET", rf"{API}/groups/(?P<gid>[^/]+)/projects", self.group_projects),
@@ -548,18 +559,17 @@ class FakeGitLab:
         """Offset pagination with GitLab's headers; keyset pagination when asked and supported."""
         per_page = max(1, min(int(req.arg("per_page", "20") or 20), 100))
         base = f"http://{req.headers.get('host', '127.0.0.1')}{req.path}"
-        items = [_public(i) for i in items]
         if req.arg("pagination") == "keyset":
             if not keyset or req.arg("order_by", "id") != "id":
                 return _error(405, "405 Method Not Allowed")
             descending = req.arg("sort", "desc") == "desc"
-            items.sort(key=lambda i: i["id"], reverse=descending)
+            items = sorted(items, key=lambda i: i["id"], reverse=descending)
             after, before = req.arg("id_after"), req.arg("id_before")
             if after:
                 items = [i for i in items if i["id"] > int(after)]
             if before:
                 items = [i for i in items if i["id"] < int(before)]
-            page = items[:per_page]
+            page = [_public(i) for i in items[:per_page]]
             headers: dict[str, str] = {}
             if len(items) > per_page:
                 query = {k: v[-1] for k, v in req.query.items() if k not in ("id_after", "id_before")}
@@ -569,7 +579,7 @@ class FakeGitLab:
         number = max(1, int(req.arg("page", "1") or 1))
         total = len(items)
         pages = max(1, math.ceil(total / per_page))
-        page = items[(number - 1) * per_page : number * per_page]
+        page = [_public(i) for i in items[(number - 1) * per_page : number * per_page]]
 
         def link(n: int) -> str:
             query = {k: v[-1] for k, v in req.query.items()}
