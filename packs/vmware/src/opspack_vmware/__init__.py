@@ -26,14 +26,25 @@ pack = Pack(
         Setting("url", "vCenter SDK endpoint, e.g. https://vc.example.com/sdk"),
         Setting("user", "vCenter user, e.g. svc-opspack@vsphere.local"),
         Setting("password", "the user's password", secret=True),
-        Setting("verify_tls", "verify vCenter's TLS certificate (false only for lab vCenters)", type="bool", default=True),
+        Setting(
+            "verify_tls", "verify vCenter's TLS certificate (false only for lab vCenters)", type="bool", default=True
+        ),
         Setting("ca_file", "PEM file of the CA(s) that signed vCenter's certificate; empty: the system's", default=""),
-        Setting("task_timeout", "seconds to wait for a vSphere task before answering with a timeout", type="float",
-                default=120.0),
-        Setting("datastore_warning_pct", "datastore use (percent) from which `datastore list` warns", type="int",
-                default=80),
-        Setting("datastore_critical_pct", "datastore use (percent) from which `datastore list` is critical",
-                type="int", default=90),
+        Setting(
+            "task_timeout",
+            "seconds to wait for a vSphere task before answering with a timeout",
+            type="float",
+            default=120.0,
+        ),
+        Setting(
+            "datastore_warning_pct", "datastore use (percent) from which `datastore list` warns", type="int", default=80
+        ),
+        Setting(
+            "datastore_critical_pct",
+            "datastore use (percent) from which `datastore list` is critical",
+            type="int",
+            default=90,
+        ),
     ],
     translate=translate,
 )

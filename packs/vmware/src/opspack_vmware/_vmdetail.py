@@ -69,7 +69,7 @@ def disks(devices: Any) -> list[str]:
         if not isinstance(dev, vim.vm.device.VirtualDisk):
             continue
         label = dev.deviceInfo.label if dev.deviceInfo else f"disk {dev.key}"
-        backing = dev.backing
+        backing: Any = dev.backing
         parts = [f"{label}: {_size(dev.capacityInKB)}"]
         if getattr(backing, "thinProvisioned", None):
             parts.append("thin")
@@ -86,7 +86,7 @@ def nics(devices: Any, inventory: Inventory) -> list[str]:
         if not isinstance(dev, vim.vm.device.VirtualEthernetCard):
             continue
         label = dev.deviceInfo.label if dev.deviceInfo else f"nic {dev.key}"
-        backing = dev.backing
+        backing: Any = dev.backing
         network = ""
         port = getattr(backing, "port", None)
         if port is not None and getattr(port, "portgroupKey", None):

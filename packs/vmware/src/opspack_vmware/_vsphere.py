@@ -13,6 +13,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import fnmatch
 import socket
 import ssl
@@ -25,13 +26,17 @@ from urllib.parse import urlsplit
 
 from opspack.context import Context
 from opspack.errors import Ambiguous, BackendError, CommandTimeout, ConfigError, NotFound
-from pyVim import connect as pyvim_connect
+from pyVim import connect as _pyvim_connect
 from pyVmomi import vim, vmodl
 
 from opspack_vmware import SESSION_SETTINGS
 from opspack_vmware.errors import fault_text, translate
 
 T = TypeVar("T")
+
+# pyvmomi's own type information is partial: its calls go through Any.
+pyvim_connect: Any = _pyvim_connect
+PC: Any = vmodl.query.PropertyCollector
 
 #: Seconds to wait for vCenter's TCP port when logging in.
 CONNECT_TIMEOUT = 15.0
@@ -125,7 +130,7 @@ class Session:
 
     def retrieve(self, wanted: Mapping[str, Sequence[str]]) -> dict[str, list[Obj]]:
         """One RetrieveContents: every object of each type in ``wanted``, with those properties."""
-        pc = vmodl.query.PropertyCollector
+        pc = PC
         view = self.view(list(wanted))
         spec = pc.FilterSpec(
             objectSet=[
@@ -135,19 +140,23 @@ class Session:
                     selectSet=[pc.TraversalSpec(name="view", path="view", skip=False, type=vim.view.ContainerView)],
                 )
             ],
-            propSet=[pc.PropertySpec(type=getattr(vim, k), pathSet=list(paths), all=False) for k, paths in wanted.items()],
+            propSet=[
+                pc.PropertySpec(type=getattr(vim, k), pathSet=list(paths), all=False) for k, paths in wanted.items()
+            ],
         )
         return self._collect(spec, wanted)
 
     def retrieve_objects(self, refs: Iterable[Any], wanted: Mapping[str, Sequence[str]]) -> dict[str, list[Obj]]:
         """One RetrieveContents for the given objects only."""
-        pc = vmodl.query.PropertyCollector
+        pc = PC
         objects = [pc.ObjectSpec(obj=ref, skip=False) for ref in refs]
         if not objects:
             return {k: [] for k in wanted}
         spec = pc.FilterSpec(
             objectSet=objects,
-            propSet=[pc.PropertySpec(type=getattr(vim, k), pathSet=list(paths), all=False) for k, paths in wanted.items()],
+            propSet=[
+                pc.PropertySpec(type=getattr(vim, k), pathSet=list(paths), all=False) for k, paths in wanted.items()
+            ],
         )
         return self._collect(spec, wanted)
 
@@ -168,10 +177,8 @@ class Session:
     # -- lifecycle ----------------------------------------------------------------
     def close(self) -> None:
         """Log out; a session vCenter already ended needs nothing more."""
-        try:
+        with contextlib.suppress(Exception):  # an expired session cannot log out
             pyvim_connect.Disconnect(self.si)
-        except Exception:  # noqa: BLE001, S110 - an expired session cannot log out
-            pass
 
 
 def open_session(ctx: Context) -> Session:
@@ -222,7 +229,12 @@ def open_session(ctx: Context) -> Session:
 
 
 def _expired(exc: BaseException) -> bool:
-    return isinstance(exc, vim.fault.NotAuthenticated)
+    """vCenter ended the session: NotAuthenticated, or (vcsim) a kept view that vanished with it."""
+    if isinstance(exc, vim.fault.NotAuthenticated):
+        return True
+    return isinstance(exc, vmodl.fault.ManagedObjectNotFound) and isinstance(
+        getattr(exc, "obj", None), vim.view.ContainerView
+    )
 
 
 def run(ctx: Context, use: Callable[[Session], T]) -> T:

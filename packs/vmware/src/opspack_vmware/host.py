@@ -93,7 +93,9 @@ def _maintenance(ctx: Context, query: str, enter: bool) -> Status:
                 f"maintenance mode for host {found.name}",
             )
         else:
-            done = v.run_task(s, lambda: host.ExitMaintenanceMode_Task(timeout=0), f"exit from maintenance of {found.name}")
+            done = v.run_task(
+                s, lambda: host.ExitMaintenanceMode_Task(timeout=0), f"exit from maintenance of {found.name}"
+            )
         state = "in" if enter else "out of"
         return Status(
             "ok",

@@ -176,4 +176,3 @@ def remove(ctx: Context, vm: str, name: str | None = None, *, children: bool = F
         )
 
     return v.run(ctx, use)
-

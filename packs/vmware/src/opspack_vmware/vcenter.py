@@ -26,7 +26,7 @@ def _status(s: Session) -> list[Result]:
 
     content = s.content
     about = content.about
-    pc = vmodl.query.PropertyCollector
+    pc: Any = vmodl.query.PropertyCollector
     spec = pc.FilterSpec(
         objectSet=[pc.ObjectSpec(obj=content.rootFolder), pc.ObjectSpec(obj=content.sessionManager)],
         propSet=[
@@ -86,7 +86,7 @@ def _names(s: Session, alarms: list[Any]) -> dict[str, str]:
     """Alarm and entity names for the triggered alarms, in one read."""
     from pyVmomi import vim, vmodl
 
-    pc = vmodl.query.PropertyCollector
+    pc: Any = vmodl.query.PropertyCollector
     refs = {str(r._moId): r for a in alarms for r in (a.alarm, a.entity)}
     spec = pc.FilterSpec(
         objectSet=[pc.ObjectSpec(obj=r) for r in refs.values()],

@@ -171,8 +171,8 @@ def _find_vm(s: Session, query: str) -> tuple[Obj, Inventory]:
 
 
 def _info(s: Session, query: str) -> KV:
-    from opspack_vmware import _vsphere as v
     from opspack_vmware import _vmdetail
+    from opspack_vmware import _vsphere as v
 
     found, inventory = _find_vm(s, query)
     vm = s.retrieve_objects([found.ref], {"VirtualMachine": INFO_PROPS})["VirtualMachine"][0]
@@ -237,20 +237,20 @@ def _shutdown_guest(s: Session, found: Obj) -> Status:
     import time
 
     from opspack.errors import BackendError, CommandTimeout
+    from pyVmomi import vim, vmodl
 
-    from opspack_vmware import _vsphere as v
     from opspack_vmware.errors import fault_text
 
     try:
         found.ref.ShutdownGuest()  # no task: the guest is asked, vCenter answers at once
     except Exception as exc:
-        if isinstance(exc, v.vim.fault.NotAuthenticated):
+        if isinstance(exc, vim.fault.NotAuthenticated):
             raise
-        if isinstance(exc, v.vmodl.MethodFault):
+        if isinstance(exc, vmodl.MethodFault):
             raise BackendError(
                 f"shutdown-guest of VM {found.name} failed: vCenter says: {fault_text(exc)}",
                 f"Check the VM with `vm info {found.name}`"
-                + ("." if isinstance(exc, v.vim.fault.InvalidPowerState) else "; a guest shutdown needs VMware Tools."),
+                + ("." if isinstance(exc, vim.fault.InvalidPowerState) else "; a guest shutdown needs VMware Tools."),
             ) from None
         raise
     began = time.monotonic()
