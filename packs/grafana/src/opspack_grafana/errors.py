@@ -17,6 +17,7 @@ from opspack.errors import (
     OpsError,
     UsageError,
 )
+from opspack.transport import translate_requests_error
 
 RENEW_HINT = (
     "Set OPSPACK_GRAFANA_TOKEN to a valid service account token (Administration > Users and access > "
@@ -80,33 +81,10 @@ def translate(exc: BaseException) -> OpsError | None:
     """Map Grafana's and the HTTP library's exceptions to the core's errors (None: not ours)."""
     if isinstance(exc, GrafanaError):
         return from_status(exc)
-    import requests
-
-    if isinstance(exc, requests.exceptions.SSLError):
-        return ConfigError(
-            f"Grafana's TLS certificate was not accepted: {_short(exc)}.",
-            "Set OPSPACK_GRAFANA_CA_FILE to the CA that signed it, or OPSPACK_GRAFANA_VERIFY_TLS=false for a lab.",
-        )
-    if isinstance(exc, requests.exceptions.Timeout):
-        return CommandTimeout(
-            "Grafana did not answer in time.",
-            "Grafana may be overloaded; retry, or raise OPSPACK_GRAFANA_TIMEOUT.",
-        )
-    if isinstance(exc, requests.exceptions.ConnectionError):
-        return BackendError(
-            f"Cannot reach Grafana: {_short(exc)}.",
-            "Check OPSPACK_GRAFANA_URL and that Grafana is up and reachable from the bot.",
-        )
-    if isinstance(exc, requests.exceptions.InvalidURL | requests.exceptions.MissingSchema):
-        return ConfigError(
-            f"The Grafana URL is not valid: {_short(exc)}.",
-            "Set OPSPACK_GRAFANA_URL to e.g. https://grafana.example.com.",
-        )
-    if isinstance(exc, requests.exceptions.RequestException):
-        return BackendError(f"Talking to Grafana failed: {_short(exc)}.")
-    return None
-
-
-def _short(exc: BaseException) -> str:
-    text = str(exc)
-    return text if len(text) <= 300 else text[:297] + "..."
+    return translate_requests_error(
+        exc,
+        service="Grafana",
+        pack="grafana",
+        url_example="https://grafana.example.com",
+        timeout_hint="Grafana may be overloaded; retry, or raise OPSPACK_GRAFANA_TIMEOUT.",
+    )

@@ -11,13 +11,13 @@ from __future__ import annotations
 
 from opspack.errors import (
     BackendError,
-    CommandTimeout,
     ConfigError,
     Denied,
     NotFound,
     OpsError,
     UsageError,
 )
+from opspack.transport import translate_requests_error
 
 #: NITRO error codes the pack acts on (the ADC's ``errorcode`` field).
 INVALID_CREDENTIALS = 354  # Invalid username or password
@@ -107,36 +107,11 @@ def translate(exc: BaseException) -> OpsError | None:
     """Map NITRO's and the HTTP library's exceptions to the core's errors (None: not ours)."""
     if isinstance(exc, NitroError):
         return from_nitro(exc)
-    try:
-        import requests
-    except ImportError:  # pragma: no cover - requests is a dependency
-        return None
-    if isinstance(exc, requests.exceptions.SSLError):
-        return ConfigError(
-            f"The ADC's TLS certificate was not accepted: {_short(exc)}.",
-            "Set OPSPACK_NETSCALER_CA_FILE to the CA that signed the management certificate, "
-            "or OPSPACK_NETSCALER_VERIFY_TLS=false for a lab appliance.",
-        )
-    if isinstance(exc, requests.exceptions.Timeout):
-        return CommandTimeout(
-            "The ADC did not answer in time.",
-            "The management CPU may be busy (a backup or save in progress); retry, or raise OPSPACK_NETSCALER_TIMEOUT.",
-        )
-    if isinstance(exc, requests.exceptions.ConnectionError):
-        return BackendError(
-            f"Cannot reach the ADC: {_short(exc)}.",
-            "Check OPSPACK_NETSCALER_URL (the NSIP or management address) and that the bot can reach it.",
-        )
-    if isinstance(exc, requests.exceptions.InvalidURL | requests.exceptions.MissingSchema):
-        return ConfigError(
-            f"The NetScaler URL is not valid: {_short(exc)}.",
-            "Set OPSPACK_NETSCALER_URL to e.g. https://adc1.example.com.",
-        )
-    if isinstance(exc, requests.exceptions.RequestException):
-        return BackendError(f"Talking to the ADC failed: {_short(exc)}.")
-    return None
-
-
-def _short(exc: BaseException) -> str:
-    text = str(exc)
-    return text if len(text) <= 300 else text[:297] + "..."
+    return translate_requests_error(
+        exc,
+        service="the ADC",
+        pack="netscaler",
+        url_example="https://adc1.example.com",
+        timeout_hint="The management CPU may be busy (a backup or save in progress); retry, "
+        "or raise OPSPACK_NETSCALER_TIMEOUT.",
+    )
