@@ -89,7 +89,7 @@ class Opspack(BotPlugin):
 
         return run
 
-    @botcmd
+    @botcmd  # type: ignore[untyped-decorator]
     def confirm(self, msg: Any, args: str) -> str:
         """Run the destructive command that asked for this confirmation: !confirm <token>"""
         token = args.strip()
@@ -98,7 +98,7 @@ class Opspack(BotPlugin):
         reply = self.gateway.chat(None, self.caller(msg), confirm_token=token)
         return str(render(reply, "markdown"))
 
-    @botcmd
+    @botcmd  # type: ignore[untyped-decorator]
     def ops(self, msg: Any, args: str) -> str:
         """Run any opspack chat text: !ops server test web01 --ports 22"""
         return self.run_text(msg, args.strip() or "help")

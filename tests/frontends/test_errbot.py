@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -18,9 +17,8 @@ extra_plugin_dir = str(ROOT / "frontends" / "errbot")
 
 
 @pytest.fixture
-def registry_env(registry_file: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+def registry_env(registry_file: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("OPSPACK_REGISTRY", str(registry_file))
-    yield
 
 
 @pytest.fixture

@@ -47,7 +47,8 @@ def test_tools_are_the_commands(registry_file: Path, registry: Registry) -> None
     tools = {t.name: t for t in seen["tools"]}
     assert set(tools) == {c["id"] for c in registry} | {"opspack.confirm"}
     test = tools["server.host.test"]
-    assert test.input_schema == registry.get("server.host.test")["args_schema"]
+    entry = registry.get("server.host.test")
+    assert entry is not None and test.input_schema == entry["args_schema"]
     assert test.input_schema["properties"]["ports"]["type"] == "array"
     assert test.annotations is not None and test.annotations.read_only_hint is True
     wipe = tools["echo.disk.wipe"].annotations
