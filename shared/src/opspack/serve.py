@@ -42,6 +42,7 @@ from __future__ import annotations
 import hmac
 import json
 import logging
+import os
 from collections.abc import Awaitable, Callable, MutableMapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal
@@ -506,7 +507,9 @@ def serve(
 
     from opspack.runtime import Runtime
 
-    config = Config.load()
+    # A snapshot of the environment: settings are read on every call, and a plain dict
+    # is several times faster to scan than os.environ (the runner's env is fixed anyway).
+    config = Config.load(environ=dict(os.environ))
     settings = ServeSettings.load(config)
     if not settings.tokens:
         raise ConfigError(
