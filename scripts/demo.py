@@ -1,39 +1,81 @@
 """The demo: the chat console with every pack of the repo installed.
 
-``nox -s demo`` installs the core and every pack, then runs this. It starts the
-local services the packs' demos need (as later packs add them), points those packs'
-settings at them, and opens ``opspack shell``. A pack whose settings are not given
-answers with a clear ``config`` error naming them. Pass chat lines on stdin to run
-it without a terminal: ``printf 'help\\n' | nox -s demo``.
+``nox -s demo`` installs the core and every pack, then runs this. It starts the local
+services the packs' demos need when they can run on this machine (an OpenBao dev
+server holding the demo's secrets, more as packs add them), points those packs'
+settings at them with ``vault:`` references, and opens ``opspack shell``. A pack whose
+settings are not given answers with a clear ``config`` error naming them. Pass chat
+lines on stdin to run it without a terminal: ``printf 'help\\n' | nox -s demo``.
 """
 
 from __future__ import annotations
 
 import contextlib
 import os
+import secrets
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+
+@dataclass
+class Demo:
+    """What the demo's services share: the environment they set and the secrets to store."""
+
+    stack: contextlib.ExitStack
+    env: dict[str, str] = field(default_factory=dict)
+    #: environment variable -> {"path", "key", "value"}: stored in OpenBao, given as vault: references
+    secrets: dict[str, dict[str, str]] = field(default_factory=dict)
+    bao: Any = None
+
+
+def _vault(demo: Demo) -> str:
+    """An OpenBao dev server; the other packs' secrets are stored in it."""
+    from opspack.testing.openbao import OpenBao
+
+    demo.bao = demo.stack.enter_context(OpenBao(root_token=secrets.token_hex(12)))
+    demo.env["OPSPACK_VAULT_ADDR"] = demo.bao.addr
+    demo.env["OPSPACK_VAULT_TOKEN"] = demo.bao.root_token
+    return f"OpenBao {demo.bao.addr} (the packs' secrets are vault: references to it)"
+
+
+#: services in start order; each returns a line for the banner, or raises and is skipped
+STARTERS: list[tuple[str, Callable[[Demo], str]]] = [("vault", _vault)]
 
 
 @contextlib.contextmanager
-def services() -> Iterator[dict[str, str]]:
-    """Start the demo's local services; yield the environment that points packs at them."""
-    env: dict[str, str] = {}
-    yield env
+def services() -> Iterator[tuple[dict[str, str], list[str]]]:
+    """Start what can run here; yield the environment that points packs at it and a report."""
+    with contextlib.ExitStack() as stack:
+        demo = Demo(stack)
+        report: list[str] = []
+        for name, start in STARTERS:
+            try:
+                report.append(f"  {name}: {start(demo)}")
+            except Exception as exc:  # noqa: BLE001 - a missing simulator must not stop the demo
+                report.append(f"  {name}: not started ({type(exc).__name__}: {exc})")
+        if demo.bao is not None and demo.secrets:
+            from opspack.testing.openbao import demo_secrets
+
+            demo.env.update(demo_secrets(demo.bao, demo.secrets))
+        yield demo.env, report
 
 
 def main() -> int:
     from opspack.registry import Registry
     from opspack.shell import run_shell
 
-    with services() as env:
+    with services() as (env, report):
         os.environ.update(env)
         registry = Registry.from_installed()
         sys.stdout.write(
             f"opspack demo: {len(registry)} commands from {len(registry.packs)} packs "
             f"({', '.join(p['name'] for p in registry.packs)}).\n"
-            "Try: help | server test localhost --ports 22,80 | server cert example.org\n"
+            + ("Local services for the demo:\n" + "\n".join(report) + "\n" if report else "")
+            + "Try: help | server test localhost --ports 22,80 | vault status | history\n"
         )
+        sys.stdout.flush()
         return run_shell(registry)
 
 

@@ -10,8 +10,9 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def run_demo(lines: list[str]) -> str:
+def run_demo(lines: list[str], data_home: Path) -> str:
     env = {k: v for k, v in os.environ.items() if not k.startswith("OPSPACK_")}
+    env["XDG_DATA_HOME"] = str(data_home)
     proc = subprocess.run(
         [sys.executable, str(ROOT / "scripts" / "demo.py")],
         input="\n".join([*lines, "exit"]) + "\n",
@@ -26,11 +27,21 @@ def run_demo(lines: list[str]) -> str:
     return proc.stdout
 
 
-def test_demo_lists_every_pack_and_runs_a_first_command() -> None:
+def test_demo_lists_every_pack_and_runs_a_first_command(tmp_path: Path) -> None:
     from opspack.registry import Registry
 
-    out = run_demo(["help", "server test 127.0.0.1 --ports 1", "vm lst"])
+    out = run_demo(["help", "server test 127.0.0.1 --ports 1", "vm lst", "history"], tmp_path)
+    assert "vault: OpenBao http://127.0.0.1:" in out, "the demo starts OpenBao for the packs' secrets"
     for pack in Registry.from_installed().packs:
         assert pack["name"] in out
     assert "server test 127.0.0.1" in out and "connection refused" in out
     assert "Unknown command `vm lst`" in out
+    assert "History (2 most recent)" in out, "the demo records what it runs"
+    assert (tmp_path / "opspack" / "audit.db").is_file()
+
+
+def test_demo_vault_answers_from_the_local_openbao(tmp_path: Path) -> None:
+    out = run_demo(["vault status", "jenkins jobs"], tmp_path)
+    assert "[OK] unsealed" in out
+    assert "Error (config): pack jenkins is not configured: missing url" in out
+    assert "OPSPACK_JENKINS_URL" in out

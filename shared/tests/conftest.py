@@ -31,6 +31,6 @@ def environ() -> dict[str, str]:
 
 @pytest.fixture
 def runtime(registry: Registry, environ: dict[str, str]) -> Iterator[Runtime]:
-    rt = Runtime(registry, config=Config(data={}, path=None, environ=environ))
+    rt = Runtime(registry, config=Config(data={}, path=None, environ=environ), audit=None)
     yield rt
     rt.close()

@@ -7,12 +7,14 @@ import os
 import shutil
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 import pytest
 from opspack.registry import Registry
 
 SAMPLE = Path(__file__).parent / "sample_pack"
+AUDIT_DIR = Path(tempfile.mkdtemp(prefix="opspack-cli-audit-"))
 
 
 @pytest.fixture(scope="module")
@@ -30,6 +32,7 @@ def opspack(
         "PYTHONPATH": str(SAMPLE),
         "OPSPACK_SAMPLE_URL": "https://b",
         "OPSPACK_SAMPLE_PASSWORD": "pw-123456",
+        "OPSPACK_AUDIT_URL": f"sqlite:///{AUDIT_DIR / 'audit.db'}",
         **(env or {}),
     }
     full_env.pop("OPSPACK_CONFIG", None)

@@ -65,7 +65,7 @@ def test_destructive_commands_wait_for_confirmation(runtime: Runtime) -> None:
 
 
 def test_missing_settings_are_a_config_error_naming_them(registry: Registry) -> None:
-    rt = Runtime(registry, config=Config(data={}, path=None, environ={}))
+    rt = Runtime(registry, config=Config(data={}, path=None, environ={}), audit=None)
     reply = rt.chat("thing connect")
     assert reply.error is not None and reply.error.kind == "config"
     assert "missing url, password" in reply.error.message
@@ -83,7 +83,7 @@ def test_settings_from_toml_profiles_and_references(registry: Registry, tmp_path
         f'[sample.profiles.lab]\nurl = "https://lab"\npassword = "file:{secret_file}"\n'
     )
     env = {"SAMPLE_PW": "from-env-secret", "OPSPACK_CONFIG": str(toml)}
-    rt = Runtime(registry, config=Config.load(environ=env))
+    rt = Runtime(registry, config=Config.load(environ=env), audit=None)
     default = rt.chat("thing connect").to_dict()["results"][0]["items"]
     lab = rt.chat("thing connect", Caller(profile="lab")).to_dict()["results"][0]["items"]
     assert default["url"] == "https://default" and lab["url"] == "https://lab"
@@ -96,7 +96,7 @@ def test_settings_from_toml_profiles_and_references(registry: Registry, tmp_path
 
 def test_environment_overrides_the_file_and_bad_types_are_config_errors(registry: Registry) -> None:
     env = {"OPSPACK_SAMPLE_URL": "https://env", "OPSPACK_SAMPLE_PASSWORD": "x" * 8, "OPSPACK_SAMPLE_RETRIES": "lots"}
-    rt = Runtime(registry, config=Config(data={"sample": {"url": "https://file"}}, environ=env))
+    rt = Runtime(registry, config=Config(data={"sample": {"url": "https://file"}}, environ=env), audit=None)
     from opspack.settings import Settings
 
     s = Settings("sample", list(rt._pack("sample").settings), rt.config, None, rt.masker)
@@ -109,7 +109,7 @@ def test_environment_overrides_the_file_and_bad_types_are_config_errors(registry
 
 def test_connections_are_reused_and_remade_when_settings_change(registry: Registry) -> None:
     env = {"OPSPACK_SAMPLE_URL": "https://a", "OPSPACK_SAMPLE_PASSWORD": "first-password"}
-    rt = Runtime(registry, config=Config(data={}, environ=env))
+    rt = Runtime(registry, config=Config(data={}, environ=env), audit=None)
     first = rt.chat("thing connect").to_dict()["results"][0]["items"]["client"]
     second = rt.chat("thing connect").to_dict()["results"][0]["items"]["client"]
     assert first == second and rt.pool.created == 1
@@ -171,3 +171,17 @@ def test_help_in_chat(runtime: Runtime) -> None:
     assert group.ok and "thing config" in render(group, "text")
     unknown = runtime.chat("help thng lst")
     assert unknown.error is not None and "thing list" in (unknown.error.hint or "")
+
+
+def test_transient_failures_of_reads_are_retried_with_backoff(runtime: Runtime) -> None:
+    reply = runtime.chat("thing flaky --fail-times 2 --key r1")
+    assert reply.ok and reply.to_dict()["results"][0]["text"] == "answered after 3 attempts"
+    gave_up = runtime.chat("thing flaky --fail-times 5 --key r2")
+    assert gave_up.error is not None and gave_up.error.kind == "backend"
+    assert thing.FLAKY["r2"] == 3  # the first try and two retries
+
+
+def test_mutating_commands_are_never_retried(runtime: Runtime) -> None:
+    reply = runtime.chat("thing flaky-change --key m1")
+    assert reply.error is not None and reply.error.kind == "backend"
+    assert thing.FLAKY["m1"] == 1

@@ -52,6 +52,10 @@ def find_root(start: Path | None = None) -> Path:
 
 def discover(root: Path) -> list[PackSource]:
     out: list[PackSource] = []
+    core = root / "shared"
+    if (core / "src" / "opspack_core" / "__init__.py").is_file():
+        project = tomllib.loads((core / "pyproject.toml").read_text(encoding="utf-8")).get("project", {})
+        out.append(PackSource("core", core, "opspack", str(project.get("version", "")), "opspack_core"))
     for pyproject in sorted((root / "packs").glob("*/pyproject.toml")):
         data = tomllib.loads(pyproject.read_text(encoding="utf-8"))
         project = data.get("project", {})

@@ -97,6 +97,50 @@ def cmd_shell(args: argparse.Namespace) -> int:
     return run_shell(_registry(args), fmt=args.format, profile=args.profile, user=args.user)
 
 
+def cmd_history(args: argparse.Namespace) -> int:
+    from opspack.audit import parse_since
+    from opspack.context import Caller
+    from opspack.errors import OpsError
+    from opspack.runtime import Runtime
+
+    runtime = Runtime(_registry(args))
+    try:
+        audit = runtime.audit
+        if audit is None:
+            sys.stderr.write("opspack: the audit trail is turned off (OPSPACK_AUDIT_URL=off)\n")
+            return EXIT_ERROR
+        if args.json:
+            try:
+                since = parse_since(args.since)
+            except OpsError as exc:
+                sys.stderr.write(f"opspack: {exc.message}\n")
+                return EXIT_USAGE
+            if args.words[:1] == ["stats"]:
+                _print(json.dumps(audit.stats(since=since, limit=args.limit), indent=2))
+                return EXIT_OK
+            commands = None
+            if args.words:
+                entries, n = runtime.registry.match(args.words)
+                found = entries if entries and n == len(args.words) else runtime.registry.with_prefix(args.words)
+                commands = [e["id"] for e in found]
+            records = audit.history(
+                commands=commands, user=args.user, since=since, failed=args.failed, limit=args.limit
+            )
+            _print(json.dumps([r.to_dict() for r in records], ensure_ascii=False, indent=2))
+            return EXIT_OK
+        import shlex
+
+        text = " ".join(["history", *(shlex.quote(w) for w in args.words)])
+        text += f" --since {shlex.quote(args.since)} --limit {args.limit}"
+        if args.words[:1] != ["stats"]:
+            text += (f" --user {shlex.quote(args.user)}" if args.user else "") + (" --failed" if args.failed else "")
+        reply = runtime.chat(text, Caller(user=args.user_self, frontend="cli"))
+        _emit(reply, "text")
+        return exit_code(reply)
+    finally:
+        runtime.close()
+
+
 def cmd_registry(args: argparse.Namespace) -> int:
     from opspack import build
 
@@ -212,6 +256,16 @@ def parser() -> argparse.ArgumentParser:
     s.add_argument("--http", action="store_true", help="serve Slack's HTTP events instead of Socket Mode")
     s.add_argument("--port", type=int, default=3000, help="port for --http")
     s.set_defaults(func=cmd_slack)
+
+    s = sub.add_parser("history", help="who ran what: history [words] [--user U] [--since 7d] [--failed]")
+    s.add_argument("words", nargs="*", help="command words to filter on, or `stats`")
+    s.add_argument("--user", help="only this user's invocations")
+    s.add_argument("--since", default="30d", help="how far back: 7d, 12h, 30m or a date")
+    s.add_argument("--failed", action="store_true", help="only invocations that failed")
+    s.add_argument("--limit", type=int, default=20)
+    s.add_argument("--json", action="store_true", help="print the records as a JSON list")
+    s.add_argument("--as-user", dest="user_self", default="local", help=argparse.SUPPRESS)
+    s.set_defaults(func=cmd_history)
 
     s = sub.add_parser("registry", help="build or check the generated registry")
     s.add_argument("action", choices=["build", "check"])

@@ -27,6 +27,7 @@ class Caller:
     profile: str | None = None
     confirmed: bool = False
     confirm_token: str | None = None
+    approved_by: str | None = None
 
 
 @dataclass
@@ -43,6 +44,7 @@ class Context:
     settings: Settings
     pool: ConnectionPool
     masker: Masker
+    runtime: Any = None
     log: logging.Logger = field(default_factory=lambda: logging.getLogger("opspack.declare"))
 
     @property

@@ -12,8 +12,10 @@
         '''
 
 Parameters before ``*`` are typed positionally in chat; keyword-only parameters
-are options (``--cluster prod``). One ``dict[str, str]`` parameter may collect every
-``KEY=value`` pair that names no other argument. A parameter annotated
+are options (``--cluster prod``); a trailing ``_`` is dropped from an argument's
+name, so a Python keyword can be an option (``from_`` is ``--from``). One
+``dict[str, str]`` parameter may collect every ``KEY=value`` pair that names no
+other argument. A parameter annotated
 :class:`~opspack.context.Context` receives the invocation context and is not an
 argument. The id is ``<pack>.<group>.<verb>``: the pack from the module's package
 (``opspack_vmware``), the group from the module name (``vm``), the verb from the
@@ -50,6 +52,11 @@ class ArgInfo:
     is_list: bool = False
     is_mapping: bool = False
     is_bool: bool = False
+    #: the Python parameter's own name; ``name`` drops a trailing ``_`` (``from_`` -> ``--from``)
+    param: str = ""
+
+    def __post_init__(self) -> None:
+        self.param = self.param or self.name
 
 
 @dataclass(slots=True)
@@ -346,12 +353,13 @@ def _analyse_signature(func: Callable[..., Any]) -> list[ArgInfo]:
         required = param.default is inspect.Parameter.empty
         out.append(
             ArgInfo(
-                name=name,
+                name=name.rstrip("_") or name,
+                param=name,
                 annotation=annotation,
                 default=None if required else param.default,
                 required=required and not is_mapping,
                 positional=param.kind is param.POSITIONAL_OR_KEYWORD and not is_mapping,
-                description=docs.get(name, ""),
+                description=docs.get(name) or docs.get(name.rstrip("_"), ""),
                 is_list=is_list,
                 is_mapping=is_mapping,
                 is_bool=is_bool,

@@ -65,9 +65,17 @@ class ConfigError(OpsError):
 
 
 class BackendError(OpsError):
-    """The backend answered with a failure or could not be reached."""
+    """The backend answered with a failure or could not be reached.
+
+    ``retryable=True`` marks a transient failure (connection refused or reset, 502/503/504):
+    the runtime then retries read-only, idempotent commands with backoff, within their
+    timeout. Mutating commands are never retried."""
 
     kind: ErrorKind = "backend"
+
+    def __init__(self, message: str, hint: str | None = None, *, retryable: bool = False) -> None:
+        super().__init__(message, hint)
+        self.retryable = retryable
 
 
 class CommandTimeout(OpsError):

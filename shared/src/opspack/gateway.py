@@ -77,19 +77,22 @@ class Gateway:
         return self.confirmations.issue(reply, caller.user, caller.channel)
 
     def visible(self, caller: Caller) -> list[Entry]:
-        """The registry entries ``caller`` may run (every gate lets it through)."""
+        """The registry entries ``caller`` may run: the runtime's policy, then every gate."""
+        runtime: Any = self.runtime
+        registry = runtime.visible_registry(caller) if hasattr(runtime, "visible_registry") else self.registry
         gates = self.runtime.gates
         if not gates:
-            return list(self.registry)
-        return [e for e in self.registry if all(g(e, caller) is None for g in gates)]
+            return list(registry)
+        return [e for e in registry if all(g(e, caller) is None for g in gates)]
 
     def registry_data(self, caller: Caller) -> dict[str, Any]:
         """registry.json's shape, holding only what ``caller`` may run."""
         data = self.registry.to_data()
         commands = self.visible(caller)
-        names = {c["pack"]["name"] for c in commands}
+        if len(commands) != len(self.registry):
+            names = {c["pack"]["name"] for c in commands}
+            data["packs"] = [p for p in data["packs"] if p["name"] in names]
         data["commands"] = commands
-        data["packs"] = [p for p in data["packs"] if p["name"] in names or not self.runtime.gates]
         return data
 
     def close(self) -> None:
@@ -108,7 +111,7 @@ class Gateway:
         except OpsError as exc:
             return Reply.failure(exc.to_error())
         confirmed = dataclasses.replace(caller, confirmed=True, confirm_token=token)
-        return self.runtime.invoke(pending.command, pending.args, confirmed)
+        return self.runtime.invoke(pending.command, pending.args, confirmed, text=pending.text)
 
 
 __all__ = ["Gateway"]

@@ -14,18 +14,27 @@ import concurrent.futures
 import importlib
 import logging
 import threading
+import time
 from collections.abc import Callable, Iterable
-from typing import Any
+from typing import TYPE_CHECKING, Any, Literal
 
 from opspack.connections import ConnectionPool
 from opspack.context import Caller, Context
-from opspack.errors import ConfigError, OpsError, UsageError
+from opspack.errors import BackendError, ConfigError, OpsError, UsageError
 from opspack.registry import Entry, Registry
 from opspack.results import Confirmation, Error, Menu, MenuOption, Reply, Result
 from opspack.secrets import Masker, MaskingFilter
 from opspack.settings import Config, Settings
 
+if TYPE_CHECKING:
+    from opspack.audit import AuditLog
+    from opspack.policy import Policy
+
 log = logging.getLogger("opspack.runtime")
+_AUTO: Literal["auto"] = "auto"
+_TIMED_OUT = object()
+#: pauses between retries of read-only, idempotent commands after a transient backend failure
+RETRY_BACKOFF: tuple[float, ...] = (0.2, 0.8)
 
 #: A hook that may refuse an invocation (permissions); returns an error or None.
 Gate = Callable[[Entry, Caller], Error | None]
@@ -43,9 +52,13 @@ class Runtime:
         masker: Masker | None = None,
         gates: Iterable[Gate] = (),
         max_workers: int = 16,
+        policy: Policy | Literal["auto"] | None = _AUTO,
+        audit: AuditLog | Literal["auto"] | None = _AUTO,
     ) -> None:
         self.registry = registry if registry is not None else Registry.from_installed()
         self._config = config
+        self._policy = policy
+        self._audit = audit
         self.pool = pool or ConnectionPool()
         self.masker = masker or Masker()
         self.gates = list(gates)
@@ -63,9 +76,39 @@ class Runtime:
             self._config = Config.load()
         return self._config
 
+    @property
+    def policy(self) -> Policy | None:
+        """The permission policy in force (None: everything allowed)."""
+        if self._policy == _AUTO:
+            from opspack.policy import load_policy
+
+            self._policy = load_policy(self.config.data, self.config.environ)
+        return self._policy
+
+    @property
+    def audit(self) -> AuditLog | None:
+        """The audit trail (None when turned off); opened on first use."""
+        if self._audit == _AUTO:
+            from opspack.audit import AuditLog, default_url
+
+            url = default_url(self.config.data, self.config.environ)
+            with self._lock:
+                if self._audit == _AUTO:
+                    self._audit = AuditLog(url) if url else None
+        return self._audit
+
+    def visible_registry(self, caller: Caller) -> Registry:
+        """The registry as this caller sees it: only what the policy lets them run."""
+        policy = self.policy
+        if policy is None:
+            return self.registry
+        return Registry(packs=self.registry.packs, commands=policy.visible(self.registry.commands, caller))
+
     def close(self) -> None:
         self.pool.close_all()
         self._executor.shutdown(wait=False, cancel_futures=True)
+        if self._audit not in (None, _AUTO):
+            self._audit.close()
 
     # -- entry points -----------------------------------------------------------
     def chat(self, text: str, caller: Caller | None = None) -> Reply:
@@ -74,36 +117,94 @@ class Runtime:
         from opspack.help import help_reply
 
         caller = caller or Caller()
+        started = time.perf_counter()
         try:
             tokens = grammar.tokenize(text.strip())
             if tokens and tokens[0].lower() in ("help", "?"):
-                return help_reply(self.registry, tokens[1:])
+                return help_reply(self.visible_registry(caller), tokens[1:])
             parsed = grammar.parse(text, self.registry, tokens)
         except OpsError as exc:
-            return Reply.failure(exc.to_error())
-        return self.invoke(parsed.command, parsed.args, caller)
+            reply = Reply.failure(exc.to_error())
+            self.masker.scrub(reply)
+            self._record(caller, None, text, {}, reply, started)
+            return reply
+        return self.invoke(parsed.command, parsed.args, caller, text=text)
 
-    def invoke(self, command_id: str, args: dict[str, Any] | None, caller: Caller | None = None) -> Reply:
+    def invoke(
+        self,
+        command_id: str,
+        args: dict[str, Any] | None,
+        caller: Caller | None = None,
+        *,
+        text: str | None = None,
+    ) -> Reply:
         """Run a command by id with arguments (raw strings or typed values)."""
         caller = caller or Caller()
+        started = time.perf_counter()
+        args = dict(args or {})
         entry = self.registry.get(command_id)
         if entry is None:
             close = self.registry.closest(command_id.replace(".", " "))
             hint = "Did you mean: " + ", ".join(c["id"] for c in close) + "?" if close else None
-            return Reply.failure(Error("usage", f"Unknown command {command_id}.", hint))
+            reply = Reply.failure(Error("usage", f"Unknown command {command_id}.", hint))
+            self._record(caller, None, text or command_id, args, reply, started)
+            return reply
         try:
-            reply = self._invoke(entry, dict(args or {}), caller)
+            reply = self._invoke(entry, args, caller)
         except OpsError as exc:
             reply = Reply.failure(exc.to_error(), command_id)
         except Exception as exc:
             log.exception("command %s failed unexpectedly", command_id)
             reply = Reply.failure(_internal(exc), command_id)
         self.masker.scrub(reply)
+        self._record(caller, entry, text, args, reply, started)
         return reply
+
+    def _record(
+        self, caller: Caller, entry: Entry | None, text: str | None, args: dict[str, Any], reply: Reply, started: float
+    ) -> None:
+        """Add the invocation to the audit trail (secrets masked); never fails the command."""
+        try:
+            audit = self.audit
+        except Exception:
+            log.exception("the audit trail cannot be opened")
+            return
+        if audit is None:
+            return
+        from opspack.audit import Record, mask_args
+        from opspack.grammar import to_chat_text
+
+        try:
+            masked = mask_args(args, self.masker)
+            if entry is not None:
+                import json
+
+                text = to_chat_text(entry, json.loads(masked))
+            audit.record(
+                Record(
+                    at=time.time(),
+                    user=caller.user,
+                    channel=caller.channel,
+                    frontend=caller.frontend,
+                    command=entry["id"] if entry else None,
+                    text=self.masker(_printable(text)) if text else None,
+                    args=masked,
+                    ok=reply.ok,
+                    error_kind=reply.error.kind if reply.error else None,
+                    duration_ms=(time.perf_counter() - started) * 1000,
+                )
+            )
+        except Exception:
+            log.exception("recording %s in the audit trail failed", entry["id"] if entry else text)
 
     # -- the steps ----------------------------------------------------------------
     def _invoke(self, entry: Entry, args: dict[str, Any], caller: Caller) -> Reply:
         cid = entry["id"]
+        policy = self.policy
+        if policy is not None:
+            refusal = policy.gate(entry, caller)
+            if refusal is not None:
+                return Reply.failure(refusal, cid)
         for gate in self.gates:
             refusal = gate(entry, caller)
             if refusal is not None:
@@ -126,17 +227,40 @@ class Runtime:
             settings=settings,
             pool=self.pool,
             masker=self.masker,
+            runtime=self,
         )
         call_args = dict(values)
         ctx_param = spec.context_param
         if ctx_param:
             call_args[ctx_param] = ctx
         timeout = float(entry.get("timeout_s") or 30)
-        future = self._executor.submit(_run, func, call_args, pack)
-        try:
-            out = future.result(timeout=timeout)
-        except concurrent.futures.TimeoutError:
-            future.cancel()
+        effects = entry["effects"]
+        retry = bool(effects.get("read_only") and effects.get("idempotent"))
+        deadline = time.monotonic() + timeout
+        attempt = 0
+        while True:
+            future = self._executor.submit(_run, func, call_args, pack)
+            try:
+                out = future.result(timeout=max(0.0, deadline - time.monotonic()))
+                break
+            except concurrent.futures.TimeoutError:
+                future.cancel()
+                out = _TIMED_OUT
+                break
+            except ImportError as exc:
+                missing = exc.name or str(exc)
+                raise ConfigError(
+                    f"pack {entry['pack']['name']} cannot run {cid}: the module {missing} is not installed",
+                    f"Install the pack with its dependencies: {entry.get('install') or 'pip install ' + pack_name}",
+                ) from None
+            except BackendError as exc:
+                pause = RETRY_BACKOFF[attempt] if attempt < len(RETRY_BACKOFF) else None
+                if not (retry and exc.retryable and pause is not None and time.monotonic() + pause < deadline):
+                    raise
+                log.info("%s: transient backend failure (%s); retrying in %.1f s", cid, exc.message, pause)
+                attempt += 1
+                time.sleep(pause)
+        if out is _TIMED_OUT:
             return Reply.failure(
                 Error(
                     "timeout",
@@ -231,7 +355,7 @@ def _validate(spec: Any, args: dict[str, Any]) -> dict[str, Any]:
         validated = model.model_validate(args)
     except ValidationError as exc:
         raise _usage_from_validation(spec, args, exc) from None
-    return {a.name: getattr(validated, a.name) for a in spec.args}
+    return {a.param: getattr(validated, a.name) for a in spec.args}
 
 
 def _expected(spec: Any, name: str) -> str:
@@ -294,6 +418,11 @@ class _ErrorResult(OpsError):
     def __init__(self, error: Error) -> None:
         super().__init__(error.message, error.hint)
         self.kind = error.kind
+
+
+def _printable(text: str) -> str:
+    """Text that any database can store (lone surrogates from bad bytes replaced)."""
+    return text.encode("utf-8", "replace").decode("utf-8")
 
 
 def _internal(exc: BaseException) -> Error:

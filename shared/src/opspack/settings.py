@@ -24,8 +24,9 @@ from opspack.secrets import Masker
 _TRUE = {"1", "true", "yes", "on", "y", "t"}
 _FALSE = {"0", "false", "no", "off", "n", "f"}
 
-#: Resolvers for ``<scheme>:`` references beyond env: and file:, by scheme.
-REFERENCE_RESOLVERS: dict[str, Callable[[str], str]] = {}
+#: Resolvers for ``<scheme>:`` references beyond env: and file:, by scheme; each is
+#: called with what follows ``<scheme>:`` and the invocation's environment.
+REFERENCE_RESOLVERS: dict[str, Callable[[str, Mapping[str, str]], str]] = {}
 
 
 def config_path(environ: Mapping[str, str] | None = None) -> Path | None:
@@ -108,11 +109,11 @@ def resolve_reference(value: str, environ: Mapping[str, str]) -> tuple[str, bool
         except OSError as exc:
             raise ConfigError(f"reference file:{rest} cannot be read: {exc.strerror}") from None
     if scheme in REFERENCE_RESOLVERS:
-        return REFERENCE_RESOLVERS[scheme](rest), True
+        return REFERENCE_RESOLVERS[scheme](rest, environ), True
     if scheme == "vault":
         _load_vault_resolver()
         if scheme in REFERENCE_RESOLVERS:
-            return REFERENCE_RESOLVERS[scheme](rest), True
+            return REFERENCE_RESOLVERS[scheme](rest, environ), True
         raise ConfigError(
             f"reference vault:{rest} cannot be resolved: Vault support is not installed",
             "pip install 'opspack[vault]'",
@@ -129,7 +130,7 @@ def _load_vault_resolver() -> None:
         return
 
 
-def _convert(setting: Setting, value: Any, source: str) -> Any:
+def _convert(setting: Setting, value: Any, source: str, hide: bool = False) -> Any:
     if setting.type == "str":
         return str(value)
     text = str(value).strip().lower()
@@ -148,7 +149,7 @@ def _convert(setting: Setting, value: Any, source: str) -> Any:
             return float(value)
     except (TypeError, ValueError):
         pass
-    shown = "(secret)" if setting.secret else repr(value)
+    shown = "(secret)" if setting.secret or hide else repr(value)
     raise ConfigError(
         f"setting {setting.name} from {source} is {shown}, expected {setting.type}",
     )
@@ -202,11 +203,17 @@ class Settings(Mapping[str, Any]):
             value = setting.default
         else:
             raw, source = self._raw[name]
+            from_vault = isinstance(raw, str) and raw.startswith("vault:")
             if isinstance(raw, str):
-                raw, _ = resolve_reference(raw, self._config.environ)
-            if setting.secret:
+                try:
+                    raw, _ = resolve_reference(raw, self._config.environ)
+                except ConfigError as exc:
+                    raise ConfigError(f"setting {name} ({source}): {exc.message}", exc.hint) from None
+            # A value read from Vault is masked even when the setting is not declared
+            # secret, unless it is a plain number or boolean that a typed setting holds.
+            if setting.secret or (from_vault and setting.type == "str"):
                 self._masker.add(str(raw))
-            value = _convert(setting, raw, source)
+            value = _convert(setting, raw, source, hide=from_vault)
         self._cache[name] = value
         return value
 

@@ -66,7 +66,7 @@ def run_command(
 
     if runtime is None:
         config = Config.load(environ=environ if environ is not None else dict(os.environ))
-        runtime = Runtime(registry or Registry.from_installed(), config=config)
+        runtime = Runtime(registry or Registry.from_installed(), config=config, audit=None)
     return runtime.chat(text, Caller(user="test", frontend="test", confirmed=confirmed, profile=profile))
 
 

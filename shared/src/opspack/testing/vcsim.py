@@ -253,7 +253,7 @@ class Vcsim:
         self.password = password
         self.guest_ip_base = guest_ip_base
         self.binary = binary
-        self.start_timeout = start_timeout if start_timeout is not None else 30.0 + self.vm_count / 100
+        self.start_timeout = start_timeout if start_timeout is not None else 30.0 + self.vm_count / 40
         self.host = listen_host
         self.port = port
         self.url = ""
@@ -283,7 +283,7 @@ class Vcsim:
         if session_idle_timeout is not None:
             self._args.append(f"-session-idle-timeout={round(session_idle_timeout * 1000)}ms")
         self._proc: subprocess.Popen[str] | None = None
-        self._stderr: IO[str] | None = None
+        self._stderr: IO[bytes] | None = None
         self._reader: threading.Thread | None = None
         self._url_ready = threading.Event()
 
@@ -337,7 +337,7 @@ class Vcsim:
         began = time.monotonic()
         deadline = began + self.start_timeout
         # Kept open until stop(); a file, not a pipe, so vcsim never blocks on it.
-        self._stderr = tempfile.TemporaryFile("w+", prefix="vcsim-stderr-")  # noqa: SIM115
+        self._stderr = tempfile.TemporaryFile(prefix="vcsim-stderr-")  # noqa: SIM115
         self._url_ready.clear()
         self._proc = subprocess.Popen(
             [str(binary), *self._args],
@@ -385,8 +385,8 @@ class Vcsim:
         """What the simulator wrote to stderr so far."""
         if self._stderr is None or self._stderr.closed:
             return ""
-        self._stderr.seek(0)
-        return self._stderr.read()
+        fd = self._stderr.fileno()  # pread: vcsim shares the file offset
+        return os.pread(fd, os.fstat(fd).st_size, 0).decode(errors="replace")
 
     def stop(self) -> None:
         """Terminate the simulator (kill after 5 s) and wait for it."""

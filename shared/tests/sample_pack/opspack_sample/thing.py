@@ -7,7 +7,7 @@ import time
 from typing import Literal
 
 from opspack import KV, Context, Diff, Image, Link, Menu, MenuOption, Progress, Status, Table, Text, command
-from opspack.errors import NotFound
+from opspack.errors import BackendError, NotFound
 from opspack.results import Result
 
 from opspack_sample import FlakyBackendError
@@ -119,6 +119,34 @@ def broken(*, how: Literal["bug", "backend", "missing"] = "bug") -> Text:
     if how == "missing":
         raise NotFound.with_matches("thing", "web0l", ["web01", "web02", "db01"])
     raise RuntimeError("oops: a bug with password hunter2 inside")
+
+
+FLAKY: dict[str, int] = {}
+
+
+@command(settings=[])
+def flaky(*, fail_times: int = 1, key: str = "a") -> Text:
+    """Fail transiently a number of times, then answer (a read that may be retried).
+
+    Args:
+        fail_times: how many calls fail before one succeeds
+        key: a counter name, so tests do not share state
+    """
+    FLAKY[key] = FLAKY.get(key, 0) + 1
+    if FLAKY[key] <= fail_times:
+        raise BackendError("connection reset by peer", retryable=True)
+    return Text(f"answered after {FLAKY[key]} attempts")
+
+
+@command(settings=[], mutating=True)
+def flaky_change(*, key: str = "m") -> Text:
+    """A change that fails transiently; it is never retried.
+
+    Args:
+        key: a counter name
+    """
+    FLAKY[key] = FLAKY.get(key, 0) + 1
+    raise BackendError("connection reset by peer", retryable=True)
 
 
 @command(settings=[])

@@ -1,0 +1,236 @@
+"""Who may run what: a TOML policy mapping chat users, groups and channels to roles,
+and roles to permissions (globs over command permissions).
+
+::
+
+    [defaults]
+    read_only = "allow"      # read-only commands: allowed for any known user
+    mutating = "deny"        # mutating commands: denied unless a role allows them
+    contact = "#ops-admins"  # who grants permissions (named in every "denied" answer)
+
+    [users]                  # chat user -> roles
+    alice = ["ops"]
+
+    [groups]                 # a group or role the front-end passes (Caller.roles) -> roles
+    "ops-team" = ["ops"]
+
+    [channels]               # everyone in a channel gets these roles there
+    "#incident" = ["responder"]
+
+    [roles.ops]
+    allow = ["vmware.vm.*", "jenkins.*", "*.read"]
+    deny = ["vmware.host.maintenance"]
+    granted_by = "@ops-leads"
+
+    [approvals]              # permissions that need a second person's approval
+    "sql.session.kill" = ["dba-leads"]
+
+A command answers to its permission (``vmware.vm.power``), its id, and, when it is
+read-only, to ``<pack>.read``, so ``*.read`` allows every read. Without a policy file
+everything is allowed (a single operator at a terminal). The policy file is named by
+``OPSPACK_POLICY`` or ``[policy] file`` in opspack.toml.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import os
+import tomllib
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from opspack.context import Caller
+from opspack.errors import ConfigError
+from opspack.results import Error
+
+Entry = dict[str, Any]
+
+
+@dataclass
+class Role:
+    name: str
+    allow: list[str] = field(default_factory=list)
+    deny: list[str] = field(default_factory=list)
+    granted_by: str | None = None
+
+
+@dataclass
+class Decision:
+    allowed: bool
+    permission: str
+    reason: str
+    granted_by: str | None = None
+    approvers: list[str] = field(default_factory=list)
+
+
+def _strings(value: Any, where: str) -> list[str]:
+    if isinstance(value, str):
+        return [value]
+    if isinstance(value, list) and all(isinstance(v, str) for v in value):
+        return list(value)
+    raise ConfigError(f"policy: {where} must be a list of strings")
+
+
+@dataclass
+class Policy:
+    """A parsed policy; :meth:`decide` says whether a caller may run a command."""
+
+    users: dict[str, list[str]] = field(default_factory=dict)
+    groups: dict[str, list[str]] = field(default_factory=dict)
+    channels: dict[str, list[str]] = field(default_factory=dict)
+    roles: dict[str, Role] = field(default_factory=dict)
+    approvals: dict[str, list[str]] = field(default_factory=dict)
+    read_only_default: str = "allow"
+    mutating_default: str = "deny"
+    contact: str | None = None
+    source: str = "policy"
+
+    @classmethod
+    def from_toml(cls, text: str, source: str = "policy") -> Policy:
+        try:
+            data = tomllib.loads(text)
+        except tomllib.TOMLDecodeError as exc:
+            raise ConfigError(f"policy {source} is not valid TOML: {exc}") from None
+        return cls.from_data(data, source)
+
+    @classmethod
+    def from_data(cls, data: Mapping[str, Any], source: str = "policy") -> Policy:
+        defaults = data.get("defaults", {})
+        pol = cls(source=source)
+        for key in ("read_only", "mutating"):
+            value = defaults.get(key, "allow" if key == "read_only" else "deny")
+            if value not in ("allow", "deny"):
+                raise ConfigError(f"policy {source}: defaults.{key} must be allow or deny")
+            setattr(pol, f"{key}_default", value)
+        pol.contact = defaults.get("contact")
+        for table in ("users", "groups", "channels"):
+            entries = data.get(table, {})
+            setattr(pol, table, {str(k): _strings(v, f"{table}.{k}") for k, v in entries.items()})
+        for name, spec in data.get("roles", {}).items():
+            pol.roles[name] = Role(
+                name=name,
+                allow=_strings(spec.get("allow", []), f"roles.{name}.allow"),
+                deny=_strings(spec.get("deny", []), f"roles.{name}.deny"),
+                granted_by=spec.get("granted_by"),
+            )
+        pol.approvals = {k: _strings(v, f"approvals.{k}") for k, v in data.get("approvals", {}).items()}
+        known = set(pol.roles)
+        for table in ("users", "groups", "channels"):
+            for who, roles in getattr(pol, table).items():
+                unknown = [r for r in roles if r not in known]
+                if unknown:
+                    raise ConfigError(f"policy {source}: {table}.{who} names undefined roles {', '.join(unknown)}")
+        return pol
+
+    def roles_of(self, caller: Caller) -> list[str]:
+        roles: list[str] = list(self.users.get(caller.user, []))
+        for group in caller.roles:
+            roles.extend(self.groups.get(group, []))
+            if group in self.roles:
+                roles.append(group)
+        if caller.channel:
+            roles.extend(self.channels.get(caller.channel, []))
+        return list(dict.fromkeys(roles))
+
+    def is_known(self, caller: Caller) -> bool:
+        return caller.user in self.users or bool(self.roles_of(caller))
+
+    @staticmethod
+    def names(entry: Entry) -> list[str]:
+        """What a command answers to: its permission, its id, and <pack>.read for reads."""
+        names = [entry["permission"], entry["id"]]
+        if entry["effects"].get("read_only"):
+            names.append(f"{entry['pack']['name']}.read")
+        return list(dict.fromkeys(names))
+
+    def decide(self, entry: Entry, caller: Caller) -> Decision:
+        names = self.names(entry)
+        permission = entry["permission"]
+        roles = [self.roles[r] for r in self.roles_of(caller) if r in self.roles]
+
+        def matches(patterns: Iterable[str]) -> str | None:
+            for pattern in patterns:
+                if any(fnmatch.fnmatchcase(n, pattern) for n in names):
+                    return pattern
+            return None
+
+        granted_by = self._granter(permission)
+        for role in roles:
+            hit = matches(role.deny)
+            if hit:
+                return Decision(False, permission, f"role {role.name} denies {hit}", granted_by)
+        approvers = next((a for p, a in self.approvals.items() if any(fnmatch.fnmatchcase(n, p) for n in names)), [])
+        for role in roles:
+            hit = matches(role.allow)
+            if hit:
+                return Decision(True, permission, f"role {role.name} allows {hit}", granted_by, approvers)
+        if entry["effects"].get("read_only"):
+            if self.read_only_default == "allow" and self.is_known(caller):
+                return Decision(True, permission, "read-only commands are allowed for known users", granted_by)
+            why = "user is not known to the policy" if not self.is_known(caller) else "reads are denied by default"
+            return Decision(False, permission, why, granted_by)
+        if self.mutating_default == "allow" and self.is_known(caller):
+            return Decision(True, permission, "mutating commands are allowed by default", granted_by, approvers)
+        return Decision(False, permission, "no role of the user allows it", granted_by)
+
+    def _granter(self, permission: str) -> str | None:
+        for role in self.roles.values():
+            if role.granted_by and any(fnmatch.fnmatchcase(permission, p) for p in role.allow):
+                return role.granted_by
+        return self.contact
+
+    def gate(self, entry: Entry, caller: Caller) -> Error | None:
+        """A runtime gate: None when allowed, else a ``denied`` error naming what is needed."""
+        decision = self.decide(entry, caller)
+        if not decision.allowed:
+            who = decision.granted_by or "an opspack administrator"
+            return Error(
+                "denied",
+                f"{caller.user} may not run {entry['id']}: it needs permission {decision.permission} "
+                f"({decision.reason}).",
+                f"Ask {who} to grant {decision.permission}.",
+            )
+        if decision.approvers:
+            approver = caller.approved_by
+            if not approver or approver == caller.user:
+                return Error(
+                    "denied",
+                    f"{entry['id']} needs a second person's approval (a member of {', '.join(decision.approvers)}).",
+                    f"Ask a member of {', '.join(decision.approvers)} to approve it.",
+                )
+            approver_roles = self.roles_of(Caller(user=approver))
+            if not set(approver_roles) & set(decision.approvers):
+                return Error(
+                    "denied",
+                    f"{approver} may not approve {entry['id']}: approvers are {', '.join(decision.approvers)}.",
+                    f"Ask a member of {', '.join(decision.approvers)} to approve it.",
+                )
+        return None
+
+    def visible(self, entries: Iterable[Entry], caller: Caller) -> list[Entry]:
+        """The commands this caller may run (for help, list and GET /registry)."""
+        return [e for e in entries if self.decide(e, caller).allowed]
+
+
+def policy_path(config_data: Mapping[str, Any], environ: Mapping[str, str] | None = None) -> Path | None:
+    env = os.environ if environ is None else environ
+    if env.get("OPSPACK_POLICY"):
+        return Path(env["OPSPACK_POLICY"]).expanduser()
+    table = config_data.get("policy", {})
+    if isinstance(table, dict) and table.get("file"):
+        return Path(str(table["file"])).expanduser()
+    return None
+
+
+def load_policy(config_data: Mapping[str, Any], environ: Mapping[str, str] | None = None) -> Policy | None:
+    """The policy in force, or None when none is configured (everything allowed)."""
+    path = policy_path(config_data, environ)
+    if path is None:
+        return None
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ConfigError(f"policy file {path} cannot be read: {exc.strerror}") from None
+    return Policy.from_toml(text, str(path))

@@ -1,0 +1,101 @@
+"""``history``: how colleagues used commands, and which commands fail or are slow."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from opspack import Context, Table, command
+from opspack.audit import parse_since
+
+from opspack_core._store import audit_of
+
+
+def _when(at: float) -> str:
+    return dt.datetime.fromtimestamp(at, dt.UTC).strftime("%Y-%m-%d %H:%M:%S")
+
+
+@command(
+    group="history",
+    verb="list",
+    words=["history"],
+    examples=["history", "history vm power-off --since 7d", "history --user alice --failed"],
+)
+def list_(
+    ctx: Context,
+    words: list[str] | None = None,
+    *,
+    user: str | None = None,
+    since: str = "30d",
+    failed: bool = False,
+    limit: int = 20,
+) -> Table:
+    """Show recent invocations: who ran what, where, how it ended, how long it took.
+
+    Learn a command from how colleagues used it: `history jenkins build` shows the
+    exact texts people typed.
+
+    Args:
+        words: only invocations of the commands these words name (`vm list`, `jenkins`)
+        user: only this user's invocations
+        since: how far back: 7d, 12h, 30m or a date
+        failed: only invocations that ended with an error
+        limit: at most this many rows
+    """
+    audit = audit_of(ctx)
+    commands: list[str] | None = None
+    prefix: str | None = None
+    if words:
+        registry = ctx.runtime.registry
+        entries, n = registry.match(words)
+        if entries and n == len(words):
+            commands = [e["id"] for e in entries]
+        else:
+            commands = [e["id"] for e in registry.with_prefix(words)]
+            if not commands:
+                prefix = ".".join(words)
+    records = audit.history(
+        commands=commands,
+        command_prefix=prefix,
+        user=user,
+        since=parse_since(since),
+        failed=failed,
+        limit=max(1, min(limit, 500)),
+    )
+    rows = [
+        [
+            _when(r.at),
+            r.user,
+            r.channel or "",
+            r.frontend,
+            r.text or r.command or "",
+            "ok" if r.ok else r.error_kind,
+            round(r.duration_ms),
+        ]
+        for r in records
+    ]
+    return Table(
+        columns=["when (UTC)", "user", "channel", "via", "command", "outcome", "ms"],
+        rows=rows,
+        row_status=["ok" if r.ok else "warning" for r in records],
+        title=f"History ({len(rows)} most recent)",
+    )
+
+
+@command(group="history", verb="stats", words=["history", "stats"], examples=["history stats --since 7d"])
+def stats(ctx: Context, *, since: str = "30d", limit: int = 15) -> Table:
+    """Show the most used commands with their failure rates and durations.
+
+    Args:
+        since: how far back: 7d, 12h, 30m or a date
+        limit: at most this many commands
+    """
+    rows = audit_of(ctx).stats(since=parse_since(since), limit=max(1, min(limit, 200)))
+    return Table(
+        columns=["command", "runs", "failures", "failure rate", "median ms", "slowest ms"],
+        rows=[
+            [r["command"], r["runs"], r["failures"], f"{r['failure_rate']:.0%}", r["median_ms"], r["slowest_ms"]]
+            for r in rows
+        ],
+        row_status=["critical" if r["failure_rate"] >= 0.5 else "warning" if r["failures"] else "ok" for r in rows],
+        title="Most used commands",
+    )

@@ -1,0 +1,223 @@
+"""Permissions from a policy file, the audit trail, history and the friction log."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import threading
+from pathlib import Path
+
+import pytest
+from opspack.audit import AuditLog, parse_since
+from opspack.build import registry_from_package
+from opspack.context import Caller
+from opspack.policy import Policy
+from opspack.registry import Registry
+from opspack.renderers import render
+from opspack.runtime import Runtime
+from opspack.settings import Config
+
+POLICY = """
+[defaults]
+read_only = "allow"
+mutating = "deny"
+contact = "#ops-admins"
+
+[users]
+alice = ["ops"]
+bob = ["viewer"]
+carol = ["dba-leads"]
+
+[groups]
+"ops-team" = ["ops"]
+
+[channels]
+"#incident" = ["responder"]
+
+[roles.ops]
+allow = ["sample.thing.*", "core.*"]
+deny = ["sample.thing.slow"]
+granted_by = "@ops-leads"
+
+[roles.viewer]
+allow = ["*.read"]
+
+[roles.responder]
+allow = ["sample.thing.power"]
+
+[roles.dba-leads]
+allow = ["*.read"]
+
+[approvals]
+"sample.thing.config" = ["dba-leads"]
+"""
+
+
+@pytest.fixture
+def full_registry(registry: Registry) -> Registry:
+    core = registry_from_package("opspack_core", "0.1.0")
+    return Registry(packs=registry.packs + core.packs, commands=registry.commands + core.commands)
+
+
+@pytest.fixture
+def audit(tmp_path: Path) -> AuditLog:
+    log = AuditLog(f"sqlite:///{tmp_path / 'audit.db'}")
+    yield log  # type: ignore[misc]
+    log.close()
+
+
+@pytest.fixture
+def secured(full_registry: Registry, environ: dict[str, str], audit: AuditLog) -> Runtime:
+    rt = Runtime(full_registry, config=Config(data={}, environ=environ), policy=Policy.from_toml(POLICY), audit=audit)
+    yield rt  # type: ignore[misc]
+    rt.close()
+
+
+def test_reads_are_allowed_for_known_users_only(secured: Runtime) -> None:
+    assert secured.chat("thing list", Caller(user="bob")).ok
+    stranger = secured.chat("thing list", Caller(user="mallory"))
+    assert stranger.error is not None and stranger.error.kind == "denied"
+    assert "needs permission sample.thing.list" in stranger.error.message
+    assert stranger.error.hint == "Ask @ops-leads to grant sample.thing.list."
+
+
+def test_mutating_needs_a_role_and_deny_wins(secured: Runtime) -> None:
+    bob = secured.chat("thing power-off web01", Caller(user="bob", confirmed=True))
+    assert bob.error is not None and bob.error.kind == "denied" and "sample.thing.power" in bob.error.message
+    alice = secured.chat("thing power-off web01", Caller(user="alice", confirmed=True))
+    assert alice.ok
+    slow = secured.chat("thing slow --seconds 0", Caller(user="alice"))
+    assert slow.error is not None and "role ops denies sample.thing.slow" in slow.error.message
+
+
+def test_groups_and_channels_grant_roles(secured: Runtime) -> None:
+    via_group = secured.chat("thing power-off w1", Caller(user="dave", roles=("ops-team",), confirmed=True))
+    assert via_group.ok
+    in_incident = secured.chat("thing power-off w1", Caller(user="erin", channel="#incident", confirmed=True))
+    assert in_incident.ok
+    elsewhere = secured.chat("thing power-off w1", Caller(user="erin", channel="#random", confirmed=True))
+    assert elsewhere.error is not None and elsewhere.error.kind == "denied"
+
+
+def test_second_person_approval(secured: Runtime) -> None:
+    alone = secured.chat("thing config sw1 x", Caller(user="alice"))
+    assert alone.error is not None and "needs a second person's approval" in alone.error.message
+    self_approved = secured.chat("thing config sw1 x", Caller(user="alice", approved_by="alice"))
+    assert self_approved.error is not None
+    wrong = secured.chat("thing config sw1 x", Caller(user="alice", approved_by="bob"))
+    assert wrong.error is not None and "bob may not approve" in wrong.error.message
+    approved = secured.chat("thing config sw1 x", Caller(user="alice", approved_by="carol"))
+    assert approved.ok
+
+
+def test_help_shows_only_what_the_user_may_run(secured: Runtime) -> None:
+    alice = render(secured.chat("help", Caller(user="alice")), "text")
+    bob = render(secured.chat("help", Caller(user="bob")), "text")
+    assert "thing power-off" in alice and "thing power-off" not in bob
+    assert "thing list" in bob
+
+
+def test_invalid_policies_are_config_errors() -> None:
+    from opspack.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="undefined roles ghost"):
+        Policy.from_toml('[users]\nalice = ["ghost"]\n')
+    with pytest.raises(ConfigError, match="not valid TOML"):
+        Policy.from_toml("[users\n")
+
+
+def test_every_invocation_is_recorded_with_secrets_masked(secured: Runtime, audit: AuditLog) -> None:
+    secured.masker.add("hunter2-secret")
+    secured.chat("thing list --limit 1", Caller(user="alice", channel="#ops", frontend="slack"))
+    secured.chat("thing build deploy PASSWORD=hunter2-secret TOKEN=abc ENV=prod", Caller(user="alice"))
+    secured.chat("thing lst", Caller(user="alice"))
+    records = audit.history(limit=10)
+    assert [r.command for r in records] == [None, "sample.thing.build", "sample.thing.list"]
+    unknown, build, listing = records
+    assert listing.user == "alice" and listing.channel == "#ops" and listing.frontend == "slack" and listing.ok
+    assert json.loads(build.args) == {
+        "job": "deploy",
+        "params": {"ENV": "prod", "PASSWORD": "••••••", "TOKEN": "••••••"},
+    }
+    assert "hunter2-secret" not in (build.text or "")
+    assert unknown.ok is False and unknown.error_kind == "usage" and unknown.text == "thing lst"
+
+
+def test_nothing_is_lost_under_load(secured: Runtime, audit: AuditLog) -> None:
+    def worker(n: int) -> None:
+        for i in range(50):
+            secured.chat(f"thing list --limit {i % 5}", Caller(user=f"user{n}"))
+
+    threads = [threading.Thread(target=worker, args=(n,)) for n in range(20)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert audit.count() == 1000
+
+
+def test_history_and_stats_in_chat(secured: Runtime) -> None:
+    for text in ["thing list --limit 1", "thing list --limit 2", "thing broken --how backend"]:
+        secured.chat(text, Caller(user="alice"))
+    history = secured.chat("history thing list", Caller(user="alice")).to_dict()["results"][0]
+    assert [r[4] for r in history["rows"]] == ["thing list --limit 2", "thing list --limit 1"]
+    failed = secured.chat("history --failed", Caller(user="alice")).to_dict()["results"][0]
+    assert [r[5] for r in failed["rows"]] == ["backend"]
+    stats = secured.chat("history stats", Caller(user="alice")).to_dict()["results"][0]
+    by_command = {r[0]: r for r in stats["rows"]}
+    assert by_command["sample.thing.list"][1:4] == [2, 0, "0%"]
+    assert by_command["sample.thing.broken"][1:4] == [1, 1, "100%"]
+
+
+def test_friction_log(secured: Runtime) -> None:
+    added = secured.chat('friction add "had to ssh to restart nginx" --tag manual,nginx', Caller(user="alice"))
+    assert added.ok and "Logged as #1" in added.to_dict()["results"][0]["message"]
+    secured.chat("friction add no permission to restart jobs --tag permission", Caller(user="alice"))
+    manual = secured.chat("friction list --tag manual", Caller(user="alice")).to_dict()["results"][0]
+    assert [r[3] for r in manual["rows"]] == ["had to ssh to restart nginx"]
+    assert secured.chat("friction done 1", Caller(user="alice")).ok
+    again = secured.chat("friction done 1", Caller(user="alice"))
+    assert again.error is not None and again.error.kind == "not_found"
+    open_items = secured.chat("friction list", Caller(user="alice")).to_dict()["results"][0]
+    assert [r[0] for r in open_items["rows"]] == [2]
+
+
+def test_parse_since() -> None:
+    assert parse_since("7d", now=1_000_000.0) == 1_000_000.0 - 7 * 86400
+    assert parse_since("2026-11-01") > 0
+    from opspack.errors import UsageError
+
+    with pytest.raises(UsageError, match="expected a duration"):
+        parse_since("last tuesday")
+
+
+def test_cli_history_json(tmp_path: Path, full_registry: Registry) -> None:
+    reg = tmp_path / "registry.json"
+    reg.write_text(json.dumps(full_registry.to_data()))
+    env = {
+        **os.environ,
+        "PYTHONPATH": str(Path(__file__).parent / "sample_pack"),
+        "OPSPACK_AUDIT_URL": f"sqlite:///{tmp_path / 'a.db'}",
+    }
+    for text in ["thing list --limit 1", "thing nope"]:
+        subprocess.run(
+            [sys.executable, "-m", "opspack.cli", "--registry", str(reg), "run", "--", text],
+            env=env,
+            capture_output=True,
+            check=False,
+            timeout=60,
+        )
+    proc = subprocess.run(
+        [sys.executable, "-m", "opspack.cli", "--registry", str(reg), "history", "--json"],
+        env=env,
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=60,
+    )
+    assert proc.returncode == 0, proc.stderr
+    records = json.loads(proc.stdout)
+    assert [r["text"] for r in records] == ["thing nope", "thing list --limit 1"]
+    assert records[1]["command"] == "sample.thing.list" and records[1]["ok"] is True
