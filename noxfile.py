@@ -13,6 +13,10 @@ from pathlib import Path
 import nox
 
 ROOT = Path(__file__).parent
+#: The core with the extras its front-ends need (opspack serve, mcp, slack).
+CORE_ALL = "shared[testing,serve,mcp,slack]"
+#: Front-end clients tested in tests/frontends that are not core extras.
+FRONTEND_CLIENTS = ["errbot>=6.2,<7"]
 PACKS = sorted(p.parent.name for p in ROOT.glob("packs/*/pyproject.toml"))
 PYTHON = os.environ.get("OPSPACK_NOX_PYTHON") or None
 
@@ -46,7 +50,7 @@ def lint(session: nox.Session) -> None:
 @nox.session(python=PYTHON)
 def typecheck(session: nox.Session) -> None:
     """mypy (strict) on the core and every pack."""
-    session.install("mypy==2.4.1", "-e", "shared[testing]")
+    session.install("mypy==2.4.1", "-e", CORE_ALL)
     for name in PACKS:
         session.install("-e", f"packs/{name}{_pack_extras(name)}")
     session.run("mypy", "shared/src", *[f"packs/{n}/src" for n in PACKS])
@@ -66,8 +70,9 @@ def tests(session: nox.Session, target: str) -> None:
 
 @nox.session(python=PYTHON)
 def integration(session: nox.Session) -> None:
-    """Cross-pack tests (tests/): every pack installed, the command line, the demo console."""
-    session.install("-e", "shared[testing]")
+    """Cross-pack tests (tests/): every pack installed, the command line, the demo console,
+    and the front-ends (tests/frontends: opspack serve, MCP, Hubot from npm, Errbot, Slack, Teams)."""
+    session.install("-e", CORE_ALL, *FRONTEND_CLIENTS)
     for name in PACKS:
         session.install("-e", f"packs/{name}{_pack_extras(name)}")
     _pytest(session, "tests")
@@ -88,8 +93,8 @@ def registry(session: nox.Session) -> None:
 
 @nox.session(python=PYTHON)
 def benchmarks(session: nox.Session) -> None:
-    """Speed and memory figures (dispatch overhead, registry load); prints a report."""
-    session.install("-e", "shared[testing]")
+    """Speed and memory figures (dispatch overhead, registry load, the runner); prints a report."""
+    session.install("-e", "shared[testing,serve]")
     for name in PACKS:
         session.install("-e", f"packs/{name}{_pack_extras(name)}")
     for script in sorted((ROOT / "benchmarks").glob("bench_*.py")):

@@ -27,7 +27,8 @@ if ! command -v go >/dev/null 2>&1 || [ ! -f /usr/share/gocode/src/github.com/vm
 fi
 PYTHONPATH=shared/src python3 -c 'from opspack.testing.vcsim import build_vcsim; print("vcsim:", build_vcsim())'
 
-# core: the Teams renderer's cards are checked with the adaptivecards npm parser (Node.js).
+# core and front-ends: the adaptivecards npm parser checks Teams cards, and the front-end
+# tests run real Hubot 14 (npm installs are cached under ${OPSPACK_CACHE:-$HOME/.cache/opspack}).
 if ! command -v node >/dev/null 2>&1 || ! command -v npm >/dev/null 2>&1; then
     apt_install nodejs npm
 fi

@@ -1,4 +1,4 @@
-"""The ``opspack`` command line: list, help, run, shell and registry build|check."""
+"""The ``opspack`` command line: list, help, run, shell, serve, mcp, slack and registry build|check."""
 
 from __future__ import annotations
 
@@ -183,6 +183,49 @@ def cmd_registry(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _frontend(args: argparse.Namespace, extra: str, run: Any) -> int:
+    """Run a front-end, turning a missing extra or a config error into one line."""
+    from opspack.errors import ConfigError
+
+    try:
+        return int(run())
+    except ImportError as exc:
+        sys.stderr.write(f"opspack {args.cmd}: {exc.name or exc} is not installed; pip install 'opspack[{extra}]'\n")
+        return EXIT_ERROR
+    except ConfigError as exc:
+        sys.stderr.write(f"opspack {args.cmd}: {exc.message}\n" + (f"{exc.hint}\n" if exc.hint else ""))
+        return EXIT_ERROR
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    def run() -> int:
+        from opspack.serve import serve
+
+        return serve(
+            args.host, args.port, registry=_registry(args), access_log=not args.no_access_log, log_level=args.log_level
+        )
+
+    return _frontend(args, "serve", run)
+
+
+def cmd_mcp(args: argparse.Namespace) -> int:
+    def run() -> int:
+        from opspack.mcp import run_stdio
+
+        return run_stdio(_registry(args), group_tools=args.group_tools, user=args.user, profile=args.profile)
+
+    return _frontend(args, "mcp", run)
+
+
+def cmd_slack(args: argparse.Namespace) -> int:
+    def run() -> int:
+        from opspack.slack import run_slack
+
+        return run_slack(_registry(args), socket_mode=not args.http, port=args.port)
+
+    return _frontend(args, "slack", run)
+
+
 def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="opspack", description="Chat-ops command packs.")
     p.add_argument("--version", action="version", version=f"opspack {__version__}")
@@ -212,6 +255,24 @@ def parser() -> argparse.ArgumentParser:
     s.add_argument("--profile")
     s.add_argument("--user", default="local", help=argparse.SUPPRESS)
     s.set_defaults(func=cmd_shell)
+
+    s = sub.add_parser("serve", help="the HTTP runner bots call (needs opspack[serve])")
+    s.add_argument("--host", default="127.0.0.1")
+    s.add_argument("--port", type=int, default=8080)
+    s.add_argument("--no-access-log", action="store_true", help="do not log each request")
+    s.add_argument("--log-level", default="info", choices=["critical", "error", "warning", "info", "debug"])
+    s.set_defaults(func=cmd_serve)
+
+    s = sub.add_parser("mcp", help="serve the commands as MCP tools over stdio (needs opspack[mcp])")
+    s.add_argument("--group-tools", action="store_true", help="one tool per pack group instead of per command")
+    s.add_argument("--profile", help="settings profile")
+    s.add_argument("--user", default="mcp", help="the user commands run as (for confirmations and audit)")
+    s.set_defaults(func=cmd_mcp)
+
+    s = sub.add_parser("slack", help="the Slack app: slash command and mentions (needs opspack[slack])")
+    s.add_argument("--http", action="store_true", help="serve Slack's HTTP events instead of Socket Mode")
+    s.add_argument("--port", type=int, default=3000, help="port for --http")
+    s.set_defaults(func=cmd_slack)
 
     s = sub.add_parser("history", help="who ran what: history [words] [--user U] [--since 7d] [--failed]")
     s.add_argument("words", nargs="*", help="command words to filter on, or `stats`")

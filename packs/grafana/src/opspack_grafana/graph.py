@@ -180,7 +180,7 @@ def render(
             f"Grafana's renderer failed to draw panel {panel.id} of {board.title} (HTTP 500 Rendering failed).",
             "Check the grafana-image-renderer log; the panel's query may be failing.",
         ) from None
-    data = resp.content
+    data = bytes(resp.content)
     kind = resp.headers.get("Content-Type", "")
     size = png_size(data)
     if size is None:

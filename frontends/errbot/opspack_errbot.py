@@ -1,0 +1,115 @@
+"""Errbot plugin: every opspack command as an Errbot command, built from the registry.
+
+``!server test web01 --ports 22`` runs ``server.host.test`` with the same chat grammar
+as ``opspack run``; each pack becomes a dynamic plugin (``create_dynamic_plugin``), so
+``!help`` groups the commands by pack. A destructive command answers with a
+confirmation request; ``!confirm <token>`` runs it (the token is valid once, for the
+user who asked, for 5 minutes). ``!ops <text>`` runs any chat text (commands whose
+words Errbot cannot use as a command name, or ``!ops help vm``).
+
+Commands run in this process through the opspack runtime, with the packs installed
+beside Errbot (``pip install opspack opspack-server``); ``OPSPACK_REGISTRY`` may name a
+registry.json to read instead of the installed packs' metadata. Settings come from
+the environment or opspack.toml as for ``opspack run``.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from typing import Any
+
+from errbot import BotPlugin, Command, botcmd
+from opspack.context import Caller
+from opspack.gateway import Gateway
+from opspack.registry import Entry, Registry
+from opspack.renderers import render
+from opspack.runtime import Runtime
+
+
+def load_registry() -> Registry:
+    path = os.environ.get("OPSPACK_REGISTRY")
+    return Registry.from_file(path) if path else Registry.from_installed()
+
+
+def command_name(words: list[str]) -> str:
+    """Errbot joins the typed words with ``_`` to find a command: ``server test`` -> ``server_test``."""
+    return "_".join(w.lower() for w in words)
+
+
+def command_doc(entry: Entry) -> str:
+    chat = entry["chat"]
+    doc = f"{entry['summary']}. Usage: !{chat['usage']}"
+    if entry["effects"].get("destructive"):
+        doc += " (destructive: asks for confirmation)"
+    return doc
+
+
+class Opspack(BotPlugin):
+    """opspack chat-ops commands: `!confirm <token>`, `!ops <chat text>`; one plugin per pack."""
+
+    def activate(self) -> None:
+        super().activate()
+        self.gateway = Gateway(Runtime(load_registry()))
+        self.pack_plugins: list[str] = []
+        taken = set(self._bot.all_commands) if hasattr(self._bot, "all_commands") else set()
+        by_pack: dict[str, list[Command]] = {}
+        for entry in self.gateway.registry:
+            name = command_name(entry["chat"]["words"])
+            if name in taken or not re.fullmatch(r"[\w-]+", name):
+                name = command_name([entry["pack"]["name"], *entry["chat"]["words"]])
+            if name in taken:
+                self.log.warning("opspack: %s clashes with an existing command; use !ops", entry["id"])
+                continue
+            taken.add(name)
+            by_pack.setdefault(entry["pack"]["name"], []).append(
+                Command(self._handler(entry["chat"]["words"]), name=name, doc=command_doc(entry))
+            )
+        for pack, commands in sorted(by_pack.items()):
+            info = self.gateway.registry.pack(pack) or {}
+            plugin = f"opspack-{pack}"
+            self.create_dynamic_plugin(plugin, tuple(commands), doc=info.get("summary", pack))
+            self.pack_plugins.append(plugin)
+
+    def deactivate(self) -> None:
+        for plugin in getattr(self, "pack_plugins", []):
+            self.destroy_dynamic_plugin(plugin)
+        self.pack_plugins = []
+        gateway = getattr(self, "gateway", None)
+        if gateway is not None:
+            gateway.close()
+        super().deactivate()
+
+    # -- commands ---------------------------------------------------------------
+    def _handler(self, words: list[str]) -> Any:
+        prefix = " ".join(words)
+
+        def run(plugin: BotPlugin, msg: Any, args: str) -> str:
+            return self.run_text(msg, f"{prefix} {args}".strip())
+
+        return run
+
+    @botcmd  # type: ignore[untyped-decorator]
+    def confirm(self, msg: Any, args: str) -> str:
+        """Run the destructive command that asked for this confirmation: !confirm <token>"""
+        token = args.strip()
+        if not token:
+            return "Usage: !confirm <token> (the token is in the confirmation request)"
+        reply = self.gateway.chat(None, self.caller(msg), confirm_token=token)
+        return str(render(reply, "markdown"))
+
+    @botcmd  # type: ignore[untyped-decorator]
+    def ops(self, msg: Any, args: str) -> str:
+        """Run any opspack chat text: !ops server test web01 --ports 22"""
+        return self.run_text(msg, args.strip() or "help")
+
+    # -- plumbing -----------------------------------------------------------------
+    def caller(self, msg: Any) -> Caller:
+        frm = msg.frm
+        user = str(getattr(frm, "person", None) or frm)
+        room = getattr(frm, "room", None)
+        return Caller(user=user, channel=str(room) if room else None, frontend="errbot", format="markdown")
+
+    def run_text(self, msg: Any, text: str) -> str:
+        reply = self.gateway.chat(text, self.caller(msg))
+        return str(render(reply, "markdown"))

@@ -1,0 +1,538 @@
+"""``opspack serve``: the HTTP runner any bot, in any language, calls (Starlette + uvicorn).
+
+Endpoints (every one but ``GET /healthz`` needs ``Authorization: Bearer <token>``):
+
+- ``GET /healthz``: liveness, no token.
+- ``GET /registry``: registry.json's shape, holding what the caller may run
+  (``?user=...&roles=a,b``; the runtime's gates decide).
+- ``POST /invoke``: ``{"command": id, "args": {...}, "user", "roles", "channel", "format",
+  "profile", "confirm_token"}``.
+- ``POST /chat``: ``{"text": "vm list --cluster c1", "user", "roles", "channel", "format",
+  "profile", "confirm_token"}``.
+- ``GET /openapi.json``: the OpenAPI 3.1 document of all this.
+- ``POST /teams/messages``: Microsoft Teams outgoing webhook (HMAC-signed, see
+  :mod:`opspack.teams`), when a Teams secret is configured.
+
+``/invoke`` and ``/chat`` answer 200 whenever a command was looked up and answered,
+whatever its outcome. With ``"format": "json"`` (the default) the body is the result
+object (``{"ok", "command", "results", "error"}``); with any other format it is
+``{"reply": <result object>, "rendered": <render(reply, format)>}`` (a string for text
+and markdown, a list of platform messages for slack, teams and mattermost).
+Errors of the request itself use the result object's shape too: 400 (malformed:
+not JSON, wrong fields), 401 (no or unknown token), 413 (body over ``max_body``).
+
+A destructive command answers ``ok: false``, error kind ``denied`` with
+``error.confirm = {command, args, prompt, text, token}``. Sending the token back
+(``{"confirm_token": token, "user": <same user>}`` to /invoke or /chat, optionally
+with the same command or text) runs it. A token is valid once, for that user, for
+``confirm_ttl`` seconds (300).
+
+Commands run in worker threads (``anyio.to_thread`` with a capacity limiter, then the
+runtime's own pool with each command's timeout), so a slow backend never blocks the
+event loop or other requests.
+
+Settings: ``OPSPACK_SERVE_TOKENS`` (comma-separated; each may be an ``env:``, ``file:``
+or ``vault:`` reference) or ``tokens = [...]`` in the ``[serve]`` table of opspack.toml;
+``max_body`` (bytes, default 1 MiB), ``confirm_ttl`` (seconds) and ``threads`` in the
+same table or as ``OPSPACK_SERVE_<NAME>``.
+"""
+
+from __future__ import annotations
+
+import hmac
+import json
+import logging
+import os
+from collections.abc import Awaitable, Callable, MutableMapping
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from opspack.confirm import Confirmations
+from opspack.context import Caller
+from opspack.errors import ConfigError
+from opspack.gateway import Gateway
+from opspack.renderers import FORMATS, render
+from opspack.results import Reply
+from opspack.settings import Config, resolve_reference
+from opspack.version import __version__
+
+if TYPE_CHECKING:
+    from starlette.applications import Starlette
+    from starlette.requests import Request
+    from starlette.responses import Response
+
+log = logging.getLogger("opspack.serve")
+
+DEFAULT_MAX_BODY = 1024 * 1024
+DEFAULT_THREADS = 64
+PUBLIC_PATHS = frozenset({"/healthz"})
+
+Scope = MutableMapping[str, Any]
+Message = MutableMapping[str, Any]
+Receive = Callable[[], Awaitable[Message]]
+Send = Callable[[Message], Awaitable[None]]
+ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
+
+FormatName = Literal["text", "markdown", "slack", "teams", "mattermost", "json"]
+
+
+# -- requests ------------------------------------------------------------------
+class _CallerFields(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    user: str = Field("anonymous", max_length=256, description="who asks (the bot's user id or name)")
+    roles: list[str] = Field(default_factory=list, description="the user's roles, for permission checks")
+    channel: str | None = Field(None, max_length=256, description="where the user asks")
+    format: FormatName = Field("json", description="json: the result object; other: rendered too")
+    profile: str | None = Field(None, max_length=128, description="settings profile to use")
+    confirm_token: str | None = Field(
+        None, max_length=256, description="the token of a confirmation request: runs what it confirms"
+    )
+
+    def caller(self, frontend: str) -> Caller:
+        return Caller(
+            user=self.user,
+            roles=tuple(self.roles),
+            channel=self.channel,
+            frontend=frontend,
+            format=self.format,
+            profile=self.profile,
+        )
+
+
+class InvokeRequest(_CallerFields):
+    """Run one command by id with its arguments (typed values or chat strings)."""
+
+    command: str | None = Field(None, max_length=256, description="the command id, e.g. server.host.test")
+    args: dict[str, Any] = Field(default_factory=dict, description="the command's arguments (its args_schema)")
+
+
+class ChatRequest(_CallerFields):
+    """Run chat text exactly as a user would type it to a bot."""
+
+    text: str | None = Field(None, max_length=16_000, description="the chat text, e.g. `vm list --cluster c1`")
+
+
+# -- settings -------------------------------------------------------------------
+@dataclass
+class ServeSettings:
+    """The runner's own settings (tokens, limits)."""
+
+    tokens: list[str] = field(default_factory=list)
+    max_body: int = DEFAULT_MAX_BODY
+    confirm_ttl: float = 300.0
+    threads: int = DEFAULT_THREADS
+
+    @classmethod
+    def load(cls, config: Config) -> ServeSettings:
+        table = config.table("serve")
+        env = config.environ
+        raw_tokens: Any = env.get("OPSPACK_SERVE_TOKENS")
+        if raw_tokens:
+            items = [t for t in str(raw_tokens).split(",") if t.strip()]
+        else:
+            items = table.get("tokens", [])
+            if isinstance(items, str):
+                items = [items]
+        tokens = []
+        for item in items:
+            value, _ = resolve_reference(str(item).strip(), env)
+            if value:
+                tokens.append(value)
+
+        def number(name: str, default: float) -> float:
+            raw = env.get(f"OPSPACK_SERVE_{name.upper()}", table.get(name, default))
+            try:
+                return float(raw)
+            except (TypeError, ValueError):
+                raise ConfigError(f"serve setting {name} is {raw!r}, expected a number") from None
+
+        return cls(
+            tokens=tokens,
+            max_body=int(number("max_body", DEFAULT_MAX_BODY)),
+            confirm_ttl=number("confirm_ttl", 300.0),
+            threads=int(number("threads", DEFAULT_THREADS)),
+        )
+
+
+# -- the guard: tokens and body size ----------------------------------------------
+class Guard:
+    """ASGI middleware: bearer tokens (401) and the body-size limit (413)."""
+
+    def __init__(self, app: ASGIApp, tokens: list[str], max_body: int, public: frozenset[str] = PUBLIC_PATHS):
+        self.app = app
+        self.tokens = [t.encode() for t in tokens]
+        self.max_body = max_body
+        self.public = public
+
+    def authorized(self, scope: Scope) -> bool:
+        for name, value in scope.get("headers", ()):
+            if name == b"authorization":
+                scheme, _, token = value.partition(b" ")
+                if scheme.lower() != b"bearer" or not token:
+                    return False
+                token = token.strip()
+                # Compare against every token, so the time taken says nothing.
+                found = False
+                for known in self.tokens:
+                    found |= hmac.compare_digest(token, known)
+                return found
+        return False
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        path = scope["path"]
+        if path not in self.public and not self.authorized(scope):
+            await _send_error(
+                send,
+                401,
+                "A valid bearer token is required.",
+                "Send `Authorization: Bearer <token>` with a token from OPSPACK_SERVE_TOKENS.",
+                {"www-authenticate": "Bearer"},
+            )
+            return
+        for name, value in scope.get("headers", ()):
+            if name == b"content-length":
+                try:
+                    size = int(value)
+                except ValueError:
+                    await _send_error(send, 400, "The Content-Length header is not a number.", None)
+                    return
+                if size > self.max_body:
+                    await _send_error(send, 413, *_too_large(self.max_body))
+                    return
+        await self.app(scope, _limited(receive, self.max_body), send)
+
+
+class _TooLarge(Exception):
+    pass
+
+
+def _too_large(limit: int) -> tuple[str, str]:
+    return (f"The request body is over the limit of {limit} bytes.", "Send a smaller request.")
+
+
+def _limited(receive: Receive, limit: int) -> Receive:
+    seen = 0
+
+    async def wrapped() -> Message:
+        nonlocal seen
+        message = await receive()
+        if message["type"] == "http.request":
+            seen += len(message.get("body", b""))
+            if seen > limit:
+                raise _TooLarge
+        return message
+
+    return wrapped
+
+
+def _failure(message: str, hint: str | None, kind: str = "usage") -> dict[str, Any]:
+    return {"ok": False, "command": None, "results": [], "error": {"kind": kind, "message": message, "hint": hint}}
+
+
+async def _send_error(
+    send: Send, status: int, message: str, hint: str | None, headers: dict[str, str] | None = None
+) -> None:
+    kind = {401: "denied", 413: "usage"}.get(status, "usage")
+    body = json.dumps(_failure(message, hint, kind)).encode()
+    raw = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]
+    raw += [(k.encode(), v.encode()) for k, v in (headers or {}).items()]
+    await send({"type": "http.response.start", "status": status, "headers": raw})
+    await send({"type": "http.response.body", "body": body})
+
+
+# -- the application ---------------------------------------------------------------
+def reply_body(reply: Reply, fmt: str) -> dict[str, Any]:
+    """What /invoke and /chat answer for ``reply`` in format ``fmt``."""
+    data = reply.to_dict()
+    if fmt == "json":
+        return data
+    return {"reply": data, "rendered": render(reply, fmt)}
+
+
+def create_app(
+    gateway: Gateway,
+    settings: ServeSettings,
+    *,
+    extra_routes: list[Any] | None = None,
+    public_paths: frozenset[str] = PUBLIC_PATHS,
+) -> Starlette:
+    """The ASGI application: routes, the guard and the thread limiter."""
+    import anyio
+    from starlette.applications import Starlette
+    from starlette.exceptions import HTTPException
+    from starlette.responses import JSONResponse
+    from starlette.routing import Route
+
+    limiter: anyio.CapacityLimiter | None = None
+
+    def get_limiter() -> anyio.CapacityLimiter:
+        nonlocal limiter
+        if limiter is None:
+            limiter = anyio.CapacityLimiter(settings.threads)
+        return limiter
+
+    for token in settings.tokens:
+        gateway.runtime.masker.add(token)
+
+    async def parse(request: Request, model: type[BaseModel]) -> Any:
+        try:
+            raw = await request.body()
+        except _TooLarge:
+            raise HTTPException(413, _too_large(settings.max_body)[0]) from None
+        try:
+            data = json.loads(raw) if raw else None
+        except (ValueError, UnicodeDecodeError) as exc:
+            raise HTTPException(400, f"The body is not JSON: {exc}.") from None
+        if not isinstance(data, dict):
+            raise HTTPException(400, "The body must be a JSON object.")
+        try:
+            return model.model_validate(data)
+        except ValidationError as exc:
+            problems = "; ".join(
+                f"{'.'.join(str(p) for p in e['loc']) or 'body'}: {e['msg']}" for e in exc.errors()[:5]
+            )
+            raise HTTPException(400, f"Malformed request: {problems}.") from None
+
+    def respond(reply: Reply, fmt: str) -> Response:
+        return JSONResponse(reply_body(reply, fmt))
+
+    async def healthz(request: Request) -> Response:
+        return JSONResponse({"ok": True, "version": __version__, "commands": len(gateway.registry)})
+
+    async def registry(request: Request) -> Response:
+        roles = tuple(r for r in request.query_params.get("roles", "").split(",") if r)
+        caller = Caller(user=request.query_params.get("user", "anonymous"), roles=roles, frontend="http")
+        return JSONResponse(gateway.registry_data(caller))
+
+    async def invoke(request: Request) -> Response:
+        body: InvokeRequest = await parse(request, InvokeRequest)
+        if not body.command and not body.confirm_token:
+            raise HTTPException(400, "Malformed request: command is required (or a confirm_token).")
+        reply = await anyio.to_thread.run_sync(
+            gateway.invoke, body.command, body.args, body.caller("http"), body.confirm_token, limiter=get_limiter()
+        )
+        return respond(reply, body.format)
+
+    async def chat(request: Request) -> Response:
+        body: ChatRequest = await parse(request, ChatRequest)
+        if not (body.text and body.text.strip()) and not body.confirm_token:
+            raise HTTPException(400, "Malformed request: text is required (or a confirm_token).")
+        reply = await anyio.to_thread.run_sync(
+            gateway.chat, body.text, body.caller("http"), body.confirm_token, limiter=get_limiter()
+        )
+        return respond(reply, body.format)
+
+    document: dict[str, Any] | None = None
+
+    async def openapi(request: Request) -> Response:
+        nonlocal document
+        if document is None:
+            document = openapi_document()
+        return JSONResponse(document)
+
+    async def http_error(request: Request, exc: Exception) -> Response:
+        assert isinstance(exc, HTTPException)
+        hint = "See /openapi.json for the request shapes." if exc.status_code == 400 else None
+        kind = "denied" if exc.status_code in (401, 403) else "usage"
+        return JSONResponse(_failure(str(exc.detail), hint, kind), status_code=exc.status_code)
+
+    routes = [
+        Route("/healthz", healthz, methods=["GET"]),
+        Route("/registry", registry, methods=["GET"]),
+        Route("/invoke", invoke, methods=["POST"]),
+        Route("/chat", chat, methods=["POST"]),
+        Route("/openapi.json", openapi, methods=["GET"]),
+        *(extra_routes or []),
+    ]
+    app = Starlette(routes=routes, exception_handlers={HTTPException: http_error})
+    app.add_middleware(Guard, tokens=settings.tokens, max_body=settings.max_body, public=public_paths)
+    app.state.gateway = gateway
+    return app
+
+
+def build_app(
+    runtime: Any = None,
+    *,
+    config: Config | None = None,
+    settings: ServeSettings | None = None,
+) -> Starlette:
+    """The runner's app from settings (tokens from the environment or opspack.toml)."""
+    from opspack.runtime import Runtime
+
+    config = config or Config.load()
+    settings = settings or ServeSettings.load(config)
+    if runtime is None:
+        runtime = Runtime(config=config, max_workers=settings.threads)
+    gateway = Gateway(runtime, Confirmations(ttl=settings.confirm_ttl))
+    extra: list[Any] = []
+    public = PUBLIC_PATHS
+    from opspack.teams import TeamsSettings, teams_routes
+
+    teams = TeamsSettings.load(config)
+    if teams.secret:
+        extra += teams_routes(gateway, teams)
+        public = public | {"/teams/messages"}
+    return create_app(gateway, settings, extra_routes=extra, public_paths=public)
+
+
+# -- OpenAPI ---------------------------------------------------------------------------
+def _reply_schemas() -> dict[str, Any]:
+    """reply.schema.json, its $defs moved to components and refs rewritten."""
+    from importlib.resources import files
+
+    schema = json.loads(files("opspack").joinpath("schemas/reply.schema.json").read_text(encoding="utf-8"))
+    defs = schema.pop("$defs", {})
+    for key in ("$schema", "$id"):
+        schema.pop(key, None)
+
+    def fix(node: Any) -> Any:
+        if isinstance(node, dict):
+            return {
+                k: ("#/components/schemas/Reply_" + v.rsplit("/", 1)[-1] if k == "$ref" else fix(v))
+                for k, v in node.items()
+            }
+        if isinstance(node, list):
+            return [fix(v) for v in node]
+        return node
+
+    out = {"Reply": fix(schema)}
+    out.update({f"Reply_{name}": fix(value) for name, value in defs.items()})
+    return out
+
+
+def openapi_document() -> dict[str, Any]:
+    """The OpenAPI 3.1 document of the runner."""
+    schemas: dict[str, Any] = _reply_schemas()
+    for model in (InvokeRequest, ChatRequest):
+        schema = model.model_json_schema(ref_template="#/components/schemas/{model}")
+        schemas.update(schema.pop("$defs", {}))
+        schemas[model.__name__] = schema
+    schemas["Rendered"] = {
+        "type": "object",
+        "required": ["reply", "rendered"],
+        "properties": {
+            "reply": {"$ref": "#/components/schemas/Reply"},
+            "rendered": {"description": "render(reply, format): a string, or a list of platform messages"},
+        },
+    }
+    ref = {"$ref": "#/components/schemas/Reply"}
+    answer = {
+        "description": "The command was looked up and answered (ok or not).",
+        "content": {
+            "application/json": {
+                "schema": {"oneOf": [ref, {"$ref": "#/components/schemas/Rendered"}]},
+            }
+        },
+    }
+
+    def failure(text: str) -> dict[str, Any]:
+        return {"description": text, "content": {"application/json": {"schema": ref}}}
+
+    errors = {
+        "400": failure("Malformed request"),
+        "401": failure("Missing or unknown bearer token"),
+        "413": failure("Body over the size limit"),
+    }
+
+    def post(summary: str, model: str) -> dict[str, Any]:
+        return {
+            "post": {
+                "summary": summary,
+                "requestBody": {
+                    "required": True,
+                    "content": {"application/json": {"schema": {"$ref": f"#/components/schemas/{model}"}}},
+                },
+                "responses": {"200": answer, **errors},
+            }
+        }
+
+    return {
+        "openapi": "3.1.0",
+        "info": {
+            "title": "opspack runner",
+            "version": __version__,
+            "description": "Run opspack commands from any bot. Formats: " + ", ".join(FORMATS) + ".",
+        },
+        "security": [{"bearer": []}],
+        "paths": {
+            "/healthz": {
+                "get": {
+                    "summary": "Liveness (no token needed)",
+                    "security": [],
+                    "responses": {"200": {"description": "The runner is up"}},
+                }
+            },
+            "/registry": {
+                "get": {
+                    "summary": "The registry, holding what the caller may run",
+                    "parameters": [
+                        {"name": "user", "in": "query", "schema": {"type": "string"}},
+                        {"name": "roles", "in": "query", "schema": {"type": "string"}, "description": "a,b"},
+                    ],
+                    "responses": {
+                        "200": {"description": "registry.json's shape"},
+                        "401": errors["401"],
+                    },
+                }
+            },
+            "/invoke": post("Run a command by id", "InvokeRequest"),
+            "/chat": post("Run chat text", "ChatRequest"),
+            "/openapi.json": {
+                "get": {"summary": "This document", "responses": {"200": {"description": "OpenAPI 3.1"}}}
+            },
+        },
+        "components": {
+            "schemas": schemas,
+            "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}},
+        },
+    }
+
+
+def serve(
+    host: str = "127.0.0.1",
+    port: int = 8080,
+    *,
+    registry: Any = None,
+    access_log: bool = True,
+    log_level: str = "info",
+) -> int:
+    """Run the runner until interrupted (``opspack serve``)."""
+    import uvicorn
+
+    from opspack.runtime import Runtime
+
+    # A snapshot of the environment: settings are read on every call, and a plain dict
+    # is several times faster to scan than os.environ (the runner's env is fixed anyway).
+    config = Config.load(environ=dict(os.environ))
+    settings = ServeSettings.load(config)
+    if not settings.tokens:
+        raise ConfigError(
+            "opspack serve has no bearer tokens, so nobody could use it",
+            "Set OPSPACK_SERVE_TOKENS (comma-separated; env:, file: or vault: references allowed) "
+            "or `tokens = [...]` in the [serve] table of opspack.toml.",
+        )
+    runtime = Runtime(registry, config=config, max_workers=settings.threads)
+    app = build_app(runtime, config=config, settings=settings)
+    log.info("opspack serve: %d commands on http://%s:%d", len(runtime.registry), host, port)
+    uvicorn.run(app, host=host, port=port, access_log=access_log, log_level=log_level)
+    runtime.close()
+    return 0
+
+
+__all__ = [
+    "ChatRequest",
+    "Guard",
+    "InvokeRequest",
+    "ServeSettings",
+    "build_app",
+    "create_app",
+    "openapi_document",
+    "reply_body",
+    "serve",
+]

@@ -1,0 +1,93 @@
+"""Fixtures for the front-end tests: the echo test pack beside the installed packs, runners.
+
+The registry the front-ends load is the installed packs' (the `server` pack at least)
+plus the echo pack of this folder (trivial, slow, image and destructive commands with
+no backend). Processes the tests start (``opspack serve``, ``opspack mcp``, Hubot) get
+it as a registry.json file and find the echo pack through PYTHONPATH.
+"""
+
+from __future__ import annotations
+
+import json
+import socket
+import subprocess
+import sys
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from frontend_helpers import ECHO, TOKEN, Runner, child_env, opspack_exe
+
+if str(ECHO) not in sys.path:
+    sys.path.insert(0, str(ECHO))
+
+from opspack.build import registry_from_package
+from opspack.registry import Registry
+from opspack.testing import free_port, wait_for_port
+
+
+@pytest.fixture(scope="session")
+def registry() -> Registry:
+    installed = Registry.from_installed()
+    echo = registry_from_package("opspack_echo", "0.0.1")
+    assert installed.get("server.host.test") is not None, "the server pack must be installed"
+    return Registry(packs=[*installed.packs, *echo.packs], commands=[*installed.commands, *echo.commands])
+
+
+@pytest.fixture(scope="session")
+def registry_file(registry: Registry, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    path = tmp_path_factory.mktemp("registry") / "registry.json"
+    path.write_text(json.dumps(registry.to_data()), encoding="utf-8")
+    return path
+
+
+@pytest.fixture
+def open_port() -> Iterator[int]:
+    """A port something listens on (and accepts), for `server test ... --ports N`."""
+    sock = socket.socket()
+    sock.bind(("127.0.0.1", 0))
+    sock.listen(16)
+    stop = threading.Event()
+
+    def accept() -> None:
+        sock.settimeout(0.2)
+        while not stop.is_set():
+            try:
+                conn, _ = sock.accept()
+                conn.close()
+            except OSError:
+                continue
+
+    thread = threading.Thread(target=accept, daemon=True)
+    thread.start()
+    yield int(sock.getsockname()[1])
+    stop.set()
+    thread.join()
+    sock.close()
+
+
+@pytest.fixture(scope="session")
+def runner(registry_file: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Runner]:
+    """A real `opspack serve` (uvicorn) on a free loopback port."""
+    port = free_port()
+    log = tmp_path_factory.mktemp("runner") / "serve.log"
+    with open(log, "wb") as out:
+        proc = subprocess.Popen(
+            [opspack_exe(), "--registry", str(registry_file), "serve", "--port", str(port), "--no-access-log"],
+            env=child_env(OPSPACK_SERVE_TOKENS="other-token,env:RUNNER_TOKEN", RUNNER_TOKEN=TOKEN),
+            stdout=out,
+            stderr=subprocess.STDOUT,
+        )
+    try:
+        wait_for_port(port)
+    except TimeoutError:
+        proc.kill()
+        raise AssertionError("opspack serve did not start:\n" + log.read_text()) from None
+    yield Runner(f"http://127.0.0.1:{port}", TOKEN, proc, log)
+    proc.terminate()
+    try:
+        proc.wait(timeout=10)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()

@@ -1,0 +1,147 @@
+"""hubot-opspack with real Hubot 14 from npm and its Shell adapter, against a real runner.
+
+Hubot is installed once into ``$OPSPACK_CACHE/hubot-<hash>`` (default ~/.cache/opspack).
+Each test runs ``hubot -d -e "<text>" -r frontends/hubot/scripts`` (scripts given with -r
+are awaited before -e runs; stdout must be a pipe). A confirmation spans two processes,
+so it goes through the runner's token (``confirm <token>``); the command bus's own
+yes/no proposal is driven in one process by a small Node harness.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import re
+import shutil
+import subprocess
+import tempfile
+from pathlib import Path
+
+import pytest
+from frontend_helpers import Runner, child_env
+from opspack.testing import need
+
+ROOT = Path(__file__).resolve().parents[2]
+SCRIPTS = ROOT / "frontends" / "hubot" / "scripts"
+HUBOT_VERSION = "14.1.0"
+PACKAGE_JSON = json.dumps(
+    {"name": "opspack-hubot-test", "private": True, "type": "module", "dependencies": {"hubot": HUBOT_VERSION}},
+    indent=2,
+)
+
+
+def cache_root() -> Path:
+    return Path(os.environ.get("OPSPACK_CACHE") or Path.home() / ".cache" / "opspack").expanduser()
+
+
+def ensure_hubot() -> Path:
+    """npm-install Hubot once into the cache (staged, then renamed: safe for parallel runs)."""
+    target = cache_root() / f"hubot-{hashlib.sha256(PACKAGE_JSON.encode()).hexdigest()[:12]}"
+    if (target / "node_modules" / ".bin" / "hubot").exists():
+        return target
+    npm = shutil.which("npm")
+    assert npm is not None
+    target.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=f".{target.name}.", dir=target.parent))
+    try:
+        (staging / "package.json").write_text(PACKAGE_JSON)
+        subprocess.run(
+            [npm, "install", "--no-audit", "--no-fund", "--prefer-offline", "--loglevel=error"],
+            cwd=staging,
+            check=True,
+            capture_output=True,
+            timeout=600,
+        )
+        try:
+            staging.rename(target)
+        except OSError:
+            if not (target / "node_modules" / ".bin" / "hubot").exists():
+                raise
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+    return target
+
+
+@pytest.fixture(scope="session")
+def hubot_home() -> Path:
+    need(shutil.which("node") is not None and shutil.which("npm") is not None, "Node.js and npm are not installed")
+    return ensure_hubot()
+
+
+def hubot(home: Path, runner: Runner, text: str, tmp_path: Path) -> str:
+    """`hubot -d -e TEXT` with the opspack script; returns stdout (replies and logs)."""
+    proc = subprocess.run(
+        [str(home / "node_modules" / ".bin" / "hubot"), "-d", "-e", text, "-r", str(SCRIPTS)],
+        cwd=tmp_path,  # no ./scripts, no external-scripts.json
+        env=child_env(OPSPACK_URL=runner.url, OPSPACK_TOKEN=runner.token),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        stdin=subprocess.DEVNULL,
+        timeout=120,
+        check=False,
+    )
+    out = proc.stdout.decode("utf-8", "replace")
+    assert proc.returncode == 0, out
+    return re.sub(r"\x1b\[[0-9;]*m", "", out)  # the Shell adapter prints replies in bold
+
+
+def test_chat_text_runs_server_test(hubot_home: Path, runner: Runner, open_port: int, tmp_path: Path) -> None:
+    out = hubot(hubot_home, runner, f"server test 127.0.0.1 --ports {open_port}", tmp_path)
+    assert f"127.0.0.1:{open_port}" in out and "open" in out
+    assert "all 2 checks passed" in out.lower() or "ok" in out.lower()
+
+
+def test_command_bus_runs_server_test(hubot_home: Path, runner: Runner, open_port: int, tmp_path: Path) -> None:
+    out = hubot(hubot_home, runner, f"server.host.test --host 127.0.0.1 --ports {open_port},1", tmp_path)
+    assert f"127.0.0.1:{open_port}" in out and "127.0.0.1:1" in out and "connection refused" in out
+
+
+def test_destructive_command_through_its_confirmation(hubot_home: Path, runner: Runner, tmp_path: Path) -> None:
+    asked = hubot(hubot_home, runner, "disk wipe sdh", tmp_path)
+    assert "needs your confirmation" in asked and "sdh wiped" not in asked
+    token = re.search(r"confirm ([A-Za-z0-9_-]{20,})", asked)
+    assert token, asked
+    done = hubot(hubot_home, runner, f"confirm {token.group(1)}", tmp_path)
+    assert "sdh wiped" in done
+    again = hubot(hubot_home, runner, f"confirm {token.group(1)}", tmp_path)
+    assert "already used" in again
+
+
+HARNESS = """
+import { Robot, TextMessage, User } from 'hubot'
+const robot = new Robot('Shell', false, 'hubot')
+const said = []
+await robot.loadAdapter()
+robot.adapter.send = async (envelope, ...strings) => { said.push(...strings) }
+robot.adapter.reply = async (envelope, ...strings) => { said.push(...strings) }
+await robot.load(process.argv[2])
+robot.setupCommandListeners() // what robot.run() does first, without the Shell's readline
+const user = new User('al', { name: 'al', room: '#ops' })
+for (const text of process.argv.slice(3)) {
+  said.push(`>>> ${text}`)
+  await robot.receive(new TextMessage(user, `@hubot ${text}`, String(said.length)))
+}
+console.log(JSON.stringify(said))
+robot.shutdown()
+process.exit(0)
+"""
+
+
+def test_command_bus_proposal_then_yes(hubot_home: Path, runner: Runner, tmp_path: Path) -> None:
+    harness = hubot_home / "harness-opspack.mjs"
+    harness.write_text(HARNESS)
+    proc = subprocess.run(
+        ["node", str(harness), str(SCRIPTS), "echo.disk.wipe --disk sdk", "yes"],
+        cwd=hubot_home,
+        env=child_env(OPSPACK_URL=runner.url, OPSPACK_TOKEN=runner.token),
+        capture_output=True,
+        timeout=120,
+        check=False,
+    )
+    assert proc.returncode == 0, proc.stdout.decode() + proc.stderr.decode()
+    said = json.loads(proc.stdout.decode().strip().splitlines()[-1])
+    text = "\n".join(said)
+    ask, _, answer = text.partition(">>> yes")
+    assert "Run it? (yes/no)" in ask and "sdk wiped" not in ask
+    assert "sdk wiped" in answer
