@@ -208,7 +208,7 @@ def changelog(session: nox.Session) -> None:
     if not (folder / "pyproject.toml").is_file():
         session.error(f"no pack named {name}")
     project = tomllib.loads((folder / "pyproject.toml").read_text())["project"]
-    session.install("towncrier==25.8.0")
+    session.install("towncrier==26.9.0")
     session.run(
         "towncrier",
         "build",
@@ -228,6 +228,6 @@ def changelog(session: nox.Session) -> None:
 def docs(session: nox.Session) -> None:
     """The docs site (mkdocs, material theme): the command reference is generated from
     registry.json, then `mkdocs build --strict` (warnings are errors) writes site/."""
-    session.install("-e", "shared", "mkdocs==1.6.1", "mkdocs-material==9.6.14")
+    session.install("-e", "shared", "mkdocs==1.6.1", "mkdocs-material==9.8.2")
     session.run("python", "-m", "opspack.docsgen", "registry.json", "docs/reference")
-    session.run("mkdocs", "build", "--strict", "--site-dir", "site", *session.posargs)
+    session.run("mkdocs", "build", "--strict", "--site-dir", "site", *session.posargs, env={"NO_MKDOCS_2_WARNING": "1"})
