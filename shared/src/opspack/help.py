@@ -107,11 +107,11 @@ def help_reply(registry: Registry, words: Sequence[str]) -> Reply:
             ],
         )
     entries, n = registry.match(words)
-    if words[0].lower() == "search" and len(words) > 1 and not (entries and n == len(words)):
-        if not registry.with_prefix(words):
-            reply = search_reply(registry, " ".join(words[1:]))
-            assert reply is not None
-            return reply
+    named = bool(entries) and n == len(words)
+    if words[0].lower() == "search" and len(words) > 1 and not named and not registry.with_prefix(words):
+        reply = search_reply(registry, " ".join(words[1:]))
+        assert reply is not None
+        return reply
     if len(entries) == 1 and n == len(words):
         return Reply(ok=True, command=None, results=command_help(entries[0]))
     prefixed = registry.with_prefix(words)

@@ -18,7 +18,8 @@ from typing import Any
 from opspack.registry import Entry, Registry
 
 STOPWORDS = frozenset(
-    "a an and are can do does for from how i in is it me my of on or please show that the to what which with".split()
+    {"a", "an", "and", "are", "can", "do", "does", "for", "from", "how", "i", "in", "is", "it", "me", "my"}
+    | {"of", "on", "or", "please", "show", "that", "the", "to", "what", "which", "with"}
 )
 _WORD = re.compile(r"[a-z0-9]+")
 WEIGHTS = (("words", 3.0), ("summary", 2.0), ("names", 1.5), ("text", 1.0))
