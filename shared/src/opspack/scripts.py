@@ -6,8 +6,8 @@ Output mapping (:func:`parse_output`), first that fits:
 - JSON on stdout: a list of objects (or JSON lines, one object a line) → a table; an object
   holding a single list of objects → that table, titled with the key; another object → key-values;
   a list of plain values → a one-column table; anything else → text.
-- CSV (comma, semicolon or tab separated; a header and at least one row, every row as wide
-  as the header) → a table.
+- CSV (comma, semicolon or tab separated; a header of short names without surrounding spaces
+  and at least one row, every row as wide as the header) → a table.
 - Anything else → text.
 
 The exit code becomes a status: 0 is ``ok``, anything else ``critical`` with the end of stderr.
@@ -96,8 +96,9 @@ def _csv(text: str) -> Table | None:
         width = len(header)
         if width < 2 or any(len(r) != width for r in rows):
             continue
-        # a header names columns: short, non-empty, unique cells
-        if any(not h.strip() or len(h) > 60 for h in header) or len(set(header)) != width:
+        # a header names columns: short, non-empty, unique cells without surrounding spaces
+        # (which tells "name,port" from prose such as "Hello, world")
+        if any(not h.strip() or h != h.strip() or len(h) > 60 for h in header) or len(set(header)) != width:
             continue
         return Table(columns=[h.strip() for h in header], rows=[[_number(v) for v in r] for r in rows[1:]])
     return None

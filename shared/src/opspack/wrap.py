@@ -461,6 +461,8 @@ def wrap(
     if not _register_module(init, f"opspack_{pack}.{group}"):
         raise WrapError(f'add "opspack_{pack}.{group}" to modules=[...] in {init.relative_to(root)}')
     written = [module_file, copy, init]
+    for name in [m for m in sys.modules if m == f"opspack_{pack}" or m.startswith(f"opspack_{pack}.")]:
+        del sys.modules[name]  # this process may have imported the pack before the new module was listed
     written.extend(p for p in build.write(root) if p not in written)
     return written
 
