@@ -89,8 +89,9 @@ def tests(session: nox.Session, target: str) -> None:
 
 @nox.session(python=PYTHON)
 def integration(session: nox.Session) -> None:
-    """Cross-pack tests (tests/): every pack installed, the command line, the demo console."""
-    session.install("-e", "shared[testing]")
+    """Cross-pack tests (tests/): every pack installed, the command line, the demo console,
+    and a pack made by `opspack new-pack` passing its own nox session (so nox is installed)."""
+    session.install("-e", "shared[testing]", "nox", "uv")
     for name in PACKS:
         session.install("-e", f"packs/{name}{_pack_extras(name)}")
     _pytest(session, "tests")

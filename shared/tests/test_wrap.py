@@ -5,7 +5,6 @@ from __future__ import annotations
 import ast
 import json
 import os
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -19,7 +18,7 @@ SCRIPTS = Path(__file__).parent / "scripts"
 
 
 @pytest.fixture(scope="module")
-def repo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+def repo(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A checkout with one pack holding two wrapped scripts."""
     root = tmp_path_factory.mktemp("repo")
     (root / "shared").mkdir()
@@ -28,7 +27,7 @@ def repo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
     wrap.wrap(root, SCRIPTS / "disk_report.py", "wrapdemo", read_only=True)
     assert cli.main(["wrap", str(SCRIPTS / "cert_days.py"), "--pack", "wrapdemo", "--group", "certs",
                      "--verb", "check", "--timeout", "20", "--root", str(root)]) == 0  # fmt: skip
-    yield root
+    return root
 
 
 @pytest.fixture(scope="module")
@@ -148,7 +147,7 @@ def test_existing_module_needs_force(repo: Path) -> None:
 
 
 def test_timeout_kills_the_script() -> None:
-    with pytest.raises(CommandTimeout, match="did not finish within 0.5 s"):
+    with pytest.raises(CommandTimeout, match=r"did not finish within 0\.5 s"):
         run_script(SCRIPTS / "sleepy.py", ["--seconds", "30"], timeout=0.5)
 
 

@@ -195,6 +195,9 @@ def _baselines(history: History, current: dict[str, Any], since: str) -> tuple[d
     only, version = value
     if only is not None:
         packs = {only}
+    else:  # packs removed since then count too
+        for sha, _ in history.revisions:
+            packs |= set(_pack_versions(history.at(sha)))
     out: dict[str, dict[str, Any]] = {}
     for pack in packs:
         out[pack] = {}
@@ -249,12 +252,12 @@ def changes(repo: Path, since: str, pack: str | None = None) -> tuple[list[Chang
     return out, phrase
 
 
-def report(repo: Path, since: str, pack: str | None = None, visible: set[str] | None = None) -> list[Table | Text]:
+def report(repo: Path, since: str, pack: str | None = None, hidden: set[str] | None = None) -> list[Table | Text]:
     """The ``whats-new`` results: a table of changes, added first, newest first within each kind.
-    ``visible``: only these command ids (what the caller may run)."""
+    ``hidden``: command ids the caller may not run (the permission policy), left out."""
     found, phrase = changes(repo, since, pack)
-    if visible is not None:
-        found = [c for c in found if c.id in visible or c.kind == "removed"]
+    if hidden:
+        found = [c for c in found if c.id not in hidden]
     found.sort(key=lambda c: ({"added": 0, "changed": 1, "removed": 2}[c.kind], _neg(c.when), c.id))
     if not found:
         return [Text(f"No command was added or changed {phrase}.")]

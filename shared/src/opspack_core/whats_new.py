@@ -19,7 +19,7 @@ def show(ctx: Context, *, since: str = "30d", pack: str | None = None) -> list[T
     """List commands added, changed or removed since a date or a version.
 
     Read from the history of registry.json in the packs repository (setting `repo`; by
-    default the checkout the bot runs in). Only commands you may run are listed.
+    default the checkout the bot runs in). Commands you may not run are left out.
 
     Args:
         since: a date (2025-06-01), an age (7d, 12h), a version (0.2.0, jenkins@0.2.0) or a git revision
@@ -37,6 +37,9 @@ def show(ctx: Context, *, since: str = "30d", pack: str | None = None) -> list[T
             "whats-new needs a checkout of the packs repository",
             "Set OPSPACK_CORE_REPO (or `repo` under [core] in opspack.toml) to its folder.",
         ) from None
+    hidden: set[str] = set()
     runtime = ctx.runtime
-    visible = {c["id"] for c in runtime.visible_registry(ctx.caller)} if runtime is not None else None
-    return report(repo, since, pack, visible)
+    if runtime is not None:  # commands the policy hides from this caller are not advertised
+        visible = {c["id"] for c in runtime.visible_registry(ctx.caller)}
+        hidden = {c["id"] for c in runtime.registry} - visible
+    return report(repo, since, pack, hidden)

@@ -1,5 +1,6 @@
 #!/usr/bin/env python3
 """Report the biggest files under a folder."""
+
 import argparse
 import csv
 import json
