@@ -31,7 +31,8 @@ def median_us(fn: object, n: int) -> float:
     return statistics.median(samples) / 1000
 
 
-def bench_dispatch(n: int = 5000) -> dict[str, float]:
+def bench_dispatch(n: int = 5000, audit_dir: str | None = None) -> dict[str, float]:
+    from opspack.audit import AuditLog
     from opspack.build import registry_from_package
     from opspack.context import Caller
     from opspack.renderers.markdown import render_markdown
@@ -40,7 +41,8 @@ def bench_dispatch(n: int = 5000) -> dict[str, float]:
     from opspack.settings import Config
     from opspack_bench.trivial import ten_rows
 
-    runtime = Runtime(registry_from_package("opspack_bench"), config=Config(data={}, environ={}))
+    audit = AuditLog(f"sqlite:///{audit_dir}/audit.db") if audit_dir else None
+    runtime = Runtime(registry_from_package("opspack_bench"), config=Config(data={}, environ={}), audit=audit)
     caller = Caller()
     text = "vm list --cluster prod --limit 10"
     reply = runtime.chat(text, caller)
@@ -118,6 +120,12 @@ def main() -> None:
     print(
         f"dispatch: chat text -> parse -> validate -> call -> Markdown of 10 rows: median {d['dispatch_us']:.0f} µs; "
         f"direct call + render: {d['direct_us']:.0f} µs; overhead {d['overhead_us']:.0f} µs (target <= 200 µs)"
+    )
+    with tempfile.TemporaryDirectory() as tmp:
+        a = bench_dispatch(audit_dir=tmp)
+    print(
+        f"dispatch with the audit trail on (SQLite, background writer): median {a['dispatch_us']:.0f} µs; "
+        f"overhead {a['overhead_us']:.0f} µs"
     )
     r = bench_registry()
     print(

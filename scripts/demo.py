@@ -40,8 +40,33 @@ def _vault(demo: Demo) -> str:
     return f"OpenBao {demo.bao.addr} (the packs' secrets are vault: references to it)"
 
 
+def _vcsim(demo: Demo) -> str:
+    """govmomi's vCenter simulator with two clusters, so `vm list` shows machines."""
+    from opspack.testing.vcsim import Vcsim, vmware_pack_environ
+
+    sim = demo.stack.enter_context(
+        Vcsim(clusters=2, hosts=2, vms=3, standalone_hosts=1, tls=False, guest_ip_base="198.18.0.10")
+    )
+    env = vmware_pack_environ(sim)
+    password = env.pop("OPSPACK_VMWARE_PASSWORD", "demo-password")
+    demo.env.update(env)
+    demo.secrets["OPSPACK_VMWARE_PASSWORD"] = {"path": "secret/demo/vmware", "key": "password", "value": password}
+    return f"vcsim {sim.url} (try: vm list, host list, datastore list, cluster summary)"
+
+
+def _postgres(demo: Demo) -> str:
+    """A private PostgreSQL where one session blocks two others, so `sql blocking` has a chain."""
+    from opspack.testing.postgres import demo_environment
+
+    env = demo.stack.enter_context(demo_environment())
+    password = env.pop("OPSPACK_SQL_PASSWORD")
+    demo.env.update(env)
+    demo.secrets["OPSPACK_SQL_PASSWORD"] = {"path": "secret/demo/sql", "key": "password", "value": password}
+    return "PostgreSQL with a blocking workload (try: sql blocking, sql waits, sql health)"
+
+
 #: services in start order; each returns a line for the banner, or raises and is skipped
-STARTERS: list[tuple[str, Callable[[Demo], str]]] = [("vault", _vault)]
+STARTERS: list[tuple[str, Callable[[Demo], str]]] = [("vault", _vault), ("vmware", _vcsim), ("sql", _postgres)]
 
 
 @contextlib.contextmanager
@@ -73,7 +98,7 @@ def main() -> int:
             f"opspack demo: {len(registry)} commands from {len(registry.packs)} packs "
             f"({', '.join(p['name'] for p in registry.packs)}).\n"
             + ("Local services for the demo:\n" + "\n".join(report) + "\n" if report else "")
-            + "Try: help | server test localhost --ports 22,80 | vault status | history\n"
+            + "Try: help | vm list | sql blocking | server test localhost --ports 22,80 | vault status | history\n"
         )
         sys.stdout.flush()
         return run_shell(registry)

@@ -221,3 +221,35 @@ def test_cli_history_json(tmp_path: Path, full_registry: Registry) -> None:
     records = json.loads(proc.stdout)
     assert [r["text"] for r in records] == ["thing nope", "thing list --limit 1"]
     assert records[1]["command"] == "sample.thing.list" and records[1]["ok"] is True
+
+
+def test_audit_trail_on_postgresql_loses_nothing_under_load(full_registry: Registry, environ: dict[str, str]) -> None:
+    """The same guarantee on PostgreSQL (a private server the test starts)."""
+    from opspack.testing import need
+    from opspack.testing.postgres import PostgresServer, PostgresUnavailable
+
+    try:
+        server = PostgresServer().start()
+    except PostgresUnavailable as exc:
+        need(False, str(exc))
+        raise
+    try:
+        audit = AuditLog(server.url(password=True))
+        rt = Runtime(full_registry, config=Config(data={}, environ=environ), audit=audit)
+
+        def worker(n: int) -> None:
+            for i in range(50):
+                rt.chat(f"thing list --limit {i % 3}", Caller(user=f"pg{n}", channel="#load"))
+
+        threads = [threading.Thread(target=worker, args=(n,)) for n in range(20)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        assert audit.count() == 1000
+        assert audit.engine.dialect.name == "postgresql"
+        recent = audit.history(user="pg3", limit=100)
+        assert len(recent) == 50 and all(r.channel == "#load" for r in recent)
+        rt.close()
+    finally:
+        server.stop()

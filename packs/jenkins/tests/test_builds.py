@@ -219,3 +219,20 @@ def test_token_in_settings_does_not_leak_into_results(run: Run) -> None:
 
     reply = run("jenkins status nightly")
     assert TOKEN not in render(reply, "json")
+
+
+def test_wait_streams_progress_while_the_build_runs(registry: Any, env: dict[str, str]) -> None:
+    """A front-end that can stream (shell, command line) sees each step as it happens."""
+    from opspack.context import Caller
+    from opspack.runtime import Runtime
+    from opspack.settings import Config
+
+    seen: list[str] = []
+    runtime = Runtime(registry, config=Config(data={}, environ=env), audit=None)
+    caller = Caller(user="t", on_progress=lambda p: seen.append(p.message))
+    reply = runtime.chat("jenkins build team/app/release VERSION=2.1.0 --wait", caller)
+    runtime.close()
+    assert reply.ok, reply.error
+    assert seen[0].startswith("team/app/release: queued as item")
+    assert any(m.endswith("started") for m in seen) and any("stage Publish: SUCCESS" in m for m in seen)
+    assert seen == [r.message for r in reply.results if r.kind == "progress"]

@@ -113,6 +113,9 @@ class AuditLog:
     def __init__(self, url: str) -> None:
         import sqlalchemy as sa
 
+        if url.startswith(("postgresql://", "postgres://")):
+            # SQLAlchemy's default PostgreSQL driver is psycopg2; opspack[audit-postgres] brings psycopg 3
+            url = "postgresql+psycopg://" + url.split("://", 1)[1]
         self.url = url
         if url.startswith("sqlite:///"):
             Path(url[len("sqlite:///") :]).expanduser().parent.mkdir(parents=True, exist_ok=True)

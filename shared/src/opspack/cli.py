@@ -81,11 +81,28 @@ def _chat_text(words: Sequence[str]) -> str:
 
 def cmd_run(args: argparse.Namespace) -> int:
     from opspack.context import Caller
+    from opspack.renderers import render
+    from opspack.results import Progress, Reply
     from opspack.runtime import Runtime
 
     runtime = Runtime(_registry(args))
-    caller = Caller(user=args.user, frontend="cli", format=args.format, profile=args.profile, confirmed=args.yes)
+    streamed: list[Progress] = []
+
+    def show_progress(item: Progress) -> None:
+        streamed.append(item)
+        sys.stdout.write(render(Reply(ok=True, command=None, results=[item]), "text"))
+        sys.stdout.flush()
+
+    caller = Caller(
+        user=args.user,
+        frontend="cli",
+        format=args.format,
+        profile=args.profile,
+        confirmed=args.yes,
+        on_progress=show_progress if args.format == "text" else None,
+    )
     reply = runtime.chat(_chat_text(args.text), caller)
+    reply.results = [r for r in reply.results if not any(r is s for s in streamed)]
     _emit(reply, args.format)
     runtime.close()
     return exit_code(reply)

@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 if TYPE_CHECKING:
     from opspack.connections import ConnectionPool
+    from opspack.results import Progress
     from opspack.secrets import Masker
     from opspack.settings import Settings
 
@@ -28,6 +29,8 @@ class Caller:
     confirmed: bool = False
     confirm_token: str | None = None
     approved_by: str | None = None
+    #: called with each Progress a command reports while it runs (a front-end streams it)
+    on_progress: Callable[[Progress], None] | None = field(default=None, repr=False, compare=False)
 
 
 @dataclass
@@ -54,6 +57,20 @@ class Context:
     @property
     def profile(self) -> str | None:
         return self.caller.profile
+
+    def progress(self, message: str, percent: float | None = None, *, done: bool = False) -> Progress:
+        """Report where long work stands. The front-end shows it at once when it can stream
+        (the shell, the command line); return it so the command can also include it in its
+        results for front-ends that cannot."""
+        from opspack.results import Progress
+
+        item = Progress(self.masker(message), percent=percent, done=done)
+        if self.caller.on_progress is not None:
+            try:
+                self.caller.on_progress(item)
+            except Exception:
+                self.log.debug("progress callback failed", exc_info=True)
+        return item
 
     def secret(self, value: str | None) -> None:
         """Register a value that must never appear in a reply (a token a backend issued)."""

@@ -169,12 +169,8 @@ class Registry:
 
 
 def _loads(raw: bytes) -> Any:
-    """Parse JSON, with orjson when it is installed (about 3x faster on big registries)."""
-    try:
-        import orjson
-    except ImportError:
-        return json.loads(raw)
-    return orjson.loads(raw)
+    """Parse JSON with the standard library (orjson parses faster but keeps 3.5x the memory)."""
+    return json.loads(raw)
 
 
 def read_pack_file(module: str) -> dict[str, Any]:

@@ -247,6 +247,12 @@ class Runtime:
                 future.cancel()
                 out = _TIMED_OUT
                 break
+            except ImportError as exc:
+                missing = exc.name or str(exc)
+                raise ConfigError(
+                    f"pack {entry['pack']['name']} cannot run {cid}: the module {missing} is not installed",
+                    f"Install the pack with its dependencies: {entry.get('install') or 'pip install ' + pack_name}",
+                ) from None
             except BackendError as exc:
                 pause = RETRY_BACKOFF[attempt] if attempt < len(RETRY_BACKOFF) else None
                 if not (retry and exc.retryable and pause is not None and time.monotonic() + pause < deadline):

@@ -174,6 +174,14 @@ class Settings(Mapping[str, Any]):
         self._raw = config.raw_values(pack, profile)
         self._cache: dict[str, Any] = {}
 
+    def profiles(self) -> list[str]:
+        """The names of this pack's profiles in the config file."""
+        return self._config.profiles(self.pack)
+
+    def for_profile(self, profile: str | None) -> Settings:
+        """The same pack's settings resolved for another profile (a command naming one)."""
+        return Settings(self.pack, list(self._declared.values()), self._config, profile, self._masker)
+
     def missing(self, names: list[str] | None = None) -> list[Setting]:
         """Required settings (of ``names``, default all) that have no value."""
         wanted = names if names is not None else list(self._declared)

@@ -16,6 +16,7 @@ from typing import IO, Any
 from opspack.context import Caller
 from opspack.registry import Registry
 from opspack.renderers import render
+from opspack.results import Progress, Reply
 from opspack.runtime import Runtime
 
 PROMPT = "opspack> "
@@ -69,6 +70,15 @@ def run_shell(registry: Registry, *, fmt: str = "text", profile: str | None = No
         for b in registry.broken:
             out.write(f"(pack {b.name} is installed but unreadable: {b.reason})\n")
     stream = sys.stdin.buffer
+    streamed: list[Progress] = []
+
+    def show_progress(item: Progress) -> None:
+        """Show a running command's progress at once (text format only)."""
+        streamed.append(item)
+        if fmt == "text":
+            out.write(render(Reply(ok=True, command=None, results=[item]), fmt))
+            out.flush()
+
     try:
         while True:
             line = _read_line(stream, interactive, PROMPT)
@@ -81,7 +91,8 @@ def run_shell(registry: Registry, *, fmt: str = "text", profile: str | None = No
                 continue
             if text in ("exit", "quit", "bye"):
                 break
-            caller = Caller(user=user, frontend="shell", format=fmt, profile=profile)
+            streamed.clear()
+            caller = Caller(user=user, frontend="shell", format=fmt, profile=profile, on_progress=show_progress)
             reply = runtime.chat(text, caller)
             confirm = reply.error.confirm if reply.error is not None else None
             if confirm is not None:
@@ -96,6 +107,8 @@ def run_shell(registry: Registry, *, fmt: str = "text", profile: str | None = No
                 else:
                     out.write("Cancelled.\n")
                     continue
+            if fmt == "text":
+                reply.results = [r for r in reply.results if not any(r is s for s in streamed)]
             rendered = render(reply, fmt, color=interactive and fmt == "text")
             if not isinstance(rendered, str):
                 import json

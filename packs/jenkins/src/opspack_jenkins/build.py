@@ -6,7 +6,7 @@ import re
 import time
 from typing import TYPE_CHECKING, Any
 
-from opspack import KV, Context, Denied, Link, Progress, Result, Status, Table, Text, UsageError, command
+from opspack import KV, Context, Denied, Link, Result, Status, Table, Text, UsageError, command
 from opspack.errors import BackendError
 
 from opspack_jenkins import access, view
@@ -136,7 +136,7 @@ def start(ctx: Context, job: str, *, params: dict[str, str] | None = None, wait:
     poll = max(0.0, float(ctx.settings["poll_interval"]))
     results: list[Result] = []
     if wait:
-        results.append(Progress(f"{job}: queued as item {queue_id}", percent=0.0))
+        results.append(ctx.progress(f"{job}: queued as item {queue_id}", percent=0.0))
     number = _await_start(c, job, queue_id, float(ctx.settings["queue_wait"]), poll, results)
     if number is None:
         return results
@@ -145,8 +145,8 @@ def start(ctx: Context, job: str, *, params: dict[str, str] | None = None, wait:
         items: dict[str, Any] = {"job": job, "build": f"#{number}", "queue item": queue_id}
         items.update({f"param {k}": v for k, v in values.items()})
         return [KV(items, title=f"Started {job} #{number}"), Link(url, text=f"{job} #{number}")]
-    results.append(Progress(f"{job} #{number} started", percent=5.0))
-    results.extend(_follow(c, job, number, float(ctx.settings["wait_timeout"]), poll))
+    results.append(ctx.progress(f"{job} #{number} started", percent=5.0))
+    results.extend(_follow(ctx, c, job, number, float(ctx.settings["wait_timeout"]), poll))
     results.append(Link(url, text=f"{job} #{number}"))
     return results
 
@@ -180,7 +180,7 @@ def _await_start(
         time.sleep(poll)
 
 
-def _follow(c: JenkinsClient, job: str, number: int, limit: float, poll: float) -> list[Result]:
+def _follow(ctx: Context, c: JenkinsClient, job: str, number: int, limit: float, poll: float) -> list[Result]:
     """Follow a running build: a progress result per stage change, then its verdict."""
     out: list[Result] = []
     deadline = time.monotonic() + limit
@@ -194,7 +194,9 @@ def _follow(c: JenkinsClient, job: str, number: int, limit: float, poll: float) 
             if seen.get(name) != status:
                 seen[name] = status
                 done = sum(1 for s in stages if s.get("status") not in ("IN_PROGRESS", "NOT_EXECUTED"))
-                out.append(Progress(f"stage {name}: {status}", percent=round(100.0 * done / max(1, len(stages)), 1)))
+                out.append(
+                    ctx.progress(f"stage {name}: {status}", percent=round(100.0 * done / max(1, len(stages)), 1))
+                )
         if not info.get("building"):
             out.extend(_verdict(job, info, stages))
             return out

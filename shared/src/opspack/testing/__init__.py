@@ -16,8 +16,6 @@ import socket
 import time
 from typing import Any
 
-import pytest
-
 
 def in_ci() -> bool:
     return os.environ.get("CI", "").lower() in ("1", "true", "yes")
@@ -27,6 +25,8 @@ def need(condition: bool, reason: str) -> None:
     """Skip the test with ``reason`` unless under CI, where a missing server fails it."""
     if condition:
         return
+    import pytest
+
     if in_ci():
         pytest.fail(f"required under CI: {reason}")
     pytest.skip(reason)

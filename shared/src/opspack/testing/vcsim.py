@@ -93,6 +93,7 @@ __all__ = [
     "VcsimError",
     "VcsimUnavailable",
     "build_vcsim",
+    "vmware_pack_environ",
 ]
 
 APT_PACKAGES = ("golang-go", "golang-github-vmware-govmomi-dev")
@@ -425,3 +426,23 @@ class Vcsim:
     def __repr__(self) -> str:
         state = self.url if self.running else "stopped"
         return f"Vcsim({state}, vms={self.vm_count}, tls={self.tls})"
+
+
+def vmware_pack_environ(sim: Vcsim) -> dict[str, str]:
+    """The environment that points the vmware pack at a started simulator.
+
+    For the demo and for tests: ``os.environ.update(vmware_pack_environ(sim))``
+    and ``vm list`` lists the simulator's VMs. vcsim's own certificate cannot be
+    verified (see the module docstring), so TLS verification is turned off for it.
+    """
+    if not sim.url:
+        raise VcsimError("start the simulator first")
+    user, password = sim.login
+    env = {
+        "OPSPACK_VMWARE_URL": sim.url,
+        "OPSPACK_VMWARE_USER": user,
+        "OPSPACK_VMWARE_PASSWORD": password,
+    }
+    if sim.tls:
+        env["OPSPACK_VMWARE_VERIFY_TLS"] = "false"
+    return env

@@ -1,0 +1,54 @@
+"""Run database servers as an ordinary user when the tests run as root.
+
+PostgreSQL's ``initdb``/``postgres`` refuse to run as root and MariaDB wants a
+``--user``; CI runs as root. :func:`service_user` gives the account to run them
+as (``$OPSPACK_TEST_USER``, default ``opspack-test``, created with ``useradd
+--system`` when running as root and it is missing), and :func:`as_user` wraps a
+command line with ``runuser`` when needed. Not root: commands run as is.
+"""
+
+from __future__ import annotations
+
+import os
+import pwd
+import shutil
+import subprocess
+from pathlib import Path
+
+DEFAULT_USER = "opspack-test"
+
+
+def service_user() -> str | None:
+    """The user servers run as when we are root (None when we are not root)."""
+    if os.geteuid() != 0:
+        return None
+    name = os.environ.get("OPSPACK_TEST_USER", DEFAULT_USER)
+    try:
+        pwd.getpwnam(name)
+    except KeyError:
+        useradd = shutil.which("useradd") or "/usr/sbin/useradd"
+        subprocess.run(
+            [useradd, "--system", "--no-create-home", "--shell", "/usr/sbin/nologin", name],
+            check=True,
+            capture_output=True,
+        )
+    return name
+
+
+def as_user(cmd: list[str], user: str | None) -> list[str]:
+    """``cmd`` run as ``user`` (through runuser), or unchanged when ``user`` is None."""
+    if user is None:
+        return cmd
+    runuser = shutil.which("runuser") or "/usr/sbin/runuser"
+    return [runuser, "-u", user, "--", *cmd]
+
+
+def give_to(path: Path, user: str | None) -> None:
+    """Make ``path`` (a directory tree) belong to ``user`` (no-op when None)."""
+    if user is None:
+        return
+    entry = pwd.getpwnam(user)
+    for root, dirs, files in os.walk(path):
+        os.chown(root, entry.pw_uid, entry.pw_gid)
+        for name in dirs + files:
+            os.chown(os.path.join(root, name), entry.pw_uid, entry.pw_gid)

@@ -1,0 +1,318 @@
+"""A private MariaDB server for tests and the demo, standard library only.
+
+::
+
+    with MariaDBServer() as db:                  # mariadb-install-db + mariadbd on a free port
+        db.sql("CREATE DATABASE app")
+        url = db.url(database="app")             # mysql://root@127.0.0.1:PORT/app
+        with db.blocking_workload("app") as work:   # one holder, two waiters on one row
+            print(work.holder, work.waiters)
+
+The server runs in a temporary directory removed afterwards; under root (CI) it
+runs as an ordinary user (``$OPSPACK_TEST_USER``, default ``opspack-test``).
+``root`` logs in over the socket without a password and over TCP from 127.0.0.1
+with ``password``. ``performance_schema`` is on. Needs ``apt-get install
+mariadb-server``; client sessions use the ``mariadb`` command-line client.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import secrets
+import shutil
+import subprocess
+import tempfile
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import TracebackType
+from typing import IO, Self
+
+from opspack.testing import free_port
+from opspack.testing._unprivileged import as_user, give_to, service_user
+
+__all__ = ["APT_PACKAGES", "MariaDBServer", "MariaDBSession", "MariaDBUnavailable", "MariaDBWorkload"]
+
+APT_PACKAGES = ("mariadb-server",)
+
+
+class MariaDBUnavailable(RuntimeError):
+    """mariadbd or mariadb-install-db is not installed."""
+
+
+def _binary(name: str, *extra_dirs: str) -> str:
+    found = shutil.which(name) or next((str(Path(d) / name) for d in extra_dirs if (Path(d) / name).is_file()), None)
+    if found is None:
+        raise MariaDBUnavailable(f"{name} not found; install: apt-get install -y mariadb-server")
+    return found
+
+
+class MariaDBServer:
+    """A running MariaDB server; use as a context manager.
+
+    Args:
+        port: TCP port on 127.0.0.1 (0: a free one).
+        password: root's password over TCP (default: random).
+        max_connections: the server's ``max_connections``.
+        options: more ``--name=value`` server options.
+    """
+
+    def __init__(
+        self,
+        *,
+        port: int = 0,
+        password: str | None = None,
+        max_connections: int = 300,
+        options: dict[str, str] | None = None,
+    ) -> None:
+        self.port = port or free_port()
+        self.host = "127.0.0.1"
+        self.user = "root"
+        self.password = password or "mdb-" + secrets.token_hex(8)
+        self.max_connections = max_connections
+        self.options = dict(options or {})
+        self.root: Path | None = None
+        self._proc: subprocess.Popen[bytes] | None = None
+        self._os_user: str | None = None
+        self._sessions: list[MariaDBSession] = []
+
+    @property
+    def socket(self) -> Path:
+        assert self.root is not None, "not started"
+        return self.root / "mysqld.sock"
+
+    def start(self) -> Self:
+        install_db = _binary("mariadb-install-db", "/usr/bin")
+        mariadbd = _binary("mariadbd", "/usr/sbin")
+        self._client = _binary("mariadb", "/usr/bin")
+        self._os_user = service_user()
+        self.root = Path(tempfile.mkdtemp(prefix="opspack-mariadb-"))
+        try:
+            give_to(self.root, self._os_user)
+            data = self.root / "data"
+            proc = subprocess.run(
+                as_user(
+                    [
+                        install_db,
+                        "--no-defaults",
+                        f"--datadir={data}",
+                        "--auth-root-authentication-method=normal",
+                        "--skip-test-db",
+                        "--skip-name-resolve",
+                    ],
+                    self._os_user,
+                ),
+                capture_output=True,
+                text=True,
+                timeout=180,
+                check=False,
+            )
+            if proc.returncode != 0:
+                raise RuntimeError(f"mariadb-install-db failed: {proc.stderr.strip() or proc.stdout.strip()}")
+            options = {
+                "datadir": str(data),
+                "socket": str(self.socket),
+                "port": str(self.port),
+                "bind-address": self.host,
+                "pid-file": str(self.root / "mysqld.pid"),
+                "log-error": str(self.root / "error.log"),
+                "max-connections": str(self.max_connections),
+                "innodb-buffer-pool-size": "32M",
+                "innodb-log-file-size": "16M",
+                "innodb-flush-log-at-trx-commit": "0",
+                "innodb-lock-wait-timeout": "3600",
+                "performance-schema": "ON",
+                "skip-name-resolve": "1",
+                **self.options,
+            }
+            cmd = [mariadbd, "--no-defaults", *(f"--{k}={v}" for k, v in options.items())]
+            self._proc = subprocess.Popen(
+                as_user(cmd, self._os_user),
+                stdin=subprocess.DEVNULL,
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL,
+            )
+            deadline = time.monotonic() + 60
+            while True:
+                if self._proc.poll() is not None:
+                    raise RuntimeError(f"mariadbd exited with {self._proc.returncode}:\n{self.log_text()[-2000:]}")
+                try:
+                    self._socket_sql("SELECT 1")
+                    break
+                except RuntimeError:
+                    if time.monotonic() > deadline:
+                        raise
+                    time.sleep(0.1)
+            pw = self.password.replace("'", "''")
+            self._socket_sql(
+                f"ALTER USER 'root'@'127.0.0.1' IDENTIFIED BY '{pw}'; ALTER USER 'root'@'::1' IDENTIFIED BY '{pw}'"
+            )
+        except BaseException:
+            self.stop()
+            raise
+        return self
+
+    def stop(self) -> None:
+        """Close the sessions, stop the server and remove its directory."""
+        for session in list(self._sessions):
+            session.close()
+        proc, self._proc = self._proc, None
+        if proc is not None and proc.poll() is None:
+            # runuser forwards SIGTERM to mariadbd, which shuts down cleanly
+            proc.terminate()
+            try:
+                proc.wait(timeout=60)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+        root, self.root = self.root, None
+        if root is not None:
+            shutil.rmtree(root, ignore_errors=True)
+
+    def __enter__(self) -> Self:
+        return self.start()
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.stop()
+
+    def log_text(self) -> str:
+        if self.root is None:
+            return ""
+        try:
+            return (self.root / "error.log").read_text(errors="replace")
+        except OSError:
+            return ""
+
+    # -- clients ----------------------------------------------------------------
+    def url(self, *, user: str | None = None, database: str = "", password: bool = False, scheme: str = "mysql") -> str:
+        """A ``mysql://`` URL for this server (the password only when ``password=True``)."""
+        who = user or self.user
+        secret = f":{self.password}" if password and who == self.user else ""
+        return f"{scheme}://{who}{secret}@{self.host}:{self.port}/{database}"
+
+    def _client_cmd(self, database: str) -> list[str]:
+        cmd = [self._client, "--no-defaults", f"--socket={self.socket}", "-u", "root", "-N", "-B", "-n"]
+        return [*cmd, database] if database else cmd
+
+    def _socket_sql(self, sql: str, database: str = "") -> str:
+        proc = subprocess.run(
+            [*self._client_cmd(database), "-e", sql], capture_output=True, text=True, timeout=60, check=False
+        )
+        if proc.returncode != 0:
+            raise RuntimeError(f"mariadb client failed: {proc.stderr.strip()}")
+        return proc.stdout.strip()
+
+    def sql(self, sql: str, *, database: str = "") -> str:
+        """Run SQL as root; return the tab-separated output without column names."""
+        return self._socket_sql(sql, database)
+
+    def session(self, *, database: str = "") -> MariaDBSession:
+        """An open client session that reads SQL sent with :meth:`MariaDBSession.send`."""
+        proc = subprocess.Popen(
+            self._client_cmd(database),
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        session = MariaDBSession(proc, self)
+        self._sessions.append(session)
+        session.send("SELECT CONNECTION_ID();")
+        assert proc.stdout is not None
+        line = proc.stdout.readline().strip()
+        if not line.isdigit():
+            session.close()
+            raise RuntimeError(f"mariadb session did not start: {line!r}")
+        session.id = int(line)
+        return session
+
+    def wait_until(self, sql: str, expected: str, *, timeout: float = 30.0) -> None:
+        """Poll ``sql`` (one value) until it returns ``expected``."""
+        deadline = time.monotonic() + timeout
+        got = ""
+        while time.monotonic() < deadline:
+            got = self.sql(sql)
+            if got == expected:
+                return
+            time.sleep(0.05)
+        sessions = self.sql("SELECT ID, COMMAND, STATE, INFO FROM information_schema.PROCESSLIST")
+        raise TimeoutError(f"{sql!r} returned {got!r}, not {expected!r}, after {timeout:g} s; sessions:\n{sessions}")
+
+    @contextlib.contextmanager
+    def blocking_workload(self, database: str, *, waiters: int = 2) -> Iterator[MariaDBWorkload]:
+        """One session holds a row lock (open transaction, asleep), ``waiters`` sessions wait on it."""
+        self.sql(
+            f"CREATE DATABASE IF NOT EXISTS `{database}`;"
+            f"CREATE TABLE IF NOT EXISTS `{database}`.opspack_demo_lock "
+            "(id INT PRIMARY KEY, v INT NOT NULL) ENGINE=InnoDB;"
+            f"INSERT IGNORE INTO `{database}`.opspack_demo_lock VALUES (1, 0);"
+        )
+        work = MariaDBWorkload()
+        try:
+            holder = self.session(database=database)
+            work.sessions.append(holder)
+            holder.send("BEGIN; UPDATE opspack_demo_lock SET v = v + 1 WHERE id = 1;")
+            work.holder = holder.id
+            self.wait_until(
+                f"SELECT COUNT(*) FROM information_schema.INNODB_TRX WHERE trx_mysql_thread_id = {holder.id}", "1"
+            )
+            for i in range(waiters):
+                waiter = self.session(database=database)
+                work.sessions.append(waiter)
+                waiter.send("UPDATE opspack_demo_lock SET v = v + 1 WHERE id = 1;")
+                work.waiters.append(waiter.id)
+                self.wait_until(
+                    "SELECT COUNT(*) FROM information_schema.INNODB_TRX WHERE trx_state = 'LOCK WAIT' "
+                    f"AND trx_mysql_thread_id IN ({','.join(str(w) for w in work.waiters)})",
+                    str(i + 1),
+                )
+            yield work
+        finally:
+            for s in reversed(work.sessions):
+                s.close()
+
+
+@dataclass
+class MariaDBWorkload:
+    """The sessions of :meth:`MariaDBServer.blocking_workload`, by connection id."""
+
+    holder: int = 0
+    waiters: list[int] = field(default_factory=list)
+    sessions: list[MariaDBSession] = field(default_factory=list)
+
+
+class MariaDBSession:
+    """One ``mariadb`` client process, kept open; :meth:`send` writes SQL without waiting."""
+
+    def __init__(self, proc: subprocess.Popen[str], server: MariaDBServer) -> None:
+        self.proc = proc
+        self.id = 0
+        self._server = server
+
+    def send(self, sql: str) -> None:
+        stdin: IO[str] | None = self.proc.stdin
+        assert stdin is not None
+        stdin.write(sql.rstrip() + "\n")
+        stdin.flush()
+
+    def close(self) -> None:
+        """End the session on the server (a running statement too), then the client."""
+        if self.id and self._server.root is not None:
+            with contextlib.suppress(RuntimeError, subprocess.SubprocessError, OSError):
+                self._server.sql(f"KILL {self.id}")
+        if self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        for stream in (self.proc.stdin, self.proc.stdout, self.proc.stderr):
+            if stream is not None:
+                with contextlib.suppress(OSError):
+                    stream.close()
+        with contextlib.suppress(ValueError):
+            self._server._sessions.remove(self)

@@ -1,0 +1,399 @@
+"""A private PostgreSQL server for tests and the demo, standard library only.
+
+::
+
+    with PostgresServer() as pg:                 # initdb + pg_ctl on a free loopback port
+        pg.psql("CREATE DATABASE app")
+        url = pg.url(database="app")             # postgresql://postgres@127.0.0.1:PORT/app
+        with pg.blocking_workload("app") as work:   # one holder, two waiters on one row
+            print(work.holder, work.waiters)
+
+The server runs in a temporary directory that is removed afterwards. Under root
+(CI) it runs as an ordinary user (``$OPSPACK_TEST_USER``, default ``opspack-test``,
+created if missing) because ``initdb`` and ``postgres`` refuse root. Local
+connections over the socket are trusted; TCP connections need ``password``
+(scram-sha-256) for the ``postgres`` superuser. ``pg_stat_statements`` is
+preloaded (``CREATE EXTENSION pg_stat_statements`` in a database to use it).
+
+Needs ``apt-get install postgresql`` (binaries in /usr/lib/postgresql/<major>/bin;
+``$OPSPACK_PG_BIN`` names another directory). Client sessions use ``psql``, so
+this module needs no Python driver.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import secrets
+import shutil
+import subprocess
+import tempfile
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import TracebackType
+from typing import IO, Self
+
+from opspack.testing import free_port
+from opspack.testing._unprivileged import as_user, give_to, service_user
+
+__all__ = [
+    "APT_PACKAGES",
+    "BlockingWorkload",
+    "PostgresServer",
+    "PostgresUnavailable",
+    "PsqlSession",
+    "demo_environment",
+    "pg_bin_dir",
+]
+
+APT_PACKAGES = ("postgresql",)
+
+
+class PostgresUnavailable(RuntimeError):
+    """The PostgreSQL server binaries are not installed."""
+
+
+def pg_bin_dir() -> Path:
+    """Where initdb, pg_ctl and psql live: ``$OPSPACK_PG_BIN`` or the newest /usr/lib/postgresql/N/bin."""
+    env = os.environ.get("OPSPACK_PG_BIN")
+    if env:
+        return Path(env)
+    root = Path("/usr/lib/postgresql")
+    versions = sorted(
+        (p for p in root.glob("*/bin") if (p / "initdb").is_file()),
+        key=lambda p: int(p.parent.name) if p.parent.name.isdigit() else 0,
+    )
+    if not versions:
+        raise PostgresUnavailable("PostgreSQL is not installed; install: apt-get install -y postgresql")
+    return versions[-1]
+
+
+class PostgresServer:
+    """A running PostgreSQL server; use as a context manager.
+
+    Args:
+        port: TCP port on 127.0.0.1 (0: a free one).
+        password: the ``postgres`` superuser's password (default: random).
+        max_connections: the server's ``max_connections``.
+        settings: more ``-c name=value`` server settings.
+    """
+
+    def __init__(
+        self,
+        *,
+        port: int = 0,
+        password: str | None = None,
+        max_connections: int = 300,
+        settings: dict[str, str] | None = None,
+    ) -> None:
+        self.port = port or free_port()
+        self.host = "127.0.0.1"
+        self.user = "postgres"
+        self.password = password or "pg-" + secrets.token_hex(8)
+        self.max_connections = max_connections
+        self.settings = dict(settings or {})
+        self.root: Path | None = None
+        self.bin: Path | None = None
+        self._os_user: str | None = None
+        self._sessions: list[PsqlSession] = []
+
+    # -- life cycle -----------------------------------------------------------
+    def start(self) -> Self:
+        self.bin = pg_bin_dir()
+        self._os_user = service_user()
+        self.root = Path(tempfile.mkdtemp(prefix="opspack-pg-"))
+        try:
+            (self.root / "sock").mkdir()
+            pwfile = self.root / "pwfile"
+            pwfile.write_text(self.password + "\n")
+            give_to(self.root, self._os_user)
+            self._run(
+                [
+                    str(self.bin / "initdb"),
+                    "-D",
+                    str(self.data),
+                    "-U",
+                    self.user,
+                    "-E",
+                    "UTF8",
+                    "--locale=C",
+                    "--auth-local=trust",
+                    "--auth-host=scram-sha-256",
+                    f"--pwfile={pwfile}",
+                    "--no-sync",
+                ]
+            )
+            pwfile.unlink()
+            options = {
+                "port": str(self.port),
+                "listen_addresses": self.host,
+                "unix_socket_directories": str(self.root / "sock"),
+                "max_connections": str(self.max_connections),
+                "shared_preload_libraries": "pg_stat_statements",
+                "fsync": "off",
+                "synchronous_commit": "off",
+                "full_page_writes": "off",
+                "shared_buffers": "32MB",
+                **self.settings,
+            }
+            opts = " ".join(f"-c {k}={v}" for k, v in options.items())
+            self._run(
+                [
+                    str(self.bin / "pg_ctl"),
+                    "-D",
+                    str(self.data),
+                    "-l",
+                    str(self.root / "server.log"),
+                    "-o",
+                    opts,
+                    "-w",
+                    "-t",
+                    "60",
+                    "start",
+                ]
+            )
+        except BaseException:
+            self.stop()
+            raise
+        return self
+
+    @property
+    def data(self) -> Path:
+        assert self.root is not None, "not started"
+        return self.root / "data"
+
+    def stop(self) -> None:
+        """Close the sessions, stop the server (fast shutdown) and remove its directory."""
+        for session in list(self._sessions):
+            session.close()
+        root, self.root = self.root, None
+        if root is None:
+            return
+        if (root / "data" / "postmaster.pid").exists() and self.bin is not None:
+            with contextlib.suppress(subprocess.SubprocessError, OSError):
+                subprocess.run(
+                    as_user(
+                        [str(self.bin / "pg_ctl"), "-D", str(root / "data"), "-m", "fast", "-w", "stop"], self._os_user
+                    ),
+                    capture_output=True,
+                    timeout=60,
+                    check=False,
+                )
+        shutil.rmtree(root, ignore_errors=True)
+
+    def __enter__(self) -> Self:
+        return self.start()
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.stop()
+
+    def log_text(self) -> str:
+        """The server's log so far."""
+        if self.root is None:
+            return ""
+        try:
+            return (self.root / "server.log").read_text(errors="replace")
+        except OSError:
+            return ""
+
+    def _run(self, cmd: list[str]) -> str:
+        proc = subprocess.run(as_user(cmd, self._os_user), capture_output=True, text=True, timeout=120, check=False)
+        if proc.returncode != 0:
+            raise RuntimeError(
+                f"{Path(cmd[0]).name} failed ({proc.returncode}): {proc.stderr.strip() or proc.stdout.strip()}\n"
+                f"{self.log_text()[-2000:]}"
+            )
+        return proc.stdout
+
+    # -- clients ----------------------------------------------------------------
+    def url(self, *, user: str | None = None, database: str = "postgres", password: bool = False) -> str:
+        """A ``postgresql://`` URL for this server (the password only when ``password=True``)."""
+        who = user or self.user
+        secret = f":{self.password}" if password and who == self.user else ""
+        return f"postgresql://{who}{secret}@{self.host}:{self.port}/{database}"
+
+    def _psql_cmd(
+        self, database: str, user: str | None = None, password: str | None = None
+    ) -> tuple[list[str], dict[str, str]]:
+        assert self.bin is not None, "not started"
+        env = dict(os.environ, PGPASSWORD=password or self.password, PGCONNECT_TIMEOUT="10", PGAPPNAME="opspack-test")
+        cmd = [
+            str(self.bin / "psql"),
+            "-X",
+            "-q",
+            "-A",
+            "-t",
+            "-v",
+            "ON_ERROR_STOP=1",
+            "-h",
+            self.host,
+            "-p",
+            str(self.port),
+            "-U",
+            user or self.user,
+            "-d",
+            database,
+        ]
+        return cmd, env
+
+    def psql(self, sql: str, *, database: str = "postgres") -> str:
+        """Run SQL as the superuser with psql; return its unaligned, tuples-only output."""
+        cmd, env = self._psql_cmd(database)
+        proc = subprocess.run([*cmd, "-c", sql], capture_output=True, text=True, env=env, timeout=60, check=False)
+        if proc.returncode != 0:
+            raise RuntimeError(f"psql failed: {proc.stderr.strip()}")
+        return proc.stdout.strip()
+
+    def session(
+        self,
+        *,
+        database: str = "postgres",
+        application_name: str = "opspack-test",
+        user: str | None = None,
+        password: str | None = None,
+    ) -> PsqlSession:
+        """An open psql session (as ``user``, default the superuser) reading SQL sent with :meth:`PsqlSession.send`."""
+        cmd, env = self._psql_cmd(database, user, password)
+        cmd[cmd.index("ON_ERROR_STOP=1")] = "ON_ERROR_STOP=0"  # a cancelled statement keeps the session
+        env["PGAPPNAME"] = application_name
+        proc = subprocess.Popen(
+            cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env
+        )
+        session = PsqlSession(proc, self)
+        self._sessions.append(session)
+        assert proc.stdout is not None
+        session.send("SELECT pg_backend_pid();")
+        line = proc.stdout.readline().strip()
+        if not line.isdigit():
+            session.close()
+            raise RuntimeError(f"psql session did not start: {line!r}")
+        session.pid = int(line)
+        return session
+
+    def wait_until(self, sql: str, expected: str, *, database: str = "postgres", timeout: float = 30.0) -> None:
+        """Poll ``sql`` (one value) until it returns ``expected``."""
+        deadline = time.monotonic() + timeout
+        got = ""
+        while time.monotonic() < deadline:
+            got = self.psql(sql, database=database)
+            if got == expected:
+                return
+            time.sleep(0.05)
+        raise TimeoutError(f"{sql!r} returned {got!r}, not {expected!r}, after {timeout:g} s")
+
+    @contextlib.contextmanager
+    def blocking_workload(
+        self,
+        database: str = "postgres",
+        *,
+        waiters: int = 2,
+        user: str | None = None,
+        password: str | None = None,
+    ) -> Iterator[BlockingWorkload]:
+        """One session holds a row lock (idle in transaction), ``waiters`` sessions wait for it.
+
+        The sessions log in as ``user`` (default: the superuser). The table
+        ``opspack_demo_lock`` is made if missing. Yields once every waiter is waiting
+        on a lock; the sessions end when the block exits."""
+        self.psql(
+            "CREATE TABLE IF NOT EXISTS opspack_demo_lock (id int PRIMARY KEY, v int NOT NULL);"
+            "INSERT INTO opspack_demo_lock VALUES (1, 0) ON CONFLICT DO NOTHING;"
+            "GRANT SELECT, UPDATE ON opspack_demo_lock TO PUBLIC;",
+            database=database,
+        )
+        login = {"user": user, "password": password}
+        work = BlockingWorkload()
+        try:
+            holder = self.session(database=database, application_name="opspack-holder", **login)
+            work.sessions.append(holder)
+            holder.send("BEGIN; UPDATE opspack_demo_lock SET v = v + 1 WHERE id = 1;")
+            work.holder = holder.pid
+            self.wait_until(
+                f"SELECT state FROM pg_stat_activity WHERE pid = {holder.pid}", "idle in transaction", database=database
+            )
+            for i in range(waiters):
+                waiter = self.session(database=database, application_name=f"opspack-waiter{i + 1}", **login)
+                work.sessions.append(waiter)
+                waiter.send("UPDATE opspack_demo_lock SET v = v + 1 WHERE id = 1;")
+                work.waiters.append(waiter.pid)
+                self.wait_until(
+                    f"SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND pid IN "
+                    f"({','.join(str(p) for p in work.waiters)})",
+                    str(i + 1),
+                    database=database,
+                )
+            yield work
+        finally:
+            for s in reversed(work.sessions):
+                s.close()
+
+
+@dataclass
+class BlockingWorkload:
+    """The sessions of :meth:`PostgresServer.blocking_workload`, by backend pid."""
+
+    holder: int = 0
+    waiters: list[int] = field(default_factory=list)
+    sessions: list[PsqlSession] = field(default_factory=list)
+
+
+class PsqlSession:
+    """One psql process, kept open; :meth:`send` writes SQL without waiting for it."""
+
+    def __init__(self, proc: subprocess.Popen[str], server: PostgresServer) -> None:
+        self.proc = proc
+        self.pid = 0
+        self._server = server
+
+    def send(self, sql: str) -> None:
+        stdin: IO[str] | None = self.proc.stdin
+        assert stdin is not None
+        stdin.write(sql.rstrip() + "\n")
+        stdin.flush()
+
+    def close(self) -> None:
+        """End the session: its backend is terminated (a running statement too), then psql."""
+        if self.pid and self._server.root is not None:
+            with contextlib.suppress(RuntimeError, subprocess.SubprocessError, OSError):
+                self._server.psql(f"SELECT pg_terminate_backend({self.pid})")
+        if self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        for stream in (self.proc.stdin, self.proc.stdout, self.proc.stderr):
+            if stream is not None:
+                with contextlib.suppress(OSError):
+                    stream.close()
+        with contextlib.suppress(ValueError):
+            self._server._sessions.remove(self)
+
+
+@contextlib.contextmanager
+def demo_environment(*, waiters: int = 2) -> Iterator[dict[str, str]]:
+    """A PostgreSQL with a blocked workload for the demo; yields the sql pack's settings.
+
+    Starts a private server, makes the database ``app`` and a login ``app`` (pg_monitor,
+    pg_signal_backend), enables pg_stat_statements there, and keeps one session holding a
+    row lock with ``waiters`` sessions waiting on it (as the non-superuser ``worker``, so
+    ``sql kill`` can end it). Yields ``OPSPACK_SQL_URL`` / ``OPSPACK_SQL_PASSWORD``."""
+    with PostgresServer() as pg:
+        password = "demo-" + secrets.token_hex(6)
+        pg.psql("CREATE DATABASE app")
+        pg.psql(
+            f"CREATE ROLE app LOGIN PASSWORD '{password}'; GRANT pg_monitor, pg_signal_backend TO app;"
+            "CREATE ROLE worker LOGIN PASSWORD 'worker';"
+        )
+        pg.psql(
+            "CREATE EXTENSION pg_stat_statements;"
+            "CREATE TABLE orders AS SELECT g AS id, md5(g::text) AS ref FROM generate_series(1, 50000) g; ANALYZE;",
+            database="app",
+        )
+        with pg.blocking_workload("app", waiters=waiters, user="worker", password="worker"):  # noqa: S106
+            yield {"OPSPACK_SQL_URL": pg.url(user="app", database="app"), "OPSPACK_SQL_PASSWORD": password}
