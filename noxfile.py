@@ -8,6 +8,7 @@ undeclared dependency fails there: ``nox -s "tests(server)" -- -k cert``.
 from __future__ import annotations
 
 import os
+import sys
 from pathlib import Path
 
 import nox
@@ -23,7 +24,29 @@ PYTHON = os.environ.get("OPSPACK_NOX_PYTHON") or None
 nox.options.default_venv_backend = "uv|virtualenv"
 nox.options.reuse_existing_virtualenvs = True
 nox.options.error_on_missing_interpreters = True
-nox.options.sessions = ["lint", "typecheck", "registry", "tests", "integration"]
+nox.options.sessions = ["lint", "typecheck", "registry", "tests", "integration", "docs"]
+
+
+def _release() -> object:
+    """shared/src/opspack/release.py, loaded by path: it needs only the standard library."""
+    import importlib.util
+
+    name = "_opspack_release"
+    if name not in sys.modules:
+        spec = importlib.util.spec_from_file_location(name, ROOT / "shared" / "src" / "opspack" / "release.py")
+        assert spec is not None and spec.loader is not None
+        module = importlib.util.module_from_spec(spec)
+        sys.modules[name] = module
+        spec.loader.exec_module(module)
+    return sys.modules[name]
+
+
+#: OPSPACK_CHANGED_SINCE=<base-ref> limits `tests` to what a change against that ref touches
+#: (everything when shared/, noxfile.py or .ci/ changed): the fast CI path.
+TEST_TARGETS = ["core", *PACKS]
+if os.environ.get("OPSPACK_CHANGED_SINCE"):
+    _touched = set(_release().targets_for(ROOT, os.environ["OPSPACK_CHANGED_SINCE"]))  # type: ignore[attr-defined]
+    TEST_TARGETS = [t for t in TEST_TARGETS if t in _touched] or ["core"]
 
 
 def _pytest(session: nox.Session, *paths: str) -> None:
@@ -57,7 +80,7 @@ def typecheck(session: nox.Session) -> None:
 
 
 @nox.session(python=PYTHON)
-@nox.parametrize("target", ["core", *PACKS], ids=["core", *PACKS])
+@nox.parametrize("target", TEST_TARGETS, ids=TEST_TARGETS)
 def tests(session: nox.Session, target: str) -> None:
     """The tests of the core, or of one pack in a virtualenv with only the core and that pack."""
     session.install("-e", "shared[testing]")
@@ -71,8 +94,9 @@ def tests(session: nox.Session, target: str) -> None:
 @nox.session(python=PYTHON)
 def integration(session: nox.Session) -> None:
     """Cross-pack tests (tests/): every pack installed, the command line, the demo console,
-    and the front-ends (tests/frontends: opspack serve, MCP, Hubot from npm, Errbot, Slack, Teams)."""
-    session.install("-e", CORE_ALL, *FRONTEND_CLIENTS)
+    and the front-ends (tests/frontends: opspack serve, MCP, Hubot from npm, Errbot, Slack, Teams),
+    and a pack made by `opspack new-pack` passing its own nox session (so nox is installed)."""
+    session.install("-e", CORE_ALL, *FRONTEND_CLIENTS, "nox", "uv")
     for name in PACKS:
         session.install("-e", f"packs/{name}{_pack_extras(name)}")
     _pytest(session, "tests")
@@ -108,3 +132,108 @@ def demo(session: nox.Session) -> None:
     for name in PACKS:
         session.install("-e", f"packs/{name}{_pack_extras(name)}")
     session.run("python", "scripts/demo.py", *session.posargs)
+
+
+def _base(session: nox.Session) -> str:
+    if session.posargs:
+        return str(session.posargs[0])
+    return os.environ.get("OPSPACK_BASE", "origin/main")
+
+
+@nox.session(python=False)
+def changed(session: nox.Session) -> None:
+    """The fast CI path: `nox -s changed -- <base-ref>` tests only the packs a change touches
+    (everything when shared/, noxfile.py or .ci/ changed), then checks the registry."""
+    base = _base(session)
+    targets = _release().targets_for(ROOT, base)  # type: ignore[attr-defined]
+    session.log(f"changed against {base}: {', '.join(targets) or 'no pack or core files'}")
+    for target in targets:
+        session.notify(f"tests({target})", posargs=[])
+    session.notify("registry", posargs=[])
+
+
+@nox.session(python=False)
+def release_check(session: nox.Session) -> None:
+    """`nox -s release_check -- <base-ref>`: each changed pack (and the core) bumped its version
+    in its pyproject.toml and added a fragment to its changes/; fails naming the pack."""
+    base = _base(session)
+    release = _release()
+    try:
+        problems = release.check(ROOT, base)  # type: ignore[attr-defined]
+    except release.ReleaseError as exc:  # type: ignore[attr-defined]
+        session.error(str(exc))
+    for problem in problems:
+        session.warn(problem)
+    if problems:
+        session.error(f"{len(problems)} release problem(s) against {base}")
+    session.log(f"every changed pack bumped its version and added a fragment (against {base})")
+
+
+@nox.session(python=PYTHON)
+def build(session: nox.Session) -> None:
+    """A wheel and an sdist for the core and each pack into dist/; then each pack's wheel is
+    installed alone (with the core's wheel) in a clean virtualenv and must list its commands."""
+    import json
+    import shutil
+    import tempfile
+
+    dist = ROOT / "dist"
+    shutil.rmtree(dist, ignore_errors=True)
+    session.install("build")
+    for folder in ["shared", *[f"packs/{n}" for n in PACKS]]:
+        session.run("python", "-m", "build", "--installer", "uv", "--outdir", str(dist), folder, silent=True)
+    core_wheel = next(dist.glob("opspack-*.whl"))
+    registry = json.loads((ROOT / "registry.json").read_text())
+    for name in PACKS:
+        wheel = next(dist.glob(f"opspack_{name}-*.whl"))
+        expected = sorted(c["id"] for c in registry["commands"] if c["pack"]["name"] == name)
+        with tempfile.TemporaryDirectory(prefix=f"opspack-{name}-") as tmp:
+            venv = Path(tmp) / "venv"
+            session.run("uv", "venv", "--quiet", "--python", sys.executable, str(venv), external=True)
+            py = str(venv / "bin" / "python")
+            session.run("uv", "pip", "install", "--quiet", "--python", py, str(core_wheel), str(wheel), external=True)
+            listed = session.run(
+                str(venv / "bin" / "opspack"), "list", "--pack", name, "--json", external=True, silent=True
+            )
+            ids = sorted(e["id"] for e in json.loads(str(listed)))
+            if ids != expected:
+                session.error(f"{wheel.name} alone lists {ids}, the registry has {expected}")
+            session.log(f"{wheel.name}: installs alone and lists its {len(ids)} commands")
+
+
+@nox.session(python=PYTHON)
+def changelog(session: nox.Session) -> None:
+    """`nox -s changelog -- <pack|core> [--draft]`: towncrier assembles the fragments in
+    changes/ into CHANGELOG.md under the version in the pack's pyproject.toml."""
+    import tomllib
+
+    if not session.posargs:
+        session.error("usage: nox -s changelog -- <pack|core> [--draft]")
+    name = session.posargs[0]
+    folder = ROOT / ("shared" if name == "core" else f"packs/{name}")
+    if not (folder / "pyproject.toml").is_file():
+        session.error(f"no pack named {name}")
+    project = tomllib.loads((folder / "pyproject.toml").read_text())["project"]
+    session.install("towncrier==26.9.0")
+    session.run(
+        "towncrier",
+        "build",
+        "--config",
+        str(ROOT / "towncrier.toml"),
+        "--dir",
+        str(folder),
+        "--name",
+        project["name"],
+        "--version",
+        project["version"],
+        *(["--draft"] if "--draft" in session.posargs else ["--yes"]),
+    )
+
+
+@nox.session(python=PYTHON)
+def docs(session: nox.Session) -> None:
+    """The docs site (mkdocs, material theme): the command reference is generated from
+    registry.json, then `mkdocs build --strict` (warnings are errors) writes site/."""
+    session.install("-e", "shared", "mkdocs==1.6.1", "mkdocs-material==9.8.2")
+    session.run("python", "-m", "opspack.docsgen", "registry.json", "docs/reference")
+    session.run("mkdocs", "build", "--strict", "--site-dir", "site", *session.posargs, env={"NO_MKDOCS_2_WARNING": "1"})

@@ -226,6 +226,18 @@ def cmd_slack(args: argparse.Namespace) -> int:
     return _frontend(args, "slack", run)
 
 
+def _lazy(target: str) -> Any:
+    """A subcommand implemented by ``module:function`` (imported only when it runs)."""
+
+    def run(args: argparse.Namespace) -> int:
+        import importlib
+
+        module, func = target.split(":")
+        return int(getattr(importlib.import_module(module), func)(args))
+
+    return run
+
+
 def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="opspack", description="Chat-ops command packs.")
     p.add_argument("--version", action="version", version=f"opspack {__version__}")
@@ -288,6 +300,29 @@ def parser() -> argparse.ArgumentParser:
     s.add_argument("action", choices=["build", "check"])
     s.add_argument("--root", help="the checkout (default: found from the current folder)")
     s.set_defaults(func=cmd_registry)
+
+    s = sub.add_parser("new-pack", help="create packs/<name>/ from the template and register it")
+    s.add_argument("name", help="the pack's name: lower case, digits, underscores (netbox, sql_server)")
+    s.add_argument("--summary", help="one line: what the pack's commands do")
+    s.add_argument("--root", help="the checkout (default: found from the current folder)")
+    s.set_defaults(func=_lazy("opspack.scaffold:cli"))
+
+    s = sub.add_parser("wrap", help="turn an argparse script into a command of a pack")
+    s.add_argument("script", help="the Python script (it must build an argparse.ArgumentParser)")
+    s.add_argument("--pack", required=True, help="the pack that receives the command")
+    s.add_argument("--group", help="the command's group (default: from the script's name)")
+    s.add_argument("--verb", help="the command's verb (default: run)")
+    s.add_argument("--timeout", type=float, default=60.0, help="seconds the script may run (default 60)")
+    s.add_argument("--read-only", action="store_true", help="the script changes nothing (default: mutating)")
+    s.add_argument("--force", action="store_true", help="overwrite an existing module of that group")
+    s.add_argument("--root", help="the checkout (default: found from the current folder)")
+    s.set_defaults(func=_lazy("opspack.wrap:cli"))
+
+    s = sub.add_parser("whats-new", help="commands added or changed since a date or version")
+    s.add_argument("--since", default="30d", help="a date, 7d/12h, a version (0.1.0, jenkins@0.1.0) or a git ref")
+    s.add_argument("--repo", help="the checkout whose registry.json history is read (default: found from here)")
+    s.add_argument("--format", choices=FORMATS, default="text")
+    s.set_defaults(func=_lazy("opspack.whatsnew:cli"))
     return p
 
 

@@ -71,8 +71,31 @@ def overview(registry: Registry, entries: Sequence[Entry] | None = None, title: 
     return Table(columns=["command", "what it does"], rows=rows, title=title or "Commands")
 
 
+def search_reply(registry: Registry, text: str, *, fallback: bool = False) -> Reply | None:
+    """Answer ``help search <text>``: commands ranked by how well they match what they do.
+    With ``fallback`` (``help <words>`` named no command) None when nothing matches."""
+    from opspack.search import search
+
+    found = search(registry, text)
+    if not found:
+        if fallback:
+            return None
+        return Reply(
+            ok=True,
+            command=None,
+            results=[Text(f"No command matches `{text}`. Type `help` to see them all.")],
+        )
+    title = f"No command is named `{text}`; commands about it" if fallback else f"Commands about `{text}`"
+    return Reply(
+        ok=True,
+        command=None,
+        results=[overview(registry, found, title), Text("Type `help <command>` for its arguments and examples.")],
+    )
+
+
 def help_reply(registry: Registry, words: Sequence[str]) -> Reply:
-    """Answer ``help [words...]``: everything, a pack or a group, or one command."""
+    """Answer ``help [words...]``: everything, a pack or a group, one command, or (``help search
+    <text>``, or words that name no command) the commands whose descriptions match."""
     if not words:
         packs = ", ".join(p["name"] for p in registry.packs) or "none installed"
         return Reply(
@@ -84,6 +107,11 @@ def help_reply(registry: Registry, words: Sequence[str]) -> Reply:
             ],
         )
     entries, n = registry.match(words)
+    named = bool(entries) and n == len(words)
+    if words[0].lower() == "search" and len(words) > 1 and not named and not registry.with_prefix(words):
+        reply = search_reply(registry, " ".join(words[1:]))
+        assert reply is not None
+        return reply
     if len(entries) == 1 and n == len(words):
         return Reply(ok=True, command=None, results=command_help(entries[0]))
     prefixed = registry.with_prefix(words)
@@ -91,6 +119,9 @@ def help_reply(registry: Registry, words: Sequence[str]) -> Reply:
         return Reply(ok=True, command=None, results=[overview(registry, prefixed, f"Commands for `{' '.join(words)}`")])
     if entries:
         return Reply(ok=True, command=None, results=[r for e in entries for r in command_help(e)])
+    found = search_reply(registry, " ".join(words), fallback=True)
+    if found is not None:
+        return found
     close = registry.closest(" ".join(words))
     hint = (
         "Did you mean: " + "; ".join(f"`{c['chat']['usage']}`" for c in close) + "?"

@@ -1,9 +1,16 @@
 """The core's own commands: history of invocations and the friction log."""
 
-from opspack.pack import Pack
+from opspack.pack import Pack, Setting
 
 pack = Pack(
     name="core",
-    summary="opspack's own commands: who ran what (history) and what slowed people down (friction)",
-    modules=["opspack_core.history", "opspack_core.friction"],
+    summary="opspack's own commands: who ran what (history), what slowed people down (friction), what's new",
+    modules=["opspack_core.history", "opspack_core.friction", "opspack_core.whats_new"],
+    settings=[
+        Setting(
+            "repo",
+            "checkout of the packs repository whose registry.json history `whats-new` reads (default: the current one)",
+            default="",
+        ),
+    ],
 )

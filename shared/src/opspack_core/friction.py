@@ -11,7 +11,11 @@ from opspack_core._store import audit_of
 
 
 @command(
-    group="friction", verb="add", mutating=True, examples=['friction add "had to ssh to restart nginx" --tag manual']
+    group="friction",
+    verb="add",
+    mutating=True,
+    settings=[],
+    examples=['friction add "had to ssh to restart nginx" --tag manual'],
 )
 def add(ctx: Context, text: list[str], *, tag: list[str] | None = None) -> Status:
     """Log something that slowed you down, so it can be prioritised later.
@@ -27,7 +31,7 @@ def add(ctx: Context, text: list[str], *, tag: list[str] | None = None) -> Statu
     return Status("ok", f"Logged as #{item}. Thank you: `friction list` shows what is open.")
 
 
-@command(group="friction", verb="list", examples=["friction list --tag manual"])
+@command(group="friction", verb="list", examples=["friction list --tag manual"], settings=[])
 def list_(ctx: Context, *, tag: str | None = None, since: str | None = None, done: bool = False) -> Table:
     """List logged friction, newest first.
 
@@ -54,7 +58,7 @@ def list_(ctx: Context, *, tag: str | None = None, since: str | None = None, don
     )
 
 
-@command(group="friction", verb="done", mutating=True, idempotent=True, examples=["friction done 12"])
+@command(group="friction", verb="done", mutating=True, idempotent=True, examples=["friction done 12"], settings=[])
 def done(ctx: Context, item: int) -> Status:
     """Mark a friction item as dealt with.
 

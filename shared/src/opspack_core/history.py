@@ -19,6 +19,7 @@ def _when(at: float) -> str:
     verb="list",
     words=["history"],
     examples=["history", "history vm power-off --since 7d", "history --user alice --failed"],
+    settings=[],
 )
 def list_(
     ctx: Context,
@@ -81,7 +82,7 @@ def list_(
     )
 
 
-@command(group="history", verb="stats", words=["history", "stats"], examples=["history stats --since 7d"])
+@command(group="history", verb="stats", words=["history", "stats"], examples=["history stats --since 7d"], settings=[])
 def stats(ctx: Context, *, since: str = "30d", limit: int = 15) -> Table:
     """Show the most used commands with their failure rates and durations.
 

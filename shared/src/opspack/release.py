@@ -1,0 +1,173 @@
+"""Independent versions: which packs a change touches, and whether each touched pack
+bumped its version and added a changelog fragment.
+
+Standard library only, so the noxfile can load it by path before anything is installed
+(``nox -s release_check -- origin/main``, ``nox -s changed -- origin/main``).
+
+A *unit* is a pack (``packs/<name>/``) or the core (``shared/``, unit name ``core``).
+Each has its version in its own ``pyproject.toml`` and its unreleased notes as
+fragments ``changes/<slug>.<added|changed|fixed|removed>.md``.
+"""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import sys
+import tomllib
+from dataclasses import dataclass
+from pathlib import Path
+
+FRAGMENT_TYPES = ("added", "changed", "fixed", "removed")
+FRAGMENT = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.+-]*\.(" + "|".join(FRAGMENT_TYPES) + r")\.md$")
+#: a change to one of these tests everything (the core, the repository's tooling, CI)
+EVERYTHING = ("shared/", "noxfile.py", ".ci/")
+CORE = "core"
+
+
+class ReleaseError(Exception):
+    """git failed or a base ref is unknown."""
+
+
+@dataclass(frozen=True)
+class Unit:
+    """A separately released distribution: a pack or the core."""
+
+    name: str
+    folder: str  # relative to the repository root, with a trailing slash
+
+    @property
+    def pyproject(self) -> str:
+        return self.folder + "pyproject.toml"
+
+    @property
+    def changes(self) -> str:
+        return self.folder + "changes/"
+
+
+def _git(root: Path, *args: str, check: bool = True) -> str:
+    proc = subprocess.run(["git", *args], cwd=root, capture_output=True, text=True, check=False)
+    if check and proc.returncode != 0:
+        raise ReleaseError(f"git {' '.join(args)}: {proc.stderr.strip() or proc.returncode}")
+    return proc.stdout
+
+
+def units(root: Path) -> list[Unit]:
+    """The core and every pack of the checkout at ``root``."""
+    found = [Unit(CORE, "shared/")]
+    found += [Unit(p.parent.name, f"packs/{p.parent.name}/") for p in sorted(root.glob("packs/*/pyproject.toml"))]
+    return found
+
+
+def changed_files(root: Path, base: str) -> list[str]:
+    """Files that differ from ``base``: committed since the merge base, staged, unstaged or new."""
+    try:
+        merge_base = _git(root, "merge-base", base, "HEAD").strip()
+    except ReleaseError:
+        merge_base = base
+    _git(root, "rev-parse", "--verify", "--quiet", merge_base + "^{commit}")
+    names = set(_git(root, "diff", "--name-only", merge_base).split())
+    names |= set(_git(root, "ls-files", "--others", "--exclude-standard").split())
+    return sorted(names)
+
+
+def touched(root: Path, files: list[str]) -> tuple[list[str], bool]:
+    """(names of the units whose folder a file is in, whether everything must be tested)."""
+    everything = any(f == e or (e.endswith("/") and f.startswith(e)) for f in files for e in EVERYTHING)
+    names = [u.name for u in units(root) if any(f.startswith(u.folder) for f in files)]
+    # a pack deleted by the change is not tested
+    return names, everything
+
+
+def targets_for(root: Path, base: str) -> list[str]:
+    """The ``tests(<target>)`` parameters the fast CI path runs for a change against ``base``."""
+    names, everything = touched(root, changed_files(root, base))
+    if everything:
+        return [u.name for u in units(root)]
+    return names
+
+
+def _version_tuple(version: str) -> tuple[int | str, ...]:
+    return tuple(int(p) if p.isdigit() else p for p in re.split(r"[.+-]", version))
+
+
+def _version_at(root: Path, unit: Unit, rev: str | None) -> str | None:
+    if rev is None:
+        path = root / unit.pyproject
+        if not path.is_file():
+            return None
+        text = path.read_text(encoding="utf-8")
+    else:
+        text = _git(root, "show", f"{rev}:{unit.pyproject}", check=False)
+        if not text:
+            return None
+    return str(tomllib.loads(text).get("project", {}).get("version", "")) or None
+
+
+def check(root: Path, base: str) -> list[str]:
+    """Problems that block a release of the change against ``base`` (empty: fine).
+
+    Every pack or core whose files changed needs a higher version than at the base and at
+    least one new fragment in its ``changes/``; fragment names must follow the pattern.
+    A new pack needs neither (its first version is its first release).
+    """
+    try:
+        merge_base = _git(root, "merge-base", base, "HEAD").strip()
+    except ReleaseError:
+        merge_base = base
+    files = changed_files(root, base)
+    problems: list[str] = []
+    for unit in units(root):
+        mine = [f for f in files if f.startswith(unit.folder)]
+        if not mine:
+            continue
+        label = "core (shared/)" if unit.name == CORE else f"pack {unit.name} (packs/{unit.name}/)"
+        bad = [
+            f
+            for f in mine
+            if f.startswith(unit.changes) and f != unit.changes + ".gitkeep" and not FRAGMENT.match(Path(f).name)
+        ]
+        for f in bad:
+            problems.append(f"{label}: {f} is not named <slug>.<{'|'.join(FRAGMENT_TYPES)}>.md")
+        old = _version_at(root, unit, merge_base)
+        if old is None:
+            continue  # a new pack: released for the first time with the version it has
+        new = _version_at(root, unit, None)
+        if new is None:
+            continue  # the pack was removed
+        if _version_tuple(new) <= _version_tuple(old):
+            problems.append(f"{label}: files changed but the version is still {new}; bump it in {unit.pyproject}")
+        fragments = [f for f in mine if f.startswith(unit.changes) and FRAGMENT.match(Path(f).name)]
+        if not [f for f in fragments if (root / f).is_file()]:
+            problems.append(
+                f"{label}: files changed but no changelog fragment was added; "
+                f"add {unit.changes}<slug>.<{'|'.join(FRAGMENT_TYPES)}>.md"
+            )
+    return problems
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``python release.py check|targets <base>``."""
+    args = list(sys.argv[1:] if argv is None else argv)
+    if len(args) != 2 or args[0] not in ("check", "targets"):
+        sys.stderr.write("usage: release.py check|targets <base-ref>\n")
+        return 2
+    root = Path.cwd()
+    try:
+        if args[0] == "targets":
+            print(" ".join(targets_for(root, args[1])))
+            return 0
+        problems = check(root, args[1])
+    except ReleaseError as exc:
+        sys.stderr.write(f"release check: {exc}\n")
+        return 2
+    for p in problems:
+        sys.stderr.write(p + "\n")
+    if problems:
+        return 1
+    print(f"release check: every changed pack bumped its version and added a fragment (base {args[1]})")
+    return 0
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

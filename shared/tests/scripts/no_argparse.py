@@ -1,0 +1,5 @@
+"""A script without argparse."""
+
+import sys
+
+print("hello", sys.argv[1:])

@@ -1,0 +1,200 @@
+"""`opspack wrap`: realistic argparse scripts become commands that run through the runtime."""
+
+from __future__ import annotations
+
+import ast
+import json
+import os
+from pathlib import Path
+
+import pytest
+from opspack import cli, scaffold, wrap
+from opspack.errors import CommandTimeout
+from opspack.registry import Registry
+from opspack.scripts import parse_output, run_script, script_results
+from opspack.testing import check_rendering, run_command
+
+SCRIPTS = Path(__file__).parent / "scripts"
+
+
+@pytest.fixture(scope="module")
+def repo(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A checkout with one pack holding two wrapped scripts."""
+    root = tmp_path_factory.mktemp("repo")
+    (root / "shared").mkdir()
+    (root / "packs").mkdir()
+    scaffold.new_pack(root, "wrapdemo")
+    wrap.wrap(root, SCRIPTS / "disk_report.py", "wrapdemo", read_only=True)
+    assert cli.main(["wrap", str(SCRIPTS / "cert_days.py"), "--pack", "wrapdemo", "--group", "certs",
+                     "--verb", "check", "--timeout", "20", "--root", str(root)]) == 0  # fmt: skip
+    return root
+
+
+@pytest.fixture(scope="module")
+def registry(repo: Path) -> Registry:
+    return Registry.from_file(repo / "registry.json")
+
+
+def test_parser_is_read_without_running_the_script(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    marker = tmp_path / "marker"
+    monkeypatch.setenv("WRAP_MARKER", str(marker))
+    parser = wrap.read_parser(SCRIPTS / "disk_report.py")
+    assert not marker.exists()
+    by_dest = {a["dest"]: a for a in parser["actions"]}
+    assert by_dest["min_kb"]["type"] == "int" and by_dest["min_kb"]["default"] == 0
+    assert by_dest["min_kb"]["help"] == "ignore files smaller than this (default: 0)"
+    assert by_dest["format"]["choices"] == ["json", "csv", "text"]
+    assert by_dest["exclude"]["kind"] == "_AppendAction"
+    assert by_dest["follow"]["kind"] == "_StoreFalseAction"
+
+
+def test_generated_signature(repo: Path, registry: Registry) -> None:
+    entry = registry.get("wrapdemo.disk_report.run")
+    assert entry is not None
+    assert entry["chat"]["usage"] == (
+        "disk-report run <path> [--min-kb MIN_KB] [--format json|csv|text] [--top TOP] [--exclude EXCLUDE] "
+        "[--verbose VERBOSE] [--follow]"
+    )
+    props = entry["args_schema"]["properties"]
+    assert props["min_kb"] == {"type": "integer", "description": "ignore files smaller than this (default: 0)",
+                               "default": 0}  # fmt: skip
+    assert props["format"]["enum"] == ["json", "csv", "text"]
+    assert props["exclude"]["type"] == "array"
+    assert entry["effects"]["read_only"] is True
+    assert entry["summary"] == "Report the biggest files under a folder"
+    certs = registry.get("wrapdemo.certs.check")
+    assert certs is not None
+    assert certs["effects"]["read_only"] is False  # mutating unless --read-only
+    assert certs["chat"]["positional"] == ["hosts"]
+    cprops = certs["args_schema"]["properties"]
+    assert "debug_internal" not in cprops  # help=SUPPRESS stays hidden
+    assert cprops["env"]["enum"] == ["prod", "staging", "dev"]  # from the parent parser
+    assert cprops["warn_days"]["default"] == 30  # from the option table
+    assert cprops["critical_days"]["type"] == "number"
+    assert certs["timeout_s"] == 25.0
+    source = (repo / "packs/wrapdemo/src/opspack_wrapdemo/certs.py").read_text()
+    ast.parse(source)
+    assert "TIMEOUT = 20.0" in source and "run_script(SCRIPT, argv, timeout=TIMEOUT)" in source
+    assert (repo / "packs/wrapdemo/src/opspack_wrapdemo/scripts/cert_days.py").is_file()
+    init = (repo / "packs/wrapdemo/src/opspack_wrapdemo/__init__.py").read_text()
+    assert '"opspack_wrapdemo.disk_report", "opspack_wrapdemo.certs"' in init
+
+
+@pytest.fixture
+def tree(tmp_path: Path) -> Path:
+    (tmp_path / "a").mkdir()
+    (tmp_path / "a" / "big.bin").write_bytes(b"x" * 5000)
+    (tmp_path / "small.txt").write_bytes(b"x" * 2048)
+    (tmp_path / "skip.log").write_bytes(b"x" * 9000)
+    return tmp_path
+
+
+def test_json_list_becomes_a_table(registry: Registry, tree: Path) -> None:
+    reply = run_command(f"disk-report run {tree} --exclude .log", registry=registry, environ={})
+    assert reply.ok, reply.error
+    table, status = reply.to_dict()["results"]
+    assert table["columns"] == ["file", "kb"]
+    assert table["rows"] == [["a/big.bin", 4], ["small.txt", 2]]
+    assert status["level"] == "ok"
+    check_rendering(reply)
+
+
+def test_csv_becomes_a_table_and_text_stays_text(registry: Registry, tree: Path) -> None:
+    csv_reply = run_command(f"disk-report run {tree} --format csv --top 1", registry=registry, environ={})
+    assert csv_reply.to_dict()["results"][0]["rows"] == [["skip.log", 8]]
+    text_reply = run_command(f"disk-report run {tree} --format text --min-kb 3", registry=registry, environ={})
+    first = text_reply.to_dict()["results"][0]
+    assert first["kind"] == "text" and "a/big.bin" in first["text"]
+
+
+def test_exit_code_becomes_status(registry: Registry, tmp_path: Path) -> None:
+    reply = run_command(f"disk-report run {tmp_path} --verbose 2", registry=registry, environ={})
+    results = reply.to_dict()["results"]
+    assert results[-1]["level"] == "critical"
+    assert "exit code 1" in results[-1]["message"] and "0 files" in results[-1]["message"]
+    check_rendering(reply)
+
+
+def test_flags_lists_and_objects(registry: Registry) -> None:
+    reply = run_command(
+        "certs check web1 web2 web3 --env staging --no-color --summary --critical-days 1.5 --quiet 2",
+        registry=registry,
+        environ={},
+    )
+    kv = reply.to_dict()["results"][0]
+    assert kv["kind"] == "kv"
+    assert kv["items"] == {"hosts": 3, "worst_days": 18, "env": "staging", "color": False}
+    listed = run_command("certs check a b c d --critical-days 8", registry=registry, environ={})
+    results = listed.to_dict()["results"]
+    assert [r[0] for r in results[0]["rows"]] == ["a", "b", "c", "d"]
+    assert results[-1]["level"] == "critical" and "expires in 7 days" in results[-1]["message"]
+
+
+def test_scripts_that_cannot_be_wrapped(tmp_path: Path) -> None:
+    with pytest.raises(wrap.WrapError, match="subcommands"):
+        wrap.params_of(wrap.read_parser(SCRIPTS / "with_subcommands.py"))
+    with pytest.raises(wrap.WrapError, match="no argparse"):
+        wrap.read_parser(SCRIPTS / "no_argparse.py")
+    with pytest.raises(wrap.WrapError, match="is not a file"):
+        wrap.read_parser(tmp_path / "missing.py")
+
+
+def test_existing_module_needs_force(repo: Path) -> None:
+    with pytest.raises(wrap.WrapError, match="--force"):
+        wrap.wrap(repo, SCRIPTS / "disk_report.py", "wrapdemo")
+    with pytest.raises(wrap.WrapError, match="new-pack"):
+        wrap.wrap(repo, SCRIPTS / "disk_report.py", "nosuchpack")
+
+
+def test_timeout_kills_the_script() -> None:
+    with pytest.raises(CommandTimeout, match=r"did not finish within 0\.5 s"):
+        run_script(SCRIPTS / "sleepy.py", ["--seconds", "30"], timeout=0.5)
+
+
+@pytest.mark.parametrize(
+    ("stdout", "kind"),
+    [
+        ('[{"a": 1, "b": {"x": 2}}, {"a": 3, "c": null}]', "table"),
+        ('{"items": [{"n": 1}, {"n": 2}]}', "table"),
+        ('{"ok": true, "tags": ["a", "b"], "nested": {"k": 1}}', "kv"),
+        ("[1, 2, 3]", "table"),
+        ('{"n": 1}\n{"n": 2}\n', "table"),
+        ("host;port\nweb1;22\nweb2;443\n", "table"),
+        ("Hello, world\nAll fine, thanks\n", "text"),
+        ('"just a string"', "text"),
+        ("plain output", "text"),
+    ],
+)
+def test_output_mapping(stdout: str, kind: str) -> None:
+    results = parse_output(stdout)
+    assert [r.kind for r in results] == [kind]
+
+
+def test_output_mapping_details() -> None:
+    (table,) = parse_output('[{"a": 1, "b": {"x": 2}}, {"a": 3, "c": null}]')
+    assert table.to_dict()["columns"] == ["a", "b", "c"]
+    assert table.to_dict()["rows"] == [[1, '{"x": 2}', None], [3, None, None]]
+    (csv_table,) = parse_output("host,port\nweb1,22\n")
+    assert csv_table.to_dict()["rows"] == [["web1", 22]]
+    assert parse_output("   \n") == []
+    failed = script_results("", "Traceback ...\nValueError: bad host\n", 3, name="x.py")
+    assert [r.kind for r in failed] == ["text", "status"]
+    assert failed[-1].to_dict()["message"] == "x.py failed (exit code 3): ValueError: bad host"
+    assert json.dumps([r.to_dict() for r in failed])
+
+
+def test_generated_code_lints_clean(repo: Path) -> None:
+    """ruff (when installed) accepts the generated module as it is."""
+    import shutil
+    import subprocess
+
+    ruff = shutil.which("ruff")
+    if ruff is None:
+        pytest.skip("ruff is not installed here (it is in the lint session)")
+    config = Path(__file__).parents[2] / "ruff.toml"
+    module = repo / "packs/wrapdemo/src/opspack_wrapdemo"
+    for name in ("disk_report.py", "certs.py", "example.py", "__init__.py"):
+        for args in (["check"], ["format", "--check"]):
+            proc = subprocess.run([ruff, *args, "--config", str(config), str(module / name)],
+                                  capture_output=True, text=True, check=False, env={**os.environ})  # fmt: skip
+            assert proc.returncode == 0, proc.stdout + proc.stderr
