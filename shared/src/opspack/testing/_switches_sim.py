@@ -1,3 +1,5 @@
+# mypy: ignore-errors
+# (Twisted and fake-switches are typed in one environment and absent in another)
 """The child process of :mod:`opspack.testing.switches`: fake-switches on one Twisted reactor.
 
 Imports Twisted and fake-switches, so only ``python -m opspack.testing.switches`` imports it.
@@ -31,7 +33,7 @@ _ARP = [
 ]
 
 
-class IOSEnabled(EnabledCommandProcessor):  # type: ignore[misc]
+class IOSEnabled(EnabledCommandProcessor):
     """fake-switches' IOS enabled mode plus the show commands it lacks, in IOS's format."""
 
     def init(self, switch_configuration: Any, *args: Any) -> None:
@@ -48,10 +50,18 @@ class IOSEnabled(EnabledCommandProcessor):  # type: ignore[misc]
             del self.write_line
         return "\n".join(lines)
 
+    def process_command(self, line: str) -> bool:
+        # IOS's `end` leaves configuration mode from any depth (fake-switches knows only `exit`)
+        if line.strip() == "end" and self.sub_processor is not None:
+            self.sub_processor = None
+            self.show_prompt()
+            return True
+        return bool(super().process_command(line))
+
     def do_show(self, *args: str) -> None:
         words = [a.lower() for a in args]
         if words and "startup-config".startswith(words[0]) and len(words[0]) >= 3:
-            self.write_line("Using %i out of 524288 bytes" % len(self.switch_configuration.startup_config))
+            self.write_line(f"Using {len(self.switch_configuration.startup_config)} out of 524288 bytes")
             for line in self.switch_configuration.startup_config.splitlines()[3:]:  # minus the "Building" header
                 self.write_line(line)
             return
@@ -83,7 +93,7 @@ class IOSEnabled(EnabledCommandProcessor):  # type: ignore[misc]
         self.switch_configuration.startup_config = self._running_text()
 
 
-class IOSCore(Cisco2960SwitchCore):  # type: ignore[misc]
+class IOSCore(Cisco2960SwitchCore):
     def new_command_processor(self) -> Any:
         return IOSEnabled(
             config=ConfigCommandProcessor(
@@ -134,21 +144,21 @@ class _Delayed:
             self.scheduled = False
 
 
-class _Upstream(protocol.Protocol):  # type: ignore[misc]
+class _Upstream(protocol.Protocol):
     def __init__(self, front: _Front) -> None:
         self.front = front
 
-    def connectionMade(self) -> None:
+    def connectionMade(self) -> None:  # noqa: N802 - Twisted's names
         self.front.upstream_ready(self)
 
-    def dataReceived(self, data: bytes) -> None:
+    def dataReceived(self, data: bytes) -> None:  # noqa: N802 - Twisted's names
         self.front.down.push(data)
 
-    def connectionLost(self, reason: Any = None) -> None:
+    def connectionLost(self, reason: Any = None) -> None:  # noqa: N802 - Twisted's names
         reactor.callLater(self.front.delay, self.front.transport.loseConnection)
 
 
-class _Front(protocol.Protocol):  # type: ignore[misc]
+class _Front(protocol.Protocol):
     def __init__(self, delay: float, target: int) -> None:
         self.delay = delay
         self.target = target
@@ -157,7 +167,7 @@ class _Front(protocol.Protocol):  # type: ignore[misc]
         self.down = _Delayed(delay, lambda d: self.transport.write(d))
         self.up = _Delayed(delay, self._to_upstream)
 
-    def connectionMade(self) -> None:
+    def connectionMade(self) -> None:  # noqa: N802 - Twisted's names
         factory = protocol.ClientFactory()
         factory.protocol = lambda: _Upstream(self)
         reactor.connectTCP("127.0.0.1", self.target, factory)
@@ -174,10 +184,10 @@ class _Front(protocol.Protocol):  # type: ignore[misc]
         else:
             self.upstream.transport.write(data)
 
-    def dataReceived(self, data: bytes) -> None:
+    def dataReceived(self, data: bytes) -> None:  # noqa: N802 - Twisted's names
         self.up.push(data)
 
-    def connectionLost(self, reason: Any = None) -> None:
+    def connectionLost(self, reason: Any = None) -> None:  # noqa: N802 - Twisted's names
         if self.upstream is not None:
             self.upstream.transport.loseConnection()
 

@@ -13,8 +13,9 @@ Platforms (netmiko ``device_type`` names): ``cisco_ios`` (fake-switches' Cisco 2
 and ``dell_os6`` (its Dell 10G core). fake-switches lacks a few commands every IOS has;
 for ``cisco_ios`` the simulator here adds them in IOS's own output format:
 ``show ip interface brief`` (fake-switches crashes on it), ``show arp`` / ``show ip arp``
-(three fixed entries), ``show interfaces status`` and ``show startup-config`` (the
-configuration as of the last ``write memory``, or start-up). A port is ``up`` unless it
+(three fixed entries), ``show interfaces status``, ``show startup-config`` (the
+configuration as of the last ``write memory``, or start-up) and ``end`` in configuration
+mode (netmiko leaves configuration mode with it). A port is ``up`` unless it
 is ``shutdown``. A device with ``latency`` > 0 sits behind a TCP proxy in the same process
 that delays every chunk by that many seconds, each way: a device that answers slowly.
 
@@ -82,8 +83,8 @@ class SimulatedSwitches:
 
     devices: Sequence[SwitchSpec]
     username: str = "admin"
-    password: str = "admin"  # noqa: S105 - a simulator's login
-    secret: str = "secret"  # noqa: S105 - the enable password
+    password: str = "admin"
+    secret: str = "secret"
     start_timeout: float = 60.0
     python: str = sys.executable
     ports: dict[str, int] = field(default_factory=dict)
