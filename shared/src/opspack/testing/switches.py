@@ -145,6 +145,11 @@ class SimulatedSwitches:
                 proc.wait()
 
     @property
+    def pid(self) -> int | None:
+        """The simulator process's id (while it runs)."""
+        return self._proc.pid if self._proc is not None else None
+
+    @property
     def running(self) -> bool:
         return self._proc is not None and self._proc.poll() is None
 
