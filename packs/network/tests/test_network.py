@@ -1,0 +1,245 @@
+"""The network pack against simulated switches, through the real runtime and netmiko."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+from conftest import Lab, run
+from opspack.registry import Registry
+from opspack.results import Reply
+
+
+def ok(reply: Reply) -> list[dict[str, Any]]:
+    assert reply.ok, reply.error
+    results: list[dict[str, Any]] = reply.to_dict()["results"]
+    return results
+
+
+def failed(reply: Reply) -> str:
+    assert not reply.ok and reply.error is not None
+    return reply.error.kind
+
+
+def summary_rows(table: dict[str, Any]) -> dict[str, list[Any]]:
+    return {row[0]: row for row in table["rows"]}
+
+
+def test_command_modules_do_not_import_netmiko() -> None:
+    code = (
+        "import sys, opspack_network, opspack_network.show, opspack_network.configs, opspack_network.devices;"
+        "bad = [m for m in ('netmiko', 'paramiko', 'textfsm', 'yaml') if m in sys.modules];"
+        "assert not bad, bad"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def test_devices(lab: Lab, registry: Registry) -> None:
+    (table,) = ok(run(registry, "net devices", lab.env))
+    assert [r[0] for r in table["rows"]] == ["sw1", "sw2", "dsw", "slow", "down", "badpw"]
+    assert table["rows"][0][3] == "cisco_ios" and table["rows"][0][4] == "core"
+    (table,) = ok(run(registry, "net devices --group core", lab.env))
+    assert [r[0] for r in table["rows"]] == ["sw1", "sw2"]
+    (table,) = ok(run(registry, "net devices --site dc2", lab.env))
+    assert [r[0] for r in table["rows"]] == ["down", "badpw"]
+    reply = run(registry, "net devices --group cor", lab.env)
+    assert failed(reply) == "not_found" and "core" in str(reply.error and reply.error.hint)
+
+
+def test_show_on_one_device_parses_with_textfsm(lab: Lab, registry: Registry) -> None:
+    for text in ("net show sw1 show version", 'net show sw1 "show version"', "net show sw1 sh ver"):
+        (table,) = ok(run(registry, text, lab.env))
+        assert table["kind"] == "table"
+        row = dict(zip(table["columns"], table["rows"][0], strict=True))
+        assert row["version"] == "12.2(58)SE2" and row["hostname"] == "sw1"
+
+
+def test_show_without_a_template_is_raw_text(lab: Lab, registry: Registry) -> None:
+    (text,) = ok(run(registry, "net show dsw show vlan", lab.env))
+    assert text["kind"] == "text" and text["mono"] and "default" in text["text"]
+    (text,) = ok(run(registry, "net show sw1 show running-config", lab.env))
+    assert text["kind"] == "text" and "hostname sw1" in text["text"]
+
+
+@pytest.mark.parametrize(
+    "command",
+    ["configure terminal", "reload", "copy run start", "show run | redirect flash:x.cfg", "s version"],
+)
+def test_show_refuses_what_is_not_read_only(lab: Lab, registry: Registry, command: str) -> None:
+    reply = run(registry, f'net show sw1 "{command}"', lab.env)
+    assert failed(reply) == "usage"
+
+
+def test_allowed_commands_extend_the_read_only_list() -> None:
+    from opspack_network.platforms import check_read_only
+
+    assert check_read_only("show ip route", "") is None
+    assert check_read_only("display current-configuration", "") is None
+    assert check_read_only("ping 10.0.0.1", "") is not None
+    assert check_read_only("ping 10.0.0.1", "ping, traceroute") is None
+    assert check_read_only("pingall", "ping") is not None
+
+
+def test_show_on_a_group_reports_every_device(lab: Lab, registry: Registry) -> None:
+    results = ok(run(registry, "net show all show version --workers 3", lab.env))
+    summary = summary_rows(results[0])
+    assert set(summary) == {"sw1", "sw2", "dsw", "slow", "down", "badpw"}
+    assert [summary[n][2] for n in ("sw1", "sw2", "dsw", "slow")] == ["ok"] * 4
+    assert summary["down"][2] == "error" and "unreachable" in summary["down"][3]
+    assert summary["badpw"][2] == "error" and "refused the login" in summary["badpw"][3]
+    levels = dict(zip([r[0] for r in results[0]["rows"]], results[0]["row_status"], strict=True))
+    assert levels["sw1"] == "ok" and levels["down"] == "critical"
+    parsed = results[1]
+    assert parsed["columns"][0] == "device" and {r[0] for r in parsed["rows"]} == {"sw1", "sw2", "slow"}
+    raw = [r for r in results[2:] if r["kind"] == "text"]
+    assert [r["title"] for r in raw] == ["dsw: show version"]  # fake-switches' Dell answers nothing
+
+
+def test_a_slow_device_answers_or_times_out_alone(lab: Lab, registry: Registry) -> None:
+    (table,) = ok(run(registry, "net show slow show version", lab.env))
+    assert table["rows"][0][table["columns"].index("hostname")] == "slow"
+    results = ok(run(registry, "net show all show version --timeout 1", lab.env))
+    summary = summary_rows(results[0])
+    assert summary["slow"][2] == "error"
+    assert summary["sw1"][2] == "ok" and summary["sw2"][2] == "ok"
+    reply = run(registry, "net show slow show version --timeout 1", lab.env)
+    assert failed(reply) in ("timeout", "backend")
+
+
+def test_wrong_password_and_down_device(lab: Lab, registry: Registry) -> None:
+    reply = run(registry, "net show badpw show version", lab.env)
+    assert failed(reply) == "denied" and reply.error is not None and "password" in str(reply.error.hint)
+    reply = run(registry, "net show down show version", lab.env)
+    assert failed(reply) == "backend" and reply.error is not None and "host and port" in str(reply.error.hint)
+    (status,) = ok(run(registry, "net status down", lab.env))
+    assert status["level"] == "critical" and "unreachable" in status["message"]
+
+
+def test_status(lab: Lab, registry: Registry) -> None:
+    status, kv = ok(run(registry, "net status sw1", lab.env))
+    assert status["level"] == "ok" and "12.2(58)SE2" in status["message"]
+    assert kv["items"]["interfaces up"] + kv["items"]["interfaces down"] == 8
+    assert kv["items"]["uptime"].startswith("1 year")
+    status, table = ok(run(registry, "net status all", lab.env))
+    assert status["level"] == "warning" and "down" in status["message"] and "badpw" in status["message"]
+    rows = summary_rows(table)
+    assert rows["sw2"][2] == "reachable" and rows["badpw"][2] == "login refused"
+    assert rows["down"][2] == "unreachable" and rows["dsw"][2] == "reachable"
+    status, _ = ok(run(registry, "net status core", lab.env))
+    assert status["level"] == "ok" and "all 2 devices" in status["message"]
+
+
+def test_interfaces_vlans_arp(lab: Lab, registry: Registry) -> None:
+    (table,) = ok(run(registry, "net interfaces sw1", lab.env))
+    assert table["columns"] == ["interface", "ip_address", "status", "proto"] and len(table["rows"]) == 8
+    (table,) = ok(run(registry, "net vlans sw1", lab.env))
+    assert table["rows"][0][:3] == ["1", "default", "active"] and "Fa0/1" in table["rows"][0][3]
+    (table,) = ok(run(registry, "net arp sw1", lab.env))
+    assert [r[1] for r in table["rows"]] == ["10.0.0.1", "10.0.0.21", "10.0.0.22"]
+    (text,) = ok(run(registry, "net vlans dsw", lab.env))
+    assert text["kind"] == "text" and "no TextFSM template" in text["title"]
+    assert failed(run(registry, "net vlans core", lab.env)) == "usage"
+    assert failed(run(registry, "net vlans sw9", lab.env)) == "not_found"
+
+
+def test_backup_config_change_and_diff(lab: Lab, registry: Registry, tmp_path: Path) -> None:
+    env = {**lab.env, "OPSPACK_NETWORK_BACKUP_DIR": str(tmp_path / "configs"), "OPSPACK_NETWORK_BACKUP_GIT": "true"}
+    assert failed(run(registry, "net diff sw2", env)) == "usage"  # no backup yet
+    (table,) = ok(run(registry, "net backup core", env))
+    assert [r[1] for r in table["rows"]] == ["new", "new"]
+    saved = (tmp_path / "configs" / "sw2.cfg").read_text()
+    assert "hostname sw2" in saved and "Current configuration" not in saved
+
+    change = 'net config sw2 "interface FastEthernet0/3" "description uplink to core" "shutdown"'
+    reply = run(registry, change, env)
+    assert failed(reply) == "denied" and reply.error is not None and reply.error.confirm is not None
+    status, diff = ok(run(registry, change, env, confirmed=True))
+    assert status["level"] == "ok" and "not saved" in status["message"]
+    assert "+ description uplink to core" in diff["unified"]
+
+    status, diff = ok(run(registry, "net diff sw2", env))
+    assert status["level"] == "warning" and "2 lines added" in status["message"]
+    assert "+ shutdown" in diff["unified"] and diff["before_label"] == "sw2 last backup"
+    _, diff = ok(run(registry, "net diff sw2 --against startup", env))
+    assert "+ description uplink to core" in diff["unified"]
+    (interfaces,) = ok(run(registry, "net interfaces sw2", env))
+    assert ["FastEthernet0/3", "unassigned", "administratively down", "down"] in interfaces["rows"]
+
+    table, diff = ok(run(registry, "net backup core", env))
+    assert summary_rows(table)["sw2"][1:4] == ["changed", 2, 0] and summary_rows(table)["sw1"][1] == "unchanged"
+    assert "+ shutdown" in diff["unified"] and "git commit" in table["title"]
+    status, _ = ok(run(registry, "net diff sw2", env))
+    assert status["level"] == "ok"
+    (table,) = ok(run(registry, "net backup core", env))
+    assert [r[1] for r in table["rows"]] == ["unchanged", "unchanged"]
+    log = subprocess.run(["git", "-C", str(tmp_path / "configs"), "log", "--oneline"], capture_output=True, text=True)
+    assert len(log.stdout.splitlines()) == 2  # one commit per backup run that changed something
+
+    _, diff = ok(run(registry, "net diff sw2 --against sw1.cfg", env))
+    assert "-hostname sw1" in diff["unified"] and "+hostname sw2" in diff["unified"]
+    assert failed(run(registry, "net diff sw2 --against ../devices.yaml", env)) == "usage"
+    assert failed(run(registry, "net diff sw2 --against nothing.cfg", env)) == "not_found"
+
+    undo = 'net config sw2 "interface FastEthernet0/3" "no description" "no shutdown" --save'
+    status, _ = ok(run(registry, undo, env, confirmed=True))
+    assert "saved to startup" in status["message"]
+    status, _ = ok(run(registry, "net diff sw2 --against startup", env))
+    assert status["level"] == "ok"
+
+
+def test_config_lines_the_device_rejects(lab: Lab, registry: Registry) -> None:
+    status, diff = ok(run(registry, 'net config sw2 "interface Fa0/99"', lab.env, confirmed=True))
+    assert status["level"] == "critical" and "rejected" in status["message"] and diff["unified"] == ""
+
+
+def test_backup_of_a_group_with_failures(lab: Lab, registry: Registry, tmp_path: Path) -> None:
+    env = {**lab.env, "OPSPACK_NETWORK_BACKUP_DIR": str(tmp_path)}
+    (table,) = ok(run(registry, "net backup broken", env))
+    assert [r[1] for r in table["rows"]] == ["failed", "failed"] and table["row_status"] == ["critical", "critical"]
+    assert not list(tmp_path.glob("*.cfg"))
+
+
+def test_inventory_problems_are_config_errors(lab: Lab, registry: Registry, tmp_path: Path) -> None:
+    env = {**lab.env, "OPSPACK_NETWORK_INVENTORY": str(tmp_path / "missing.yaml")}
+    assert failed(run(registry, "net devices", env)) == "config"
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("devices:\n  - {name: sw1, host: [\n")
+    assert failed(run(registry, "net devices", {**lab.env, "OPSPACK_NETWORK_INVENTORY": str(bad)})) == "config"
+    bad.write_text("devices:\n  - {name: sw1, host: 10.0.0.1}\n")
+    reply = run(registry, "net devices", {**lab.env, "OPSPACK_NETWORK_INVENTORY": str(bad)})
+    assert failed(reply) == "config" and "platform" in str(reply.error and reply.error.message)
+    env = {k: v for k, v in lab.env.items() if k != "NET_PASSWORD"}
+    reply = run(registry, "net show sw1 show version", env)
+    assert failed(reply) == "config" and "NET_PASSWORD" in str(reply.error and reply.error.message)
+    assert failed(run(registry, "net devices", {})) == "config"  # no inventory setting
+
+
+def test_yaml_inventory_merges_defaults_groups_and_devices() -> None:
+    from opspack_network.inventory import parse
+
+    inv = parse(
+        """
+defaults: {username: netops, password: "vault:secret/net#password", secret: "env:NET_ENABLE"}
+groups:
+  core: {username: admin, password: "file:/run/secrets/core"}
+  dc: {port: 2222}
+devices:
+  - {name: sw1, host: 10.0.0.1, port: 22, platform: cisco_ios, groups: [core, dc], site: hq}
+  - {name: sw2, host: 10.0.0.2, platform: arista_eos, groups: [dc], username: ops2}
+"""
+    )
+    sw1, sw2 = inv.devices["sw1"], inv.devices["sw2"]
+    assert (sw1.username, sw1.password, sw1.secret, sw1.port) == (
+        "admin",
+        "file:/run/secrets/core",
+        "env:NET_ENABLE",
+        22,
+    )
+    assert (sw2.username, sw2.password, sw2.port) == ("ops2", "vault:secret/net#password", 2222)
+    assert [d.name for d in inv.select("all")] == ["sw1", "sw2"] and [d.name for d in inv.select("dc")] == [
+        "sw1",
+        "sw2",
+    ]

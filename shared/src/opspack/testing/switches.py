@@ -1,0 +1,230 @@
+"""Simulated network switches (fake-switches over SSH) for tests, benchmarks and the demo.
+
+One child process serves any number of simulated devices, each on its own loopback
+port, through `fake-switches <https://github.com/internap/fake-switches>`_ (a CLI
+simulator of Cisco, Dell, Brocade ... switches on Twisted). The parent reads the
+ports the child prints once every device listens::
+
+    with SimulatedSwitches([SwitchSpec("sw1"), SwitchSpec("sw2", "dell_os6")]) as sims:
+        sims.ports["sw1"]                       # the SSH port of sw1
+        sims.write_inventory(path)              # an inventory file for the network pack
+
+Platforms (netmiko ``device_type`` names): ``cisco_ios`` (fake-switches' Cisco 2960)
+and ``dell_os6`` (its Dell 10G core). fake-switches lacks a few commands every IOS has;
+for ``cisco_ios`` the simulator here adds them in IOS's own output format:
+``show ip interface brief`` (fake-switches crashes on it), ``show arp`` / ``show ip arp``
+(three fixed entries), ``show interfaces status``, ``show startup-config`` (the
+configuration as of the last ``write memory``, or start-up) and ``end`` in configuration
+mode (netmiko leaves configuration mode with it). A port is ``up`` unless it
+is ``shutdown``. A device with ``latency`` > 0 sits behind a TCP proxy in the same process
+that delays every chunk by that many seconds, each way: a device that answers slowly.
+
+fake-switches pins Twisted<17 in its metadata but runs on current Twisted, so it is
+installed apart: ``pip install --no-deps fake-switches==1.5.0 "twisted[conch]" tftpy
+netaddr lxml`` (the network pack declares this in ``[tool.opspack.test-install]``).
+:func:`switches_available` says whether it is installed. Run ``python -m
+opspack.testing.switches sw1=cisco_ios sw2=dell_os6`` to serve devices by hand.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import os
+import subprocess
+import sys
+import threading
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from types import TracebackType
+from typing import IO, Any, Self
+
+__all__ = [
+    "PLATFORMS",
+    "SimulatedSwitches",
+    "SwitchSpec",
+    "SwitchesError",
+    "switches_available",
+]
+
+#: netmiko device_type -> what the simulator runs for it
+PLATFORMS = ("cisco_ios", "dell_os6")
+
+
+class SwitchesError(RuntimeError):
+    """The simulator did not start."""
+
+
+def switches_available() -> bool:
+    """fake-switches and Twisted's SSH support are importable."""
+    return all(importlib.util.find_spec(m) is not None for m in ("fake_switches", "twisted", "cryptography"))
+
+
+@dataclass(slots=True)
+class SwitchSpec:
+    """One simulated device: its name (also its hostname and prompt) and platform."""
+
+    name: str
+    platform: str = "cisco_ios"
+    #: seconds added to every chunk of data, each way (a slow device)
+    latency: float = 0.0
+    #: how many front ports it has
+    ports: int = 8
+
+    def __post_init__(self) -> None:
+        if self.platform not in PLATFORMS:
+            raise ValueError(f"platform {self.platform!r}: the simulator runs {', '.join(PLATFORMS)}")
+
+
+@dataclass
+class SimulatedSwitches:
+    """A child process serving ``devices`` over SSH on loopback; a context manager."""
+
+    devices: Sequence[SwitchSpec]
+    username: str = "admin"
+    password: str = "admin"
+    secret: str = "secret"
+    start_timeout: float = 60.0
+    python: str = sys.executable
+    ports: dict[str, int] = field(default_factory=dict)
+    _proc: subprocess.Popen[str] | None = field(default=None, repr=False)
+    _log: list[str] = field(default_factory=list, repr=False)
+
+    def start(self) -> Self:
+        """Start the child; return once every device listens."""
+        if self._proc is not None:
+            raise SwitchesError("already started")
+        spec = {
+            "username": self.username,
+            "password": self.password,
+            "secret": self.secret,
+            "devices": [asdict(d) for d in self.devices],
+        }
+        self._proc = subprocess.Popen(
+            [self.python, "-m", "opspack.testing.switches", "--json", json.dumps(spec)],
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+            env={**os.environ, "PYTHONUNBUFFERED": "1"},
+        )
+        ready = threading.Event()
+        stdout: IO[str] = self._proc.stdout  # type: ignore[assignment]
+
+        def read() -> None:
+            for line in stdout:
+                if line.startswith("{") and not ready.is_set():
+                    try:
+                        self.ports = {str(k): int(v) for k, v in json.loads(line)["ports"].items()}
+                    except (ValueError, KeyError):
+                        self._log.append(line)
+                        continue
+                    ready.set()
+                else:
+                    self._log.append(line)
+                    del self._log[:-200]
+            ready.set()
+
+        threading.Thread(target=read, name="switches-log", daemon=True).start()
+        ready.wait(self.start_timeout)
+        if not self.ports:
+            log = "".join(self._log)[-3000:]
+            self.stop()
+            raise SwitchesError(f"the switch simulator did not start:\n{log}")
+        return self
+
+    def stop(self) -> None:
+        proc, self._proc = self._proc, None
+        if proc is not None and proc.poll() is None:
+            proc.terminate()
+            try:
+                proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+
+    @property
+    def pid(self) -> int | None:
+        """The simulator process's id (while it runs)."""
+        return self._proc.pid if self._proc is not None else None
+
+    @property
+    def running(self) -> bool:
+        return self._proc is not None and self._proc.poll() is None
+
+    def log_text(self) -> str:
+        """What the simulator printed (its tracebacks, if a command broke a session)."""
+        return "".join(self._log)
+
+    def __enter__(self) -> Self:
+        return self.start()
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.stop()
+
+    # -- inventories -----------------------------------------------------------------
+    def inventory(
+        self,
+        *,
+        extra: Iterable[Mapping[str, Any]] = (),
+        groups: Mapping[str, Mapping[str, Any]] | None = None,
+        defaults: Mapping[str, Any] | None = None,
+        device_groups: Mapping[str, list[str]] | None = None,
+        site: str = "lab",
+    ) -> dict[str, Any]:
+        """An inventory for the network pack: every simulated device, plus ``extra`` ones."""
+        base: dict[str, Any] = {"username": self.username, "password": self.password, "secret": self.secret}
+        base.update(defaults or {})
+        devices: list[dict[str, Any]] = []
+        for d in self.devices:
+            devices.append(
+                {
+                    "name": d.name,
+                    "host": "127.0.0.1",
+                    "port": self.ports[d.name],
+                    "platform": d.platform,
+                    "groups": list((device_groups or {}).get(d.name, [])),
+                    "site": site,
+                }
+            )
+        devices.extend(dict(e) for e in extra)
+        return {"defaults": base, "groups": {k: dict(v) for k, v in (groups or {}).items()}, "devices": devices}
+
+    def write_inventory(self, path: Path, **kwargs: Any) -> Path:
+        """Write :meth:`inventory` to ``path`` (JSON, which YAML readers read as well)."""
+        path.write_text(json.dumps(self.inventory(**kwargs), indent=2) + "\n", encoding="utf-8")
+        return path
+
+
+# ---------------------------------------------------------------------------------------
+# the child process (imports Twisted and fake-switches; never imported by the parent)
+
+
+def _serve(spec: Mapping[str, Any]) -> None:  # pragma: no cover - runs in the child
+    from opspack.testing import _switches_sim
+
+    _switches_sim.serve(spec)
+
+
+def main(argv: list[str] | None = None) -> int:  # pragma: no cover - runs in the child
+    args = list(sys.argv[1:] if argv is None else argv)
+    if args[:1] == ["--json"]:
+        spec = json.loads(args[1])
+    else:
+        devices = []
+        for item in args:
+            name, _, platform = item.partition("=")
+            devices.append(asdict(SwitchSpec(name, platform or "cisco_ios")))
+        spec = {"username": "admin", "password": "admin", "secret": "secret", "devices": devices}
+    _serve(spec)
+    return 0
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())
