@@ -65,8 +65,45 @@ def _postgres(demo: Demo) -> str:
     return "PostgreSQL with a blocking workload (try: sql blocking, sql waits, sql health)"
 
 
+def _switches(demo: Demo) -> str:
+    """Simulated switches (fake-switches over SSH) and an inventory whose password is in OpenBao."""
+    import tempfile
+    from pathlib import Path
+
+    from opspack.testing.switches import SimulatedSwitches, SwitchSpec
+
+    password, enable = secrets.token_hex(8), secrets.token_hex(8)
+    sims = demo.stack.enter_context(
+        SimulatedSwitches(
+            [SwitchSpec("core1"), SwitchSpec("core2"), SwitchSpec("access1", "dell_os6", ports=4)],
+            password=password,
+            secret=enable,
+        )
+    )
+    folder = Path(demo.stack.enter_context(tempfile.TemporaryDirectory(prefix="opspack-demo-net-")))
+    inventory = sims.write_inventory(
+        folder / "devices.yaml",
+        defaults={"password": "vault:secret/demo/network#password", "secret": "vault:secret/demo/network#enable"},
+        device_groups={"core1": ["core"], "core2": ["core"]},
+    )
+    for key, value in (("password", password), ("enable", enable)):
+        demo.secrets[f"OPSPACK_DEMO_NETWORK_{key.upper()}"] = {
+            "path": "secret/demo/network",
+            "key": key,
+            "value": value,
+        }
+    demo.env["OPSPACK_NETWORK_INVENTORY"] = str(inventory)
+    demo.env["OPSPACK_NETWORK_BACKUP_DIR"] = str(folder / "backups")
+    return "3 simulated switches (try: net devices, net status all, net show core1 show vlan brief)"
+
+
 #: services in start order; each returns a line for the banner, or raises and is skipped
-STARTERS: list[tuple[str, Callable[[Demo], str]]] = [("vault", _vault), ("vmware", _vcsim), ("sql", _postgres)]
+STARTERS: list[tuple[str, Callable[[Demo], str]]] = [
+    ("vault", _vault),
+    ("vmware", _vcsim),
+    ("sql", _postgres),
+    ("network", _switches),
+]
 
 
 @contextlib.contextmanager
@@ -98,7 +135,7 @@ def main() -> int:
             f"opspack demo: {len(registry)} commands from {len(registry.packs)} packs "
             f"({', '.join(p['name'] for p in registry.packs)}).\n"
             + ("Local services for the demo:\n" + "\n".join(report) + "\n" if report else "")
-            + "Try: help | vm list | sql blocking | server test localhost --ports 22,80 | vault status | history\n"
+            + "Try: help | vm list | sql blocking | net status all | server test localhost --ports 22,80 | history\n"
         )
         sys.stdout.flush()
         return run_shell(registry)

@@ -50,8 +50,10 @@ def test_demo_vault_answers_from_the_local_openbao(tmp_path: Path) -> None:
 def test_demo_first_vm_list_shows_machines_and_sql_blocking_a_chain(tmp_path: Path) -> None:
     """The issues' demo promises: `vm list` shows VMs (vcsim), `sql blocking` a chain (PostgreSQL),
     and the secrets behind them come from OpenBao."""
-    out = run_demo(["vm list --limit 2", "sql blocking", "vault kv list secret/demo"], tmp_path)
+    out = run_demo(["vm list --limit 2", "sql blocking", "vault kv list secret/demo", "net status all"], tmp_path)
     assert "not started" not in out, out[:2000]
     assert "DC0_C0_RP0_VM0" in out
     assert "2 sessions blocked by 1" in out
-    assert "vmware  secret" in out and "sql     secret" in out
+    stored = {line.split()[0] for line in out.splitlines() if line.rstrip().endswith(" secret")}
+    assert {"vmware", "sql", "network"} <= stored
+    assert "all 3 devices reachable" in out
