@@ -199,3 +199,12 @@ def test_teams_cards_validate_with_the_adaptivecards_parser(runtime: Runtime) ->
     ]
     assert len(cards) >= 4
     assert validate_adaptive_cards(cards) == [[] for _ in cards]
+
+
+def test_mattermost_confirmation_says_how_to_confirm_in_chat() -> None:
+    from opspack.results import Confirmation
+
+    err = Error("denied", "needs confirmation", None, confirm=Confirmation("a.b.c", {}, "Run?", "b c", token="tok123"))
+    (post,) = render(Reply.failure(err, "a.b.c"), "mattermost")
+    text = post["props"]["attachments"][0]["text"]
+    assert "`confirm tok123`" in text and "--yes" not in text

@@ -105,8 +105,8 @@ def _one(out: _Out, r: Result | Error) -> None:
             "title": f"Error ({r.kind})",
             "text": r.message + (f"\n\n_{r.hint}_" if r.hint else ""),
         }
-        if r.confirm is not None and r.confirm.text:
-            att["text"] += f"\n\nTo confirm, send: `{r.confirm.text} --yes`"
+        if r.confirm is not None and r.confirm.token and "confirm " + r.confirm.token not in att["text"]:
+            att["text"] += f"\n\nTo confirm, send: `confirm {r.confirm.token}`"
         out.attach(att)
     elif isinstance(r, Image):
         out.uploads.append(upload(r.name, r.data, r.mime, title=r.title or r.alt, alt=r.alt))
