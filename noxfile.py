@@ -17,7 +17,7 @@ ROOT = Path(__file__).parent
 #: The core with the extras its front-ends need (opspack serve, mcp, slack).
 CORE_ALL = "shared[testing,serve,mcp,slack]"
 #: Front-end clients tested in tests/frontends that are not core extras.
-FRONTEND_CLIENTS = ["errbot>=6.2,<7"]
+FRONTEND_CLIENTS = ["errbot>=6.2,<7", "schemathesis>=4,<5"]
 PACKS = sorted(p.parent.name for p in ROOT.glob("packs/*/pyproject.toml"))
 PYTHON = os.environ.get("OPSPACK_NOX_PYTHON") or None
 

@@ -92,7 +92,8 @@ def mask_args(args: Mapping[str, Any], masker: Any) -> str:
 def default_url(config_data: Mapping[str, Any], environ: Mapping[str, str] | None = None) -> str | None:
     """The audit database URL in force, or None when auditing is off."""
     env = os.environ if environ is None else environ
-    url = env.get("OPSPACK_AUDIT_URL")
+    # where the trail lives is the process's choice: fall back to the real environment
+    url = env.get("OPSPACK_AUDIT_URL", os.environ.get("OPSPACK_AUDIT_URL"))
     if url is None:
         table = config_data.get("audit", {})
         url = table.get("url") if isinstance(table, dict) else None
@@ -103,7 +104,8 @@ def default_url(config_data: Mapping[str, Any], environ: Mapping[str, str] | Non
 
         resolved, _ = resolve_reference(str(url), env)
         return resolved
-    base = Path(env.get("XDG_DATA_HOME") or Path.home() / ".local" / "share") / "opspack"
+    base = Path(env.get("XDG_DATA_HOME") or os.environ.get("XDG_DATA_HOME") or Path.home() / ".local" / "share")
+    base = base / "opspack"
     return f"sqlite:///{base / 'audit.db'}"
 
 
