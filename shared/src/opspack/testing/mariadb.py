@@ -237,7 +237,9 @@ class MariaDBServer:
             got = self.sql(sql)
             if got == expected:
                 return
-            time.sleep(0.05)
+            # InnoDB refreshes its information_schema.INNODB_* cache only when it was last
+            # read more than 0.1 s ago: polling faster would keep reading a stale snapshot
+            time.sleep(0.25)
         sessions = self.sql("SELECT ID, COMMAND, STATE, INFO FROM information_schema.PROCESSLIST")
         raise TimeoutError(f"{sql!r} returned {got!r}, not {expected!r}, after {timeout:g} s; sessions:\n{sessions}")
 
