@@ -253,3 +253,33 @@ def test_audit_trail_on_postgresql_loses_nothing_under_load(full_registry: Regis
         rt.close()
     finally:
         server.stop()
+
+
+def test_cli_list_help_and_run_follow_the_policy(tmp_path: Path, full_registry: Registry) -> None:
+    reg = tmp_path / "registry.json"
+    reg.write_text(json.dumps(full_registry.to_data()))
+    policy = tmp_path / "policy.toml"
+    policy.write_text(POLICY)
+    env = {
+        **os.environ,
+        "PYTHONPATH": str(Path(__file__).parent / "sample_pack"),
+        "OPSPACK_POLICY": str(policy),
+        "OPSPACK_AUDIT_URL": "off",
+    }
+
+    def cli(*args: str) -> subprocess.CompletedProcess[str]:
+        cmd = [sys.executable, "-m", "opspack.cli", "--registry", str(reg), *args]
+        return subprocess.run(cmd, env=env, capture_output=True, text=True, check=False, timeout=60)
+
+    bob = json.loads(cli("list", "--json", "--user", "bob").stdout)
+    alice = json.loads(cli("list", "--json", "--user", "alice").stdout)
+    assert "sample.thing.list" in {e["id"] for e in bob}
+    assert "sample.thing.power_off" not in {e["id"] for e in bob}
+    assert "sample.thing.power_off" in {e["id"] for e in alice}
+    assert json.loads(cli("list", "--json", "--user", "mallory").stdout) == []
+    via_role = json.loads(cli("list", "--json", "--user", "dave", "--role", "ops-team").stdout)
+    assert "sample.thing.power_off" in {e["id"] for e in via_role}
+    assert "thing power-off" not in cli("help", "--user", "bob").stdout
+    denied = cli("run", "--user", "mallory", "--format", "json", "--", "thing", "list")
+    assert denied.returncode == 1 and json.loads(denied.stdout)["error"]["kind"] == "denied"
+    assert cli("run", "--user", "bob", "--", "thing", "list").returncode == 0

@@ -43,12 +43,36 @@ def exit_code(reply: Any) -> int:
     return EXIT_USAGE if reply.error is not None and reply.error.kind == "usage" else EXIT_ERROR
 
 
+def _local_user() -> str:
+    """Who runs the command line: the operating-system user (recorded in the audit trail)."""
+    import getpass
+
+    try:
+        return getpass.getuser()
+    except (KeyError, OSError):  # no user database entry, e.g. in a bare container
+        return "local"
+
+
+def _caller_view(registry: Any, args: argparse.Namespace) -> Any:
+    """The registry as ``--user``/``--role`` see it when a permission policy is in force."""
+    from opspack.context import Caller
+    from opspack.policy import load_policy
+    from opspack.registry import Registry
+    from opspack.settings import Config
+
+    policy = load_policy(Config.load().data)
+    if policy is None:
+        return registry
+    caller = Caller(user=args.user, roles=tuple(args.role or ()))
+    return Registry(packs=registry.packs, commands=policy.visible(registry.commands, caller))
+
+
 def cmd_list(args: argparse.Namespace) -> int:
     from opspack.help import overview
     from opspack.renderers import render
     from opspack.results import Reply, Text
 
-    registry = _registry(args)
+    registry = _caller_view(_registry(args), args)
     entries = registry.in_pack(args.pack) if args.pack else list(registry)
     if args.pack and registry.pack(args.pack) is None:
         known = ", ".join(p["name"] for p in registry.packs) or "none"
@@ -67,7 +91,7 @@ def cmd_list(args: argparse.Namespace) -> int:
 def cmd_help(args: argparse.Namespace) -> int:
     from opspack.help import help_reply
 
-    reply = help_reply(_registry(args), args.words)
+    reply = help_reply(_caller_view(_registry(args), args), args.words)
     _emit(reply, args.format)
     return exit_code(reply)
 
@@ -95,6 +119,7 @@ def cmd_run(args: argparse.Namespace) -> int:
 
     caller = Caller(
         user=args.user,
+        roles=tuple(args.role or ()),
         frontend="cli",
         format=args.format,
         profile=args.profile,
@@ -111,7 +136,9 @@ def cmd_run(args: argparse.Namespace) -> int:
 def cmd_shell(args: argparse.Namespace) -> int:
     from opspack.shell import run_shell
 
-    return run_shell(_registry(args), fmt=args.format, profile=args.profile, user=args.user)
+    return run_shell(
+        _registry(args), fmt=args.format, profile=args.profile, user=args.user, roles=tuple(args.role or ())
+    )
 
 
 def cmd_history(args: argparse.Namespace) -> int:
@@ -244,12 +271,18 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--registry", help="read commands from this registry.json instead of installed packs")
     sub = p.add_subparsers(dest="cmd", required=True)
 
+    def who(s: argparse.ArgumentParser) -> None:
+        s.add_argument("--user", default=_local_user(), help="run or look as this user (default: you)")
+        s.add_argument("--role", action="append", help="a group or role the user has (repeatable)")
+
     s = sub.add_parser("list", help="list the commands of the installed packs")
+    who(s)
     s.add_argument("--pack", help="only this pack")
     s.add_argument("--json", action="store_true", help="print the registry entries as JSON")
     s.set_defaults(func=cmd_list)
 
     s = sub.add_parser("help", help="help for a command, a group or a pack")
+    who(s)
     s.add_argument("words", nargs="*")
     s.add_argument("--format", choices=FORMATS, default="text")
     s.set_defaults(func=cmd_help)
@@ -258,14 +291,14 @@ def parser() -> argparse.ArgumentParser:
     s.add_argument("--format", choices=FORMATS, default="text")
     s.add_argument("--profile", help="settings profile ([<pack>.profiles.<name>] in opspack.toml)")
     s.add_argument("--yes", action="store_true", help="confirm a destructive command")
-    s.add_argument("--user", default="local", help=argparse.SUPPRESS)
+    who(s)
     s.add_argument("text", nargs=argparse.REMAINDER, help="the chat text, after --")
     s.set_defaults(func=cmd_run)
 
     s = sub.add_parser("shell", help="an interactive chat console")
     s.add_argument("--format", choices=FORMATS, default="text")
     s.add_argument("--profile")
-    s.add_argument("--user", default="local", help=argparse.SUPPRESS)
+    who(s)
     s.set_defaults(func=cmd_shell)
 
     s = sub.add_parser("serve", help="the HTTP runner bots call (needs opspack[serve])")
@@ -293,7 +326,7 @@ def parser() -> argparse.ArgumentParser:
     s.add_argument("--failed", action="store_true", help="only invocations that failed")
     s.add_argument("--limit", type=int, default=20)
     s.add_argument("--json", action="store_true", help="print the records as a JSON list")
-    s.add_argument("--as-user", dest="user_self", default="local", help=argparse.SUPPRESS)
+    s.add_argument("--as-user", dest="user_self", default=_local_user(), help=argparse.SUPPRESS)
     s.set_defaults(func=cmd_history)
 
     s = sub.add_parser("registry", help="build or check the generated registry")

@@ -60,7 +60,14 @@ def _read_line(stream: IO[bytes], interactive: bool, prompt: str) -> str | None:
         return "\udcff"  # reported as invalid text by the grammar
 
 
-def run_shell(registry: Registry, *, fmt: str = "text", profile: str | None = None, user: str = "local") -> int:
+def run_shell(
+    registry: Registry,
+    *,
+    fmt: str = "text",
+    profile: str | None = None,
+    user: str = "local",
+    roles: tuple[str, ...] = (),
+) -> int:
     interactive = sys.stdin.isatty() and sys.stdout.isatty()
     save_history = _setup_readline(registry) if interactive else None
     runtime = Runtime(registry)
@@ -92,7 +99,9 @@ def run_shell(registry: Registry, *, fmt: str = "text", profile: str | None = No
             if text in ("exit", "quit", "bye"):
                 break
             streamed.clear()
-            caller = Caller(user=user, frontend="shell", format=fmt, profile=profile, on_progress=show_progress)
+            caller = Caller(
+                user=user, roles=roles, frontend="shell", format=fmt, profile=profile, on_progress=show_progress
+            )
             reply = runtime.chat(text, caller)
             confirm = reply.error.confirm if reply.error is not None else None
             if confirm is not None:
