@@ -283,3 +283,27 @@ def test_cli_list_help_and_run_follow_the_policy(tmp_path: Path, full_registry: 
     denied = cli("run", "--user", "mallory", "--format", "json", "--", "thing", "list")
     assert denied.returncode == 1 and json.loads(denied.stdout)["error"]["kind"] == "denied"
     assert cli("run", "--user", "bob", "--", "thing", "list").returncode == 0
+
+
+def test_second_person_approval_through_a_front_end(full_registry: Registry, environ: dict[str, str]) -> None:
+    """The requester gets a token; the requester cannot use it, a non-approver is refused
+    without using it up, and an approver's `confirm <token>` runs it as the requester."""
+    from opspack.gateway import Gateway
+
+    rt = Runtime(full_registry, config=Config(data={}, environ=environ), policy=Policy.from_toml(POLICY), audit=None)
+    gw = Gateway(rt)
+    asked = gw.chat("thing config sw1 'no shutdown'", Caller(user="alice", channel="#ops"))
+    assert asked.error is not None and asked.error.confirm is not None
+    confirm = asked.error.confirm
+    assert confirm.approvers == ["dba-leads"] and confirm.text == "thing config sw1 'no shutdown'"
+    assert confirm.token and f"`confirm {confirm.token}`" in (asked.error.hint or "")
+    own = gw.chat(f"confirm {confirm.token}", Caller(user="alice"))
+    assert own.error is not None and "cannot approve your own request" in own.error.message
+    wrong = gw.chat(f"confirm {confirm.token}", Caller(user="bob"))
+    assert wrong.error is not None and "bob may not approve this" in wrong.error.message
+    approved = gw.chat(f"confirm {confirm.token}", Caller(user="carol"))
+    assert approved.ok, approved.error
+    assert approved.to_dict()["results"][0]["text"] == "sw1: no shutdown color=red ratio=0.5"
+    again = gw.chat(f"confirm {confirm.token}", Caller(user="carol"))
+    assert again.error is not None and "already used" in again.error.message
+    rt.close()

@@ -38,6 +38,9 @@ class Pending:
     expires: float
     text: str | None = None
     channel: str | None = None
+    #: when set, a different user holding one of these roles redeems it (an approval)
+    approvers: tuple[str, ...] = ()
+    roles: tuple[str, ...] = ()
 
 
 @dataclass
@@ -50,7 +53,7 @@ class Confirmations:
     _pending: dict[str, Pending] = field(default_factory=dict, init=False, repr=False)
     _lock: threading.Lock = field(default_factory=threading.Lock, init=False, repr=False)
 
-    def issue(self, reply: Reply, user: str, channel: str | None = None) -> Reply:
+    def issue(self, reply: Reply, user: str, channel: str | None = None, roles: tuple[str, ...] = ()) -> Reply:
         """Give ``reply``'s confirmation request (if any) a token bound to ``user``."""
         confirm = reply.error.confirm if reply.error is not None else None
         if confirm is None:
@@ -64,6 +67,8 @@ class Confirmations:
             expires=now + self.ttl,
             text=confirm.text,
             channel=channel,
+            approvers=tuple(confirm.approvers or ()),
+            roles=tuple(roles),
         )
         with self._lock:
             self._purge(now)
@@ -74,8 +79,18 @@ class Confirmations:
         confirm.token = token
         minutes = max(1, round(self.ttl / 60))
         assert reply.error is not None
-        reply.error.hint = f"To run it, answer `confirm {token}` within {minutes} min."
+        if pending.approvers:
+            who = ", ".join(pending.approvers)
+            reply.error.hint = f"A member of {who} approves it by answering `confirm {token}` within {minutes} min."
+        else:
+            reply.error.hint = f"To run it, answer `confirm {token}` within {minutes} min."
         return reply
+
+    def peek(self, token: str) -> Pending | None:
+        """What ``token`` would run, without using it (None when unknown or expired)."""
+        with self._lock:
+            self._purge(self.clock())
+            return self._pending.get(token)
 
     def redeem(self, token: str, user: str, text: str | None = None) -> Pending:
         """Consume ``token`` for ``user``; raise :class:`Denied` when it is not valid.
@@ -93,7 +108,13 @@ class Confirmations:
                     "This confirmation is unknown, expired or already used.",
                     "Run the command again to get a new confirmation.",
                 )
-            if not secrets.compare_digest(pending.user, user):
+            if pending.approvers:
+                if secrets.compare_digest(pending.user, user):
+                    raise Denied(
+                        "You cannot approve your own request.",
+                        f"Ask a member of {', '.join(pending.approvers)} to answer `confirm <token>`.",
+                    )
+            elif not secrets.compare_digest(pending.user, user):
                 raise Denied(
                     f"This confirmation belongs to another user, not {user}.",
                     "Only the person who asked can confirm; run the command yourself to get your own.",

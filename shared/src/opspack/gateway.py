@@ -56,7 +56,7 @@ class Gateway:
         if len(words) == 2 and words[0].lower() == CONFIRM_WORD and not self.registry.match(words[:1])[1]:
             return self._confirmed(words[1], caller, None)
         reply = self.runtime.chat(text or "", caller)
-        return self.confirmations.issue(reply, caller.user, caller.channel)
+        return self.confirmations.issue(reply, caller.user, caller.channel, caller.roles)
 
     def invoke(
         self,
@@ -74,7 +74,7 @@ class Gateway:
 
             return Reply.failure(Error("usage", "No command given.", "Send a command id, or chat text to /chat."))
         reply = self.runtime.invoke(command, args, caller)
-        return self.confirmations.issue(reply, caller.user, caller.channel)
+        return self.confirmations.issue(reply, caller.user, caller.channel, caller.roles)
 
     def visible(self, caller: Caller) -> list[Entry]:
         """The registry entries ``caller`` may run: the runtime's policy, then every gate."""
@@ -106,10 +106,42 @@ class Gateway:
         return to_chat_text(entry, args) if entry is not None else command
 
     def _confirmed(self, token: str, caller: Caller, text: str | None) -> Reply:
+        waiting = self.confirmations.peek(token)
+        policy = getattr(self.runtime, "policy", None)
+        # an approval: check the approver before using the token, so a wrong person
+        # does not use it up for the right one
+        if (
+            waiting is not None
+            and waiting.approvers
+            and waiting.user != caller.user
+            and policy is not None
+            and not policy.may_approve(waiting.approvers, caller)
+        ):
+            from opspack.results import Error
+
+            who = ", ".join(waiting.approvers)
+            return Reply.failure(
+                Error(
+                    "denied",
+                    f"{caller.user} may not approve this: approvers are {who}.",
+                    f"Ask a member of {who} to answer `confirm {token}`.",
+                ),
+                waiting.command,
+            )
         try:
             pending = self.confirmations.redeem(token, caller.user, text)
         except OpsError as exc:
             return Reply.failure(exc.to_error())
+        if pending.approvers:  # run it as the requester, approved by the caller
+            requester = dataclasses.replace(
+                caller,
+                user=pending.user,
+                roles=pending.roles,
+                approved_by=caller.user,
+                confirmed=True,
+                confirm_token=token,
+            )
+            return self.runtime.invoke(pending.command, pending.args, requester, text=pending.text)
         confirmed = dataclasses.replace(caller, confirmed=True, confirm_token=token)
         return self.runtime.invoke(pending.command, pending.args, confirmed, text=pending.text)
 

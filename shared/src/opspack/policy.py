@@ -134,6 +134,10 @@ class Policy:
             roles.extend(self.channels.get(caller.channel, []))
         return list(dict.fromkeys(roles))
 
+    def may_approve(self, approvers: Iterable[str], caller: Caller) -> bool:
+        """Whether ``caller`` holds one of the ``approvers`` roles."""
+        return bool(set(self.roles_of(caller)) & set(approvers))
+
     def is_known(self, caller: Caller) -> bool:
         return caller.user in self.users or bool(self.roles_of(caller))
 
@@ -195,10 +199,19 @@ class Policy:
         if decision.approvers:
             approver = caller.approved_by
             if not approver or approver == caller.user:
+                from opspack.results import Confirmation
+
+                roles = ", ".join(decision.approvers)
                 return Error(
                     "denied",
-                    f"{entry['id']} needs a second person's approval (a member of {', '.join(decision.approvers)}).",
-                    f"Ask a member of {', '.join(decision.approvers)} to approve it.",
+                    f"{entry['id']} needs a second person's approval (a member of {roles}).",
+                    f"Ask a member of {roles} to approve it.",
+                    confirm=Confirmation(
+                        command=entry["id"],
+                        args={},
+                        prompt=f"{caller.user} asks to run {entry['id']}; approve?",
+                        approvers=list(decision.approvers),
+                    ),
                 )
             approver_roles = self.roles_of(Caller(user=approver))
             if not set(approver_roles) & set(decision.approvers):

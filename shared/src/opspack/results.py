@@ -398,15 +398,20 @@ class Confirmation:
     prompt: str
     text: str | None = None
     token: str | None = None
+    #: set when a second person must approve: the roles whose members may
+    approvers: list[str] | None = None
 
     def to_dict(self) -> dict[str, Any]:
-        return {
+        out: dict[str, Any] = {
             "command": self.command,
             "args": self.args,
             "prompt": self.prompt,
             "text": self.text,
             "token": self.token,
         }
+        if self.approvers:
+            out["approvers"] = list(self.approvers)
+        return out
 
 
 @dataclass(slots=True)

@@ -204,6 +204,11 @@ class Runtime:
         if policy is not None:
             refusal = policy.gate(entry, caller)
             if refusal is not None:
+                if refusal.confirm is not None:  # an approval request: say exactly what would run
+                    from opspack.grammar import to_chat_text
+
+                    refusal.confirm.args = dict(args)
+                    refusal.confirm.text = to_chat_text(entry, args)
                 return Reply.failure(refusal, cid)
         for gate in self.gates:
             refusal = gate(entry, caller)
