@@ -185,3 +185,18 @@ def test_mutating_commands_are_never_retried(runtime: Runtime) -> None:
     reply = runtime.chat("thing flaky-change --key m1")
     assert reply.error is not None and reply.error.kind == "backend"
     assert thing.FLAKY["m1"] == 1
+
+
+def test_signal_timeouts_interrupt_the_command_in_the_main_thread(registry: Registry) -> None:
+    """The command line and the shell run commands inline and stop them with SIGALRM."""
+    import time as _time
+
+    rt = Runtime(registry, config=Config(data={}, environ={}), audit=None, timeouts="signal")
+    started = _time.monotonic()
+    reply = rt.chat("thing slow --seconds 5")
+    assert reply.error is not None and reply.error.kind == "timeout"
+    assert _time.monotonic() - started < 3
+    assert rt.chat("thing list --limit 1").ok
+    retried = rt.chat("thing flaky --fail-times 1 --key s1")
+    assert retried.ok
+    rt.close()

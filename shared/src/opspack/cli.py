@@ -109,7 +109,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     from opspack.results import Progress, Reply
     from opspack.runtime import Runtime
 
-    runtime = Runtime(_registry(args))
+    runtime = Runtime(_registry(args), timeouts="signal")
     streamed: list[Progress] = []
 
     def show_progress(item: Progress) -> None:

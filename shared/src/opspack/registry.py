@@ -9,7 +9,6 @@ and reads it. A bot can also load the merged top-level ``registry.json``.
 
 from __future__ import annotations
 
-import difflib
 import json
 import logging
 from collections.abc import Iterable, Iterator, Sequence
@@ -46,7 +45,7 @@ class Registry:
     commands: list[Entry] = field(default_factory=list)
     broken: list[BrokenPack] = field(default_factory=list)
     _by_id: dict[str, Entry] = field(default_factory=dict, init=False, repr=False)
-    _by_words: dict[tuple[str, ...], list[str]] | None = field(default=None, init=False, repr=False)
+    _by_words: dict[str, list[str]] | None = field(default=None, init=False, repr=False)
     _max_words: int = field(default=1, init=False, repr=False)
 
     def __post_init__(self) -> None:
@@ -102,25 +101,32 @@ class Registry:
     def in_pack(self, name: str) -> list[Entry]:
         return [c for c in self.commands if c["pack"]["name"] == name]
 
-    def _index(self) -> dict[tuple[str, ...], list[str]]:
+    def _index(self) -> dict[str, list[str]]:
+        """Chat forms ("vm list", "vmware vm list", aliases, ids) → command ids, built once."""
         if self._by_words is None:
-            index: dict[tuple[str, ...], list[str]] = {}
+            index: dict[str, list[str]] = {}
+            add = index.setdefault
+            longest = 1
             for c in self.commands:
-                cid, pack, chat = c["id"], c["pack"]["name"], c["chat"]
-                keys = [(cid,)]
-                for words in (chat["words"], *(a.split() for a in chat.get("aliases", ()))):
-                    key = tuple([w.lower().replace("_", "-") for w in words])
-                    keys.append(key)
-                    if key[0] != pack:
-                        keys.append((pack, *key))
-                for key in keys:
-                    ids = index.get(key)
-                    if ids is None:
-                        index[key] = [cid]
-                    elif cid not in ids:
+                cid = c["id"]
+                pack = c["pack"]["name"]
+                chat = c["chat"]
+                add(cid, []).append(cid)
+                forms = [" ".join(chat["words"])]
+                forms.extend(chat.get("aliases") or ())
+                for form in forms:
+                    key = " ".join(form.lower().replace("_", "-").split())
+                    ids = add(key, [])
+                    if cid not in ids:
                         ids.append(cid)
+                    if not key.startswith(pack + " "):
+                        key = pack + " " + key
+                        ids = add(key, [])
+                        if cid not in ids:
+                            ids.append(cid)
+                    longest = max(longest, key.count(" ") + 1)
             self._by_words = index
-            self._max_words = max(map(len, index), default=1)
+            self._max_words = longest
         return self._by_words
 
     def match(self, tokens: Sequence[str]) -> tuple[list[Entry], int]:
@@ -128,24 +134,27 @@ class Registry:
         index = self._index()
         lowered = [_norm(t) for t in tokens[: self._max_words]]
         for n in range(len(lowered), 0, -1):
-            ids = index.get(tuple(lowered[:n]))
+            ids = index.get(" ".join(lowered[:n]))
             if ids:
                 return [self._by_id[i] for i in ids], n
         return [], 0
 
     def chat_forms(self) -> list[str]:
         """Every word sequence that names a command, as text."""
-        return [" ".join(k) for k in self._index()]
+        return list(self._index())
 
     def closest(self, text: str, n: int = 5) -> list[Entry]:
         """Commands whose words are closest to ``text`` (for "did you mean")."""
         index = self._index()
         words = text.lower().split()
         candidates: dict[str, float] = {}
+        import difflib
+
         for key, ids in index.items():
-            probe = " ".join(words[: len(key)])
-            score = difflib.SequenceMatcher(None, probe, " ".join(key)).ratio()
-            if words and words[0] in key:
+            key_words = key.split(" ")
+            probe = " ".join(words[: len(key_words)])
+            score = difflib.SequenceMatcher(None, probe, key).ratio()
+            if words and words[0] in key_words:
                 score += 0.2
             for cid in ids:
                 if score > candidates.get(cid, 0.0):

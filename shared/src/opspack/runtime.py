@@ -54,7 +54,13 @@ class Runtime:
         max_workers: int = 16,
         policy: Policy | Literal["auto"] | None = _AUTO,
         audit: AuditLog | Literal["auto"] | None = _AUTO,
+        timeouts: Literal["thread", "signal"] = "thread",
     ) -> None:
+        """``timeouts``: how a command's timeout is enforced. ``thread`` (for servers and any
+        multi-threaded front-end) runs each command in a worker thread and stops waiting
+        for it; ``signal`` (for the command line and the shell) runs it in the calling
+        main thread and interrupts it with SIGALRM, which saves a thread handoff per command.
+        ``signal`` falls back to ``thread`` outside the main thread or without SIGALRM."""
         self.registry = registry if registry is not None else Registry.from_installed()
         self._config = config
         self._policy = policy
@@ -68,6 +74,7 @@ class Runtime:
         self._funcs: dict[str, Callable[..., Any]] = {}
         self._packs: dict[str, Any] = {}
         self._lock = threading.Lock()
+        self.timeouts = timeouts
         _install_log_masking(self.masker)
 
     @property
@@ -243,14 +250,21 @@ class Runtime:
         retry = bool(effects.get("read_only") and effects.get("idempotent"))
         deadline = time.monotonic() + timeout
         attempt = 0
+        inline = self.timeouts == "signal" and _can_alarm()
         while True:
-            future = self._executor.submit(_run, func, call_args, pack)
+            left = max(0.0, deadline - time.monotonic())
             try:
-                out = future.result(timeout=max(0.0, deadline - time.monotonic()))
-                break
-            except concurrent.futures.TimeoutError:
-                future.cancel()
-                out = _TIMED_OUT
+                if inline:
+                    out = _run_with_alarm(func, call_args, pack, left)
+                    if out is _TIMED_OUT:
+                        break
+                else:
+                    future = self._executor.submit(_run, func, call_args, pack)
+                    try:
+                        out = future.result(timeout=left)
+                    except concurrent.futures.TimeoutError:
+                        future.cancel()
+                        out = _TIMED_OUT
                 break
             except ImportError as exc:
                 missing = exc.name or str(exc)
@@ -338,6 +352,38 @@ class Runtime:
                     if opt.text is None:
                         target = self.registry.get(opt.command)
                         opt.text = to_chat_text(target, opt.args) if target else opt.command
+
+
+class _AlarmTimeout(BaseException):
+    """Raised by SIGALRM in the main thread; a BaseException so that a client library's
+    ``except Exception`` cannot swallow it."""
+
+
+def _can_alarm() -> bool:
+    import signal
+
+    return hasattr(signal, "setitimer") and threading.current_thread() is threading.main_thread()
+
+
+def _run_with_alarm(func: Callable[..., Any], call_args: dict[str, Any], pack: Any, seconds: float) -> Any:
+    """Run a command in this (main) thread; interrupt it after ``seconds`` with SIGALRM."""
+    import signal
+
+    if seconds <= 0:
+        return _TIMED_OUT
+
+    def ring(signum: int, frame: Any) -> None:
+        raise _AlarmTimeout
+
+    previous = signal.signal(signal.SIGALRM, ring)
+    signal.setitimer(signal.ITIMER_REAL, seconds)
+    try:
+        return _run(func, call_args, pack)
+    except _AlarmTimeout:
+        return _TIMED_OUT
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, previous)
 
 
 def _run(func: Callable[..., Any], call_args: dict[str, Any], pack: Any) -> Any:

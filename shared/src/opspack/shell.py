@@ -70,7 +70,7 @@ def run_shell(
 ) -> int:
     interactive = sys.stdin.isatty() and sys.stdout.isatty()
     save_history = _setup_readline(registry) if interactive else None
-    runtime = Runtime(registry)
+    runtime = Runtime(registry, timeouts="signal")
     out = sys.stdout
     out.write(BANNER + "\n")
     if registry.broken:
