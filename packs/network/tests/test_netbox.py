@@ -99,7 +99,7 @@ class FakeNetBox:
         )
 
 
-@pytest.fixture()
+@pytest.fixture
 def netbox(lab: Lab) -> Iterator[FakeNetBox]:
     from opspack_network.netbox import clear_cache
 
@@ -114,7 +114,7 @@ def netbox(lab: Lab) -> Iterator[FakeNetBox]:
                 role="core",
                 tags=("nb-only",),
                 fields={"ssh_port": ports["sw1"]},
-            ),  # fmt: skip
+            ),
             _device(
                 2,
                 "nb2",
@@ -123,7 +123,7 @@ def netbox(lab: Lab) -> Iterator[FakeNetBox]:
                 role="access",
                 site="dc3",
                 fields={"netmiko_device_type": "dell_os6", "ssh_port": ports["dsw"]},
-            ),  # fmt: skip
+            ),
             _device(3, "noip", ip=None, platform="ios", role="access"),
             _device(4, "sw1", ip="192.0.2.1/24", platform="eos", role="core"),  # the file's sw1 wins
             _device(5, "noplat", ip="127.0.0.1/32", platform=None, role="access"),

@@ -16,6 +16,7 @@ from __future__ import annotations
 import concurrent.futures as cf
 import contextlib
 import hmac
+import importlib
 import os
 import threading
 import time
@@ -23,7 +24,6 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-import paramiko.util
 from netmiko import ConnectHandler
 from opspack import CommandTimeout, Context, OpsError
 
@@ -70,8 +70,9 @@ SESSIONS = _Gauge()
 # per device). hmac.compare_digest is the standard library's constant-time comparison
 # of the same bytes, in C; same result, same timing guarantee. Only the packet reader
 # looks the function up on the module at call time, so only it is affected.
-if getattr(paramiko.util, "constant_time_bytes_eq", None) is not hmac.compare_digest:
-    paramiko.util.constant_time_bytes_eq = hmac.compare_digest
+_paramiko_util = importlib.import_module("paramiko.util")  # netmiko's SSH library (no type stubs)
+if getattr(_paramiko_util, "constant_time_bytes_eq", None) is not hmac.compare_digest:
+    _paramiko_util.constant_time_bytes_eq = hmac.compare_digest
 
 
 class Session:
