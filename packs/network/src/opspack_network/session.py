@@ -72,7 +72,7 @@ SESSIONS = _Gauge()
 # looks the function up on the module at call time, so only it is affected.
 _paramiko_util = importlib.import_module("paramiko.util")  # netmiko's SSH library (no type stubs)
 if getattr(_paramiko_util, "constant_time_bytes_eq", None) is not hmac.compare_digest:
-    _paramiko_util.constant_time_bytes_eq = hmac.compare_digest
+    setattr(_paramiko_util, "constant_time_bytes_eq", hmac.compare_digest)  # noqa: B010 - a module without stubs
 
 
 class Session:
