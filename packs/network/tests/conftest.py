@@ -34,7 +34,7 @@ class Lab:
 
 @pytest.fixture(scope="session")
 def registry() -> Registry:
-    reg: Registry = registry_from_package("opspack_network", "0.1.0")
+    reg: Registry = registry_from_package("opspack_network", "0.2.0")
     return reg
 
 

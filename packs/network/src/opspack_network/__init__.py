@@ -9,7 +9,26 @@ pack = Pack(
     summary="Network devices over SSH (netmiko): show commands on many devices, status, config backup and diff",
     modules=["opspack_network.devices", "opspack_network.show", "opspack_network.configs"],
     settings=[
-        Setting("inventory", "the inventory file (YAML): defaults, groups and devices with their platform"),
+        Setting(
+            "inventory",
+            "the inventory file (YAML): defaults, groups and devices with their platform"
+            " (optional when netbox_url is set; it still gives NetBox devices their credentials)",
+            required=False,
+        ),
+        Setting(
+            "netbox_url",
+            "NetBox's address (e.g. https://netbox.example.com): its devices join the inventory",
+            required=False,
+        ),
+        Setting("netbox_token", "NetBox API token (read access to dcim devices)", secret=True, default=""),
+        Setting(
+            "netbox_filter",
+            "NetBox device filters, comma-separated KEY=VALUE (e.g. site=hq,role=switch,status=active)",
+            default="",
+        ),
+        Setting(
+            "netbox_ttl", "seconds NetBox's device list is kept before it is asked again", type="float", default=60.0
+        ),
         Setting("workers", "at most this many devices are talked to at once", type="int", default=10),
         Setting("device_timeout", "seconds one device may take (connect + command)", type="float", default=30.0),
         Setting(

@@ -35,6 +35,25 @@ def translate(exc: BaseException) -> OpsError | None:
                 "Check the device's host and port in the inventory, that it is up and that SSH is enabled.",
             )
         return BackendError(f"the SSH session failed ({name})", "Try again; see the bot's log for details.")
+    if module.startswith("pynetbox"):
+        status = getattr(getattr(exc, "req", None), "status_code", None)
+        if status in (401, 403):
+            return Denied(
+                f"NetBox refused the API token (HTTP {status})",
+                "Check OPSPACK_NETWORK_NETBOX_TOKEN: a valid token with read access to dcim devices.",
+            )
+        if status == 400:
+            return ConfigError(
+                "NetBox rejected the device filter (HTTP 400)",
+                "Check OPSPACK_NETWORK_NETBOX_FILTER: NetBox device filters like site=hq,role=switch.",
+            )
+        return BackendError(
+            f"NetBox answered with an error ({status or name})", "Check that netbox_url is NetBox's address."
+        )
+    if module.startswith(("requests", "urllib3")):
+        return BackendError(
+            f"NetBox is unreachable ({name})", "Check OPSPACK_NETWORK_NETBOX_URL and that NetBox is up."
+        )
     if module.startswith("paramiko"):
         if name == "AuthenticationException" or name == "BadAuthenticationType":
             return Denied("the device refused the login", "Check the inventory's username and password.")

@@ -26,6 +26,9 @@ from typing import Any
 
 from opspack import ConfigError, Context, NotFound
 
+#: the settings every command that reads the inventory needs
+SETTINGS = ["inventory", "netbox_url", "netbox_token", "netbox_filter", "netbox_ttl"]
+
 _FIELDS = ("host", "port", "platform", "username", "password", "secret", "site")
 _SECRET_FIELDS = ("password", "secret")
 
@@ -43,6 +46,8 @@ class Device:
     secret: str = ""
     site: str = ""
     groups: tuple[str, ...] = ()
+    #: where the device comes from: "file" or "netbox"
+    source: str = "file"
 
 
 @dataclass(frozen=True, slots=True)
@@ -60,6 +65,11 @@ class Inventory:
     devices: dict[str, Device] = field(default_factory=dict)
     groups: dict[str, list[str]] = field(default_factory=dict)
     path: Path | None = None
+    #: the file's defaults and group settings (NetBox devices take their credentials from them)
+    defaults: dict[str, Any] = field(default_factory=dict)
+    group_settings: dict[str, dict[str, Any]] = field(default_factory=dict)
+    #: devices NetBox lists that cannot be used, and why (name -> reason)
+    skipped: dict[str, str] = field(default_factory=dict)
 
     def select(self, target: str) -> list[Device]:
         """The devices ``target`` names: a device, a group, or ``all``."""
@@ -87,8 +97,60 @@ _lock = threading.Lock()
 
 
 def load(ctx: Context) -> Inventory:
-    """The inventory the pack's ``inventory`` setting names (cached until the file changes)."""
-    path = Path(str(ctx.settings["inventory"])).expanduser()
+    """The file's devices, plus NetBox's when ``netbox_url`` is set (the file wins on a name)."""
+    file_setting = ctx.settings["inventory"]
+    netbox_url = ctx.settings["netbox_url"]
+    if not file_setting and not netbox_url:
+        raise ConfigError(
+            "no inventory: neither an inventory file nor NetBox is set",
+            "Set OPSPACK_NETWORK_INVENTORY to a YAML file with defaults, groups and devices"
+            " (and/or OPSPACK_NETWORK_NETBOX_URL).",
+        )
+    inventory = _load_file(Path(str(file_setting)).expanduser()) if file_setting else Inventory()
+    if not netbox_url:
+        return inventory
+    from opspack_network.netbox import fetch
+
+    return with_netbox(inventory, fetch(ctx))
+
+
+def with_netbox(inventory: Inventory, found: list[Any]) -> Inventory:
+    """A new inventory: the file's devices, then NetBox's (``Found``) with the file's credentials."""
+    out = Inventory(
+        devices=dict(inventory.devices),
+        groups={g: list(names) for g, names in inventory.groups.items()},
+        path=inventory.path,
+        defaults=inventory.defaults,
+        group_settings=inventory.group_settings,
+    )
+    for f in found:
+        if f.name in out.devices:
+            continue  # the file's device wins
+        if f.skipped:
+            out.skipped[f.name] = f.skipped
+            continue
+        merged: dict[str, Any] = {k: v for k, v in inventory.defaults.items() if k in _FIELDS}
+        for g in f.groups:
+            merged.update({k: v for k, v in inventory.group_settings.get(g, {}).items() if k in _FIELDS})
+        out.devices[f.name] = Device(
+            name=f.name,
+            host=f.host,
+            platform=f.platform,
+            port=f.port,
+            username=str(merged.get("username") or ""),
+            password=str(merged.get("password") or ""),
+            secret=str(merged.get("secret") or ""),
+            site=f.site,
+            groups=tuple(f.groups),
+            source="netbox",
+        )
+        for g in f.groups:
+            out.groups.setdefault(g, []).append(f.name)
+    return out
+
+
+def _load_file(path: Path) -> Inventory:
+    """The inventory file at ``path`` (cached until the file changes)."""
     try:
         mtime = path.stat().st_mtime
     except OSError as exc:
@@ -124,7 +186,7 @@ def parse(text: str, path: Path | None = None) -> Inventory:
     devices_raw = data.get("devices") or []
     if not isinstance(devices_raw, list):
         raise ConfigError(f"{where}: devices must be a list")
-    inventory = Inventory(path=path)
+    inventory = Inventory(path=path, defaults=defaults, group_settings=groups)
     for i, raw in enumerate(devices_raw):
         item = _mapping(raw, f"{where}: device #{i + 1}")
         name = str(item.get("name") or "").strip()
