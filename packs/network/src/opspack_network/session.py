@@ -15,8 +15,6 @@ from __future__ import annotations
 
 import concurrent.futures as cf
 import contextlib
-import hmac
-import importlib
 import os
 import threading
 import time
@@ -64,15 +62,6 @@ class _Gauge:
 
 
 SESSIONS = _Gauge()
-
-# paramiko checks the MAC of every packet it reads with a pure-Python loop over the
-# bytes (~10 us for hmac-sha2-256, ~90 packets per device session: ~5% of the bot's CPU
-# per device). hmac.compare_digest is the standard library's constant-time comparison
-# of the same bytes, in C; same result, same timing guarantee. Only the packet reader
-# looks the function up on the module at call time, so only it is affected.
-_paramiko_util = importlib.import_module("paramiko.util")  # netmiko's SSH library (no type stubs)
-if getattr(_paramiko_util, "constant_time_bytes_eq", None) is not hmac.compare_digest:
-    setattr(_paramiko_util, "constant_time_bytes_eq", hmac.compare_digest)  # noqa: B010 - a module without stubs
 
 
 class Session:
