@@ -5,15 +5,19 @@ PostgreSQL's ``initdb``/``postgres`` refuse to run as root and MariaDB wants a
 as (``$OPSPACK_TEST_USER``, default ``opspack-test``, created with ``useradd
 --system`` when running as root and it is missing), and :func:`as_user` wraps a
 command line with ``runuser`` when needed. Not root: commands run as is.
+:class:`KeptClient` is a client process held open as one server session (for the
+blocking workloads the sql tests and the demo make).
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
 import pwd
 import shutil
 import subprocess
 from pathlib import Path
+from typing import IO, Any
 
 DEFAULT_USER = "opspack-test"
 
@@ -52,3 +56,39 @@ def give_to(path: Path, user: str | None) -> None:
         os.chown(root, entry.pw_uid, entry.pw_gid)
         for name in dirs + files:
             os.chown(os.path.join(root, name), entry.pw_uid, entry.pw_gid)
+
+
+class KeptClient:
+    """A database command-line client (psql, mariadb) kept open as one server session:
+    :meth:`send` writes SQL without waiting, :meth:`close` ends the session on the server
+    (with :meth:`end_on_server`) and then the client process."""
+
+    def __init__(self, proc: subprocess.Popen[str], sessions: list[Any]) -> None:
+        self.proc = proc
+        self._sessions = sessions
+
+    def send(self, sql: str) -> None:
+        stdin: IO[str] | None = self.proc.stdin
+        assert stdin is not None
+        stdin.write(sql.rstrip() + "\n")
+        stdin.flush()
+
+    def end_on_server(self) -> None:
+        """End this session on the server (a running statement too); best effort."""
+
+    def close(self) -> None:
+        with contextlib.suppress(RuntimeError, subprocess.SubprocessError, OSError):
+            self.end_on_server()
+        if self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        for stream in (self.proc.stdin, self.proc.stdout, self.proc.stderr):
+            if stream is not None:
+                with contextlib.suppress(OSError):
+                    stream.close()
+        with contextlib.suppress(ValueError):
+            self._sessions.remove(self)

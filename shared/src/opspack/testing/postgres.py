@@ -33,10 +33,10 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import TracebackType
-from typing import IO, Self
+from typing import Self
 
 from opspack.testing import free_port
-from opspack.testing._unprivileged import as_user, give_to, service_user
+from opspack.testing._unprivileged import KeptClient, as_user, give_to, service_user
 
 __all__ = [
     "APT_PACKAGES",
@@ -341,38 +341,18 @@ class BlockingWorkload:
     sessions: list[PsqlSession] = field(default_factory=list)
 
 
-class PsqlSession:
+class PsqlSession(KeptClient):
     """One psql process, kept open; :meth:`send` writes SQL without waiting for it."""
 
     def __init__(self, proc: subprocess.Popen[str], server: PostgresServer) -> None:
-        self.proc = proc
+        super().__init__(proc, server._sessions)
         self.pid = 0
         self._server = server
 
-    def send(self, sql: str) -> None:
-        stdin: IO[str] | None = self.proc.stdin
-        assert stdin is not None
-        stdin.write(sql.rstrip() + "\n")
-        stdin.flush()
-
-    def close(self) -> None:
-        """End the session: its backend is terminated (a running statement too), then psql."""
+    def end_on_server(self) -> None:
+        """Terminate the backend (a running statement too)."""
         if self.pid and self._server.root is not None:
-            with contextlib.suppress(RuntimeError, subprocess.SubprocessError, OSError):
-                self._server.psql(f"SELECT pg_terminate_backend({self.pid})")
-        if self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
-        for stream in (self.proc.stdin, self.proc.stdout, self.proc.stderr):
-            if stream is not None:
-                with contextlib.suppress(OSError):
-                    stream.close()
-        with contextlib.suppress(ValueError):
-            self._server._sessions.remove(self)
+            self._server.psql(f"SELECT pg_terminate_backend({self.pid})")
 
 
 @contextlib.contextmanager
