@@ -11,7 +11,7 @@ import importlib
 from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol
 
-from opspack_sql.model import Activity
+from opspack_sql.model import Activity, as_float, as_int, as_text
 
 TopBy = Literal["time", "calls", "io"]
 
@@ -62,6 +62,51 @@ class Health:
     longest_xact_session: int | None
     longest_xact_seconds: float | None
     notes: list[str] = field(default_factory=list)
+
+
+def top_row(r: dict[str, Any], *, io: str, schema: str | None = None) -> dict[str, Any]:
+    """One top-statement row; every dialect's TOP query names its columns alike
+    (``query_id``, ``query_text``, ``calls``, ``total_ms``, ``mean_ms``, ``row_count``)."""
+    row: dict[str, Any] = {"id": as_text(r["query_id"])}
+    if schema is not None:
+        row["schema"] = as_text(r[schema])
+    row.update(
+        query=as_text(r["query_text"]),
+        calls=as_int(r["calls"]),
+        total_ms=as_float(r["total_ms"]),
+        mean_ms=as_float(r["mean_ms"]),
+        rows=as_int(r["row_count"]),
+        io=as_int(r[io]),
+    )
+    return row
+
+
+def sizes_from(run: Runner, databases_sql: str, tables_sql: str, limit: int) -> Sizes:
+    """Database and largest-table sizes from two queries whose columns every dialect names alike."""
+    dbs = [(str(as_text(r["db_name"])), int(r["total_bytes"] or 0)) for r in run.query(databases_sql)]
+    tables = [
+        {
+            "schema": as_text(r["schema_name"]),
+            "table": as_text(r["table_name"]),
+            "total_bytes": as_int(r["total_bytes"]),
+            "table_bytes": as_int(r["table_bytes"]),
+            "rows": as_int(r["rows_estimate"]),
+        }
+        for r in run.query(tables_sql, (int(limit),))
+    ]
+    return Sizes(dbs, tables)
+
+
+def connections_from(run: Runner, sql: str) -> ConnectionUse:
+    """Sessions by user and state; the first row also carries the server's maximum
+    (and, where the database has them, the connections reserved for superusers)."""
+    rows = run.query(sql)
+    first = rows[0] if rows else {}
+    return ConnectionUse(
+        max_connections=as_int(first.get("max_connections")),
+        reserved=as_int(first.get("reserved")) or 0,
+        rows=[(str(as_text(r["user_name"])), str(as_text(r["state"])), int(r["sessions"])) for r in rows],
+    )
 
 
 class Dialect:

@@ -12,7 +12,18 @@ from __future__ import annotations
 
 from typing import Any
 
-from opspack_sql.dialects import ConnectionUse, Dialect, Health, Runner, Sizes, TopBy, TopStatements
+from opspack_sql.dialects import (
+    ConnectionUse,
+    Dialect,
+    Health,
+    Runner,
+    Sizes,
+    TopBy,
+    TopStatements,
+    connections_from,
+    sizes_from,
+    top_row,
+)
 from opspack_sql.model import Activity, as_float, as_int, as_text, id_list
 
 _REQUEST_COLUMNS = """
@@ -248,43 +259,14 @@ class SQLServer(Dialect):
         rows = run.query(TOP.format(order=_TOP_ORDER[by]), (int(limit),))
         return TopStatements(
             "sys.dm_exec_query_stats (plan cache)",
-            rows=[
-                {
-                    "id": as_text(r["query_id"]),
-                    "schema": as_text(r["db_name"]),
-                    "query": as_text(r["query_text"]),
-                    "calls": as_int(r["calls"]),
-                    "total_ms": as_float(r["total_ms"]),
-                    "mean_ms": as_float(r["mean_ms"]),
-                    "rows": as_int(r["row_count"]),
-                    "io": as_int(r["io_pages"]),
-                }
-                for r in rows
-            ],
+            rows=[top_row(r, io="io_pages", schema="db_name") for r in rows],
         )
 
     def sizes(self, run: Runner, limit: int) -> Sizes:
-        dbs = [(str(r["db_name"]), int(r["total_bytes"] or 0)) for r in run.query(SIZE_DATABASES)]
-        tables = [
-            {
-                "schema": as_text(r["schema_name"]),
-                "table": as_text(r["table_name"]),
-                "total_bytes": as_int(r["total_bytes"]),
-                "table_bytes": as_int(r["table_bytes"]),
-                "rows": as_int(r["rows_estimate"]),
-            }
-            for r in run.query(SIZE_TABLES, (int(limit),))
-        ]
-        return Sizes(dbs, tables)
+        return sizes_from(run, SIZE_DATABASES, SIZE_TABLES, limit)
 
     def connections(self, run: Runner) -> ConnectionUse:
-        rows = run.query(CONNECTIONS)
-        first = rows[0] if rows else {}
-        return ConnectionUse(
-            max_connections=as_int(first.get("max_connections")),
-            reserved=0,
-            rows=[(str(r["user_name"]), str(r["state"]), int(r["sessions"])) for r in rows],
-        )
+        return connections_from(run, CONNECTIONS)
 
     def health(self, run: Runner) -> Health:
         (r,) = run.query(HEALTH)

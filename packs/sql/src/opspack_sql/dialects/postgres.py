@@ -11,7 +11,18 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from opspack_sql.dialects import ConnectionUse, Dialect, Health, Runner, Sizes, TopBy, TopStatements
+from opspack_sql.dialects import (
+    ConnectionUse,
+    Dialect,
+    Health,
+    Runner,
+    Sizes,
+    TopBy,
+    TopStatements,
+    connections_from,
+    sizes_from,
+    top_row,
+)
 from opspack_sql.model import Activity, as_float, as_int, as_text, id_list
 
 _NOW = "clock_timestamp()"
@@ -200,42 +211,14 @@ class Postgres(Dialect):
             return TopStatements("pg_stat_statements", missing=TOP_HOWTO)
         return TopStatements(
             "pg_stat_statements",
-            rows=[
-                {
-                    "id": as_text(r["query_id"]),
-                    "query": as_text(r["query_text"]),
-                    "calls": as_int(r["calls"]),
-                    "total_ms": as_float(r["total_ms"]),
-                    "mean_ms": as_float(r["mean_ms"]),
-                    "rows": as_int(r["row_count"]),
-                    "io": as_int(r["io_blocks"]),
-                }
-                for r in rows
-            ],
+            rows=[top_row(r, io="io_blocks") for r in rows],
         )
 
     def sizes(self, run: Runner, limit: int) -> Sizes:
-        dbs = [(str(r["db_name"]), int(r["total_bytes"] or 0)) for r in run.query(SIZE_DATABASES)]
-        tables = [
-            {
-                "schema": as_text(r["schema_name"]),
-                "table": as_text(r["table_name"]),
-                "total_bytes": as_int(r["total_bytes"]),
-                "table_bytes": as_int(r["table_bytes"]),
-                "rows": as_int(r["rows_estimate"]),
-            }
-            for r in run.query(SIZE_TABLES, (int(limit),))
-        ]
-        return Sizes(dbs, tables)
+        return sizes_from(run, SIZE_DATABASES, SIZE_TABLES, limit)
 
     def connections(self, run: Runner) -> ConnectionUse:
-        rows = run.query(CONNECTIONS)
-        first = rows[0] if rows else {}
-        return ConnectionUse(
-            max_connections=as_int(first.get("max_connections")),
-            reserved=as_int(first.get("reserved")) or 0,
-            rows=[(str(r["user_name"]), str(r["state"]), int(r["sessions"])) for r in rows],
-        )
+        return connections_from(run, CONNECTIONS)
 
     def health(self, run: Runner) -> Health:
         (r,) = run.query(HEALTH)
