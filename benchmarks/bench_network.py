@@ -84,7 +84,7 @@ def main() -> int:
     print(f"  concurrent SSH sessions at most: {peak} (workers setting: {opts.workers})")
     print(
         f"  CPU per 50-device run: bot {client_cpu:.2f} s + simulator {sim_cpu:.2f} s on {os.cpu_count()} CPUs "
-        f"(SSH key exchange in Python on both sides: the bound on this machine)"
+        f"(both SSH ends in Python on the same CPUs: the bound on this machine)"
     )
     return 0
 

@@ -22,7 +22,9 @@ from fake_switches.cisco.command_processor.config_vrf import ConfigVRFCommandPro
 from fake_switches.cisco.command_processor.enabled import EnabledCommandProcessor
 from fake_switches.dell10g.dell_core import Dell10GSwitchCore
 from fake_switches.switch_configuration import Port, SwitchConfiguration
-from fake_switches.transports.ssh_service import SwitchSshService
+from fake_switches.transports.ssh_service import SSHDemoAvatar, SSHDemoRealm, SwitchSshService
+from twisted.conch.insults import insults
+from twisted.conch.ssh import session
 from twisted.internet import protocol, reactor
 
 # Three fixed neighbours in IOS's `show arp` format (Protocol, Address, Age, Hardware Addr, Type, Interface)
@@ -116,6 +118,70 @@ def _core(platform: str, name: str, ports: int, secret: str) -> Any:
     raise SystemExit(f"unknown platform {platform!r}")
 
 
+# -- one SSH data message per burst of output, as a device sends it -------------------------
+
+
+class _Burst:
+    """Sends what the shell writes in one reactor turn as one SSH channel message.
+
+    fake-switches writes its echo one character at a time and its output one line at a
+    time, and Twisted sends each write as its own SSH message: ~90 messages for one
+    ``show version``, where a device sends its echo and its output in a few bursts.
+    Everything else is the SSH session's own transport."""
+
+    def __init__(self, transport: Any) -> None:
+        self._transport = transport
+        self._chunks: list[bytes] = []
+        self._scheduled = False
+
+    def write(self, data: bytes) -> None:
+        self._chunks.append(data)
+        if not self._scheduled:
+            self._scheduled = True
+            reactor.callLater(0, self._flush)
+
+    def writeSequence(self, seq: Any) -> None:  # noqa: N802 - Twisted's names
+        for data in seq:
+            self.write(data)
+
+    def _flush(self) -> None:
+        self._scheduled = False
+        if self._chunks:
+            data = b"".join(self._chunks)
+            self._chunks.clear()
+            self._transport.write(data)
+
+    def loseConnection(self) -> None:  # noqa: N802 - Twisted's names
+        self._flush()
+        self._transport.loseConnection()
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._transport, name)
+
+
+class _BurstAvatar(SSHDemoAvatar):
+    def openShell(self, protocol: Any) -> None:  # noqa: N802 - Twisted's names
+        from fake_switches.terminal.ssh import SwitchSSHShell
+
+        server_protocol = insults.ServerProtocol(SwitchSSHShell, self, switch_core=self.switch_core)
+        server_protocol.makeConnection(_Burst(protocol))
+        protocol.makeConnection(session.wrapProtocol(server_protocol))
+
+
+class _BurstRealm(SSHDemoRealm):
+    def requestAvatar(self, avatarId: Any, mind: Any, *interfaces: Any) -> Any:  # noqa: N802,N803 - Twisted's names
+        kind, _avatar, logout = super().requestAvatar(avatarId, mind, *interfaces)
+        return kind, _BurstAvatar(avatarId, switch_core=self.switch_core), logout
+
+
+def _listen(core: Any, users: dict[str, bytes]) -> int:
+    """fake-switches' SSH service for ``core`` on a free loopback port, sending output in bursts."""
+    service = SwitchSshService(ip="127.0.0.1", port=0, switch_core=core, users=users)
+    listening = service.hook_to_reactor(reactor)
+    listening.factory.portal.realm = _BurstRealm(core)
+    return int(listening.getHost().port)
+
+
 # -- a proxy that delays every chunk (a slow device) -----------------------------------------
 
 
@@ -203,8 +269,7 @@ def serve(spec: Mapping[str, Any]) -> None:
     ports: dict[str, int] = {}
     for device in spec["devices"]:
         core = _core(device["platform"], device["name"], int(device.get("ports", 8)), str(spec["secret"]))
-        service = SwitchSshService(ip="127.0.0.1", port=0, switch_core=core, users=users)
-        port = int(service.hook_to_reactor(reactor).getHost().port)
+        port = _listen(core, users)
         if float(device.get("latency") or 0) > 0:
             port = _listen_delayed(float(device["latency"]), port)
         ports[device["name"]] = port

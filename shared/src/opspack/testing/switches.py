@@ -16,8 +16,11 @@ for ``cisco_ios`` the simulator here adds them in IOS's own output format:
 (three fixed entries), ``show interfaces status``, ``show startup-config`` (the
 configuration as of the last ``write memory``, or start-up) and ``end`` in configuration
 mode (netmiko leaves configuration mode with it). A port is ``up`` unless it
-is ``shutdown``. A device with ``latency`` > 0 sits behind a TCP proxy in the same process
-that delays every chunk by that many seconds, each way: a device that answers slowly.
+is ``shutdown``. What a device writes in one turn of the simulator's event loop goes out as
+one SSH message, as a device sends its echo and its output in bursts (fake-switches alone
+sends one message per echoed character and per line of output). A device with ``latency``
+> 0 sits behind a TCP proxy in the same process that delays every chunk by that many
+seconds, each way: a device that answers slowly.
 
 fake-switches pins Twisted<17 in its metadata but runs on current Twisted, so it is
 installed apart: ``pip install --no-deps fake-switches==1.5.0 "twisted[conch]" tftpy
