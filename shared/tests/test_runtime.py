@@ -200,3 +200,16 @@ def test_signal_timeouts_interrupt_the_command_in_the_main_thread(registry: Regi
     retried = rt.chat("thing flaky --fail-times 1 --key s1")
     assert retried.ok
     rt.close()
+
+
+def test_not_found_hints_name_the_closest_candidates_or_all_of_few() -> None:
+    from opspack.errors import NotFound
+
+    close = NotFound.with_matches("device", "sw01", ["sw1", "sw02", "core1"])
+    assert close.message == "device 'sw01' not found" and close.hint is not None
+    assert close.hint.startswith("Did you mean: ") and "sw02" in close.hint and "core1" not in close.hint
+    few = NotFound.with_matches("device", "edge9", ["core1", "core2", "access1"])
+    assert few.hint == "Known: core1, core2, access1."
+    many = NotFound.with_matches("device", "edge9", [f"core{i}" for i in range(20)])
+    assert many.hint is None
+    assert NotFound.with_matches("device", "edge9", []).hint is None

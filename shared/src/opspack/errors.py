@@ -40,7 +40,8 @@ class NotFound(OpsError):
 
     @classmethod
     def with_matches(cls, what: str, name: str, candidates: Iterable[str], *, limit: int = 5) -> NotFound:
-        """``NotFound`` naming the closest of ``candidates`` (difflib) in its hint."""
+        """``NotFound`` naming the closest of ``candidates`` (difflib) in its hint; when
+        none is close and there are at most ``limit`` candidates, the hint names them all."""
         import difflib
 
         pool = list(dict.fromkeys(candidates))
@@ -48,7 +49,12 @@ class NotFound(OpsError):
         if not close:
             low = name.lower()
             close = [c for c in pool if low in c.lower()][:limit]
-        hint = f"Did you mean: {', '.join(close)}?" if close else None
+        if close:
+            hint: str | None = f"Did you mean: {', '.join(close)}?"
+        elif 0 < len(pool) <= limit:
+            hint = f"Known: {', '.join(pool)}."
+        else:
+            hint = None
         return cls(f"{what} '{name}' not found", hint)
 
 
