@@ -71,6 +71,8 @@ class Session:
         creds = login(ctx, device)
         self.device = device
         self.timeout = timeout
+        #: whether this session entered configuration mode (then it leaves the netmiko way)
+        self.configured = False
         SESSIONS.add(1)  # from the first packet: a session being opened counts
         try:
             self.conn = self._connect(device, creds.username, creds.password, creds.secret, timeout)
@@ -113,13 +115,21 @@ class Session:
         return str(out)
 
     def configure(self, lines: Sequence[str]) -> str:
+        self.configured = True
         return str(self.conn.send_config_set(list(lines), read_timeout=self.timeout))
 
     def save(self) -> str:
         return str(self.conn.save_config())
 
     def close(self) -> None:
+        """End the session. One that only read ends its SSH connection first: the device
+        frees the line when SSH closes, and netmiko's graceful exit would first ask
+        whether the device is in configuration mode (a round trip, and 2 s of waiting
+        for the prompt on Dell OS6). ``disconnect`` then releases what netmiko holds."""
         # closing a broken session must not hide the real answer
+        with contextlib.suppress(Exception):
+            if not self.configured:
+                self.conn.paramiko_cleanup()
         with contextlib.suppress(Exception):
             self.conn.disconnect()
         SESSIONS.add(-1)
