@@ -226,3 +226,25 @@ def test_destructive_command_through_the_confirm_button(app: App, slack: FakeSla
     cancel = next(b for b in buttons if b["text"]["text"] == "Cancel")
     click(app, slack, cancel)
     assert slack.wait(4)[3]["text"] == "Cancelled."
+
+
+def test_menu_buttons_run_their_follow_up_commands(app: App, slack: FakeSlack) -> None:
+    slash(app, slack, "echo menu disk7")
+    offered = slack.wait(1)[0]
+    validate_slack_messages([{"text": offered["text"], "blocks": offered["blocks"]}])
+    assert "What next for disk7?" in offered["text"] + json.dumps(offered["blocks"])
+    buttons = {e["text"]["text"]: e for b in offered["blocks"] if b["type"] == "actions" for e in b["elements"]}
+    assert set(buttons) == {"Say disk7 twice", "Wipe disk7"}
+
+    click(app, slack, buttons["Say disk7 twice"])  # the command id and its arguments ride in the value
+    said = slack.wait(2)[1]
+    assert "disk7 disk7" in said["text"] + json.dumps(said.get("blocks"))
+
+    click(app, slack, buttons["Wipe disk7"])  # a destructive follow-up still asks first
+    asked = slack.wait(3)[2]
+    confirm = next(
+        e for b in asked["blocks"] if b["type"] == "actions" for e in b["elements"] if e["text"]["text"] == "Confirm"
+    )
+    assert "disk7 wiped" not in asked["text"] + json.dumps(asked.get("blocks"))
+    click(app, slack, confirm)
+    assert "disk7 wiped" in json.dumps(slack.wait(4)[3])

@@ -5,7 +5,7 @@ from __future__ import annotations
 import base64
 import time
 
-from opspack import Image, Status, Text, command
+from opspack import Image, Menu, MenuOption, Status, Text, command
 
 # A 1x1 PNG.
 PIXEL = base64.b64decode(
@@ -50,6 +50,22 @@ def slow(*, seconds: float = 1.0) -> Text:
 def pixel() -> Image:
     """Show a one-pixel image."""
     return Image(PIXEL, "image/png", alt="one pixel", filename="pixel.png")
+
+
+@command(group="msg", verb="menu", words=["echo", "menu"], settings=[])
+def menu(text: str) -> Menu:
+    """Offer follow-up commands about a text.
+
+    Args:
+        text: what the follow-ups are about
+    """
+    return Menu(
+        [
+            MenuOption(f"Say {text} twice", "echo.msg.say", {"text": text, "times": 2}),
+            MenuOption(f"Wipe {text}", "echo.disk.wipe", {"disk": text}),
+        ],
+        title=f"What next for {text}?",
+    )
 
 
 @command(group="disk", verb="wipe", words=["disk", "wipe"], destructive=True, idempotent=True, settings=[])
