@@ -94,6 +94,7 @@ def _switches(demo: Demo) -> str:
         }
     demo.env["OPSPACK_NETWORK_INVENTORY"] = str(inventory)
     demo.env["OPSPACK_NETWORK_BACKUP_DIR"] = str(folder / "backups")
+    demo.env["OPSPACK_NETWORK_KNOWN_HOSTS"] = str(folder / "known_hosts")  # learned on first contact
     return "3 simulated switches (try: net devices, net status all, net show core1 show vlan brief)"
 
 

@@ -120,6 +120,7 @@ def test_the_canary_never_appears(backend: str, caplog: pytest.LogCaptureFixture
         f"devices:\n  - {{name: web01, host: 127.0.0.1, port: {port}, platform: cisco_ios}}\n"
     )
     env["OPSPACK_NETWORK_INVENTORY"] = str(inventory)
+    env["OPSPACK_NETWORK_KNOWN_HOSTS"] = str(tmp_path / "known_hosts")
     runtime = Runtime(registry, config=Config(data={}, environ=env), audit=None)
     caller = Caller(user="canary-test", confirmed=True)
     answered = 0

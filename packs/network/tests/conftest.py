@@ -34,7 +34,7 @@ class Lab:
 
 @pytest.fixture(scope="session")
 def registry() -> Registry:
-    reg: Registry = registry_from_package("opspack_network", "0.2.0")
+    reg: Registry = registry_from_package("opspack_network", "0.3.0")
     return reg
 
 
@@ -79,6 +79,7 @@ def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Lab]:
         env = {
             "OPSPACK_NETWORK_INVENTORY": str(inventory),
             "OPSPACK_NETWORK_BACKUP_DIR": str(folder / "backups"),
+            "OPSPACK_NETWORK_KNOWN_HOSTS": str(folder / "known_hosts"),
             "OPSPACK_NETWORK_DEVICE_TIMEOUT": "60",
             "NET_PASSWORD": PASSWORD,
         }

@@ -243,3 +243,62 @@ devices:
         "sw1",
         "sw2",
     ]
+
+
+def known_hosts_lines(path: Path) -> list[str]:
+    return path.read_text().splitlines() if path.exists() else []
+
+
+def test_host_keys_are_learned_on_first_contact_then_checked(lab: Lab, registry: Registry, tmp_path: Path) -> None:
+    """accept-new (the default): one line per device, written once, in OpenSSH's format."""
+    path = tmp_path / "state" / "known_hosts"
+    env = {**lab.env, "OPSPACK_NETWORK_KNOWN_HOSTS": str(path)}
+    ok(run(registry, "net show sw1 show version", env))
+    (line,) = known_hosts_lines(path)
+    name, kind, blob = line.split()
+    assert name == f"[127.0.0.1]:{lab.sims.ports['sw1']}" and kind == "ssh-rsa" and len(blob) > 200
+    assert path.stat().st_mode & 0o777 == 0o600
+    ok(run(registry, "net show sw1 show version", env))  # checked, not learned again
+    assert known_hosts_lines(path) == [line]
+    table, *_ = ok(run(registry, "net show core show version", env))
+    assert {r[2] for r in table["rows"]} == {"ok"}
+    assert len(known_hosts_lines(path)) == 2
+
+
+def test_a_changed_host_key_is_refused_before_any_login(lab: Lab, registry: Registry, tmp_path: Path) -> None:
+    import paramiko
+
+    path = tmp_path / "known_hosts"
+    impostor = paramiko.RSAKey.generate(1024)  # the key on record differs from the device's
+    path.write_text(f"[127.0.0.1]:{lab.sims.ports['sw1']} ssh-rsa {impostor.get_base64()}\n")
+    env = {**lab.env, "OPSPACK_NETWORK_KNOWN_HOSTS": str(path)}
+    reply = run(registry, "net show sw1 show version", env)
+    assert failed(reply) == "denied"
+    assert reply.error is not None and "host key is not the one on record" in reply.error.message
+    assert reply.error.hint is not None and "ssh-keygen -R" in reply.error.hint
+    # in a group the device is one failed row; the others answer
+    table, *_ = ok(run(registry, "net show core show version", env))
+    rows = summary_rows(table)
+    assert rows["sw1"][2] == "error" and "not the one on record" in rows["sw1"][3]
+    assert rows["sw2"][2] == "ok"
+    assert len(known_hosts_lines(path)) == 2  # sw2 learned; sw1's record left as it was
+
+
+def test_strict_host_keys_talk_only_to_devices_on_record(lab: Lab, registry: Registry, tmp_path: Path) -> None:
+    path = tmp_path / "known_hosts"
+    strict = {**lab.env, "OPSPACK_NETWORK_KNOWN_HOSTS": str(path), "OPSPACK_NETWORK_HOST_KEYS": "strict"}
+    reply = run(registry, "net show sw2 show version", strict)
+    assert failed(reply) == "denied"
+    assert reply.error is not None and "not in" in reply.error.message and "ssh-keyscan" in str(reply.error.hint)
+    assert not path.exists()  # strict never writes
+    ok(run(registry, "net show sw2 show version", {**strict, "OPSPACK_NETWORK_HOST_KEYS": "accept-new"}))
+    ok(run(registry, "net show sw2 show version", strict))
+
+
+def test_host_keys_off_and_a_bad_mode(lab: Lab, registry: Registry, tmp_path: Path) -> None:
+    path = tmp_path / "known_hosts"
+    env = {**lab.env, "OPSPACK_NETWORK_KNOWN_HOSTS": str(path), "OPSPACK_NETWORK_HOST_KEYS": "off"}
+    ok(run(registry, "net show sw1 show version", env))
+    assert not path.exists()
+    reply = run(registry, "net show sw1 show version", {**env, "OPSPACK_NETWORK_HOST_KEYS": "yes"})
+    assert failed(reply) == "config" and "accept-new, strict, off" in str(reply.error and reply.error.hint)

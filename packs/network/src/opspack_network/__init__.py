@@ -36,6 +36,18 @@ pack = Pack(
             "comma-separated command prefixes `net show` accepts besides show/display (e.g. `ping,dir flash:`)",
             default="",
         ),
+        Setting(
+            "host_keys",
+            "how devices' SSH host keys are checked: accept-new (learn a device's key the first time, refuse"
+            " a changed one), strict (only keys already in known_hosts) or off (any key; labs only)",
+            default="accept-new",
+        ),
+        Setting(
+            "known_hosts",
+            "the OpenSSH known_hosts file of devices' host keys"
+            " (default: $XDG_DATA_HOME/opspack/network_known_hosts, i.e. ~/.local/share/opspack/)",
+            default="",
+        ),
         Setting("backup_dir", "folder where `net backup` keeps running configs (one file per device)"),
         Setting(
             "backup_git",

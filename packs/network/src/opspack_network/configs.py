@@ -11,9 +11,9 @@ from typing import Any
 from opspack import Context, Diff, Result, Status, Table, UsageError, command
 
 from opspack_network.inventory import SETTINGS as INVENTORY_SETTINGS
-from opspack_network.inventory import load
+from opspack_network.inventory import SSH_SETTINGS, load
 
-_BACKUP_SETTINGS = [*INVENTORY_SETTINGS, "workers", "device_timeout", "backup_dir", "backup_git"]
+_BACKUP_SETTINGS = [*INVENTORY_SETTINGS, *SSH_SETTINGS, "workers", "device_timeout", "backup_dir", "backup_git"]
 #: a backup reply shows at most this many diffs (the table lists every device)
 _MAX_DIFFS = 10
 
@@ -175,7 +175,7 @@ def diff(ctx: Context, device: str, *, against: str = "last") -> list[Result]:
     destructive=True,
     permission="network.config.change",
     timeout=180,
-    settings=[*INVENTORY_SETTINGS, "device_timeout"],
+    settings=[*INVENTORY_SETTINGS, *SSH_SETTINGS, "device_timeout"],
 )
 def push(ctx: Context, device: str, lines: list[str], *, save: bool = False) -> list[Result]:
     """Apply configuration lines to one device, then show the running config's diff.

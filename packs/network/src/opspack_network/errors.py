@@ -16,6 +16,9 @@ def translate(exc: BaseException) -> OpsError | None:
     """Map a connection exception to a ``denied``, ``timeout``, ``config`` or ``backend`` error."""
     if isinstance(exc, OpsError):
         return exc
+    refused = _refused_host_key(exc)
+    if refused is not None:
+        return refused
     module = type(exc).__module__
     name = type(exc).__name__
     if module.startswith("netmiko"):
@@ -70,6 +73,20 @@ def translate(exc: BaseException) -> OpsError | None:
             "the device's platform is not a netmiko device_type",
             "Set platform to a netmiko device_type (cisco_ios, arista_eos, juniper_junos, dell_os6 ...).",
         )
+    return None
+
+
+def _refused_host_key(exc: BaseException) -> OpsError | None:
+    """The error of the host key check that refused the device (:class:`opspack_network.hostkeys.Refused`);
+    netmiko re-raises it as a timeout, with the refusal chained as its context."""
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        error = getattr(current, "error", None)
+        if type(current).__name__ == "Refused" and isinstance(error, OpsError):
+            return error
+        current = current.__cause__ or current.__context__
     return None
 
 

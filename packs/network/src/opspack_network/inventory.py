@@ -28,6 +28,8 @@ from opspack import ConfigError, Context, NotFound
 
 #: the settings every command that reads the inventory needs
 SETTINGS = ["inventory", "netbox_url", "netbox_token", "netbox_filter", "netbox_ttl"]
+#: the settings of every command that opens SSH sessions (host key checking: hostkeys.py)
+SSH_SETTINGS = ["host_keys", "known_hosts"]
 
 _FIELDS = ("host", "port", "platform", "username", "password", "secret", "site")
 _SECRET_FIELDS = ("password", "secret")

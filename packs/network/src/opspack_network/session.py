@@ -25,6 +25,7 @@ from typing import Any
 from netmiko import ConnectHandler
 from opspack import CommandTimeout, Context, OpsError
 
+from opspack_network import hostkeys
 from opspack_network.errors import as_error
 from opspack_network.inventory import Device, login
 
@@ -69,19 +70,22 @@ class Session:
 
     def __init__(self, ctx: Context, device: Device, timeout: float) -> None:
         creds = login(ctx, device)
+        keys = hostkeys.store(str(ctx.settings["known_hosts"] or ""), str(ctx.settings["host_keys"]))
         self.device = device
         self.timeout = timeout
         #: whether this session entered configuration mode (then it leaves the netmiko way)
         self.configured = False
         SESSIONS.add(1)  # from the first packet: a session being opened counts
         try:
-            self.conn = self._connect(device, creds.username, creds.password, creds.secret, timeout)
+            self.conn = self._connect(device, creds.username, creds.password, creds.secret, timeout, keys)
         except BaseException:
             SESSIONS.add(-1)
             raise
 
     @staticmethod
-    def _connect(device: Device, username: str, password: str, secret: str, timeout: float) -> Any:
+    def _connect(
+        device: Device, username: str, password: str, secret: str, timeout: float, keys: hostkeys.HostKeys
+    ) -> Any:
         conn = ConnectHandler(
             device_type=device.platform,
             host=device.host,
@@ -95,12 +99,17 @@ class Session:
             timeout=timeout,
             read_timeout_override=timeout,
             fast_cli=True,
-            # password logins only: no look-ups of SSH keys, the agent or known_hosts files
+            # password logins only: no look-ups of the bot's own SSH keys or agent
             use_keys=False,
             allow_agent=False,
+            # the device's host key is checked by our policy (hostkeys.py), not from netmiko's files
             system_host_keys=False,
             alt_host_keys=False,
+            auto_connect=False,
         )
+        # paramiko consults the policy after the key exchange, before the password is sent
+        conn.key_policy = keys.policy()
+        conn._open()  # what auto_connect runs: connect, then the platform's session preparation
         try:
             conn.enable()  # checks the prompt first itself: no round trip of our own before it
         except (AttributeError, NotImplementedError):

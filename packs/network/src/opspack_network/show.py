@@ -11,9 +11,9 @@ from typing import Any
 from opspack import KV, Context, Result, Status, Table, Text, UsageError, command
 
 from opspack_network.inventory import SETTINGS as INVENTORY_SETTINGS
-from opspack_network.inventory import load
+from opspack_network.inventory import SSH_SETTINGS, load
 
-_READ_SETTINGS = [*INVENTORY_SETTINGS, "workers", "device_timeout", "allowed_commands"]
+_READ_SETTINGS = [*INVENTORY_SETTINGS, *SSH_SETTINGS, "workers", "device_timeout", "allowed_commands"]
 
 
 def _limits(ctx: Context, workers: int | None, timeout: float | None) -> tuple[int, float]:
