@@ -302,3 +302,18 @@ def test_host_keys_off_and_a_bad_mode(lab: Lab, registry: Registry, tmp_path: Pa
     assert not path.exists()
     reply = run(registry, "net show sw1 show version", {**env, "OPSPACK_NETWORK_HOST_KEYS": "yes"})
     assert failed(reply) == "config" and "accept-new, strict, off" in str(reply.error and reply.error.hint)
+
+
+def test_a_wrong_enable_secret_is_a_denied_row(lab: Lab, registry: Registry, tmp_path: Path) -> None:
+    from conftest import PASSWORD, USER
+
+    inventory = tmp_path / "devices.yaml"
+    port = lab.sims.ports["sw1"]
+    inventory.write_text(
+        f"defaults: {{username: {USER}, password: {PASSWORD}, secret: not-the-enable-secret}}\n"
+        f"devices:\n  - {{name: sw1, host: 127.0.0.1, port: {port}, platform: cisco_ios}}\n"
+    )
+    env = {**lab.env, "OPSPACK_NETWORK_INVENTORY": str(inventory)}
+    reply = run(registry, "net show sw1 show version", env)
+    assert failed(reply) == "denied" and reply.error is not None
+    assert "enable secret" in reply.error.message and "secret" in str(reply.error.hint)

@@ -68,6 +68,11 @@ def translate(exc: BaseException) -> OpsError | None:
             f"the device is unreachable ({exc.strerror or name})",
             "Check the device's host and port in the inventory, and that it is up.",
         )
+    if isinstance(exc, ValueError) and "enable mode" in str(exc):  # netmiko's enable() found no '#' prompt
+        return Denied(
+            "the device refused the enable secret (privileged mode not entered)",
+            "Check the secret the inventory gives this device (defaults, groups, device).",
+        )
     if isinstance(exc, ValueError) and "device_type" in str(exc):
         return ConfigError(
             "the device's platform is not a netmiko device_type",

@@ -115,7 +115,10 @@ class Session:
         except (AttributeError, NotImplementedError):
             pass  # the platform has no enable mode
         except BaseException:
-            conn.disconnect()
+            with contextlib.suppress(Exception):
+                conn.paramiko_cleanup()  # nothing to leave gracefully (see close)
+            with contextlib.suppress(Exception):
+                conn.disconnect()
             raise
         return conn
 
