@@ -9,18 +9,22 @@ yes/no proposal is driven in one process by a small Node harness.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
 import re
 import shutil
+import socket
+import socketserver
 import subprocess
 import tempfile
+import threading
 from pathlib import Path
 
 import pytest
 from frontend_helpers import Runner, child_env
-from opspack.testing import need
+from opspack.testing import free_port, need
 
 ROOT = Path(__file__).resolve().parents[2]
 SCRIPTS = ROOT / "frontends" / "hubot" / "scripts"
@@ -145,3 +149,83 @@ def test_command_bus_proposal_then_yes(hubot_home: Path, runner: Runner, tmp_pat
     ask, _, answer = text.partition(">>> yes")
     assert "Run it? (yes/no)" in ask and "sdk wiped" not in ask
     assert "sdk wiped" in answer
+
+
+LATE_HARNESS = """
+import { Robot } from 'hubot'
+const robot = new Robot('Shell', false, 'hubot')
+await robot.loadAdapter()
+await robot.load(process.argv[2])  // the runner is not up yet: the first reading fails
+const before = Boolean(robot.commands.getCommand('echo.msg.say'))
+console.log('loaded')
+const deadline = Date.now() + 60000
+while (!robot.commands.getCommand('echo.msg.say') && Date.now() < deadline) {
+  await new Promise(resolve => setTimeout(resolve, 100))
+}
+const after = Boolean(robot.commands.getCommand('echo.msg.say'))
+console.log(JSON.stringify({ before, after, count: robot.commands.listCommands({ prefix: 'echo.' }).length }))
+robot.shutdown()
+process.exit(0)
+"""
+
+
+class _Forwarder(socketserver.ThreadingTCPServer):
+    """Loopback port -> the runner: 'the runner comes up' once this starts listening."""
+
+    daemon_threads = True
+    allow_reuse_address = True
+
+    def __init__(self, port: int, target: int) -> None:
+        self.target = target
+        super().__init__(("127.0.0.1", port), _Pipe)
+
+
+class _Pipe(socketserver.BaseRequestHandler):
+    def handle(self) -> None:
+        server = self.server
+        assert isinstance(server, _Forwarder)
+        upstream = socket.create_connection(("127.0.0.1", server.target))
+
+        def pump(src: socket.socket, dst: socket.socket) -> None:
+            with contextlib.suppress(OSError):
+                while data := src.recv(65536):
+                    dst.sendall(data)
+            with contextlib.suppress(OSError):
+                dst.shutdown(socket.SHUT_WR)
+
+        back = threading.Thread(target=pump, args=(upstream, self.request), daemon=True)
+        back.start()
+        pump(self.request, upstream)
+        back.join(30)
+        upstream.close()
+
+
+def test_commands_appear_when_the_runner_comes_up_after_hubot(hubot_home: Path, runner: Runner, tmp_path: Path) -> None:
+    """Hubot started first (as containers often do) retries the registry until the runner answers."""
+    harness = hubot_home / "harness-late-runner.mjs"
+    harness.write_text(LATE_HARNESS)
+    port = free_port()
+    proc = subprocess.Popen(
+        ["node", str(harness), str(SCRIPTS)],
+        cwd=hubot_home,
+        env=child_env(OPSPACK_URL=f"http://127.0.0.1:{port}", OPSPACK_TOKEN=runner.token, OPSPACK_RETRY_S="0.2"),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+    )
+    try:
+        assert proc.stdout is not None
+        lines = []
+        while (line := proc.stdout.readline().decode()) and line.strip() != "loaded":
+            lines.append(line)
+        assert line.strip() == "loaded", "".join(lines)
+        forwarder = _Forwarder(port, int(runner.url.rsplit(":", 1)[1]))
+        threading.Thread(target=forwarder.serve_forever, daemon=True).start()
+        out = proc.stdout.read().decode()
+        proc.wait(timeout=90)
+    finally:
+        proc.kill()
+    forwarder.shutdown()
+    forwarder.server_close()
+    result = json.loads(out.strip().splitlines()[-1])
+    assert result["before"] is False and result["after"] is True
+    assert result["count"] >= 5, out

@@ -5,6 +5,8 @@
 //
 // Configuration:
 //   OPSPACK_URL - the runner's address (default http://127.0.0.1:8080)
+//   OPSPACK_REFRESH_S - seconds between readings of the runner's registry (default 300; 0: never)
+//   OPSPACK_RETRY_S - seconds between attempts while the runner is not up yet (default 5)
 //   OPSPACK_TOKEN - a bearer token the runner accepts (required)
 //   OPSPACK_FORMAT - force a reply format (text, markdown, slack, mattermost); default:
 //                    slack on the Slack adapter, text otherwise
@@ -128,16 +130,17 @@ export default async (robot) => {
     }
   }
 
-  let registry = { commands: [] }
-  try {
-    registry = await request('/registry')
-  } catch (err) {
-    robot.logger.error(`hubot-opspack: cannot read the registry from ${base}: ${err.message}`)
-  }
+  // Every command of the runner's registry on the command bus, kept in step with it: read
+  // at start (again every few seconds while the runner is not up yet), then every
+  // OPSPACK_REFRESH_S seconds, so commands of packs installed on the runner appear and
+  // those removed disappear without restarting Hubot.
+  const refreshS = Number(process.env.OPSPACK_REFRESH_S ?? 300)
+  const retryS = Number(process.env.OPSPACK_RETRY_S ?? 5)
+  const registered = new Set()
+  let seen = null
 
-  for (const entry of registry.commands) {
-    const spec = busSpec(entry)
-    spec.handler = async ({ args, context }) => {
+  function handlerFor (entry) {
+    return async ({ args, context }) => {
       const who = caller(context.message)
       let data = await request('/invoke', { ...who, command: entry.id, args: toArgs(entry, args) })
       const confirm = data.reply && data.reply.error && data.reply.error.confirm
@@ -149,11 +152,54 @@ export default async (robot) => {
       await post(context.res, data)
       return data.reply && data.reply.ok ? 'Done.' : 'It did not work (see above).'
     }
-    try {
-      robot.commands.register(spec, { update: true })
-    } catch (err) {
-      robot.logger.warning(`hubot-opspack: cannot register ${entry.id}: ${err.message}`)
+  }
+
+  async function syncRegistry () {
+    const registry = await request('/registry')
+    const text = JSON.stringify(registry.commands)
+    if (text === seen) return false
+    const now = new Set()
+    for (const entry of registry.commands) {
+      const spec = busSpec(entry)
+      spec.handler = handlerFor(entry)
+      try {
+        robot.commands.register(spec, { update: true })
+        now.add(entry.id)
+      } catch (err) {
+        robot.logger.warning(`hubot-opspack: cannot register ${entry.id}: ${err.message}`)
+      }
     }
+    for (const id of registered) {
+      if (!now.has(id)) robot.commands.unregister(id)
+    }
+    registered.clear()
+    for (const id of now) registered.add(id)
+    seen = text
+    robot.logger.info(`hubot-opspack: ${registered.size} commands from ${base}`)
+    return true
+  }
+
+  let timer = null
+  function schedule (seconds) {
+    if (!(seconds > 0)) return
+    timer = setTimeout(async () => {
+      try {
+        await syncRegistry()
+        schedule(refreshS)
+      } catch (err) {
+        robot.logger.warning(`hubot-opspack: cannot read the registry from ${base}: ${err.message}`)
+        schedule(seen === null ? retryS : refreshS)
+      }
+    }, seconds * 1000)
+    timer.unref() // never what keeps Hubot running
+  }
+
+  try {
+    await syncRegistry()
+    schedule(refreshS)
+  } catch (err) {
+    robot.logger.error(`hubot-opspack: cannot read the registry from ${base}: ${err.message} (retrying)`)
+    schedule(retryS)
   }
 
   // Free chat text: the same grammar as `opspack run` (`vm list --cluster c1`).
