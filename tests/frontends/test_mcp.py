@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import json
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
@@ -21,7 +22,7 @@ from mcp.client.stdio import StdioServerParameters, stdio_client  # noqa: E402
 Session = Callable[[ClientSession], Awaitable[None]]
 
 
-def with_session(registry_file: Path, body: Session, *extra: str) -> None:
+def with_session(registry_file: Path, body: Session, *extra: str, elicitation: Any = None) -> None:
     params = StdioServerParameters(
         command=opspack_exe(),
         args=["--registry", str(registry_file), "mcp", *extra],
@@ -30,7 +31,10 @@ def with_session(registry_file: Path, body: Session, *extra: str) -> None:
 
     async def main() -> None:
         with anyio.fail_after(120):
-            async with stdio_client(params) as (read, write), ClientSession(read, write) as session:
+            async with (
+                stdio_client(params) as (read, write),
+                ClientSession(read, write, elicitation_callback=elicitation) as session,
+            ):
                 await session.initialize()
                 await body(session)
 
@@ -123,3 +127,36 @@ def test_group_tools(registry_file: Path, open_port: int) -> None:
     assert seen["r"].structured_content["ok"] is True
     assert seen["done"].structured_content["results"][0]["message"] == "sdr wiped"
     assert "wipe" in seen["bad"].structured_content["error"]["hint"]
+
+
+def test_a_client_with_elicitation_asks_its_user_itself(registry_file: Path) -> None:
+    """The user answers the server's question; the model never sees a token."""
+    import mcp_types as types
+
+    asked: list[types.ElicitRequestParams] = []
+    answers = iter([("accept", True), ("decline", None), ("accept", False)])
+
+    async def user(context: Any, params: types.ElicitRequestParams) -> types.ElicitResult:
+        asked.append(params)
+        action, value = next(answers)
+        return types.ElicitResult(action=action, content=None if value is None else {"confirm": value})
+
+    seen: dict[str, Any] = {}
+
+    async def body(session: ClientSession) -> None:
+        seen["yes"] = await session.call_tool("echo.disk.wipe", {"disk": "sde"})
+        seen["no"] = await session.call_tool("echo.disk.wipe", {"disk": "sdf"})
+        seen["unticked"] = await session.call_tool("echo.disk.wipe", {"disk": "sdg"})
+
+    with_session(registry_file, body, elicitation=user)
+    assert len(asked) == 3
+    assert "disk wipe sde" in asked[0].message and asked[0].requested_schema["required"] == ["confirm"]
+    yes = seen["yes"]
+    assert yes.is_error is False and "sde wiped" in yes.content[0].text
+    validate_reply_json(yes.structured_content)
+    for key, disk in (("no", "sdf"), ("unticked", "sdg")):
+        result = seen[key]
+        assert result.is_error is True and f"{disk} wiped" not in result.content[0].text
+        assert result.structured_content["error"]["kind"] == "denied"
+        assert "Not run: the user" in result.content[0].text
+        assert "token" not in json.dumps(result.structured_content).replace('"token": null', "")

@@ -127,6 +127,11 @@ class Confirmations:
             del self._pending[token]
         return pending
 
+    def discard(self, token: str) -> bool:
+        """Drop ``token`` unused (the user said no); False when it was not pending."""
+        with self._lock:
+            return self._pending.pop(token, None) is not None
+
     def __len__(self) -> int:
         with self._lock:
             return len(self._pending)

@@ -15,11 +15,17 @@ Tools (one per command by default):
 the group (``server.host``), with arguments ``{"command": <verb, an enum>, "args":
 {...}}``; the description lists each verb's usage.
 
-Confirmation: a destructive tool first answers a confirmation request (``isError``,
-``structuredContent.error.confirm.token``, and the text says so). Calling the tool
-``opspack.confirm`` with ``{"token": ...}`` runs it; that tool is marked destructive,
-so an MCP client asks its user before calling it, as it does for any destructive
-tool. Tokens are one-time and expire after 5 minutes.
+Confirmation: when the client supports elicitation, a destructive tool asks the user
+itself (``elicitation/create``: the command's chat text and summary, and a ``confirm``
+boolean) and runs only when the user accepts with ``confirm`` true; when the user
+declines or cancels, the call answers a ``denied`` error and the confirmation is thrown
+away, so the model never holds a token it could redeem. Without elicitation the tool
+first answers a confirmation request (``isError``, ``structuredContent.error.confirm.token``,
+and the text says so); calling the tool ``opspack.confirm`` with ``{"token": ...}`` runs
+it, and that tool is marked destructive, so an MCP client asks its user before calling
+it, as it does for any destructive tool. Tokens are one-time and expire after 5 minutes.
+An approval that a second person must give (the policy's ``approvers``) always takes the
+token path: the asking user cannot approve it.
 """
 
 from __future__ import annotations
@@ -32,7 +38,7 @@ from typing import TYPE_CHECKING, Any
 from opspack.context import Caller
 from opspack.gateway import Gateway
 from opspack.registry import Entry, Registry
-from opspack.results import Image, Reply
+from opspack.results import Confirmation, Image, Reply
 
 if TYPE_CHECKING:
     import mcp_types
@@ -188,6 +194,20 @@ class McpFrontend:
             return self._confirming(self.gateway.invoke(entry["id"], inner, caller))
         return self._confirming(self.gateway.invoke(name, args, caller))
 
+    def confirm(self, token: str) -> Reply:
+        """Run what ``token`` confirms (the user accepted the elicitation)."""
+        return self.gateway.chat(None, self.caller(), confirm_token=token)
+
+    def decline(self, confirm: Confirmation, action: str) -> Reply:
+        """The user did not accept: throw the token away and say what did not run."""
+        from opspack.results import Error
+
+        if confirm.token:
+            self.gateway.confirmations.discard(confirm.token)
+        what = confirm.text or confirm.command
+        said = "declined" if action == "decline" else "dismissed the question"
+        return Reply.failure(Error("denied", f"Not run: the user {said} `{what}`."), confirm.command)
+
     @staticmethod
     def _confirming(reply: Reply) -> Reply:
         error = reply.error
@@ -232,6 +252,37 @@ def to_sdk_tool(spec: ToolSpec) -> mcp_types.Tool:
     )
 
 
+#: what a destructive tool asks the user through elicitation (one boolean, default no)
+ELICIT_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "properties": {
+        "confirm": {
+            "type": "boolean",
+            "title": "Run it",
+            "description": "Run this destructive command now",
+            "default": False,
+        }
+    },
+    "required": ["confirm"],
+}
+
+
+def _can_elicit(ctx: Any) -> bool:
+    """The client declared elicitation (form mode) in its capabilities."""
+    import mcp_types as types
+
+    try:
+        return bool(
+            ctx.session.check_client_capability(
+                types.ClientCapabilities(
+                    elicitation=types.ElicitationCapability(form=types.FormElicitationCapability())
+                )
+            )
+        )
+    except Exception:  # noqa: BLE001 - an SDK without the check: the token path
+        return False
+
+
 def build_server(frontend: McpFrontend) -> Any:
     """The SDK's low-level Server wired to ``frontend``."""
     import anyio
@@ -245,14 +296,26 @@ def build_server(frontend: McpFrontend) -> Any:
 
     async def call_tool(ctx: Any, params: types.CallToolRequestParams) -> types.CallToolResult:
         reply = await anyio.to_thread.run_sync(frontend.call, params.name, params.arguments)
+        confirm = reply.error.confirm if reply.error is not None else None
+        if confirm is not None and confirm.token and not confirm.approvers and _can_elicit(ctx):
+            answer = await ctx.session.elicit_form(
+                confirm.prompt,
+                ELICIT_SCHEMA,
+                related_request_id=getattr(ctx, "request_id", None),
+            )
+            if answer.action == "accept" and (answer.content or {}).get("confirm") is True:
+                reply = await anyio.to_thread.run_sync(frontend.confirm, confirm.token)
+            else:
+                reply = frontend.decline(confirm, answer.action)
         return tool_result(reply)
 
     return Server(
         SERVER_NAME,
         version=__version__,
         instructions=(
-            "opspack chat-ops commands. Destructive tools answer a confirmation request first; "
-            f"ask the user, then call {CONFIRM_TOOL} with the token."
+            "opspack chat-ops commands. Destructive tools ask the user through elicitation when the "
+            "client supports it; otherwise they answer a confirmation request first: ask the user, "
+            f"then call {CONFIRM_TOOL} with the token."
         ),
         on_list_tools=list_tools,
         on_call_tool=call_tool,
