@@ -317,3 +317,17 @@ def test_a_wrong_enable_secret_is_a_denied_row(lab: Lab, registry: Registry, tmp
     reply = run(registry, "net show sw1 show version", env)
     assert failed(reply) == "denied" and reply.error is not None
     assert "enable secret" in reply.error.message and "secret" in str(reply.error.hint)
+
+
+def test_raw_output_several_devices_answered_alike_is_shown_once(lab: Lab, registry: Registry) -> None:
+    results = ok(run(registry, "net show core show etherchannel summary", lab.env))
+    raw = [r for r in results[1:] if r["kind"] == "text"]
+    assert [r["title"] for r in raw] == ["sw1, sw2 (same output on 2 devices): show etherchannel summary"]
+    assert "Number of channel-groups in use" in raw[0]["text"]
+    assert {r[0]: r[3] for r in results[0]["rows"]} == {"sw1": "17 lines", "sw2": "17 lines"}
+
+    from opspack_network.show import _names
+
+    assert _names(["sw1"]) == "sw1"
+    many = _names([f"sw{i}" for i in range(1, 9)])
+    assert many == "sw1, sw2, sw3, sw4, sw5 and 3 more (same output on 8 devices)"

@@ -53,7 +53,9 @@ def show(
 
     Only read-only commands run: those starting with show or display, and the prefixes
     of the pack's allowed_commands setting. On a group every device is asked at once
-    (at most `workers` at a time); a device that fails is a row with its error.
+    (at most `workers` at a time); a device that fails is a row with its error. Parsed
+    rows of all devices share one table; raw output that several devices answered alike
+    is shown once, naming them.
 
     Args:
         target: a device, a group, or all
@@ -88,7 +90,8 @@ def show(
     summary_rows: list[list[Any]] = []
     levels: list[Any] = []
     tables: dict[tuple[str, ...], Table] = {}
-    texts: list[Result] = []
+    #: raw output -> the devices that answered exactly that (shown once)
+    texts: dict[str, list[str]] = {}
     for o in outcomes:
         if o.error is not None:
             summary_rows.append([o.device.name, o.device.platform, "error", o.error.message, round(o.seconds, 2)])
@@ -104,7 +107,7 @@ def show(
                 tables[key] = part
             detail = f"{len(rows)} rows"
         else:
-            texts.append(Text(output.strip("\n") or "(no output)", title=f"{o.device.name}: {text}", mono=True))
+            texts.setdefault(output.strip("\n") or "(no output)", []).append(o.device.name)
             detail = f"{len(output.splitlines())} lines"
         summary_rows.append([o.device.name, o.device.platform, "ok", detail, round(o.seconds, 2)])
         levels.append("ok")
@@ -121,8 +124,18 @@ def show(
         table.title = f"{text} on {target}"
         table.total = len(table.rows)
         results.append(table)
-    results.extend(texts)
+    for output, names in texts.items():
+        results.append(Text(output, title=f"{_names(names)}: {text}", mono=True))
     return results
+
+
+def _names(names: list[str], shown: int = 5) -> str:
+    """``sw1`` / ``sw1, sw2 (same output)`` / ``sw1, ... sw5 and 12 more (same output)``."""
+    if len(names) == 1:
+        return names[0]
+    listed = ", ".join(names[:shown])
+    more = f" and {len(names) - shown} more" if len(names) > shown else ""
+    return f"{listed}{more} (same output on {len(names)} devices)"
 
 
 def _interface_up(row: dict[str, Any]) -> bool | None:
