@@ -30,7 +30,8 @@ def summary_rows(table: dict[str, Any]) -> dict[str, list[Any]]:
 
 def test_command_modules_do_not_import_netmiko() -> None:
     code = (
-        "import sys, opspack_network, opspack_network.show, opspack_network.configs, opspack_network.devices;"
+        "import sys, opspack_network, opspack_network.show, opspack_network.configs, opspack_network.devices,"
+        " opspack_network.keys;"
         "bad = [m for m in ('netmiko', 'paramiko', 'textfsm', 'yaml') if m in sys.modules];"
         "assert not bad, bad"
     )
@@ -331,3 +332,54 @@ def test_raw_output_several_devices_answered_alike_is_shown_once(lab: Lab, regis
     assert _names(["sw1"]) == "sw1"
     many = _names([f"sw{i}" for i in range(1, 9)])
     assert many == "sw1, sw2, sw3, sw4, sw5 and 3 more (same output on 8 devices)"
+
+
+def test_hostkeys_lists_checks_and_forgets(lab: Lab, registry: Registry, tmp_path: Path) -> None:
+    import paramiko
+
+    path = tmp_path / "known_hosts"
+    env = {**lab.env, "OPSPACK_NETWORK_KNOWN_HOSTS": str(path)}
+    (table,) = ok(run(registry, "net hostkeys core", env))
+    assert [r[2] for r in table["rows"]] == ["(not yet seen)"] * 2 and table["row_status"] == ["warning"] * 2
+    ok(run(registry, "net show sw1 show version", env))  # learns sw1's key
+    (table,) = ok(run(registry, "net hostkeys core", env))
+    rows = {r[0]: r for r in table["rows"]}
+    assert rows["sw1"][1] == f"[127.0.0.1]:{lab.sims.ports['sw1']}"
+    assert rows["sw1"][2].startswith("ssh-rsa SHA256:") and rows["sw2"][2] == "(not yet seen)"
+
+    # the device shows another key than the record: --check says so, without logging in
+    lines = path.read_text().splitlines()
+    impostor = paramiko.RSAKey.generate(1024)
+    path.write_text(f"{lines[0].split()[0]} ssh-rsa {impostor.get_base64()}\n")
+    status, table = ok(run(registry, "net hostkeys core --check", env))
+    rows = {r[0]: r for r in table["rows"]}
+    assert rows["sw1"][4] == "changed" and rows["sw2"][4] == "new"
+    assert rows["sw1"][3].startswith("ssh-rsa SHA256:") and rows["sw1"][3] != rows["sw1"][2]
+    assert status["level"] == "critical" and "sw1" in status["message"]
+    (_, table) = ok(run(registry, "net hostkeys broken --check", env))
+    assert {r[0]: r[4] for r in table["rows"]}["down"] == "unreachable"
+
+    # forget: destructive, so it asks first; then the next connection learns the real key
+    assert failed(run(registry, "net hostkey forget sw1", env)) == "denied"
+    (done,) = ok(run(registry, "net hostkey forget sw1", env, confirmed=True))
+    assert done["level"] == "ok" and "1 host key line(s) removed" in done["message"]
+    assert path.read_text() == ""
+    assert failed(run(registry, "net hostkey forget sw1", env, confirmed=True)) == "usage"
+    ok(run(registry, "net show sw1 show version", env))
+    status, table = ok(run(registry, "net hostkeys sw1 --check", env))
+    assert table["rows"][0][4] == "matches" and status["level"] == "ok"
+
+
+def test_forget_finds_hashed_known_hosts_names(tmp_path: Path) -> None:
+    import paramiko
+    from opspack_network.hostkeys import HostKeys
+
+    key = paramiko.RSAKey.generate(1024)
+    path = tmp_path / "known_hosts"
+    hashed = paramiko.HostKeys.hash_host("[10.0.0.7]:2222")
+    path.write_text(f"{hashed} ssh-rsa {key.get_base64()}\n10.0.0.8 ssh-rsa {key.get_base64()}\n")
+    keys = HostKeys(path, "strict")
+    assert set(keys.records("[10.0.0.7]:2222")) == {"ssh-rsa"}
+    assert keys.forget("[10.0.0.7]:2222") == 1
+    assert keys.records("[10.0.0.7]:2222") == {} and set(keys.records("10.0.0.8")) == {"ssh-rsa"}
+    assert path.read_text().startswith("10.0.0.8 ") and path.stat().st_mode & 0o777 == 0o600

@@ -7,7 +7,7 @@ from opspack_network.errors import translate
 pack = Pack(
     name="network",
     summary="Network devices over SSH (netmiko): show commands on many devices, status, config backup and diff",
-    modules=["opspack_network.devices", "opspack_network.show", "opspack_network.configs"],
+    modules=["opspack_network.devices", "opspack_network.show", "opspack_network.configs", "opspack_network.keys"],
     settings=[
         Setting(
             "inventory",

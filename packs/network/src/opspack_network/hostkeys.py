@@ -25,7 +25,12 @@ entry is one ``O_APPEND`` write of one line, under a lock per file in this proce
 
 from __future__ import annotations
 
+import base64
+import contextlib
+import hashlib
 import os
+import socket
+import tempfile
 import threading
 from pathlib import Path
 from typing import Any, Literal
@@ -49,6 +54,29 @@ def keyscan(name: str) -> str:
         host, port = name[1:].split("]:", 1)
         return f"ssh-keyscan -p {port} {host}"
     return f"ssh-keyscan {name}"
+
+
+def fingerprint(key: paramiko.PKey) -> str:
+    """OpenSSH's fingerprint of a key: ``SHA256:`` and the unpadded base64 of its digest."""
+    digest = hashlib.sha256(key.asbytes()).digest()
+    return "SHA256:" + base64.b64encode(digest).decode("ascii").rstrip("=")
+
+
+def entry_name(host: str, port: int) -> str:
+    """The name OpenSSH and paramiko give a host in known_hosts."""
+    return host if port == 22 else f"[{host}]:{port}"
+
+
+def fetch_key(host: str, port: int, timeout: float) -> paramiko.PKey:
+    """The key a device shows now, from an SSH key exchange that stops before authentication."""
+    sock = socket.create_connection((host, port), timeout=min(timeout, 15.0))
+    transport = paramiko.Transport(sock)
+    try:
+        transport.banner_timeout = timeout
+        transport.start_client(timeout=timeout)
+        return transport.get_remote_server_key()
+    finally:
+        transport.close()
 
 
 class Refused(paramiko.SSHException):  # type: ignore[misc]
@@ -88,8 +116,9 @@ class HostKeys:
                     Denied(
                         "the device's SSH host key is not the one on record: nothing was sent to it"
                         " (a replaced device, or someone in the middle)",
-                        "If the device was replaced or re-keyed, check its new key with its owner, then remove"
-                        f" its line from {self.path} (ssh-keygen -R '{name}' -f {self.path}) and run it again.",
+                        "If the device was replaced or re-keyed, compare `net hostkeys <device> --check` with its"
+                        " owner, then `net hostkey forget <device>` (or ssh-keygen -R"
+                        f" '{name}' -f {self.path}) and run it again.",
                     )
                 )
             if self.mode == "strict":
@@ -100,6 +129,39 @@ class HostKeys:
                     )
                 )
             self._append(name, key)
+
+    def records(self, name: str) -> dict[str, paramiko.PKey]:
+        """The keys on record for the device named ``name``, by key type (empty: never seen)."""
+        with self._lock:
+            self._reload()
+            found = self._keys.lookup(name)
+            return dict(found.items()) if found is not None else {}
+
+    def forget(self, name: str) -> int:
+        """Remove every line of the device named ``name``; how many there were.
+
+        The file is rewritten beside itself and renamed over it; a line another process
+        appends meanwhile may be lost, and is learned again on its next connection."""
+        with self._lock:
+            try:
+                lines = self.path.read_text(encoding="utf-8").splitlines(keepends=True)
+            except FileNotFoundError:
+                return 0
+            kept = [line for line in lines if not _names_host(line, name)]
+            removed = len(lines) - len(kept)
+            if removed:
+                fd, tmp = tempfile.mkstemp(prefix=".known_hosts.", dir=self.path.parent)
+                try:
+                    with os.fdopen(fd, "w", encoding="utf-8") as out:
+                        out.writelines(kept)
+                    os.chmod(tmp, 0o600)
+                    os.replace(tmp, self.path)
+                except BaseException:
+                    with contextlib.suppress(OSError):
+                        os.unlink(tmp)
+                    raise
+                self._stamp = None  # read it again next time
+            return removed
 
     def _reload(self) -> None:
         try:
@@ -141,6 +203,19 @@ class HostKeys:
         self._keys.add(name, key.get_name(), key)
         if st.st_size == (self._stamp[1] if self._stamp else 0) + len(line):
             self._stamp = (st.st_mtime_ns, st.st_size)  # only our line was added: no need to read it back
+
+
+def _names_host(line: str, name: str) -> bool:
+    """Whether a known_hosts line is about ``name`` (plain or hashed names)."""
+    fields = line.split()
+    if not fields or line.lstrip().startswith("#"):
+        return False
+    for host in fields[0].split(","):
+        if host == name:
+            return True
+        if host.startswith("|1|") and paramiko.HostKeys.hash_host(name, host) == host:
+            return True
+    return False
 
 
 class _Policy(paramiko.MissingHostKeyPolicy):  # type: ignore[misc]
