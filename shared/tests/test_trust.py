@@ -329,3 +329,47 @@ def test_a_declined_mcp_confirmation_cannot_be_redeemed_later(runtime: Runtime) 
     assert accepted.error is not None and accepted.error.confirm is not None
     assert frontend.confirm(str(accepted.error.confirm.token)).ok
     assert "power_off mcp-yes-1 force=False" in thing.CALLS
+
+
+def test_confirmations_in_the_audit_database_serve_every_process(registry: Registry, tmp_path: Path) -> None:
+    """Two runtimes on one audit database (two runner processes behind one address)."""
+    import time as _time
+
+    import sqlalchemy as sa
+    from opspack.confirm import SqlConfirmations
+    from opspack.gateway import Gateway
+
+    url = f"sqlite:///{tmp_path}/audit.db"
+    a_rt, b_rt = (Runtime(registry, config=Config(data={}, environ={}), audit=AuditLog(url)) for _ in range(2))
+    try:
+        a, b = Gateway(a_rt), Gateway(b_rt)
+        assert isinstance(a.confirmations, SqlConfirmations)
+        caller = Caller(user="al")
+        asked = a.chat("thing power-off sql-1", caller)
+        token = asked.error.confirm.token if asked.error and asked.error.confirm else None
+        assert token
+        assert b.chat(None, Caller(user="mallory"), confirm_token=token).error is not None  # not theirs
+        done = b.chat(None, caller, confirm_token=token)  # the other process runs it
+        assert done.ok, done.error
+        again = a.chat(None, caller, confirm_token=token)
+        assert again.error is not None and "already used" in again.error.message
+
+        asked = b.chat("thing power-off sql-2", caller)
+        token = asked.error.confirm.token if asked.error and asked.error.confirm else None
+        assert token and a.confirmations.discard(token)  # declined in one process ...
+        late = b.chat(None, caller, confirm_token=token)  # ... is gone in the other
+        assert late.error is not None and "unknown" in late.error.message
+
+        # only a hash of the token is stored; an expired one is refused
+        with a_rt.audit.engine.connect() as conn:  # type: ignore[union-attr]
+            keys = [r[0] for r in conn.execute(sa.text("SELECT token_sha256 FROM opspack_confirmations"))]
+        assert token not in keys
+        short = SqlConfirmations(a_rt.audit.engine, ttl=0.05)  # type: ignore[union-attr]
+        asked = Gateway(a_rt, short).chat("thing power-off sql-3", caller)
+        token = asked.error.confirm.token if asked.error and asked.error.confirm else None
+        assert token and short.peek(token) is not None
+        _time.sleep(0.1)
+        assert short.peek(token) is None and len(short) == 0
+    finally:
+        a_rt.close()
+        b_rt.close()

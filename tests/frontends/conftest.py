@@ -8,6 +8,7 @@ it as a registry.json file and find the echo pack through PYTHONPATH.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import socket
 import subprocess
@@ -67,11 +68,12 @@ def open_port() -> Iterator[int]:
     sock.close()
 
 
-@pytest.fixture(scope="session")
-def runner(registry_file: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Runner]:
-    """A real `opspack serve` (uvicorn) on a free loopback port."""
+@contextlib.contextmanager
+def start_runner(registry_file: Path, log_dir: Path) -> Iterator[Runner]:
+    """A real `opspack serve` (uvicorn) on a free loopback port, stopped on exit. Every runner
+    of the session shares the audit trail the pytest plugin points OPSPACK_AUDIT_URL at."""
     port = free_port()
-    log = tmp_path_factory.mktemp("runner") / "serve.log"
+    log = log_dir / "serve.log"
     with open(log, "wb") as out:
         proc = subprocess.Popen(
             [opspack_exe(), "--registry", str(registry_file), "serve", "--port", str(port), "--no-access-log"],
@@ -80,14 +82,22 @@ def runner(registry_file: Path, tmp_path_factory: pytest.TempPathFactory) -> Ite
             stderr=subprocess.STDOUT,
         )
     try:
-        wait_for_port(port)
-    except TimeoutError:
-        proc.kill()
-        raise AssertionError("opspack serve did not start:\n" + log.read_text()) from None
-    yield Runner(f"http://127.0.0.1:{port}", TOKEN, proc, log)
-    proc.terminate()
-    try:
-        proc.wait(timeout=10)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        proc.wait()
+        try:
+            wait_for_port(port)
+        except TimeoutError:
+            raise AssertionError("opspack serve did not start:\n" + log.read_text()) from None
+        yield Runner(f"http://127.0.0.1:{port}", TOKEN, proc, log)
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
+@pytest.fixture(scope="session")
+def runner(registry_file: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Runner]:
+    """A real `opspack serve` for the session."""
+    with start_runner(registry_file, tmp_path_factory.mktemp("runner")) as started:
+        yield started

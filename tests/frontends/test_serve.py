@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import threading
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -264,3 +265,19 @@ def test_a_slow_command_does_not_stall_the_others(runner: Runner) -> None:
         thread.join()
     assert fast_done_while_slow_running
     assert slow_reply["ok"] is True and slow_reply["results"][0]["text"] == "slept 4 s"
+
+
+def test_two_runners_on_one_audit_database_accept_each_others_tokens(
+    runner: Runner, registry_file: Path, tmp_path: Path
+) -> None:
+    """Two runners behind one address: the confirmation may reach the other one."""
+    from conftest import start_runner
+
+    auth = {"Authorization": f"Bearer {runner.token}"}
+    with start_runner(registry_file, tmp_path) as second, httpx.Client(timeout=30) as http:
+        first = http.post(f"{runner.url}/chat", json={"text": "disk wipe sdq", "user": "al"}, headers=auth).json()
+        token = first["error"]["confirm"]["token"]
+        done = http.post(f"{second.url}/invoke", json={"confirm_token": token, "user": "al"}, headers=auth).json()
+        assert done["ok"] is True and done["results"][0]["message"] == "sdq wiped", done
+        again = http.post(f"{runner.url}/invoke", json={"confirm_token": token, "user": "al"}, headers=auth).json()
+        assert again["ok"] is False and "already used" in again["error"]["message"]

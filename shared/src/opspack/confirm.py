@@ -8,17 +8,22 @@ token into the request (``error.confirm.token``). The confirmed call presents th
 token; :meth:`Confirmations.redeem` checks it and hands back what to run, and the
 front-end runs it with ``Caller(confirmed=True)``.
 
-Tokens live in the process that issued them (a runner with several worker processes
-needs sticky sessions, or one worker). The store is thread-safe and bounded.
+Where tokens live: :class:`Confirmations` keeps them in the process that issued them
+(thread-safe and bounded); :class:`SqlConfirmations` keeps them in the audit trail's
+database, so that every process sharing it redeems them. A :class:`~opspack.gateway.Gateway`
+uses the database whenever the audit trail is on: two runners behind one address with a
+PostgreSQL trail (or on one host with the default SQLite file) accept each other's tokens.
 """
 
 from __future__ import annotations
 
+import hashlib
+import json
 import secrets
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from opspack.errors import Denied
@@ -45,7 +50,9 @@ class Pending:
 
 @dataclass
 class Confirmations:
-    """Issue and redeem one-time confirmation tokens (thread-safe)."""
+    """Issue and redeem one-time confirmation tokens (thread-safe), kept in this process.
+
+    :class:`SqlConfirmations` keeps them in a database instead, for several processes."""
 
     ttl: float = DEFAULT_TTL_S
     clock: Callable[[], float] = time.monotonic
@@ -70,12 +77,7 @@ class Confirmations:
             approvers=tuple(confirm.approvers or ()),
             roles=tuple(roles),
         )
-        with self._lock:
-            self._purge(now)
-            if len(self._pending) >= self.max_pending:
-                # Drop the oldest request rather than grow without bound.
-                self._pending.pop(next(iter(self._pending)))
-            self._pending[token] = pending
+        self._put(token, pending, now)
         confirm.token = token
         minutes = max(1, round(self.ttl / 60))
         assert reply.error is not None
@@ -88,9 +90,7 @@ class Confirmations:
 
     def peek(self, token: str) -> Pending | None:
         """What ``token`` would run, without using it (None when unknown or expired)."""
-        with self._lock:
-            self._purge(self.clock())
-            return self._pending.get(token)
+        return self._get(token, self.clock())
 
     def redeem(self, token: str, user: str, text: str | None = None) -> Pending:
         """Consume ``token`` for ``user``; raise :class:`Denied` when it is not valid.
@@ -99,42 +99,60 @@ class Confirmations:
         (``vm power-off web01``); it must name what was confirmed, or the token is
         refused and stays valid.
         """
-        now = self.clock()
-        with self._lock:
-            self._purge(now)
-            pending = self._pending.get(token)
-            if pending is None:
+        unknown = Denied(
+            "This confirmation is unknown, expired or already used.",
+            "Run the command again to get a new confirmation.",
+        )
+        pending = self._get(token, self.clock())
+        if pending is None:
+            raise unknown
+        if pending.approvers:
+            if secrets.compare_digest(pending.user, user):
                 raise Denied(
-                    "This confirmation is unknown, expired or already used.",
-                    "Run the command again to get a new confirmation.",
+                    "You cannot approve your own request.",
+                    f"Ask a member of {', '.join(pending.approvers)} to answer `confirm <token>`.",
                 )
-            if pending.approvers:
-                if secrets.compare_digest(pending.user, user):
-                    raise Denied(
-                        "You cannot approve your own request.",
-                        f"Ask a member of {', '.join(pending.approvers)} to answer `confirm <token>`.",
-                    )
-            elif not secrets.compare_digest(pending.user, user):
-                raise Denied(
-                    f"This confirmation belongs to another user, not {user}.",
-                    "Only the person who asked can confirm; run the command yourself to get your own.",
-                )
-            if text is not None and pending.text is not None and text != pending.text:
-                raise Denied(
-                    f"This confirmation is for `{pending.text}`, not `{text}`.",
-                    "Confirm the command you were asked about, or run this one to get its own confirmation.",
-                )
-            del self._pending[token]
+        elif not secrets.compare_digest(pending.user, user):
+            raise Denied(
+                f"This confirmation belongs to another user, not {user}.",
+                "Only the person who asked can confirm; run the command yourself to get your own.",
+            )
+        if text is not None and pending.text is not None and text != pending.text:
+            raise Denied(
+                f"This confirmation is for `{pending.text}`, not `{text}`.",
+                "Confirm the command you were asked about, or run this one to get its own confirmation.",
+            )
+        if not self._take(token):  # used meanwhile (by another thread or process)
+            raise unknown
         return pending
 
     def discard(self, token: str) -> bool:
         """Drop ``token`` unused (the user said no); False when it was not pending."""
-        with self._lock:
-            return self._pending.pop(token, None) is not None
+        return self._take(token)
 
     def __len__(self) -> int:
         with self._lock:
+            self._purge(self.clock())
             return len(self._pending)
+
+    # -- storage: a dict in this process ---------------------------------------------
+    def _put(self, token: str, pending: Pending, now: float) -> None:
+        with self._lock:
+            self._purge(now)
+            if len(self._pending) >= self.max_pending:
+                # Drop the oldest request rather than grow without bound.
+                self._pending.pop(next(iter(self._pending)))
+            self._pending[token] = pending
+
+    def _get(self, token: str, now: float) -> Pending | None:
+        with self._lock:
+            self._purge(now)
+            return self._pending.get(token)
+
+    def _take(self, token: str) -> bool:
+        """Remove ``token``; True only for the one caller that removed it."""
+        with self._lock:
+            return self._pending.pop(token, None) is not None
 
     def _purge(self, now: float) -> None:
         expired = [t for t, p in self._pending.items() if p.expires <= now]
@@ -142,4 +160,77 @@ class Confirmations:
             del self._pending[t]
 
 
-__all__ = ["DEFAULT_TTL_S", "Confirmations", "Pending"]
+class SqlConfirmations(Confirmations):
+    """Confirmation tokens in a database table, so that any process sharing the database
+    redeems them: several runners behind one address, or a runner restarted meanwhile.
+
+    The table (``opspack_confirmations``) is created in the audit trail's database (an
+    SQLAlchemy engine); it holds a SHA-256 of each token, never the token, so reading
+    the database does not let anyone confirm. One-time use holds across processes: a
+    redeem counts only when its ``DELETE`` removed the row. Expiry uses the wall clock.
+    """
+
+    def __init__(self, engine: Any, ttl: float = DEFAULT_TTL_S, max_pending: int = MAX_PENDING) -> None:
+        import sqlalchemy as sa
+
+        super().__init__(ttl=ttl, clock=time.time, max_pending=max_pending)
+        self.engine = engine
+        meta = sa.MetaData()
+        self.table = sa.Table(
+            "opspack_confirmations",
+            meta,
+            sa.Column("token_sha256", sa.String(64), primary_key=True),
+            sa.Column("expires", sa.Float, nullable=False, index=True),
+            sa.Column("pending", sa.Text, nullable=False),
+        )
+        meta.create_all(engine)
+
+    @staticmethod
+    def _key(token: str) -> str:
+        return hashlib.sha256(token.encode("utf-8")).hexdigest()
+
+    def _put(self, token: str, pending: Pending, now: float) -> None:
+        import sqlalchemy as sa
+
+        row = {
+            "token_sha256": self._key(token),
+            "expires": pending.expires,
+            "pending": json.dumps(asdict(pending), default=str),
+        }
+        with self.engine.begin() as conn:
+            conn.execute(sa.delete(self.table).where(self.table.c.expires <= now))
+            conn.execute(sa.insert(self.table), [row])
+
+    def _get(self, token: str, now: float) -> Pending | None:
+        import sqlalchemy as sa
+
+        t = self.table
+        with self.engine.connect() as conn:
+            found = conn.execute(
+                sa.select(t.c.pending).where(t.c.token_sha256 == self._key(token), t.c.expires > now)
+            ).scalar_one_or_none()
+        if found is None:
+            return None
+        data = json.loads(found)
+        for name in ("approvers", "roles"):
+            data[name] = tuple(data.get(name) or ())
+        return Pending(**data)
+
+    def _take(self, token: str) -> bool:
+        import sqlalchemy as sa
+
+        t = self.table
+        with self.engine.begin() as conn:
+            gone = conn.execute(sa.delete(t).where(t.c.token_sha256 == self._key(token), t.c.expires > time.time()))
+        return bool(gone.rowcount == 1)
+
+    def __len__(self) -> int:
+        import sqlalchemy as sa
+
+        t = self.table
+        with self.engine.connect() as conn:
+            count = conn.execute(sa.select(sa.func.count()).select_from(t).where(t.c.expires > time.time())).scalar()
+        return int(count or 0)
+
+
+__all__ = ["DEFAULT_TTL_S", "Confirmations", "Pending", "SqlConfirmations"]

@@ -15,14 +15,17 @@ same three things, so they live here once:
 from __future__ import annotations
 
 import dataclasses
+import logging
 from typing import Any
 
-from opspack.confirm import Confirmations
+from opspack.confirm import DEFAULT_TTL_S, Confirmations
 from opspack.context import Caller
 from opspack.errors import OpsError
 from opspack.registry import Entry
 from opspack.results import Reply
 from opspack.runtime import Runtime
+
+log = logging.getLogger("opspack.gateway")
 
 #: ``confirm <token>`` in chat runs what the token confirms (unless a pack claims the word).
 CONFIRM_WORD = "confirm"
@@ -31,10 +34,17 @@ CONFIRM_WORD = "confirm"
 class Gateway:
     """A runtime shared by one front-end's users; thread-safe."""
 
-    def __init__(self, runtime: Runtime, confirmations: Confirmations | None = None) -> None:
+    def __init__(
+        self, runtime: Runtime, confirmations: Confirmations | None = None, *, confirm_ttl: float = DEFAULT_TTL_S
+    ) -> None:
+        """``confirmations``: where tokens live; by default in the audit trail's database when
+        it is on (every process sharing it accepts them), else in this process; tokens are
+        valid ``confirm_ttl`` seconds."""
         self.runtime = runtime
         self.registry = runtime.registry
-        self.confirmations = confirmations if confirmations is not None else Confirmations()
+        self.confirmations = (
+            confirmations if confirmations is not None else _default_confirmations(runtime, confirm_ttl)
+        )
 
     def chat(self, text: str | None, caller: Caller, confirm_token: str | None = None) -> Reply:
         """Run chat text; with ``confirm_token``, run what it confirms (``text`` may be omitted).
@@ -144,6 +154,20 @@ class Gateway:
             return self.runtime.invoke(pending.command, pending.args, requester, text=pending.text)
         confirmed = dataclasses.replace(caller, confirmed=True, confirm_token=token)
         return self.runtime.invoke(pending.command, pending.args, confirmed, text=pending.text)
+
+
+def _default_confirmations(runtime: Runtime, ttl: float) -> Confirmations:
+    """In the audit trail's database when it is on (shared by every process using it), else in memory."""
+    try:
+        audit = getattr(runtime, "audit", None)
+        engine = getattr(audit, "engine", None)
+        if engine is not None:
+            from opspack.confirm import SqlConfirmations
+
+            return SqlConfirmations(engine, ttl=ttl)
+    except Exception:
+        log.warning("confirmations are kept in this process: the audit database is not usable", exc_info=True)
+    return Confirmations(ttl=ttl)
 
 
 __all__ = ["Gateway"]

@@ -25,7 +25,9 @@ A destructive command answers ``ok: false``, error kind ``denied`` with
 ``error.confirm = {command, args, prompt, text, token}``. Sending the token back
 (``{"confirm_token": token, "user": <same user>}`` to /invoke or /chat, optionally
 with the same command or text) runs it. A token is valid once, for that user, for
-``confirm_ttl`` seconds (300).
+``confirm_ttl`` seconds (300). Tokens are kept in the audit trail's database, so
+several runners sharing it (a PostgreSQL ``OPSPACK_AUDIT_URL``) behind one address
+accept each other's tokens; with the trail off, in the runner's process.
 
 Commands run in worker threads (``anyio.to_thread`` with a capacity limiter, then the
 runtime's own pool with each command's timeout), so a slow backend never blocks the
@@ -49,7 +51,6 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from opspack.confirm import Confirmations
 from opspack.context import Caller
 from opspack.errors import ConfigError
 from opspack.gateway import Gateway
@@ -369,7 +370,7 @@ def build_app(
     settings = settings or ServeSettings.load(config)
     if runtime is None:
         runtime = Runtime(config=config, max_workers=settings.threads)
-    gateway = Gateway(runtime, Confirmations(ttl=settings.confirm_ttl))
+    gateway = Gateway(runtime, confirm_ttl=settings.confirm_ttl)
     extra: list[Any] = []
     public = PUBLIC_PATHS
     from opspack.teams import TeamsSettings, teams_routes
