@@ -250,7 +250,30 @@ def test_audit_trail_on_postgresql_loses_nothing_under_load(full_registry: Regis
         assert audit.engine.dialect.name == "postgresql"
         recent = audit.history(user="pg3", limit=100)
         assert len(recent) == 50 and all(r.channel == "#load" for r in recent)
-        rt.close()
+
+        # confirmations in PostgreSQL: a token redeemed by ten "processes" at once runs once
+        from opspack.gateway import Gateway
+
+        gateways = [Gateway(rt)] + [
+            Gateway(Runtime(full_registry, config=Config(data={}, environ=environ), audit=AuditLog(audit.url)))
+            for _ in range(9)
+        ]
+        asked = gateways[0].chat("thing power-off pg-race", Caller(user="al"))
+        token = asked.error.confirm.token if asked.error and asked.error.confirm else None
+        assert token
+        outcomes: list[bool] = []
+
+        def redeem(g: Gateway) -> None:
+            outcomes.append(g.chat(None, Caller(user="al"), confirm_token=token).ok)
+
+        racers = [threading.Thread(target=redeem, args=(g,)) for g in gateways]
+        for t in racers:
+            t.start()
+        for t in racers:
+            t.join()
+        assert sorted(outcomes) == [False] * 9 + [True]
+        for g in gateways:
+            g.runtime.close()
     finally:
         server.stop()
 
