@@ -213,3 +213,17 @@ def test_not_found_hints_name_the_closest_candidates_or_all_of_few() -> None:
     many = NotFound.with_matches("device", "edge9", [f"core{i}" for i in range(20)])
     assert many.hint is None
     assert NotFound.with_matches("device", "edge9", []).hint is None
+
+
+def test_a_call_that_would_fail_is_refused_before_anyone_confirms(runtime: Runtime) -> None:
+    """Arguments, settings and the command's own check come before the confirmation."""
+    ghost = runtime.chat("thing retire ghost7")
+    assert ghost.error is not None and ghost.error.kind == "not_found" and ghost.error.confirm is None
+    assert "check retire ghost7" in thing.CALLS and "retire ghost7" not in thing.CALLS
+    bad = runtime.invoke("sample.thing.retire", {"thing": ["not", "a", "string"]})
+    assert bad.error is not None and bad.error.kind == "usage" and bad.error.confirm is None
+    asked = runtime.chat("thing retire thing2")
+    assert asked.error is not None and asked.error.confirm is not None
+    assert "check retire thing2" in thing.CALLS and "retire thing2" not in thing.CALLS
+    done = runtime.chat("thing retire thing2", Caller(confirmed=True))
+    assert done.ok and "retire thing2" in thing.CALLS

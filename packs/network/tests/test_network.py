@@ -365,6 +365,8 @@ def test_hostkeys_lists_checks_and_forgets(lab: Lab, registry: Registry, tmp_pat
     assert done["level"] == "ok" and "1 host key line(s) removed" in done["message"]
     assert path.read_text() == ""
     assert failed(run(registry, "net hostkey forget sw1", env, confirmed=True)) == "usage"
+    nothing = run(registry, "net hostkey forget sw1", env)  # refused before anyone is asked
+    assert failed(nothing) == "usage" and nothing.error is not None and nothing.error.confirm is None
     ok(run(registry, "net show sw1 show version", env))
     status, table = ok(run(registry, "net hostkeys sw1 --check", env))
     assert table["rows"][0][4] == "matches" and status["level"] == "ok"
@@ -383,3 +385,15 @@ def test_forget_finds_hashed_known_hosts_names(tmp_path: Path) -> None:
     assert keys.forget("[10.0.0.7]:2222") == 1
     assert keys.records("[10.0.0.7]:2222") == {} and set(keys.records("10.0.0.8")) == {"ssh-rsa"}
     assert path.read_text().startswith("10.0.0.8 ") and path.stat().st_mode & 0o777 == 0o600
+
+
+def test_config_that_cannot_run_is_refused_before_the_confirmation(lab: Lab, registry: Registry) -> None:
+    for text, kind in (
+        ('net config core "hostname x"', "usage"),  # a group
+        ('net config sw9 "hostname x"', "not_found"),
+        ('net config sw1 "   "', "usage"),  # no line
+    ):
+        reply = run(registry, text, lab.env)
+        assert failed(reply) == kind and reply.error is not None and reply.error.confirm is None, text
+    asked = run(registry, 'net config sw1 "hostname x"', lab.env)
+    assert failed(asked) == "denied" and asked.error is not None and asked.error.confirm is not None

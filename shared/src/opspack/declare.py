@@ -77,6 +77,8 @@ class CommandSpec:
     timeout_s: float
     settings: list[str] | None
     result_kinds: list[str] | None
+    #: run before a confirmation is asked for (see :func:`command`)
+    check: Callable[..., Any] | None = None
     _args: list[ArgInfo] | None = field(default=None, repr=False)
     _model: Any = field(default=None, repr=False)
     _context_param: str | bool | None = field(default=False, repr=False)
@@ -215,6 +217,7 @@ def command(
     timeout: float = 30.0,
     settings: Sequence[str] | None = None,
     results: Sequence[str] | None = None,
+    check: Callable[..., Any] | None = None,
 ) -> Callable[[F], F]:
     """Declare a function as a chat command.
 
@@ -233,6 +236,10 @@ def command(
         timeout: seconds before the runtime answers with a ``timeout`` error.
         settings: which pack settings it needs (default: all the pack's settings).
         results: the result kinds it returns (default: from the return annotation).
+        check: for a command that asks for confirmation, a function called with the same
+            arguments before the user is asked; it raises an ``OpsError`` when the call
+            cannot succeed (a device that does not exist), so nobody confirms what would
+            fail at once. It must change nothing; it runs under the command's timeout.
     """
     for part in (group, verb):
         if part is not None and not _ID_PART.match(part):
@@ -256,6 +263,7 @@ def command(
             timeout_s=float(timeout),
             settings=list(settings) if settings is not None else None,
             result_kinds=list(results) if results is not None else None,
+            check=check,
         )
         setattr(func, SPEC_ATTR, spec)
         return func

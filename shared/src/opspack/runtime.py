@@ -221,8 +221,6 @@ class Runtime:
             refusal = gate(entry, caller)
             if refusal is not None:
                 return Reply.failure(refusal, cid)
-        if entry["effects"].get("confirm") and not caller.confirmed:
-            return Reply.failure(self._confirmation(entry, args), cid)
         func = self._function(entry)
         from opspack.declare import spec_of
 
@@ -246,32 +244,21 @@ class Runtime:
         if ctx_param:
             call_args[ctx_param] = ctx
         timeout = float(entry.get("timeout_s") or 30)
+        if entry["effects"].get("confirm") and not caller.confirmed:
+            # valid arguments, settings and the command's own check first: nobody should
+            # confirm a call that would fail at once
+            if spec.check is not None and self._call(entry, spec.check, call_args, pack, timeout) is _TIMED_OUT:
+                return Reply.failure(_timed_out(cid, timeout), cid)
+            return Reply.failure(self._confirmation(entry, args), cid)
         effects = entry["effects"]
         retry = bool(effects.get("read_only") and effects.get("idempotent"))
         deadline = time.monotonic() + timeout
         attempt = 0
-        inline = self.timeouts == "signal" and _can_alarm()
         while True:
             left = max(0.0, deadline - time.monotonic())
             try:
-                if inline:
-                    out = _run_with_alarm(func, call_args, pack, left)
-                    if out is _TIMED_OUT:
-                        break
-                else:
-                    future = self._executor.submit(_run, func, call_args, pack)
-                    try:
-                        out = future.result(timeout=left)
-                    except concurrent.futures.TimeoutError:
-                        future.cancel()
-                        out = _TIMED_OUT
+                out = self._call(entry, func, call_args, pack, left)
                 break
-            except ImportError as exc:
-                missing = exc.name or str(exc)
-                raise ConfigError(
-                    f"pack {entry['pack']['name']} cannot run {cid}: the module {missing} is not installed",
-                    f"Install the pack with its dependencies: {entry.get('install') or 'pip install ' + pack_name}",
-                ) from None
             except BackendError as exc:
                 pause = RETRY_BACKOFF[attempt] if attempt < len(RETRY_BACKOFF) else None
                 if not (retry and exc.retryable and pause is not None and time.monotonic() + pause < deadline):
@@ -280,18 +267,30 @@ class Runtime:
                 attempt += 1
                 time.sleep(pause)
         if out is _TIMED_OUT:
-            return Reply.failure(
-                Error(
-                    "timeout",
-                    f"{cid} did not finish within {timeout:g} s.",
-                    "The backend may be slow or unreachable; try again, or ask an admin "
-                    "to raise the command's timeout.",
-                ),
-                cid,
-            )
+            return Reply.failure(_timed_out(cid, timeout), cid)
         results = _as_results(out)
         self._fill_menus(results)
         return Reply(ok=True, command=cid, results=results)
+
+    def _call(self, entry: Entry, func: Callable[..., Any], call_args: dict[str, Any], pack: Any, left: float) -> Any:
+        """``func(**call_args)`` within ``left`` seconds: inline under SIGALRM, or in a worker
+        thread the caller stops waiting for; ``_TIMED_OUT`` when it did not finish."""
+        try:
+            if self.timeouts == "signal" and _can_alarm():
+                return _run_with_alarm(func, call_args, pack, left)
+            future = self._executor.submit(_run, func, call_args, pack)
+            try:
+                return future.result(timeout=left)
+            except concurrent.futures.TimeoutError:
+                future.cancel()
+                return _TIMED_OUT
+        except ImportError as exc:
+            missing = exc.name or str(exc)
+            pack_name = entry["pack"]["name"]
+            raise ConfigError(
+                f"pack {pack_name} cannot run {entry['id']}: the module {missing} is not installed",
+                f"Install the pack with its dependencies: {entry.get('install') or 'pip install ' + pack_name}",
+            ) from None
 
     def _confirmation(self, entry: Entry, args: dict[str, Any]) -> Error:
         from opspack.grammar import to_chat_text
@@ -363,6 +362,14 @@ def _can_alarm() -> bool:
     import signal
 
     return hasattr(signal, "setitimer") and threading.current_thread() is threading.main_thread()
+
+
+def _timed_out(cid: str, timeout: float) -> Error:
+    return Error(
+        "timeout",
+        f"{cid} did not finish within {timeout:g} s.",
+        "The backend may be slow or unreachable; try again, or ask an admin to raise the command's timeout.",
+    )
 
 
 def _run_with_alarm(func: Callable[..., Any], call_args: dict[str, Any], pack: Any, seconds: float) -> Any:

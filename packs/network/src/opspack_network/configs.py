@@ -167,6 +167,19 @@ def diff(ctx: Context, device: str, *, against: str = "last") -> list[Result]:
     return [Status("warning", f"{dev.name}: {added} lines added, {removed} removed against {before_label}"), result]
 
 
+def _config_lines(lines: list[str]) -> list[str]:
+    config = [line.rstrip() for item in lines for line in item.splitlines() if line.strip()]
+    if not config:
+        raise UsageError("lines: give at least one configuration line")
+    return config
+
+
+def _check_push(ctx: Context, device: str, lines: list[str], save: bool = False) -> None:
+    """Before the confirmation: the device exists (and is one device), and there are lines."""
+    _config_lines(lines)
+    load(ctx).device(device)
+
+
 @command(
     group="config",
     verb="push",
@@ -176,6 +189,7 @@ def diff(ctx: Context, device: str, *, against: str = "last") -> list[Result]:
     permission="network.config.change",
     timeout=180,
     settings=[*INVENTORY_SETTINGS, *SSH_SETTINGS, "device_timeout"],
+    check=_check_push,
 )
 def push(ctx: Context, device: str, lines: list[str], *, save: bool = False) -> list[Result]:
     """Apply configuration lines to one device, then show the running config's diff.
@@ -192,9 +206,7 @@ def push(ctx: Context, device: str, lines: list[str], *, save: bool = False) -> 
     from opspack_network.platforms import commands
     from opspack_network.session import Session, run_one
 
-    config = [line.rstrip() for item in lines for line in item.splitlines() if line.strip()]
-    if not config:
-        raise UsageError("lines: give at least one configuration line")
+    config = _config_lines(lines)
     dev = load(ctx).device(device)
     running_cmd = commands(dev.platform).running
 

@@ -111,6 +111,23 @@ def _fetch_all(devices: list[Device], workers: int, timeout: float) -> dict[str,
         return dict(zip([d.name for d in devices], pool.map(one, devices), strict=True))
 
 
+def _record_of(ctx: Context, device: str) -> tuple[Any, str]:
+    """The host key store and the known_hosts name of one device; a usage error without a record."""
+    from opspack_network import hostkeys as hk
+
+    keys = hk.store(str(ctx.settings["known_hosts"] or ""), str(ctx.settings["host_keys"]))
+    dev = load(ctx).device(device)
+    name = hk.entry_name(dev.host, dev.port)
+    if not keys.records(name):
+        raise UsageError(f"{device} has no host key on record ({name} in {keys.path})", "Nothing to forget.")
+    return keys, name
+
+
+def _check_forget(ctx: Context, device: str) -> None:
+    """Before the confirmation: the device exists and has a record to forget."""
+    _record_of(ctx, device)
+
+
 @command(
     group="hostkey",
     verb="forget",
@@ -120,6 +137,7 @@ def _fetch_all(devices: list[Device], workers: int, timeout: float) -> dict[str,
     idempotent=True,
     permission="network.hostkey.forget",
     settings=[*INVENTORY_SETTINGS, *SSH_SETTINGS],
+    check=_check_forget,
 )
 def forget(ctx: Context, device: str) -> Status:
     """Remove a device's SSH host key from the record, after the device was replaced or re-keyed.
@@ -131,13 +149,9 @@ def forget(ctx: Context, device: str) -> Status:
     Args:
         device: the device's name in the inventory
     """
-    from opspack_network import hostkeys as hk
-
-    keys = hk.store(str(ctx.settings["known_hosts"] or ""), str(ctx.settings["host_keys"]))
-    dev = load(ctx).device(device)
-    name = hk.entry_name(dev.host, dev.port)
+    keys, name = _record_of(ctx, device)
     removed = keys.forget(name)
-    if not removed:
+    if not removed:  # forgotten meanwhile
         raise UsageError(f"{device} has no host key on record ({name} in {keys.path})", "Nothing to forget.")
     after = (
         "its next connection learns the key it shows"

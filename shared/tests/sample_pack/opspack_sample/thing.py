@@ -42,6 +42,23 @@ def list_(
     return Table(columns=["name", "power", "cpu"], rows=rows, title="Things")
 
 
+def _check_retire(thing: str) -> None:
+    CALLS.append(f"check retire {thing}")
+    if not thing.startswith("thing"):
+        raise NotFound.with_matches("thing", thing, [f"thing{i}" for i in range(3)])
+
+
+@command(words=["thing", "retire"], destructive=True, settings=[], check=_check_retire)
+def retire(thing: str) -> Status:
+    """Retire a thing for good.
+
+    Args:
+        thing: the thing's name
+    """
+    CALLS.append(f"retire {thing}")
+    return Status("ok", f"{thing} retired")
+
+
 @command(
     words=["thing", "power-off"],
     aliases=["thing stop"],
