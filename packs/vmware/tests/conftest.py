@@ -24,7 +24,7 @@ from opspack.testing.vcsim import Vcsim, VcsimUnavailable, build_vcsim, vmware_p
 
 @pytest.fixture(scope="session")
 def registry() -> Registry:
-    reg: Registry = registry_from_package("opspack_vmware", "0.1.0")
+    reg: Registry = registry_from_package("opspack_vmware", "0.1.1")
     return reg
 
 

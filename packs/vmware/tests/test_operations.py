@@ -135,3 +135,27 @@ def test_ambiguous_vm_names_list_candidates(vcsim_bin: Any, make_bot: Callable[.
         assert power(bot, "DC1/vm/web01") == "off" and power(bot, "DC0/vm/web01") == "on"
         listed = [r[0] for r in bot("vm list --name web01").to_dict()["results"][0]["rows"]]
         assert listed == ["web01", "web01"]
+
+
+def test_what_would_fail_is_refused_before_the_confirmation(scratch: Vcsim, make_bot: Callable[..., Bot]) -> None:
+    """A typo in a destructive command is answered at once, not after 'are you sure?'."""
+    bot = make_bot(settings_env(scratch))
+    vm = "DC0_C0_RP0_VM2"
+    for text, kind in (
+        ("vm power-off DC0_C0_RP0_VMX", "not_found"),
+        ("vm reset nosuchvm", "not_found"),
+        (f"vm snapshot revert {vm}", "not_found"),  # no current snapshot
+        (f"vm snapshot revert {vm} nosuch", "not_found"),
+        (f"vm snapshot remove {vm}", "usage"),  # no name
+        (f"vm snapshot remove {vm} nosuch", "not_found"),
+        ("host maintenance enter esx-nosuch", "not_found"),
+        ("host maintenance exit DC0_C0", "not_found"),  # a cluster, not a host
+    ):
+        reply = bot(text)
+        assert reply.error is not None and reply.error.kind == kind and reply.error.confirm is None, (text, reply)
+        check_rendering(reply)
+    missing = bot("vm power-off DC0_C0_RP0_VMX")
+    assert missing.error is not None and "DC0_C0_RP0_VM" in str(missing.error.hint)  # did you mean
+    asked = bot(f"vm power-off {vm}")  # it exists: now the question
+    assert asked.error is not None and asked.error.kind == "denied" and asked.error.confirm is not None
+    assert power(bot, vm) == "on"

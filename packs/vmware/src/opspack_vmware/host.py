@@ -106,6 +106,13 @@ def _maintenance(ctx: Context, query: str, enter: bool) -> Status:
     return v.run(ctx, use)
 
 
+def _check_host(ctx: Context, host: str) -> None:
+    """Before the confirmation: the host exists, and the name names one."""
+    from opspack_vmware import _vsphere as v
+
+    v.run(ctx, lambda s: v.resolve(s, "HostSystem", host, "host"))
+
+
 @command(
     group="host",
     verb="maintenance_enter",
@@ -113,6 +120,7 @@ def _maintenance(ctx: Context, query: str, enter: bool) -> Status:
     destructive=True,
     examples=["host maintenance enter esx01"],
     timeout=900,
+    check=_check_host,
 )
 def maintenance_enter(ctx: Context, host: str) -> Status:
     """Put a host in maintenance mode and wait for the vSphere task (VMs must move or stop first).
@@ -133,6 +141,7 @@ def maintenance_enter(ctx: Context, host: str) -> Status:
     destructive=True,
     examples=["host maintenance exit esx01"],
     timeout=900,
+    check=_check_host,
 )
 def maintenance_exit(ctx: Context, host: str) -> Status:
     """Take a host out of maintenance mode and wait for the vSphere task.

@@ -104,6 +104,47 @@ def create(
     return v.run(ctx, use)
 
 
+def _current_or_named(vm: Obj, rows: list[SnapshotRow], name: str | None) -> SnapshotRow:
+    if name is not None:
+        return _one(vm, rows, name)
+    current = next((r for r in rows if r.current), None)
+    if current is None:
+        raise NotFound(f"VM {vm.name} has no current snapshot to revert to")
+    return current
+
+
+def _check_revert(ctx: Context, vm: str, name: str | None = None) -> None:
+    """Before the confirmation: the VM and the snapshot exist."""
+    from opspack_vmware import _vsphere as v
+
+    def use(s: Session) -> None:
+        found, rows = _vm_and_snapshots(s, vm)
+        _current_or_named(found, rows, name)
+
+    v.run(ctx, use)
+
+
+def _check_remove(ctx: Context, vm: str, name: str | None = None, children: bool = False) -> None:
+    """Before the confirmation: a snapshot name is given, and the VM has that snapshot."""
+    from opspack_vmware import _vsphere as v
+
+    _name_required(vm, name)
+
+    def use(s: Session) -> None:
+        found, rows = _vm_and_snapshots(s, vm)
+        _one(found, rows, str(name))
+
+    v.run(ctx, use)
+
+
+def _name_required(vm: str, name: str | None) -> None:
+    if not name:
+        raise UsageError(
+            "vm snapshot remove needs the snapshot's name",
+            f"See them with `vm snapshot list {vm}`, then `vm snapshot remove {vm} <name>`.",
+        )
+
+
 @command(
     group="snapshot",
     verb="revert",
@@ -111,6 +152,7 @@ def create(
     destructive=True,
     examples=["vm snapshot revert web01 before-upgrade", "vm snapshot revert web01"],
     timeout=300,
+    check=_check_revert,
 )
 def revert(ctx: Context, vm: str, name: str | None = None) -> Status:
     """Revert a VM to a snapshot (default: its current one); changes since then are lost.
@@ -123,13 +165,7 @@ def revert(ctx: Context, vm: str, name: str | None = None) -> Status:
 
     def use(s: Session) -> Status:
         found, rows = _vm_and_snapshots(s, vm)
-        if name is None:
-            current = next((r for r in rows if r.current), None)
-            if current is None:
-                raise NotFound(f"VM {found.name} has no current snapshot to revert to")
-            target = current
-        else:
-            target = _one(found, rows, name)
+        target = _current_or_named(found, rows, name)
         done = v.run_task(s, lambda: target.ref.RevertToSnapshot_Task(), f"revert of VM {found.name}")
         return Status(
             "ok",
@@ -147,6 +183,7 @@ def revert(ctx: Context, vm: str, name: str | None = None) -> Status:
     destructive=True,
     examples=["vm snapshot remove web01 before-upgrade", "vm snapshot remove web01 old --children"],
     timeout=600,
+    check=_check_remove,
 )
 def remove(ctx: Context, vm: str, name: str | None = None, *, children: bool = False) -> Status:
     """Delete a VM's snapshot (its changes are merged into the disks).
@@ -158,15 +195,11 @@ def remove(ctx: Context, vm: str, name: str | None = None, *, children: bool = F
     """
     from opspack_vmware import _vsphere as v
 
-    if not name:
-        raise UsageError(
-            "vm snapshot remove needs the snapshot's name",
-            f"See them with `vm snapshot list {vm}`, then `vm snapshot remove {vm} <name>`.",
-        )
+    _name_required(vm, name)
 
     def use(s: Session) -> Status:
         found, rows = _vm_and_snapshots(s, vm)
-        target = _one(found, rows, name)
+        target = _one(found, rows, str(name))
         done = v.run_task(s, lambda: target.ref.RemoveSnapshot_Task(children), f"removal of snapshot '{target.name}'")
         what = "and its children " if children else ""
         return Status(

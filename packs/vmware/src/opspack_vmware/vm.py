@@ -211,6 +211,13 @@ def _info(s: Session, query: str) -> KV:
     return KV(items, title=f"VM {vm.name}")
 
 
+def _check_vm(ctx: Context, vm: str) -> None:
+    """Before a confirmation: the VM exists, and the name names one."""
+    from opspack_vmware import _vsphere as v
+
+    v.run(ctx, lambda s: v.resolve(s, "VirtualMachine", vm, "VM"))
+
+
 def _power(ctx: Context, query: str, action: str) -> Status:
     from opspack_vmware import _vsphere as v
 
@@ -282,7 +289,7 @@ def power_on(ctx: Context, vm: str) -> Status:
     return _power(ctx, vm, "power-on")
 
 
-@command(group="vm", verb="power_off", destructive=True, examples=["vm power-off web01"], timeout=300)
+@command(group="vm", verb="power_off", destructive=True, examples=["vm power-off web01"], timeout=300, check=_check_vm)
 def power_off(ctx: Context, vm: str) -> Status:
     """Power off a virtual machine at once (no guest shutdown) and wait for the vSphere task.
 
@@ -292,7 +299,7 @@ def power_off(ctx: Context, vm: str) -> Status:
     return _power(ctx, vm, "power-off")
 
 
-@command(group="vm", verb="reset", destructive=True, examples=["vm reset web01"], timeout=300)
+@command(group="vm", verb="reset", destructive=True, examples=["vm reset web01"], timeout=300, check=_check_vm)
 def reset(ctx: Context, vm: str) -> Status:
     """Reset (hard restart) a virtual machine and wait for the vSphere task.
 
