@@ -174,6 +174,15 @@ def test_stop_needs_confirmation_then_aborts(run: Run, fake: FakeJenkins) -> Non
     assert again.ok and "not running" in again.results[0].message
 
 
+def test_stop_of_what_does_not_exist_is_refused_before_the_confirmation(run: Run, fake: FakeJenkins) -> None:
+    assert run("jenkins build deploy").ok
+    for text, kind in (("jenkins stop deploy 99", "not_found"), ("jenkins stop nosuchjob 1", "not_found")):
+        reply = run(text)
+        assert reply.error.kind == kind and reply.error.confirm is None, (text, reply.error)
+    refused = run("jenkins stop deploy 1", OPSPACK_JENKINS_ALLOWED_JOBS="tools/*")
+    assert refused.error.kind == "denied" and refused.error.confirm is None
+
+
 def test_allowed_jobs_limits_build_and_stop(run: Run, fake: FakeJenkins) -> None:
     reply = run("jenkins build deploy", OPSPACK_JENKINS_ALLOWED_JOBS="team/*,tools/*")
     assert reply.error.kind == "denied" and "jenkins menu" in reply.error.hint

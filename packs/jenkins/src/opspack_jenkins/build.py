@@ -337,6 +337,15 @@ def log(ctx: Context, job: str, build: str | None = None, *, tail: int = 50, gre
     return Text(body, title=f"{job} {label} console ({what})", mono=True)
 
 
+def _check_stop(ctx: Context, job: str, build: int) -> None:
+    """Before the confirmation: the caller may stop this job, and the build exists."""
+    from opspack_jenkins.client import client
+
+    job = job.strip("/")
+    _check_allowed(ctx, job, "stop")
+    client(ctx).build(job, build)
+
+
 @command(
     verb="stop",
     words=["jenkins", "stop"],
@@ -344,6 +353,7 @@ def log(ctx: Context, job: str, build: str | None = None, *, tail: int = 50, gre
     destructive=True,
     idempotent=True,
     results=["status"],
+    check=_check_stop,
 )
 def stop(ctx: Context, job: str, build: int) -> Status:
     """Abort a running build (asks for confirmation first).
