@@ -15,7 +15,7 @@ from opspack.testing.fakegitlab import FakeGitLab
 
 @pytest.fixture(scope="session")
 def registry() -> Registry:
-    reg: Registry = registry_from_package("opspack_gitlab", "0.1.0")
+    reg: Registry = registry_from_package("opspack_gitlab", "0.1.1")
     return reg
 
 

@@ -66,6 +66,9 @@ def test_pipeline_retry_and_cancel(fake: FakeGitLab, run: Run) -> None:
     unconfirmed = run(f"gitlab pipeline cancel platform/app {running['id']}")
     assert unconfirmed.error.kind == "denied" and unconfirmed.error.confirm is not None
     assert writes(fake, before) == [] and running["status"] == "running"
+    for text in ("gitlab pipeline cancel platform/app 999999", "gitlab pipeline cancel platform/nosuch 1"):
+        missing = run(text)  # refused before the question
+        assert missing.error.kind == "not_found" and missing.error.confirm is None, (text, missing.error)
     done = run(f"gitlab pipeline cancel platform/app {running['id']}", confirmed=True)
     assert status(done) == ("ok", f"Pipeline #{running['id']}: canceled.") and running["status"] == "canceled"
     assert {j["status"] for j in project.jobs[running["id"]]} >= {"canceled"}

@@ -22,7 +22,7 @@ ROOT = "dev-root-token-5c0ffee"
 
 @pytest.fixture(scope="session")
 def registry() -> Registry:
-    reg: Registry = registry_from_package("opspack_vault", "0.1.0")
+    reg: Registry = registry_from_package("opspack_vault", "0.1.1")
     return reg
 
 

@@ -133,6 +133,8 @@ def test_leases(bao: OpenBao, registry: Registry) -> None:
     assert lease_id not in [row[0] for row in table["rows"]]
     missing = run(registry, f"vault lease revoke {lease_id}", settings(bao), confirmed=True)
     assert kind_of(missing) == "not_found"
+    unasked = run(registry, f"vault lease revoke {lease_id}", settings(bao))  # refused before the question
+    assert kind_of(unasked) == "not_found" and unasked.error is not None and unasked.error.confirm is None
     assert kind_of(run(registry, "vault lease list nothing/here", settings(bao))) == "not_found"
     limited = bao.token(["app-reader"])
     assert kind_of(run(registry, "vault lease list auth/", settings(bao, limited))) == "denied"

@@ -150,12 +150,18 @@ def retry(ctx: Context, project: str, id: int) -> list[Result]:
     return [Status("ok", f"Pipeline #{id} retried: now {p.get('status', 'pending')}.")]
 
 
+def _check_cancel(ctx: Context, project: str, id: int) -> None:
+    """Before the confirmation: the project and the pipeline exist (one GET)."""
+    _client.project(ctx, project).pipelines.get(id)
+
+
 @command(
     words=["gitlab", "pipeline", "cancel"],
     mutating=True,
     destructive=True,
     idempotent=True,
     examples=["gitlab pipeline cancel platform/billing-api 4211"],
+    check=_check_cancel,
 )
 def cancel(ctx: Context, project: str, id: int) -> list[Result]:
     """Cancel a running pipeline (its running jobs stop, which may leave a deploy half done).

@@ -62,6 +62,24 @@ def list_(ctx: Context, prefix: str, *, limit: int = 50) -> Table:
     )
 
 
+def _lookup(client: Any, lease_id: str) -> None:
+    """The lease exists (NotFound otherwise), read without changing it."""
+    import hvac
+
+    try:
+        client.sys.read_lease(lease_id=lease_id)
+    except (hvac.exceptions.InvalidRequest, hvac.exceptions.InvalidPath):
+        parent = lease_id.rpartition("/")[0]
+        raise NotFound(f"lease '{lease_id}' not found", f"`vault lease list {parent}/` shows the leases.") from None
+
+
+def _check_revoke(ctx: Context, lease: str) -> None:
+    """Before the confirmation: the lease exists."""
+    from opspack_vault.client import call
+
+    call(ctx, lambda client: _lookup(client, lease.strip()))
+
+
 @command(
     group="lease",
     verb="revoke",
@@ -69,6 +87,7 @@ def list_(ctx: Context, prefix: str, *, limit: int = 50) -> Table:
     examples=["vault lease revoke database/creds/readonly/2f6a614c"],
     destructive=True,
     idempotent=True,
+    check=_check_revoke,
 )
 def revoke(ctx: Context, lease: str) -> Status:
     """Revoke a lease now: the credentials or token it covers stop working.
@@ -76,18 +95,12 @@ def revoke(ctx: Context, lease: str) -> Status:
     Args:
         lease: the full lease id, as `vault lease list` shows it
     """
-    import hvac
-
     from opspack_vault.client import call
 
     lease_id = lease.strip()
 
     def run(client: Any) -> None:
-        try:
-            client.sys.read_lease(lease_id=lease_id)
-        except (hvac.exceptions.InvalidRequest, hvac.exceptions.InvalidPath):
-            parent = lease_id.rpartition("/")[0]
-            raise NotFound(f"lease '{lease_id}' not found", f"`vault lease list {parent}/` shows the leases.") from None
+        _lookup(client, lease_id)  # revoking an unknown lease succeeds silently: say so instead
         client.sys.revoke_lease(lease_id=lease_id)
 
     call(ctx, run)
