@@ -281,6 +281,15 @@ def test_member_not_found_and_bad_port(run: Runner) -> None:
     assert group.error is not None and group.error.kind == "not_found" and "sg_web" in (group.error.hint or "")
     port = run("ns member enable sg_web web01 70000")
     assert port.error is not None and port.error.kind == "usage" and "1 to 65535" in port.error.message
+    # destructive ones are refused before the confirmation is asked for
+    for text, kind in (
+        ("ns member disable sg_web web09 443", "not_found"),
+        ("ns member disable sg_wbe web01 443", "not_found"),
+        ("ns member disable sg_web web01 443 --delay -5", "usage"),
+        ("ns restore nosuch_backup", "not_found"),
+    ):
+        reply = run(text)
+        assert reply.error is not None and reply.error.kind == kind and reply.error.confirm is None, text
 
 
 def test_read_only_user_is_denied_with_a_hint(fake: FakeNitro, runner_for: Any) -> None:

@@ -53,6 +53,16 @@ def _check_port(port: int) -> None:
         raise UsageError(f"port: got {port}, expected a port number from 1 to 65535")
 
 
+def _check_disable(
+    ctx: Context, servicegroup: str, server: str, port: int, graceful: bool = False, delay: int | None = None
+) -> None:
+    """Before the confirmation: valid numbers, and the member is bound to the service group."""
+    _check_port(port)
+    if delay is not None and delay < 0:
+        raise UsageError(f"delay: got {delay}, expected seconds (0 or more)")
+    nitro(ctx, lambda c: _find(_members(c, servicegroup), servicegroup, server, port))
+
+
 @command(
     group="member",
     verb="disable",
@@ -61,6 +71,7 @@ def _check_port(port: int) -> None:
     idempotent=True,
     examples=["ns member disable sg_web web02 443", "ns member disable sg_web web02 443 --graceful --delay 60"],
     results=["kv", "status"],
+    check=_check_disable,
 )
 def disable(
     ctx: Context,

@@ -103,6 +103,22 @@ def backup(
     return [Status("ok", f"Created {level} backup {created}"), table]
 
 
+def _backup_file(backup: str) -> str:
+    return backup if backup.endswith(".tgz") else f"{backup}.tgz"
+
+
+def _check_restore(ctx: Context, backup: str, skip_backup: bool = False) -> None:
+    """Before the confirmation: the ADC has that backup."""
+    filename = _backup_file(backup)
+
+    def run(c: NitroClient) -> None:
+        names = [str(b.get("filename")) for b in c.get("systembackup")]
+        if filename not in names:
+            raise _no_backup(filename, names)
+
+    nitro(ctx, run)
+
+
 @command(
     group="system",
     verb="restore",
@@ -112,6 +128,7 @@ def backup(
     timeout=600,
     examples=["ns restore opspack_20240101_120000.tgz"],
     results=["status"],
+    check=_check_restore,
 )
 def restore(ctx: Context, backup: str, *, skip_backup: bool = False) -> list[Result]:
     """Restore the ADC's configuration from one of its system backups.
@@ -123,7 +140,7 @@ def restore(ctx: Context, backup: str, *, skip_backup: bool = False) -> list[Res
         backup: the backup file's name (as `ns backup` lists it; .tgz may be left off)
         skip_backup: do not take a backup of the current state before restoring
     """
-    filename = backup if backup.endswith(".tgz") else f"{backup}.tgz"
+    filename = _backup_file(backup)
 
     def run(c: NitroClient) -> None:
         names = [str(b.get("filename")) for b in c.get("systembackup")]
