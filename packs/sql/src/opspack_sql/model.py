@@ -196,6 +196,33 @@ def id_list(value: Any) -> list[int]:
     return [n] if n else []
 
 
+def activity_from_row(
+    row: dict[str, Any],
+    *,
+    state: str | None,
+    wait_type: str | None,
+    wait_event: str | None,
+    seconds: float | None,
+) -> Activity:
+    """An :class:`Activity` from a session row in the columns every dialect's query names
+    (``session_id``, ``user_name``, ``db_name``, ``app_name``, ``client``, ``xact_seconds``,
+    ``query_text``, ``blocked_by``); the dialect reads state and waits its own way."""
+    return Activity(
+        session=int(row["session_id"]),
+        user=as_text(row.get("user_name")),
+        database=as_text(row.get("db_name")),
+        application=as_text(row.get("app_name")),
+        client=as_text(row.get("client")),
+        state=state,
+        wait_type=wait_type,
+        wait_event=wait_event,
+        seconds=seconds,
+        xact_seconds=as_float(row.get("xact_seconds")),
+        query=as_text(row.get("query_text")),
+        blocked_by=id_list(row.get("blocked_by")),
+    )
+
+
 def human_bytes(n: float | None) -> str:
     """1536 -> '1.5 KiB'."""
     if n is None:

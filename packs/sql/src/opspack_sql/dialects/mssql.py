@@ -24,7 +24,7 @@ from opspack_sql.dialects import (
     sizes_from,
     top_row,
 )
-from opspack_sql.model import Activity, as_float, as_int, as_text, id_list
+from opspack_sql.model import Activity, activity_from_row, as_float, as_int, as_text
 
 _REQUEST_COLUMNS = """
     s.session_id AS session_id, s.login_name AS user_name, DB_NAME(COALESCE(r.database_id, s.database_id)) AS db_name,
@@ -195,20 +195,7 @@ def _activity(row: dict[str, Any]) -> Activity:
         kind, event = "Client", "sleeping (open transaction)"
     else:
         kind, event = "CPU", state or "running"
-    return Activity(
-        session=int(row["session_id"]),
-        user=as_text(row.get("user_name")),
-        database=as_text(row.get("db_name")),
-        application=as_text(row.get("app_name")),
-        client=as_text(row.get("client")),
-        state=state,
-        wait_type=kind,
-        wait_event=event,
-        seconds=seconds,
-        xact_seconds=as_float(row.get("xact_seconds")),
-        query=as_text(row.get("query_text")),
-        blocked_by=id_list(row.get("blocked_by")),
-    )
+    return activity_from_row(row, state=state, wait_type=kind, wait_event=event, seconds=seconds)
 
 
 class SQLServer(Dialect):

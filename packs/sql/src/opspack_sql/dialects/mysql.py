@@ -27,7 +27,7 @@ from opspack_sql.dialects import (
     sizes_from,
     top_row,
 )
-from opspack_sql.model import Activity, as_float, as_int, as_text, id_list
+from opspack_sql.model import Activity, activity_from_row, as_float, as_int, as_text
 
 _SESSION_COLUMNS = """
     p.ID AS session_id, p.USER AS user_name, p.DB AS db_name, p.HOST AS client,
@@ -158,18 +158,12 @@ def _activity(row: dict[str, Any]) -> Activity:
         wait_type, wait_event = "Wait", state
     else:
         wait_type, wait_event = "CPU", state or "running"
-    return Activity(
-        session=int(row["session_id"]),
-        user=as_text(row.get("user_name")),
-        database=as_text(row.get("db_name")),
-        client=as_text(row.get("client")),
+    return activity_from_row(
+        row,
         state=command if not state else f"{command}: {state}",
         wait_type=wait_type,
         wait_event=wait_event,
         seconds=seconds,
-        xact_seconds=as_float(row.get("xact_seconds")),
-        query=as_text(row.get("query_text")),
-        blocked_by=id_list(row.get("blocked_by")),
     )
 
 

@@ -23,7 +23,7 @@ from opspack_sql.dialects import (
     sizes_from,
     top_row,
 )
-from opspack_sql.model import Activity, as_float, as_int, as_text, id_list
+from opspack_sql.model import Activity, activity_from_row, as_float, as_int, as_text
 
 _NOW = "clock_timestamp()"
 _COLUMNS = f"""
@@ -141,19 +141,8 @@ def _activity(row: dict[str, Any]) -> Activity:
     wait_event = as_text(row.get("wait_event"))
     if state and state.startswith("idle in transaction"):
         wait_type, wait_event = "Client", f"ClientRead ({state})"
-    return Activity(
-        session=int(row["session_id"]),
-        user=as_text(row.get("user_name")),
-        database=as_text(row.get("db_name")),
-        application=as_text(row.get("app_name")),
-        client=as_text(row.get("client")),
-        state=state,
-        wait_type=wait_type,
-        wait_event=wait_event,
-        seconds=as_float(row.get("state_seconds")),
-        xact_seconds=as_float(row.get("xact_seconds")),
-        query=as_text(row.get("query_text")),
-        blocked_by=id_list(row.get("blocked_by")),
+    return activity_from_row(
+        row, state=state, wait_type=wait_type, wait_event=wait_event, seconds=as_float(row.get("state_seconds"))
     )
 
 
