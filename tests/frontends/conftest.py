@@ -25,7 +25,7 @@ if str(ECHO) not in sys.path:
 
 from opspack.build import registry_from_package
 from opspack.registry import Registry
-from opspack.testing import free_port, wait_for_port
+from opspack.testing import free_port, stop_process, wait_for_port
 
 
 @pytest.fixture(scope="session")
@@ -88,12 +88,7 @@ def start_runner(registry_file: Path, log_dir: Path) -> Iterator[Runner]:
             raise AssertionError("opspack serve did not start:\n" + log.read_text()) from None
         yield Runner(f"http://127.0.0.1:{port}", TOKEN, proc, log)
     finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+        stop_process(proc)
 
 
 @pytest.fixture(scope="session")

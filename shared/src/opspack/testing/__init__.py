@@ -1,6 +1,7 @@
 """Test helpers every pack shares (installed with ``opspack[testing]``).
 
-- :func:`free_port`, :func:`wait_for_port`: loopback ports for servers tests start.
+- :func:`free_port`, :func:`wait_for_port`: loopback ports for servers tests start;
+  :func:`stop_process` stops one.
 - :func:`need`: skip on a laptop, fail under CI (``CI=true``), when a server is missing.
 - :class:`FakeHTTPServer` (``opspack.testing.fakehttp``): a threaded loopback HTTP server
   with routes, for vendors that cannot run here; real client libraries talk to it.
@@ -13,6 +14,7 @@ from __future__ import annotations
 
 import os
 import socket
+import subprocess
 import time
 from typing import Any
 
@@ -47,6 +49,18 @@ def wait_for_port(port: int, host: str = "127.0.0.1", timeout: float = 30.0) -> 
         except OSError:
             time.sleep(0.05)
     raise TimeoutError(f"nothing listens on {host}:{port} after {timeout:g} s")
+
+
+def stop_process(proc: subprocess.Popen[Any] | None, timeout: float = 10.0) -> None:
+    """SIGTERM a process the tests started, wait ``timeout`` seconds, then SIGKILL it."""
+    if proc is None or proc.poll() is not None:
+        return
+    proc.terminate()
+    try:
+        proc.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
 
 
 def run_command(

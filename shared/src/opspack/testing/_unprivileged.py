@@ -19,6 +19,8 @@ import subprocess
 from pathlib import Path
 from typing import IO, Any
 
+from opspack.testing import stop_process
+
 DEFAULT_USER = "opspack-test"
 
 
@@ -79,13 +81,7 @@ class KeptClient:
     def close(self) -> None:
         with contextlib.suppress(RuntimeError, subprocess.SubprocessError, OSError):
             self.end_on_server()
-        if self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
+        stop_process(self.proc)
         for stream in (self.proc.stdin, self.proc.stdout, self.proc.stderr):
             if stream is not None:
                 with contextlib.suppress(OSError):

@@ -29,7 +29,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import Self
 
-from opspack.testing import free_port
+from opspack.testing import free_port, stop_process
 from opspack.testing._unprivileged import KeptClient, as_user, give_to, service_user
 
 __all__ = ["APT_PACKAGES", "MariaDBServer", "MariaDBSession", "MariaDBUnavailable", "MariaDBWorkload"]
@@ -158,14 +158,8 @@ class MariaDBServer:
         for session in list(self._sessions):
             session.close()
         proc, self._proc = self._proc, None
-        if proc is not None and proc.poll() is None:
-            # runuser forwards SIGTERM to mariadbd, which shuts down cleanly
-            proc.terminate()
-            try:
-                proc.wait(timeout=60)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
+        # runuser forwards SIGTERM to mariadbd, which shuts down cleanly
+        stop_process(proc, timeout=60)
         root, self.root = self.root, None
         if root is not None:
             shutil.rmtree(root, ignore_errors=True)

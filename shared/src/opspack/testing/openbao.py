@@ -43,6 +43,8 @@ from pathlib import Path
 from types import TracebackType
 from typing import IO, Any, Self
 
+from opspack.testing import stop_process
+
 __all__ = [
     "OpenBao",
     "OpenBaoError",
@@ -212,13 +214,7 @@ class OpenBao:
 
     def stop(self) -> None:
         proc, self._proc = self._proc, None
-        if proc is not None and proc.poll() is None:
-            proc.terminate()
-            try:
-                proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
+        stop_process(proc)
         if self._log is not None:
             self._log.close()
             self._log = None

@@ -43,6 +43,8 @@ from pathlib import Path
 from types import TracebackType
 from typing import IO, Any, Self
 
+from opspack.testing import stop_process
+
 __all__ = [
     "PLATFORMS",
     "SimulatedSwitches",
@@ -139,13 +141,7 @@ class SimulatedSwitches:
 
     def stop(self) -> None:
         proc, self._proc = self._proc, None
-        if proc is not None and proc.poll() is None:
-            proc.terminate()
-            try:
-                proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
+        stop_process(proc)
 
     @property
     def pid(self) -> int | None:

@@ -86,6 +86,8 @@ from types import TracebackType
 from typing import IO, Self
 from urllib.parse import urlsplit
 
+from opspack.testing import stop_process
+
 __all__ = [
     "APT_PACKAGES",
     "Vcsim",
@@ -393,13 +395,7 @@ class Vcsim:
         """Terminate the simulator (kill after 5 s) and wait for it."""
         proc, self._proc = self._proc, None
         if proc is not None:
-            if proc.poll() is None:
-                proc.terminate()
-                try:
-                    proc.wait(timeout=5)
-                except subprocess.TimeoutExpired:
-                    proc.kill()
-                    proc.wait()
+            stop_process(proc, timeout=5)
             if proc.stdin is not None:
                 with contextlib.suppress(OSError):
                     proc.stdin.close()
