@@ -232,6 +232,11 @@ _stores: dict[tuple[str, str], HostKeys] = {}
 _stores_lock = threading.Lock()
 
 
+def for_settings(settings: Any) -> HostKeys:
+    """The process's :class:`HostKeys` for a command's ``known_hosts`` and ``host_keys`` settings."""
+    return store(str(settings["known_hosts"] or ""), str(settings["host_keys"]))
+
+
 def store(known_hosts: str, mode: str) -> HostKeys:
     """The process's :class:`HostKeys` for these settings (``known_hosts`` empty: the default path)."""
     if mode not in MODES:

@@ -41,7 +41,7 @@ def hostkeys(ctx: Context, target: str = "all", *, check: bool = False) -> list[
     """
     from opspack_network import hostkeys as hk
 
-    keys = hk.store(str(ctx.settings["known_hosts"] or ""), str(ctx.settings["host_keys"]))
+    keys = hk.for_settings(ctx.settings)
     devices = load(ctx).select(target)
     recorded = {d.name: keys.records(hk.entry_name(d.host, d.port)) for d in devices}
     current: dict[str, Any] = {}
@@ -115,7 +115,7 @@ def _record_of(ctx: Context, device: str) -> tuple[Any, str]:
     """The host key store and the known_hosts name of one device; a usage error without a record."""
     from opspack_network import hostkeys as hk
 
-    keys = hk.store(str(ctx.settings["known_hosts"] or ""), str(ctx.settings["host_keys"]))
+    keys = hk.for_settings(ctx.settings)
     dev = load(ctx).device(device)
     name = hk.entry_name(dev.host, dev.port)
     if not keys.records(name):

@@ -70,7 +70,7 @@ class Session:
 
     def __init__(self, ctx: Context, device: Device, timeout: float) -> None:
         creds = login(ctx, device)
-        keys = hostkeys.store(str(ctx.settings["known_hosts"] or ""), str(ctx.settings["host_keys"]))
+        keys = hostkeys.for_settings(ctx.settings)
         self.device = device
         self.timeout = timeout
         #: whether this session entered configuration mode (then it leaves the netmiko way)
@@ -115,10 +115,7 @@ class Session:
         except (AttributeError, NotImplementedError):
             pass  # the platform has no enable mode
         except BaseException:
-            with contextlib.suppress(Exception):
-                conn.paramiko_cleanup()  # nothing to leave gracefully (see close)
-            with contextlib.suppress(Exception):
-                conn.disconnect()
+            _end(conn, graceful=False)
             raise
         return conn
 
@@ -134,16 +131,8 @@ class Session:
         return str(self.conn.save_config())
 
     def close(self) -> None:
-        """End the session. One that only read ends its SSH connection first: the device
-        frees the line when SSH closes, and netmiko's graceful exit would first ask
-        whether the device is in configuration mode (a round trip, and 2 s of waiting
-        for the prompt on Dell OS6). ``disconnect`` then releases what netmiko holds."""
-        # closing a broken session must not hide the real answer
-        with contextlib.suppress(Exception):
-            if not self.configured:
-                self.conn.paramiko_cleanup()
-        with contextlib.suppress(Exception):
-            self.conn.disconnect()
+        """End the session: the netmiko way only when it configured (see :func:`_end`)."""
+        _end(self.conn, graceful=self.configured)
         SESSIONS.add(-1)
 
     def __enter__(self) -> Session:
@@ -151,6 +140,20 @@ class Session:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+def _end(conn: Any, *, graceful: bool) -> None:
+    """Close a netmiko connection; never raises (closing must not hide the real answer).
+
+    Not graceful, its SSH connection ends first: the device frees the line when SSH
+    closes, and netmiko's graceful exit would first ask whether the device is in
+    configuration mode (a round trip, and 2 s of waiting for the prompt on Dell OS6).
+    ``disconnect`` then releases what netmiko holds (its log filter among them)."""
+    if not graceful:
+        with contextlib.suppress(Exception):
+            conn.paramiko_cleanup()
+    with contextlib.suppress(Exception):
+        conn.disconnect()
 
 
 def parse(platform: str, command: str, output: str) -> list[dict[str, Any]] | None:
