@@ -396,3 +396,27 @@ def test_confirmations_in_the_audit_database_serve_every_process(registry: Regis
     finally:
         a_rt.close()
         b_rt.close()
+
+
+def test_one_record_the_database_refuses_never_costs_the_rest_of_its_batch(tmp_path: Path) -> None:
+    from typing import Any
+
+    from opspack.audit import Record
+
+    audit = AuditLog(f"sqlite:///{tmp_path}/audit.db")
+    bad_user: Any = None  # NOT NULL in the table: the batch insert fails, then record by record
+
+    def rec(user: Any) -> Record:
+        return Record(
+            at=1.0, user=user, channel=None, frontend="cli", command="c", text=None, args="{}", ok=True,
+            error_kind=None, duration_ms=1.0,
+        )  # fmt: skip
+
+    try:
+        for user in ("al", bad_user, "bo"):
+            audit.record(rec(user))
+        audit.flush()
+        assert audit.count() == 2
+        assert {r.user for r in audit.history(limit=10)} == {"al", "bo"}
+    finally:
+        audit.close()

@@ -189,7 +189,7 @@ class AuditLog:
     def _store(self, batch: list[Record]) -> None:
         """Insert a batch; on failure retry with backoff, then record by record, so one
         bad record never costs the others."""
-        for attempt in range(3):
+        for attempt in range(5):
             try:
                 if batch:
                     self._insert(batch)
@@ -225,14 +225,7 @@ class AuditLog:
                     self._queue.task_done()
                     continue
                 batch.append(more)
-            for attempt in range(5):
-                try:
-                    if batch:
-                        self._insert(batch)
-                    break
-                except Exception:
-                    log.warning("audit write of %d records failed (attempt %d)", len(batch), attempt + 1, exc_info=True)
-                    time.sleep(0.2 * (attempt + 1))
+            self._store(batch)
             for _ in batch:
                 self._queue.task_done()
             if item is None:
