@@ -28,12 +28,14 @@ nox.options.sessions = ["lint", "typecheck", "registry", "tests", "integration",
 
 
 def _release() -> object:
-    """shared/src/opspack/release.py, loaded by path: it needs only the standard library."""
+    """shared/src/opspack/devtools/release.py, loaded by path: it needs only the standard library."""
     import importlib.util
 
     name = "_opspack_release"
     if name not in sys.modules:
-        spec = importlib.util.spec_from_file_location(name, ROOT / "shared" / "src" / "opspack" / "release.py")
+        spec = importlib.util.spec_from_file_location(
+            name, ROOT / "shared" / "src" / "opspack" / "devtools" / "release.py"
+        )
         assert spec is not None and spec.loader is not None
         module = importlib.util.module_from_spec(spec)
         sys.modules[name] = module
@@ -251,5 +253,5 @@ def docs(session: nox.Session) -> None:
     """The docs site (mkdocs, material theme): the command reference is generated from
     registry.json, then `mkdocs build --strict` (warnings are errors) writes site/."""
     session.install("-e", "shared", "mkdocs==1.6.1", "mkdocs-material==9.8.2")
-    session.run("python", "-m", "opspack.docsgen", "registry.json", "docs/reference")
+    session.run("python", "-m", "opspack.devtools.docsgen", "registry.json", "docs/reference")
     session.run("mkdocs", "build", "--strict", "--site-dir", "site", *session.posargs, env={"NO_MKDOCS_2_WARNING": "1"})

@@ -33,8 +33,8 @@ def median_us(fn: object, n: int) -> float:
 
 def bench_dispatch(n: int = 5000, audit_dir: str | None = None, timeouts: str = "thread") -> dict[str, float]:
     from opspack.audit import AuditLog
-    from opspack.build import registry_from_package
     from opspack.context import Caller
+    from opspack.devtools.registry_build import registry_from_package
     from opspack.renderers.markdown import render_markdown
     from opspack.results import Reply
     from opspack.runtime import Runtime
@@ -76,7 +76,7 @@ def bench_dispatch(n: int = 5000, audit_dir: str | None = None, timeouts: str = 
 
 def make_registry(path: Path, count: int) -> None:
     """A registry of ``count`` commands shaped like real entries (60 packs)."""
-    from opspack.build import registry_from_package
+    from opspack.devtools.registry_build import registry_from_package
 
     template = registry_from_package("opspack_bench").to_data()["commands"][0]
     commands = []

@@ -18,8 +18,8 @@ from collections.abc import Callable
 from typing import Any
 
 import gitlab
-from opspack.build import registry_from_package
 from opspack.context import Caller
+from opspack.devtools.registry_build import registry_from_package
 from opspack.runtime import Runtime
 from opspack.settings import Config
 from opspack.testing.fakegitlab import FakeGitLab

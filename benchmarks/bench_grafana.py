@@ -23,8 +23,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "packs" / "grafana"
 
 import requests
 from fake_grafana import TOKEN, FakeGrafana
-from opspack.build import registry_from_package
 from opspack.context import Caller
+from opspack.devtools.registry_build import registry_from_package
 from opspack.runtime import Runtime
 from opspack.settings import Config
 

@@ -26,8 +26,8 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "packs" / "netscaler" / "tests"))
 
 from fake_nitro import FakeNitro
-from opspack.build import registry_from_package
 from opspack.context import Caller
+from opspack.devtools.registry_build import registry_from_package
 from opspack.registry import Registry
 from opspack.runtime import Runtime
 from opspack.settings import Config

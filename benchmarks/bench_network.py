@@ -43,7 +43,7 @@ def main() -> int:
     parser.add_argument("--repeat", type=int, default=3)
     opts = parser.parse_args()
 
-    from opspack.build import registry_from_package
+    from opspack.devtools.registry_build import registry_from_package
     from opspack.testing import run_command
     from opspack.testing.switches import SimulatedSwitches, SwitchSpec, switches_available
     from opspack_network.session import SESSIONS

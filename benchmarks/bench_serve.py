@@ -143,7 +143,7 @@ def main() -> None:
         (pkg / "__init__.py").write_text(PACK_INIT)
         (pkg / "ping.py").write_text(PACK_MODULE)
         sys.path.insert(0, tmp)
-        from opspack.build import registry_from_package
+        from opspack.devtools.registry_build import registry_from_package
 
         registry = Path(tmp, "registry.json")
         registry.write_text(json.dumps(registry_from_package("opspack_benchping", "0.0.1").to_data()))

@@ -12,8 +12,8 @@ import time
 from typing import Any
 
 import psycopg
-from opspack.build import registry_from_package
 from opspack.context import Caller
+from opspack.devtools.registry_build import registry_from_package
 from opspack.runtime import Runtime
 from opspack.settings import Config
 from opspack.testing.postgres import PostgresServer

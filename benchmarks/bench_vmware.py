@@ -32,8 +32,8 @@ def main() -> None:
     parser.add_argument("--naive-sample", type=int, default=0)
     opts = parser.parse_args()
 
-    from opspack.build import registry_from_package
     from opspack.context import Caller
+    from opspack.devtools.registry_build import registry_from_package
     from opspack.runtime import Runtime
     from opspack.settings import Config
     from opspack.testing.vcsim import Vcsim, vmware_pack_environ

@@ -126,8 +126,8 @@ def services() -> Iterator[tuple[dict[str, str], list[str]]]:
 
 
 def main() -> int:
+    from opspack.frontends.shell import run_shell
     from opspack.registry import Registry
-    from opspack.shell import run_shell
 
     with services() as (env, report):
         os.environ.update(env)

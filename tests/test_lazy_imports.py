@@ -34,7 +34,7 @@ def _client_modules() -> dict[str, str]:
 
 def _imported(args: list[str]) -> set[str]:
     proc = subprocess.run(
-        [sys.executable, "-X", "importtime", "-m", "opspack.cli", *args],
+        [sys.executable, "-X", "importtime", "-m", "opspack.frontends.cli", *args],
         capture_output=True,
         text=True,
         timeout=60,

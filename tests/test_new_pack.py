@@ -37,7 +37,7 @@ def test_new_pack_is_green_as_created(tmp_path: Path) -> None:
         else:
             shutil.copy2(src, clone / rel)
 
-    created = _run([sys.executable, "-m", "opspack.cli", "new-pack", "pingdemo", "--root", str(clone)], clone)
+    created = _run([sys.executable, "-m", "opspack.frontends.cli", "new-pack", "pingdemo", "--root", str(clone)], clone)
     assert created.returncode == 0, created.stderr
     assert "Next:" in created.stdout and "3. " in created.stdout
     assert '"pingdemo.example.hello"' in (clone / "registry.json").read_text()

@@ -21,7 +21,7 @@ from typing import Any
 
 from errbot import BotPlugin, Command, botcmd
 from opspack.context import Caller
-from opspack.gateway import Gateway
+from opspack.frontends.gateway import Gateway
 from opspack.registry import Entry, Registry
 from opspack.renderers import render
 from opspack.runtime import Runtime

@@ -12,7 +12,7 @@ SAMPLE = Path(__file__).parent / "sample_pack"
 if str(SAMPLE) not in sys.path:
     sys.path.insert(0, str(SAMPLE))
 
-from opspack.build import registry_from_package  # noqa: E402
+from opspack.devtools.registry_build import registry_from_package  # noqa: E402
 from opspack.registry import Registry  # noqa: E402
 from opspack.runtime import Runtime  # noqa: E402
 from opspack.settings import Config  # noqa: E402

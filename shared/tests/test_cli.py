@@ -38,7 +38,7 @@ def opspack(
     full_env.pop("OPSPACK_CONFIG", None)
     pre = ["--registry", str(registry_file)] if registry_file else []
     return subprocess.run(
-        [sys.executable, "-m", "opspack.cli", *pre, *args],
+        [sys.executable, "-m", "opspack.frontends.cli", *pre, *args],
         input=stdin,
         capture_output=True,
         env=full_env,
@@ -79,9 +79,29 @@ def test_run_exit_codes(registry_file: Path, args: list[str], code: int, kind: s
     assert b"Traceback" not in proc.stderr
 
 
-def test_run_joins_arguments_like_chat_text(registry_file: Path) -> None:
-    proc = opspack("run", "--format", "json", "--", "thing config sw1 'a b'", "c", registry_file=registry_file)
+def test_run_one_argument_is_chat_text(registry_file: Path) -> None:
+    proc = opspack("run", "--format", "json", "--", "thing config sw1 'a b' c", registry_file=registry_file)
     assert json.loads(proc.stdout)["results"][0]["text"] == "sw1: a b | c color=red ratio=0.5"
+
+
+def test_run_several_arguments_are_tokens_as_the_shell_split_them(registry_file: Path) -> None:
+    proc = opspack("run", "--format", "json", "--", "thing", "config", "sw1", "a b", "c", registry_file=registry_file)
+    assert json.loads(proc.stdout)["results"][0]["text"] == "sw1: a b | c color=red ratio=0.5"
+    # a token holding quotes or spaces stays one token: nothing is split again
+    proc = opspack("run", "--format", "json", "--", "thing", "config", "sw1", "it's 'x y'", registry_file=registry_file)
+    assert json.loads(proc.stdout)["results"][0]["text"].startswith("sw1: it's 'x y' ")
+
+
+def test_run_keeps_quoting_of_a_tag(tmp_path: Path) -> None:
+    """`friction add slow vm list --tag 'needs review'` stores the tag `needs review`."""
+    env = {"OPSPACK_AUDIT_URL": f"sqlite:///{tmp_path}/audit.db"}
+    add = opspack(
+        "run", "--format", "json", "--", "friction", "add", "slow", "vm", "list", "--tag", "needs review", env=env
+    )
+    assert json.loads(add.stdout)["ok"], add.stdout
+    listing = opspack("run", "--format", "json", "--", "friction list", env=env)
+    rows = json.loads(listing.stdout)["results"][0]
+    assert any("needs review" in row for row in rows["rows"]), rows
 
 
 def test_run_yes_confirms(registry_file: Path) -> None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from opspack import docsgen
+from opspack.devtools import docsgen
 from opspack.registry import Registry
 
 

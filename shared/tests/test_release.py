@@ -6,7 +6,7 @@ import subprocess
 from pathlib import Path
 
 import pytest
-from opspack import release
+from opspack.devtools import release
 
 
 def git(root: Path, *args: str) -> None:

@@ -161,16 +161,25 @@ def test_every_result_kind_renders_and_validates(runtime: Runtime) -> None:
 
 
 def test_help_in_chat(runtime: Runtime) -> None:
-    overview = runtime.chat("help")
+    from opspack.frontends.gateway import Gateway
+
+    gateway = Gateway(runtime)
+    overview = gateway.chat("help", Caller())
     assert overview.ok and "thing list" in render(overview, "text")
-    one = runtime.chat("help thing power-off")
+    one = gateway.chat("help thing power-off", Caller())
     text = render(one, "text")
     assert "thing power-off <thing> [--force]" in text and "destructive" in text
     assert "--force (boolean) - do not wait for a clean shutdown" in text
-    group = runtime.chat("help thing")
+    group = gateway.chat("? thing", Caller())
     assert group.ok and "thing config" in render(group, "text")
-    unknown = runtime.chat("help thng lst")
+    unknown = gateway.chat("help thng lst", Caller())
     assert unknown.error is not None and "thing list" in (unknown.error.hint or "")
+
+
+def test_the_runtime_runs_commands_only(runtime: Runtime) -> None:
+    """Special words are the gateway's: the runtime answers `help` as an unknown command."""
+    reply = runtime.chat("help")
+    assert reply.error is not None and reply.error.kind == "usage" and "Unknown command" in reply.error.message
 
 
 def test_transient_failures_of_reads_are_retried_with_backoff(runtime: Runtime) -> None:

@@ -6,7 +6,8 @@ import json
 from pathlib import Path
 
 import pytest
-from opspack import cli, scaffold
+from opspack.devtools import scaffold
+from opspack.frontends import cli
 from opspack.registry import Registry
 from opspack.testing import check_rendering, run_command
 

@@ -49,6 +49,7 @@ def test_help_of_a_command_is_unchanged(registry: Registry) -> None:
 
 def test_help_search_through_the_runtime(runtime: object) -> None:
     from opspack.context import Caller
+    from opspack.frontends.gateway import Gateway
 
-    reply = runtime.chat("help search power off", Caller(user="alice"))  # type: ignore[attr-defined]
+    reply = Gateway(runtime).chat("help search power off", Caller(user="alice"))  # type: ignore[arg-type]
     assert reply.ok and "thing power-off" in usages(reply)[0]

@@ -10,9 +10,11 @@ import threading
 from pathlib import Path
 
 import pytest
-from opspack.audit import AuditLog, parse_since
-from opspack.build import registry_from_package
+from opspack.audit import AuditLog
 from opspack.context import Caller
+from opspack.devtools.registry_build import registry_from_package
+from opspack.frontends.gateway import Gateway
+from opspack.grammar import parse_since
 from opspack.policy import Policy
 from opspack.registry import Registry
 from opspack.renderers import render
@@ -113,8 +115,9 @@ def test_second_person_approval(secured: Runtime) -> None:
 
 
 def test_help_shows_only_what_the_user_may_run(secured: Runtime) -> None:
-    alice = render(secured.chat("help", Caller(user="alice")), "text")
-    bob = render(secured.chat("help", Caller(user="bob")), "text")
+    gateway = Gateway(secured)
+    alice = render(gateway.chat("help", Caller(user="alice")), "text")
+    bob = render(gateway.chat("help", Caller(user="bob")), "text")
     assert "thing power-off" in alice and "thing power-off" not in bob
     assert "thing list" in bob
 
@@ -203,14 +206,14 @@ def test_cli_history_json(tmp_path: Path, full_registry: Registry) -> None:
     }
     for text in ["thing list --limit 1", "thing nope"]:
         subprocess.run(
-            [sys.executable, "-m", "opspack.cli", "--registry", str(reg), "run", "--", text],
+            [sys.executable, "-m", "opspack.frontends.cli", "--registry", str(reg), "run", "--", text],
             env=env,
             capture_output=True,
             check=False,
             timeout=60,
         )
     proc = subprocess.run(
-        [sys.executable, "-m", "opspack.cli", "--registry", str(reg), "history", "--json"],
+        [sys.executable, "-m", "opspack.frontends.cli", "--registry", str(reg), "history", "--json"],
         env=env,
         capture_output=True,
         text=True,
@@ -252,7 +255,7 @@ def test_audit_trail_on_postgresql_loses_nothing_under_load(full_registry: Regis
         assert len(recent) == 50 and all(r.channel == "#load" for r in recent)
 
         # confirmations in PostgreSQL: a token redeemed by ten "processes" at once runs once
-        from opspack.gateway import Gateway
+        from opspack.frontends.gateway import Gateway
 
         gateways = [Gateway(rt)] + [
             Gateway(Runtime(full_registry, config=Config(data={}, environ=environ), audit=AuditLog(audit.url)))
@@ -291,7 +294,7 @@ def test_cli_list_help_and_run_follow_the_policy(tmp_path: Path, full_registry: 
     }
 
     def cli(*args: str) -> subprocess.CompletedProcess[str]:
-        cmd = [sys.executable, "-m", "opspack.cli", "--registry", str(reg), *args]
+        cmd = [sys.executable, "-m", "opspack.frontends.cli", "--registry", str(reg), *args]
         return subprocess.run(cmd, env=env, capture_output=True, text=True, check=False, timeout=60)
 
     bob = json.loads(cli("list", "--json", "--user", "bob").stdout)
@@ -311,7 +314,7 @@ def test_cli_list_help_and_run_follow_the_policy(tmp_path: Path, full_registry: 
 def test_second_person_approval_through_a_front_end(full_registry: Registry, environ: dict[str, str]) -> None:
     """The requester gets a token; the requester cannot use it, a non-approver is refused
     without using it up, and an approver's `confirm <token>` runs it as the requester."""
-    from opspack.gateway import Gateway
+    from opspack.frontends.gateway import Gateway
 
     rt = Runtime(full_registry, config=Config(data={}, environ=environ), policy=Policy.from_toml(POLICY), audit=None)
     gw = Gateway(rt)
@@ -334,8 +337,8 @@ def test_second_person_approval_through_a_front_end(full_registry: Registry, env
 
 def test_a_declined_mcp_confirmation_cannot_be_redeemed_later(runtime: Runtime) -> None:
     """MCP elicitation: when the user says no, the token is gone, whoever holds it."""
-    from opspack.gateway import Gateway
-    from opspack.mcp import McpFrontend
+    from opspack.frontends.gateway import Gateway
+    from opspack.frontends.mcp import McpFrontend
     from opspack_sample import thing
 
     frontend = McpFrontend(Gateway(runtime))
@@ -360,7 +363,7 @@ def test_confirmations_in_the_audit_database_serve_every_process(registry: Regis
 
     import sqlalchemy as sa
     from opspack.confirm import SqlConfirmations
-    from opspack.gateway import Gateway
+    from opspack.frontends.gateway import Gateway
 
     url = f"sqlite:///{tmp_path}/audit.db"
     a_rt, b_rt = (Runtime(registry, config=Config(data={}, environ={}), audit=AuditLog(url)) for _ in range(2))

@@ -16,10 +16,10 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from opspack.masking import MASK
 from opspack.registry import Registry
 from opspack.results import Reply
 from opspack.runtime import Runtime
-from opspack.secrets import MASK
 from opspack.settings import Config
 from opspack.testing import check_rendering, free_port, need
 from opspack.testing.openbao import OpenBao, OpenBaoUnavailable, bao_binary
@@ -351,7 +351,7 @@ def test_no_vault_reference_imports_neither_hvac_nor_opspack_vault(registry: Reg
     sample = Path(__file__).parent / "sample_pack"
     code = (
         "import sys; sys.path.insert(0, sys.argv[1]);"
-        "from opspack.build import registry_from_package;"
+        "from opspack.devtools.registry_build import registry_from_package;"
         "from opspack.runtime import Runtime; from opspack.settings import Config;"
         "env = {'OPSPACK_SAMPLE_URL': 'https://x', 'OPSPACK_SAMPLE_PASSWORD': 'env:PW', 'PW': 'pw-12345'};"
         "rt = Runtime(registry_from_package('opspack_sample'), config=Config(data={}, path=None, environ=env));"

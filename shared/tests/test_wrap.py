@@ -8,8 +8,9 @@ import os
 from pathlib import Path
 
 import pytest
-from opspack import cli, scaffold, wrap
+from opspack.devtools import scaffold, wrap
 from opspack.errors import CommandTimeout
+from opspack.frontends import cli
 from opspack.registry import Registry
 from opspack.scripts import parse_output, run_script, script_results
 from opspack.testing import check_rendering, run_command

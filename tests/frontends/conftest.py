@@ -23,7 +23,7 @@ from frontend_helpers import ECHO, TOKEN, Runner, child_env, opspack_exe
 if str(ECHO) not in sys.path:
     sys.path.insert(0, str(ECHO))
 
-from opspack.build import registry_from_package
+from opspack.devtools.registry_build import registry_from_package
 from opspack.registry import Registry
 from opspack.testing import free_port, stop_process, wait_for_port
 

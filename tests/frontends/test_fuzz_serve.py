@@ -14,10 +14,10 @@ import pytest
 import schemathesis
 from frontend_helpers import TOKEN
 from hypothesis import HealthCheck, settings
-from opspack.gateway import Gateway
+from opspack.frontends.gateway import Gateway
+from opspack.frontends.serve import ServeSettings, create_app, openapi_document
 from opspack.registry import Registry
 from opspack.runtime import Runtime
-from opspack.serve import ServeSettings, create_app, openapi_document
 from opspack.settings import Config
 
 AUTH = {"Authorization": f"Bearer {TOKEN}"}

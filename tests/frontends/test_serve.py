@@ -12,11 +12,11 @@ import httpx
 import pytest
 from frontend_helpers import TOKEN, Runner
 from opspack.context import Caller
-from opspack.gateway import Gateway
+from opspack.frontends.gateway import Gateway
+from opspack.frontends.serve import ServeSettings, create_app, openapi_document
 from opspack.registry import Entry, Registry
 from opspack.results import Error
 from opspack.runtime import Runtime
-from opspack.serve import ServeSettings, create_app, openapi_document
 from opspack.settings import Config
 from opspack.testing.validate import validate_reply_json, validate_slack_messages
 from starlette.testclient import TestClient

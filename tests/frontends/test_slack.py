@@ -18,7 +18,7 @@ from typing import Any
 from urllib.parse import urlencode
 
 import pytest
-from opspack.gateway import Gateway
+from opspack.frontends.gateway import Gateway
 from opspack.registry import Registry
 from opspack.runtime import Runtime
 from opspack.settings import Config
@@ -107,7 +107,7 @@ def slack() -> Iterator[FakeSlack]:
 
 @pytest.fixture
 def app(registry: Registry, slack: FakeSlack) -> Iterator[App]:
-    from opspack.slack import create_app
+    from opspack.frontends.slack import create_app
 
     runtime = Runtime(registry, config=Config(data={}, path=None, environ={}))
     client = WebClient(token="xoxb-test", base_url=slack.server.url + "/api/")

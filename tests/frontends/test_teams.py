@@ -15,11 +15,11 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
+from opspack.frontends.serve import build_app
+from opspack.frontends.teams import sign
 from opspack.registry import Registry
 from opspack.runtime import Runtime
-from opspack.serve import build_app
 from opspack.settings import Config
-from opspack.teams import sign
 from opspack.testing import need
 from starlette.testclient import TestClient
 

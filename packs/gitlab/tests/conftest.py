@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from opspack.build import registry_from_package
+from opspack.devtools.registry_build import registry_from_package
 from opspack.registry import Registry
 from opspack.testing import check_rendering, run_command
 from opspack.testing.fakegitlab import FakeGitLab

@@ -5,8 +5,8 @@ from typing import Any
 
 import pytest
 from fake_grafana import FakeGrafana
-from opspack.build import registry_from_package
 from opspack.context import Caller
+from opspack.devtools.registry_build import registry_from_package
 from opspack.runtime import Runtime
 from opspack.settings import Config
 

@@ -12,7 +12,7 @@ import pytest
 sys.path.insert(0, str(Path(__file__).parent))
 
 from fake_jenkins import PIPELINE, FakeJenkins, boolean, choice, password, string
-from opspack.build import registry_from_package
+from opspack.devtools.registry_build import registry_from_package
 from opspack.registry import Registry
 from opspack.testing import check_rendering, run_command
 

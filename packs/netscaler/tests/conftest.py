@@ -7,8 +7,8 @@ from typing import Any
 
 import pytest
 from fake_nitro import FakeNitro
-from opspack.build import registry_from_package
 from opspack.context import Caller
+from opspack.devtools.registry_build import registry_from_package
 from opspack.registry import Registry
 from opspack.runtime import Runtime
 from opspack.settings import Config

@@ -9,7 +9,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
-from opspack.build import registry_from_package
+from opspack.devtools.registry_build import registry_from_package
 from opspack.registry import Registry
 from opspack.testing.tls import TestCA
 

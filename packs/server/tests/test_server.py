@@ -151,7 +151,7 @@ def test_cli_json_is_the_contract_object(tcp_port: int, fmt: str) -> None:
         [
             sys.executable,
             "-m",
-            "opspack.cli",
+            "opspack.frontends.cli",
             "run",
             "--format",
             fmt,

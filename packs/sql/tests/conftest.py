@@ -15,8 +15,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from opspack.build import registry_from_package
 from opspack.context import Caller
+from opspack.devtools.registry_build import registry_from_package
 from opspack.registry import Registry
 from opspack.results import Reply
 from opspack.runtime import Runtime

@@ -10,7 +10,7 @@ import sys
 from collections.abc import Iterator
 
 import pytest
-from opspack.build import registry_from_package
+from opspack.devtools.registry_build import registry_from_package
 from opspack.registry import Registry
 from opspack.results import Reply
 from opspack.testing import need, run_command

@@ -172,7 +172,7 @@ def test_command_modules_do_not_import_pyvmomi() -> None:
         "import sys, opspack_vmware\n"
         "for m in ('vm', 'snapshot', 'host', 'datastore', 'cluster', 'vcenter', 'errors'):\n"
         "    __import__('opspack_vmware.' + m)\n"
-        "from opspack.build import registry_from_package\n"
+        "from opspack.devtools.registry_build import registry_from_package\n"
         "registry_from_package('opspack_vmware')\n"
         "print(sorted(m for m in sys.modules if m.split('.')[0] in ('pyVmomi', 'pyVim')))\n"
     )

@@ -75,7 +75,7 @@ def parse_since(value: str, now: float | None = None) -> float:
 
 def mask_args(args: Mapping[str, Any], masker: Any) -> str:
     """Arguments as JSON with secret-looking names and registered secrets masked."""
-    from opspack.secrets import MASK
+    from opspack.masking import MASK
 
     def clean(key: str, value: Any) -> Any:
         if _SECRET_ARG.search(key):

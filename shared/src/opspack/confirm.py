@@ -10,7 +10,7 @@ front-end runs it with ``Caller(confirmed=True)``.
 
 Where tokens live: :class:`Confirmations` keeps them in the process that issued them
 (thread-safe and bounded); :class:`SqlConfirmations` keeps them in the audit trail's
-database, so that every process sharing it redeems them. A :class:`~opspack.gateway.Gateway`
+database, so that every process sharing it redeems them. A :class:`~opspack.frontends.gateway.Gateway`
 uses the database whenever the audit trail is on: two runners behind one address with a
 PostgreSQL trail (or on one host with the default SQLite file) accept each other's tokens.
 """

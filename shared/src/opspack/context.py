@@ -8,9 +8,11 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, TypeVar
 
 if TYPE_CHECKING:
+    from opspack.audit import AuditLog
     from opspack.connections import ConnectionPool
+    from opspack.masking import Masker
+    from opspack.registry import Entry, Registry
     from opspack.results import Progress
-    from opspack.secrets import Masker
     from opspack.settings import Settings
 
 T = TypeVar("T")
@@ -47,8 +49,24 @@ class Context:
     settings: Settings
     pool: ConnectionPool
     masker: Masker
-    runtime: Any = None
+    #: the audit trail in force (None: turned off); opened when first asked for
+    audit_source: Callable[[], AuditLog | None] | None = field(default=None, repr=False)
+    #: the commands a caller may run (the runtime's policy and gates)
+    visibility: Callable[[Caller], list[Entry]] | None = field(default=None, repr=False)
+    #: every installed command's metadata (what the runtime runs from)
+    registry: Registry | None = field(default=None, repr=False)
     log: logging.Logger = field(default_factory=lambda: logging.getLogger("opspack.declare"))
+
+    @property
+    def audit(self) -> AuditLog | None:
+        """The audit trail of the runtime running this command, or None when it is off."""
+        return self.audit_source() if self.audit_source is not None else None
+
+    def visible_commands(self) -> list[Entry]:
+        """The registry entries the caller may run (what help would show them)."""
+        if self.visibility is not None:
+            return self.visibility(self.caller)
+        return list(self.registry) if self.registry is not None else []
 
     @property
     def user(self) -> str:

@@ -31,7 +31,10 @@ import typing
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from enum import Enum
-from typing import Any, Literal, TypeVar
+from typing import TYPE_CHECKING, Any, Literal, TypeVar
+
+if TYPE_CHECKING:
+    from opspack.registry import Effects
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -57,6 +60,20 @@ class ArgInfo:
 
     def __post_init__(self) -> None:
         self.param = self.param or self.name
+
+    def expected(self) -> str:
+        """What a value of this argument looks like, for a person (in usage errors)."""
+        choices = _choices(self.annotation)
+        if choices:
+            return "one of " + ", ".join(choices)
+        inner, _ = _strip_optional(self.annotation)
+        if self.is_list:
+            item = typing.get_args(inner)[0] if typing.get_args(inner) else str
+            return "a comma-separated list of " + {int: "whole numbers", float: "numbers"}.get(item, "values")
+        if self.is_mapping:
+            return "KEY=value pairs"
+        names = {str: "text", int: "a whole number", float: "a number", bool: "true or false"}
+        return names.get(inner, str(inner))
 
 
 @dataclass(slots=True)
@@ -159,6 +176,40 @@ class CommandSpec:
             self._model = _build_model(self)
         return self._model
 
+    def validate(self, args: dict[str, Any]) -> dict[str, Any]:
+        """Raw arguments (chat strings or typed values) checked and converted with the
+        function's own types, keyed by parameter; a :class:`~opspack.errors.UsageError`
+        naming each bad argument, what was given and what was expected otherwise."""
+        from pydantic import ValidationError
+
+        try:
+            validated = self.args_model().model_validate(args)
+        except ValidationError as exc:
+            raise self._usage_error(args, exc) from None
+        return {a.param: getattr(validated, a.name) for a in self.args}
+
+    def _usage_error(self, args: dict[str, Any], exc: Any) -> Any:
+        from opspack.errors import UsageError
+
+        messages: list[str] = []
+        for err in exc.errors()[:5]:
+            loc = [str(p) for p in err.get("loc", ())]
+            name = loc[0] if loc else "?"
+            if err.get("type") == "extra_forbidden":
+                known = ", ".join(a.name for a in self.args) or "none"
+                messages.append(f"unknown argument {name} (arguments: {known})")
+                continue
+            if err.get("type") == "missing":
+                messages.append(f"{name} is missing")
+                continue
+            given = args.get(name, err.get("input"))
+            arg = next((a for a in self.args if a.name == name), None)
+            messages.append(f"{name}: got {given!r}, expected {arg.expected() if arg else 'no such argument'}")
+        return UsageError(
+            "Bad arguments for " + self.id + ": " + "; ".join(messages) + ".",
+            "Usage: " + self.usage(),
+        )
+
     def args_schema(self) -> dict[str, Any]:
         return _clean_schema(self.args_model().model_json_schema(), self)
 
@@ -184,7 +235,7 @@ class CommandSpec:
         return " ".join(parts)
 
     # -- effects ---------------------------------------------------------------
-    def effects(self) -> dict[str, bool]:
+    def effects(self) -> Effects:
         destructive = self.destructive
         read_only = not (self.mutating or destructive)
         idempotent = self.idempotent if self.idempotent is not None else read_only

@@ -8,8 +8,10 @@ against the command's own types.
 
 from __future__ import annotations
 
+import datetime as dt
 import re
 import shlex
+import time
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -21,18 +23,24 @@ _KEY = re.compile(r"^[A-Za-z_][A-Za-z0-9_.-]*$")
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]")
 _SURROGATE = re.compile(r"[\ud800-\udfff]")
 _QUOTING = re.compile(r"[\\'\"]")
+_DURATION = re.compile(r"^(\d+)\s*([smhdw])$")
+_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 7 * 86400}
 
 
-@dataclass
+@dataclass(frozen=True)
 class Parsed:
-    """A chat text resolved to a command and its raw arguments."""
+    """A call resolved to its registry entry: what the runtime runs, with no second lookup.
+
+    ``args`` are raw values (chat strings, lists, flags) or typed ones from an API call;
+    ``tokens`` are the words as typed (empty for a call by id)."""
 
     entry: Entry
     args: dict[str, Any] = field(default_factory=dict)
+    tokens: tuple[str, ...] = ()
 
     @property
     def command(self) -> str:
-        return str(self.entry["id"])
+        return self.entry["id"]
 
 
 def tokenize(text: str) -> list[str]:
@@ -94,7 +102,7 @@ def parse(text: str, registry: Registry, tokens: list[str] | None = None) -> Par
             f"Say which: {forms}.",
         )
     entry = entries[0]
-    return Parsed(entry=entry, args=parse_args(entry, tokens[n:]))
+    return Parsed(entry=entry, args=parse_args(entry, tokens[n:]), tokens=tuple(tokens))
 
 
 def parse_args(entry: Entry, tokens: list[str]) -> dict[str, Any]:
@@ -234,3 +242,21 @@ def to_chat_text(entry: Entry, args: dict[str, Any]) -> str:
         else:
             parts.extend([flag, q(value)])
     return " ".join(parts)
+
+
+def parse_since(value: str, now: float | None = None) -> float:
+    """A point in the past as people type it, as an epoch timestamp: an age (``30s``,
+    ``30m``, ``12h``, ``7d``, ``2w``) or an ISO date or time (``2026-11-01``, UTC unless given)."""
+    now = time.time() if now is None else now
+    m = _DURATION.match(value.strip().lower())
+    if m:
+        return now - int(m.group(1)) * _UNITS[m.group(2)]
+    try:
+        parsed = dt.datetime.fromisoformat(value.strip())
+    except ValueError:
+        raise UsageError(
+            f"since: got {value!r}, expected a duration like 7d, 12h, 30m or a date like 2026-11-01"
+        ) from None
+    if parsed.tzinfo is None:
+        parsed = parsed.replace(tzinfo=dt.UTC)
+    return parsed.timestamp()

@@ -5,18 +5,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from opspack.registry import Entry, Registry
+from opspack.registry import Entry, Registry, effects_text
 from opspack.results import KV, Error, Reply, Table, Text
-
-
-def _effects_text(effects: dict[str, Any]) -> str:
-    if effects.get("read_only"):
-        return "read-only"
-    parts = ["destructive" if effects.get("destructive") else "mutating"]
-    parts.append("idempotent" if effects.get("idempotent") else "not idempotent")
-    if effects.get("confirm"):
-        parts.append("asks for confirmation")
-    return ", ".join(parts)
 
 
 def _arg_lines(entry: Entry) -> list[str]:
@@ -49,7 +39,7 @@ def command_help(entry: Entry) -> list[Any]:
         "usage": chat["usage"],
         "command": entry["id"],
         "pack": f"{entry['pack']['name']} {entry['pack']['version']}",
-        "effects": _effects_text(entry["effects"]),
+        "effects": effects_text(entry["effects"]),
         "permission": entry["permission"],
     }
     if chat.get("aliases"):
@@ -67,7 +57,7 @@ def command_help(entry: Entry) -> list[Any]:
 
 
 def overview(registry: Registry, entries: Sequence[Entry] | None = None, title: str | None = None) -> Table:
-    rows = [[e["chat"]["usage"], e["summary"]] for e in (entries if entries is not None else registry)]
+    rows: list[list[Any]] = [[e["chat"]["usage"], e["summary"]] for e in (entries if entries is not None else registry)]
     return Table(columns=["command", "what it does"], rows=rows, title=title or "Commands")
 
 

@@ -43,9 +43,8 @@ from typing import Any
 
 from opspack.context import Caller
 from opspack.errors import ConfigError
+from opspack.registry import Entry
 from opspack.results import Error
-
-Entry = dict[str, Any]
 
 
 @dataclass

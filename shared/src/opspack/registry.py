@@ -14,14 +14,70 @@ import logging
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TypedDict
 
 PACK_FILE = "opspack-pack.json"
 ENTRY_POINT_GROUP = "opspack.packs"
 SCHEMA_VERSION = 1
 log = logging.getLogger("opspack.registry")
 
-Entry = dict[str, Any]
+
+class PackRef(TypedDict):
+    """Which pack a command belongs to."""
+
+    name: str
+    distribution: str
+    version: str
+
+
+class ChatForm(TypedDict):
+    """How a command is typed in chat."""
+
+    words: list[str]
+    positional: list[str]
+    mapping: str | None
+    usage: str
+    aliases: list[str]
+    examples: list[str]
+
+
+class Effects(TypedDict):
+    """What running a command does (maps to MCP hints, Hubot sideEffects, Slack confirm)."""
+
+    read_only: bool
+    destructive: bool
+    idempotent: bool
+    confirm: bool
+
+
+class Entry(TypedDict):
+    """One command of registry.json (CONTRACT.md, "A registry entry")."""
+
+    id: str
+    pack: PackRef
+    install: str
+    entry_point: str
+    summary: str
+    description: str
+    group: str
+    chat: ChatForm
+    args_schema: dict[str, Any]
+    result_kinds: list[str]
+    effects: Effects
+    permission: str
+    settings: list[str]
+    timeout_s: float
+
+
+def effects_text(effects: Effects) -> str:
+    """``read-only``, or ``destructive, idempotent, asks for confirmation``: for help and docs."""
+    if effects.get("read_only"):
+        return "read-only"
+    parts = ["destructive" if effects.get("destructive") else "mutating"]
+    parts.append("idempotent" if effects.get("idempotent") else "not idempotent")
+    if effects.get("confirm"):
+        parts.append("asks for confirmation")
+    return ", ".join(parts)
 
 
 def _norm(word: str) -> str:

@@ -12,22 +12,26 @@ from __future__ import annotations
 
 import concurrent.futures
 import importlib
+import json
 import logging
 import threading
 import time
 from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from functools import cached_property
 from typing import TYPE_CHECKING, Any, Literal
 
 from opspack.connections import ConnectionPool
 from opspack.context import Caller, Context
-from opspack.errors import BackendError, ConfigError, OpsError, UsageError
+from opspack.errors import BackendError, ConfigError, OpsError
+from opspack.masking import Masker, MaskingFilter, mask_args
 from opspack.registry import Entry, Registry
 from opspack.results import Confirmation, Error, Menu, MenuOption, Reply, Result
-from opspack.secrets import Masker, MaskingFilter
 from opspack.settings import Config, Settings
 
 if TYPE_CHECKING:
     from opspack.audit import AuditLog
+    from opspack.grammar import Parsed
     from opspack.policy import Policy
 
 log = logging.getLogger("opspack.runtime")
@@ -104,12 +108,24 @@ class Runtime:
                     self._audit = AuditLog(url) if url else None
         return self._audit
 
-    def visible_registry(self, caller: Caller) -> Registry:
-        """The registry as this caller sees it: only what the policy lets them run."""
+    def visible_commands(self, caller: Caller) -> list[Entry]:
+        """The commands ``caller`` may run: the permission policy, then every gate.
+
+        The one place that decides what a caller sees: help, ``opspack list``, the
+        runner's ``/registry``, MCP's tool list and the core pack's commands ask here."""
         policy = self.policy
-        if policy is None:
+        commands = policy.visible(self.registry.commands, caller) if policy is not None else self.registry.commands
+        if self.gates:
+            commands = [e for e in commands if all(g(e, caller) is None for g in self.gates)]
+        return list(commands)
+
+    def visible_registry(self, caller: Caller) -> Registry:
+        """The registry as ``caller`` sees it (:meth:`visible_commands`), packs included."""
+        commands = self.visible_commands(caller)
+        if len(commands) == len(self.registry):
             return self.registry
-        return Registry(packs=self.registry.packs, commands=policy.visible(self.registry.commands, caller))
+        names = {c["pack"]["name"] for c in commands}
+        return Registry(packs=[p for p in self.registry.packs if p["name"] in names], commands=commands)
 
     def close(self) -> None:
         self.pool.close_all()
@@ -119,57 +135,58 @@ class Runtime:
 
     # -- entry points -----------------------------------------------------------
     def chat(self, text: str, caller: Caller | None = None) -> Reply:
-        """Run a chat text (``vm list --cluster prod``)."""
+        """Run the one command a chat text names (``vm list --cluster prod``).
+
+        Only commands: front-ends go through :class:`~opspack.frontends.gateway.Gateway`,
+        which also answers ``help`` and ``confirm <token>``."""
         from opspack import grammar
-        from opspack.help import help_reply
 
-        caller = caller or Caller()
-        started = time.perf_counter()
         try:
-            tokens = grammar.tokenize(text.strip())
-            if tokens and tokens[0].lower() in ("help", "?"):
-                return help_reply(self.visible_registry(caller), tokens[1:])
-            parsed = grammar.parse(text, self.registry, tokens)
+            parsed = grammar.parse(text, self.registry)
         except OpsError as exc:
-            reply = Reply.failure(exc.to_error())
-            self.masker.scrub(reply)
-            self._record(caller, None, text, {}, reply, started)
-            return reply
-        return self.invoke(parsed.command, parsed.args, caller, text=text)
+            return self.refuse(text, exc.to_error(), caller)
+        return self.run(parsed, caller)
 
-    def invoke(
-        self,
-        command_id: str,
-        args: dict[str, Any] | None,
-        caller: Caller | None = None,
-        *,
-        text: str | None = None,
-    ) -> Reply:
+    def invoke(self, command_id: str, args: dict[str, Any] | None, caller: Caller | None = None) -> Reply:
         """Run a command by id with arguments (raw strings or typed values)."""
-        caller = caller or Caller()
-        started = time.perf_counter()
-        args = dict(args or {})
+        from opspack.grammar import Parsed
+
         entry = self.registry.get(command_id)
         if entry is None:
             close = self.registry.closest(command_id.replace(".", " "))
             hint = "Did you mean: " + ", ".join(c["id"] for c in close) + "?" if close else None
-            reply = Reply.failure(Error("usage", f"Unknown command {command_id}.", hint))
-            self._record(caller, None, text or command_id, args, reply, started)
-            return reply
+            return self.refuse(command_id, Error("usage", f"Unknown command {command_id}.", hint), caller)
+        return self.run(Parsed(entry, dict(args or {})), caller)
+
+    def run(self, parsed: Parsed, caller: Caller | None = None) -> Reply:
+        """Run a call the grammar (or :meth:`invoke`) resolved: the one path every call takes."""
+        caller = caller or Caller()
+        started = time.perf_counter()
+        call = Call(parsed.entry, dict(parsed.args), self.masker)
+        cid = call.entry["id"]
         try:
-            reply = self._invoke(entry, args, caller)
+            reply = self._run(call, caller)
         except OpsError as exc:
-            reply = Reply.failure(exc.to_error(), command_id)
+            reply = Reply.failure(exc.to_error(), cid)
         except Exception as exc:
-            log.exception("command %s failed unexpectedly", command_id)
-            reply = Reply.failure(_internal(exc), command_id)
+            log.exception("command %s failed unexpectedly", cid)
+            reply = Reply.failure(_internal(exc), cid)
         self.masker.scrub(reply)
-        self._record(caller, entry, text, args, reply, started)
+        self._record(caller, call, None, reply, started)
         return reply
 
-    def _record(
-        self, caller: Caller, entry: Entry | None, text: str | None, args: dict[str, Any], reply: Reply, started: float
-    ) -> None:
+    def refuse(self, text: str | None, error: Error, caller: Caller | None = None) -> Reply:
+        """Answer a text that names no runnable command with ``error``, and record it."""
+        reply = Reply.failure(error)
+        self.masker.scrub(reply)
+        self._record(caller or Caller(), None, text, reply, time.perf_counter())
+        return reply
+
+    def chat_text(self, parsed: Parsed) -> str:
+        """The masked chat text of a call, as the audit trail and confirmations show it."""
+        return Call(parsed.entry, dict(parsed.args), self.masker).text
+
+    def _record(self, caller: Caller, call: Call | None, text: str | None, reply: Reply, started: float) -> None:
         """Add the invocation to the audit trail (secrets masked); never fails the command."""
         try:
             audit = self.audit
@@ -178,44 +195,37 @@ class Runtime:
             return
         if audit is None:
             return
-        from opspack.audit import Record, mask_args
-        from opspack.grammar import to_chat_text
+        from opspack.audit import Record
 
         try:
-            masked = mask_args(args, self.masker)
-            if entry is not None:
-                import json
-
-                text = to_chat_text(entry, json.loads(masked))
             audit.record(
                 Record(
                     at=time.time(),
                     user=caller.user,
                     channel=caller.channel,
                     frontend=caller.frontend,
-                    command=entry["id"] if entry else None,
-                    text=self.masker(_printable(text)) if text else None,
-                    args=masked,
+                    command=call.entry["id"] if call else None,
+                    text=call.text if call else (self.masker(_printable(text)) if text else None),
+                    args=call.masked_args if call else "{}",
                     ok=reply.ok,
                     error_kind=reply.error.kind if reply.error else None,
                     duration_ms=(time.perf_counter() - started) * 1000,
                 )
             )
         except Exception:
-            log.exception("recording %s in the audit trail failed", entry["id"] if entry else text)
+            log.exception("recording %s in the audit trail failed", call.entry["id"] if call else text)
 
     # -- the steps ----------------------------------------------------------------
-    def _invoke(self, entry: Entry, args: dict[str, Any], caller: Caller) -> Reply:
+    def _run(self, call: Call, caller: Caller) -> Reply:
+        entry = call.entry
         cid = entry["id"]
         policy = self.policy
         if policy is not None:
             refusal = policy.gate(entry, caller)
             if refusal is not None:
                 if refusal.confirm is not None:  # an approval request: say exactly what would run
-                    from opspack.grammar import to_chat_text
-
-                    refusal.confirm.args = dict(args)
-                    refusal.confirm.text = to_chat_text(entry, args)
+                    refusal.confirm.args = dict(call.args)
+                    refusal.confirm.text = call.text
                 return Reply.failure(refusal, cid)
         for gate in self.gates:
             refusal = gate(entry, caller)
@@ -225,7 +235,7 @@ class Runtime:
         from opspack.declare import spec_of
 
         spec = spec_of(func)
-        values = _validate(spec, args)
+        values = spec.validate(call.args)
         pack_name = entry["pack"]["name"]
         pack = self._pack(pack_name)
         settings = Settings(pack_name, list(pack.settings), self.config, caller.profile, self.masker)
@@ -237,7 +247,9 @@ class Runtime:
             settings=settings,
             pool=self.pool,
             masker=self.masker,
-            runtime=self,
+            audit_source=self._audit_for_context,
+            visibility=self.visible_commands,
+            registry=self.registry,
         )
         call_args = dict(values)
         ctx_param = spec.context_param
@@ -249,7 +261,7 @@ class Runtime:
             # confirm a call that would fail at once
             if spec.check is not None and self._call(entry, spec.check, call_args, pack, timeout) is _TIMED_OUT:
                 return Reply.failure(_timed_out(cid, timeout), cid)
-            return Reply.failure(self._confirmation(entry, args), cid)
+            return Reply.failure(_confirmation(call), cid)
         effects = entry["effects"]
         retry = bool(effects.get("read_only") and effects.get("idempotent"))
         deadline = time.monotonic() + timeout
@@ -272,6 +284,9 @@ class Runtime:
         self._fill_menus(results)
         return Reply(ok=True, command=cid, results=results)
 
+    def _audit_for_context(self) -> AuditLog | None:
+        return self.audit
+
     def _call(self, entry: Entry, func: Callable[..., Any], call_args: dict[str, Any], pack: Any, left: float) -> Any:
         """``func(**call_args)`` within ``left`` seconds: inline under SIGALRM, or in a worker
         thread the caller stops waiting for; ``_TIMED_OUT`` when it did not finish."""
@@ -291,22 +306,6 @@ class Runtime:
                 f"pack {pack_name} cannot run {entry['id']}: the module {missing} is not installed",
                 f"Install the pack with its dependencies: {entry.get('install') or 'pip install ' + pack_name}",
             ) from None
-
-    def _confirmation(self, entry: Entry, args: dict[str, Any]) -> Error:
-        from opspack.grammar import to_chat_text
-
-        text = to_chat_text(entry, args)
-        return Error(
-            "denied",
-            f"`{text}` is destructive ({entry['summary'].lower()}); it needs your confirmation.",
-            "Confirm to run it (`--yes` on the command line).",
-            confirm=Confirmation(
-                command=entry["id"],
-                args=args,
-                prompt=f"Run `{text}`? {entry['summary']}.",
-                text=text,
-            ),
-        )
 
     def _function(self, entry: Entry) -> Callable[..., Any]:
         cid = entry["id"]
@@ -351,6 +350,44 @@ class Runtime:
                     if opt.text is None:
                         target = self.registry.get(opt.command)
                         opt.text = to_chat_text(target, opt.args) if target else opt.command
+
+
+@dataclass
+class Call:
+    """One call on its way through the runtime: the entry, the raw arguments and, built
+    once when first needed, the masked arguments and chat text that the confirmation
+    request, the approval request and the audit record all show."""
+
+    entry: Entry
+    args: dict[str, Any]
+    masker: Masker
+
+    @cached_property
+    def masked_args(self) -> str:
+        """The arguments as JSON, secret-looking names and registered secrets masked."""
+        return mask_args(self.args, self.masker)
+
+    @cached_property
+    def text(self) -> str:
+        """The chat text that runs this call, secrets masked."""
+        from opspack.grammar import to_chat_text
+
+        return to_chat_text(self.entry, json.loads(self.masked_args))
+
+
+def _confirmation(call: Call) -> Error:
+    entry = call.entry
+    return Error(
+        "denied",
+        f"`{call.text}` is destructive ({entry['summary'].lower()}); it needs your confirmation.",
+        "Confirm to run it (`--yes` on the command line).",
+        confirm=Confirmation(
+            command=entry["id"],
+            args=call.args,
+            prompt=f"Run `{call.text}`? {entry['summary']}.",
+            text=call.text,
+        ),
+    )
 
 
 class _AlarmTimeout(BaseException):
@@ -405,58 +442,6 @@ def _run(func: Callable[..., Any], call_args: dict[str, Any], pack: Any) -> Any:
         raise
 
 
-def _validate(spec: Any, args: dict[str, Any]) -> dict[str, Any]:
-    from pydantic import ValidationError
-
-    model = spec.args_model()
-    try:
-        validated = model.model_validate(args)
-    except ValidationError as exc:
-        raise _usage_from_validation(spec, args, exc) from None
-    return {a.param: getattr(validated, a.name) for a in spec.args}
-
-
-def _expected(spec: Any, name: str) -> str:
-    from opspack.declare import _choices, _strip_optional
-
-    arg = next((a for a in spec.args if a.name == name), None)
-    if arg is None:
-        return "no such argument"
-    choices = _choices(arg.annotation)
-    if choices:
-        return "one of " + ", ".join(choices)
-    inner, _ = _strip_optional(arg.annotation)
-    names = {str: "text", int: "a whole number", float: "a number", bool: "true or false"}
-    if arg.is_list:
-        import typing
-
-        item = typing.get_args(inner)[0] if typing.get_args(inner) else str
-        return "a comma-separated list of " + {int: "whole numbers", float: "numbers"}.get(item, "values")
-    if arg.is_mapping:
-        return "KEY=value pairs"
-    return names.get(inner, str(inner))
-
-
-def _usage_from_validation(spec: Any, args: dict[str, Any], exc: Any) -> UsageError:
-    messages: list[str] = []
-    for err in exc.errors()[:5]:
-        loc = [str(p) for p in err.get("loc", ())]
-        name = loc[0] if loc else "?"
-        if err.get("type") == "extra_forbidden":
-            known = ", ".join(a.name for a in spec.args) or "none"
-            messages.append(f"unknown argument {name} (arguments: {known})")
-            continue
-        if err.get("type") == "missing":
-            messages.append(f"{name} is missing")
-            continue
-        given = args.get(name, err.get("input"))
-        messages.append(f"{name}: got {given!r}, expected {_expected(spec, name)}")
-    return UsageError(
-        "Bad arguments for " + spec.id + ": " + "; ".join(messages) + ".",
-        "Usage: " + spec.usage(),
-    )
-
-
 def _as_results(out: Any) -> list[Result]:
     if out is None:
         return []
@@ -505,4 +490,4 @@ def _install_log_masking(masker: Masker) -> None:
         handler.addFilter(flt)
 
 
-__all__ = ["Caller", "Gate", "MenuOption", "Runtime"]
+__all__ = ["Call", "Caller", "Gate", "MenuOption", "Runtime"]

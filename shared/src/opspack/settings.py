@@ -5,7 +5,7 @@ config file, ``OPSPACK_<PACK>_<SETTING>`` in the environment, and the chosen
 ``[<pack>.profiles.<name>]`` table. Any value may be a reference:
 ``env:NAME``, ``file:/path`` or ``vault:<mount>/<path>#<key>``; references are
 resolved only when a command needs the value, and resolved secret values are
-registered with the :class:`~opspack.secrets.Masker` so they never reach a reply.
+registered with the :class:`~opspack.masking.Masker` so they never reach a reply.
 """
 
 from __future__ import annotations
@@ -18,8 +18,8 @@ from pathlib import Path
 from typing import Any
 
 from opspack.errors import ConfigError
+from opspack.masking import Masker
 from opspack.pack import Setting
-from opspack.secrets import Masker
 
 _TRUE = {"1", "true", "yes", "on", "y", "t"}
 _FALSE = {"0", "false", "no", "off", "n", "f"}
@@ -122,12 +122,12 @@ def resolve_reference(value: str, environ: Mapping[str, str]) -> tuple[str, bool
 
 
 def _load_vault_resolver() -> None:
+    """Register ``vault:`` references (:mod:`opspack.vault`, which imports hvac only when used)."""
     try:
-        import importlib
-
-        importlib.import_module("opspack.vault")
+        from opspack.vault import resolver
     except ImportError:
         return
+    REFERENCE_RESOLVERS.setdefault("vault", resolver)
 
 
 def _convert(setting: Setting, value: Any, source: str, hide: bool = False) -> Any:

@@ -44,7 +44,6 @@ from dataclasses import dataclass
 from typing import Any
 
 from opspack.errors import ConfigError
-from opspack.settings import REFERENCE_RESOLVERS
 
 DEFAULT_CACHE_TTL = 60.0
 DEFAULT_TIMEOUT = 10.0
@@ -434,7 +433,6 @@ def _as_text(value: Any) -> str:
 
 #: The resolver in force; ``resolver.clear()`` forgets every cached secret.
 resolver = VaultResolver()
-REFERENCE_RESOLVERS["vault"] = resolver
 
 
 def clear_cache() -> None:

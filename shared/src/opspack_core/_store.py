@@ -8,7 +8,7 @@ from opspack import ConfigError, Context
 
 
 def audit_of(ctx: Context) -> Any:
-    audit = ctx.runtime.audit if ctx.runtime is not None else None
+    audit = ctx.audit
     if audit is None:
         raise ConfigError(
             "the audit trail is turned off, so there is no history",

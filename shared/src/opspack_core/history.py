@@ -5,7 +5,8 @@ from __future__ import annotations
 import datetime as dt
 
 from opspack import Context, Table, command
-from opspack.audit import parse_since
+from opspack.grammar import parse_since
+from opspack.registry import Registry
 
 from opspack_core._store import audit_of
 
@@ -46,7 +47,7 @@ def list_(
     commands: list[str] | None = None
     prefix: str | None = None
     if words:
-        registry = ctx.runtime.registry
+        registry = Registry(commands=ctx.visible_commands())
         entries, n = registry.match(words)
         if entries and n == len(words):
             commands = [e["id"] for e in entries]

@@ -25,9 +25,9 @@ def show(ctx: Context, *, since: str = "30d", pack: str | None = None) -> list[T
         since: a date (2025-06-01), an age (7d, 12h), a version (0.2.0, jenkins@0.2.0) or a git revision
         pack: only this pack's commands
     """
-    from opspack.build import BuildError, find_root
+    from opspack.devtools.registry_build import BuildError, find_root
+    from opspack.devtools.whats_new import report
     from opspack.errors import ConfigError
-    from opspack.whatsnew import report
 
     configured = str(ctx.settings["repo"] or "")
     try:
@@ -38,8 +38,6 @@ def show(ctx: Context, *, since: str = "30d", pack: str | None = None) -> list[T
             "Set OPSPACK_CORE_REPO (or `repo` under [core] in opspack.toml) to its folder.",
         ) from None
     hidden: set[str] = set()
-    runtime = ctx.runtime
-    if runtime is not None:  # commands the policy hides from this caller are not advertised
-        visible = {c["id"] for c in runtime.visible_registry(ctx.caller)}
-        hidden = {c["id"] for c in runtime.registry} - visible
+    if ctx.registry is not None:  # commands the policy hides from this caller are not advertised
+        hidden = {c["id"] for c in ctx.registry} - {c["id"] for c in ctx.visible_commands()}
     return report(repo, since, pack, hidden)

@@ -27,10 +27,11 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from opspack.context import Caller
+from opspack.frontends.guard import BodyTooLarge, failure_body
 from opspack.settings import Config, resolve_reference
 
 if TYPE_CHECKING:
-    from opspack.gateway import Gateway
+    from opspack.frontends.gateway import Gateway
     from opspack.results import Reply
 
 TEAMS_PATH = "/teams/messages"
@@ -102,20 +103,20 @@ def teams_routes(gateway: Gateway, settings: TeamsSettings) -> list[Any]:
     gateway.runtime.masker.add(secret)
 
     async def messages(request: Request) -> Response:
-        from opspack.serve import _failure, _TooLarge
-
         try:
             body = await request.body()
-        except _TooLarge:
-            return JSONResponse(_failure("The request body is too large.", None), status_code=413)
+        except BodyTooLarge:
+            return JSONResponse(failure_body("The request body is too large.", None), status_code=413)
         if not verify(body, request.headers.get("authorization"), secret):
-            return JSONResponse(_failure("The HMAC signature is missing or wrong.", None, "denied"), status_code=401)
+            return JSONResponse(
+                failure_body("The HMAC signature is missing or wrong.", None, "denied"), status_code=401
+            )
         try:
             activity = json.loads(body)
         except ValueError:
-            return JSONResponse(_failure("The body is not JSON.", None), status_code=400)
+            return JSONResponse(failure_body("The body is not JSON.", None), status_code=400)
         if not isinstance(activity, dict):
-            return JSONResponse(_failure("The body must be an activity object.", None), status_code=400)
+            return JSONResponse(failure_body("The body must be an activity object.", None), status_code=400)
         text = chat_text(activity)
         caller = caller_of(activity)
         reply = await anyio.to_thread.run_sync(gateway.chat, text or "help", caller)

@@ -8,15 +8,19 @@ header values are masked whether or not they were registered.
 
 from __future__ import annotations
 
+import json
 import logging
 import re
 import threading
+from collections.abc import Mapping
 from typing import Any
 
 MASK = "••••••"
 _URL_PASSWORD = re.compile(r"(?P<scheme>[a-zA-Z][a-zA-Z0-9+.-]*://)(?P<user>[^:/@\s]*):(?P<pw>[^@/\s]+)@")
 _AUTH_HEADER = re.compile(r"(?i)(authorization['\"]?\s*[:=]\s*['\"]?(?:bearer|basic|token)?\s*)([^\s'\",}]+)")
 _MIN_SECRET = 4
+#: argument names whose values are secrets whatever they hold
+SECRET_ARG = re.compile(r"(?i)(pass(word)?|secret|token|api[_-]?key|credential)")
 
 
 class Masker:
@@ -86,3 +90,20 @@ class MaskingFilter(logging.Filter):
             record.exc_text = self.masker(logging.Formatter().formatException(record.exc_info))
             record.exc_info = None
         return True
+
+
+def mask_args(args: Mapping[str, Any], masker: Masker) -> str:
+    """Arguments as JSON with secret-looking names and registered secrets masked."""
+
+    def clean(key: str, value: Any) -> Any:
+        if SECRET_ARG.search(key):
+            return MASK
+        if isinstance(value, dict):
+            return {k: clean(str(k), v) for k, v in value.items()}
+        if isinstance(value, list):
+            return [clean(key, v) for v in value]
+        if isinstance(value, str):
+            return masker(value)
+        return value if isinstance(value, int | float | bool) or value is None else masker(str(value))
+
+    return json.dumps({k: clean(k, v) for k, v in args.items()}, ensure_ascii=False, sort_keys=True)

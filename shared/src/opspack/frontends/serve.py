@@ -11,7 +11,7 @@ Endpoints (every one but ``GET /healthz`` needs ``Authorization: Bearer <token>`
   "profile", "confirm_token"}``.
 - ``GET /openapi.json``: the OpenAPI 3.1 document of all this.
 - ``POST /teams/messages``: Microsoft Teams outgoing webhook (HMAC-signed, see
-  :mod:`opspack.teams`), when a Teams secret is configured.
+  :mod:`opspack.frontends.teams`), when a Teams secret is configured.
 
 ``/invoke`` and ``/chat`` answer 200 whenever a command was looked up and answered,
 whatever its outcome. With ``"format": "json"`` (the default) the body is the result
@@ -41,11 +41,9 @@ same table or as ``OPSPACK_SERVE_<NAME>``.
 
 from __future__ import annotations
 
-import hmac
 import json
 import logging
 import os
-from collections.abc import Awaitable, Callable, MutableMapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -53,7 +51,8 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from opspack.context import Caller
 from opspack.errors import ConfigError
-from opspack.gateway import Gateway
+from opspack.frontends.gateway import Gateway
+from opspack.frontends.guard import PUBLIC_PATHS, BodyTooLarge, Guard, failure_body, too_large
 from opspack.renderers import FORMATS, render
 from opspack.results import Reply
 from opspack.settings import Config, resolve_reference
@@ -64,17 +63,10 @@ if TYPE_CHECKING:
     from starlette.requests import Request
     from starlette.responses import Response
 
-log = logging.getLogger("opspack.serve")
+log = logging.getLogger("opspack.frontends.serve")
 
 DEFAULT_MAX_BODY = 1024 * 1024
 DEFAULT_THREADS = 64
-PUBLIC_PATHS = frozenset({"/healthz"})
-
-Scope = MutableMapping[str, Any]
-Message = MutableMapping[str, Any]
-Receive = Callable[[], Awaitable[Message]]
-Send = Callable[[Message], Awaitable[None]]
-ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 
 FormatName = Literal["text", "markdown", "slack", "teams", "mattermost", "json"]
 
@@ -158,95 +150,6 @@ class ServeSettings:
         )
 
 
-# -- the guard: tokens and body size ----------------------------------------------
-class Guard:
-    """ASGI middleware: bearer tokens (401) and the body-size limit (413)."""
-
-    def __init__(self, app: ASGIApp, tokens: list[str], max_body: int, public: frozenset[str] = PUBLIC_PATHS):
-        self.app = app
-        self.tokens = [t.encode() for t in tokens]
-        self.max_body = max_body
-        self.public = public
-
-    def authorized(self, scope: Scope) -> bool:
-        for name, value in scope.get("headers", ()):
-            if name == b"authorization":
-                scheme, _, token = value.partition(b" ")
-                if scheme.lower() != b"bearer" or not token:
-                    return False
-                token = token.strip()
-                # Compare against every token, so the time taken says nothing.
-                found = False
-                for known in self.tokens:
-                    found |= hmac.compare_digest(token, known)
-                return found
-        return False
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-        path = scope["path"]
-        if path not in self.public and not self.authorized(scope):
-            await _send_error(
-                send,
-                401,
-                "A valid bearer token is required.",
-                "Send `Authorization: Bearer <token>` with a token from OPSPACK_SERVE_TOKENS.",
-                {"www-authenticate": "Bearer"},
-            )
-            return
-        for name, value in scope.get("headers", ()):
-            if name == b"content-length":
-                try:
-                    size = int(value)
-                except ValueError:
-                    await _send_error(send, 400, "The Content-Length header is not a number.", None)
-                    return
-                if size > self.max_body:
-                    await _send_error(send, 413, *_too_large(self.max_body))
-                    return
-        await self.app(scope, _limited(receive, self.max_body), send)
-
-
-class _TooLarge(Exception):
-    pass
-
-
-def _too_large(limit: int) -> tuple[str, str]:
-    return (f"The request body is over the limit of {limit} bytes.", "Send a smaller request.")
-
-
-def _limited(receive: Receive, limit: int) -> Receive:
-    seen = 0
-
-    async def wrapped() -> Message:
-        nonlocal seen
-        message = await receive()
-        if message["type"] == "http.request":
-            seen += len(message.get("body", b""))
-            if seen > limit:
-                raise _TooLarge
-        return message
-
-    return wrapped
-
-
-def _failure(message: str, hint: str | None, kind: str = "usage") -> dict[str, Any]:
-    return {"ok": False, "command": None, "results": [], "error": {"kind": kind, "message": message, "hint": hint}}
-
-
-async def _send_error(
-    send: Send, status: int, message: str, hint: str | None, headers: dict[str, str] | None = None
-) -> None:
-    kind = {401: "denied", 413: "usage"}.get(status, "usage")
-    body = json.dumps(_failure(message, hint, kind)).encode()
-    raw = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]
-    raw += [(k.encode(), v.encode()) for k, v in (headers or {}).items()]
-    await send({"type": "http.response.start", "status": status, "headers": raw})
-    await send({"type": "http.response.body", "body": body})
-
-
 # -- the application ---------------------------------------------------------------
 def reply_body(reply: Reply, fmt: str) -> dict[str, Any]:
     """What /invoke and /chat answer for ``reply`` in format ``fmt``."""
@@ -284,8 +187,8 @@ def create_app(
     async def parse(request: Request, model: type[BaseModel]) -> Any:
         try:
             raw = await request.body()
-        except _TooLarge:
-            raise HTTPException(413, _too_large(settings.max_body)[0]) from None
+        except BodyTooLarge:
+            raise HTTPException(413, too_large(settings.max_body)[0]) from None
         try:
             data = json.loads(raw) if raw else None
         except (ValueError, UnicodeDecodeError) as exc:
@@ -341,7 +244,7 @@ def create_app(
         assert isinstance(exc, HTTPException)
         hint = "See /openapi.json for the request shapes." if exc.status_code == 400 else None
         kind = "denied" if exc.status_code in (401, 403) else "usage"
-        return JSONResponse(_failure(str(exc.detail), hint, kind), status_code=exc.status_code)
+        return JSONResponse(failure_body(str(exc.detail), hint, kind), status_code=exc.status_code)
 
     routes = [
         Route("/healthz", healthz, methods=["GET"]),
@@ -373,7 +276,7 @@ def build_app(
     gateway = Gateway(runtime, confirm_ttl=settings.confirm_ttl)
     extra: list[Any] = []
     public = PUBLIC_PATHS
-    from opspack.teams import TeamsSettings, teams_routes
+    from opspack.frontends.teams import TeamsSettings, teams_routes
 
     teams = TeamsSettings.load(config)
     if teams.secret:

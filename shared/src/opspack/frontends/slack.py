@@ -24,14 +24,14 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from opspack.context import Caller
-from opspack.gateway import Gateway
+from opspack.frontends.gateway import Gateway
 from opspack.renderers import render
 from opspack.results import Reply
 
 if TYPE_CHECKING:
     from slack_bolt import App
 
-log = logging.getLogger("opspack.slack")
+log = logging.getLogger("opspack.frontends.slack")
 
 DEFAULT_COMMAND = "/ops"
 _MENTION = re.compile(r"<@[A-Z0-9]+(?:\|[^>]*)?>")
@@ -101,7 +101,7 @@ class SlackFrontend:
             if not token:
                 respond(text="This confirmation has no token; run the command again.", replace_original=False)
                 return
-            reply = self.gateway.chat(None, caller, confirm_token=str(token))
+            reply = self.gateway.confirm(str(token), caller)
         elif value.get("command") and isinstance(value.get("args"), dict):
             reply = self.gateway.invoke(str(value["command"]), value["args"], caller)
         else:

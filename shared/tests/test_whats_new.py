@@ -9,9 +9,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from opspack import cli, whatsnew
-from opspack.build import registry_from_package
+from opspack.devtools import whats_new
+from opspack.devtools.registry_build import registry_from_package
 from opspack.errors import UsageError
+from opspack.frontends import cli
 from opspack.testing import check_rendering, run_command
 
 
@@ -70,7 +71,7 @@ def repo(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def rows(repo: Path, since: str, pack: str | None = None) -> list[tuple[str, str, str, str]]:
-    found, _ = whatsnew.changes(repo, since, pack)
+    found, _ = whats_new.changes(repo, since, pack)
     return sorted((c.kind, c.id, c.what, c.when) for c in found)
 
 
@@ -100,15 +101,15 @@ def test_since_a_git_revision_and_one_pack(repo: Path) -> None:
         ("changed", "jenkins.main.jobs"),
     ]
     with pytest.raises(UsageError, match="expected a date"):
-        whatsnew.changes(repo, "no-such-thing")
+        whats_new.changes(repo, "no-such-thing")
 
 
 def test_parse_since() -> None:
-    assert whatsnew.parse_since("7d")[0] == "date"
-    assert whatsnew.parse_since("2025-06-01")[0] == "date"
-    assert whatsnew.parse_since("1.2.0") == ("version", (None, "1.2.0"))
-    assert whatsnew.parse_since("vm@0.3.1") == ("version", ("vm", "0.3.1"))
-    assert whatsnew.parse_since("origin/main") == ("rev", "origin/main")
+    assert whats_new.parse_since("7d")[0] == "date"
+    assert whats_new.parse_since("2025-06-01")[0] == "date"
+    assert whats_new.parse_since("1.2.0") == ("version", (None, "1.2.0"))
+    assert whats_new.parse_since("vm@0.3.1") == ("version", ("vm", "0.3.1"))
+    assert whats_new.parse_since("origin/main") == ("rev", "origin/main")
 
 
 def test_command_line(repo: Path, capsys: pytest.CaptureFixture[str]) -> None:

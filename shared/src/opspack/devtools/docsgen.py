@@ -2,7 +2,7 @@
 one Markdown page per pack (settings, then each command with its usage, arguments,
 examples, effects and permission) and an index.
 
-``python -m opspack.docsgen registry.json docs/reference`` (``nox -s docs`` runs it before
+``python -m opspack.devtools.docsgen registry.json docs/reference`` (``nox -s docs`` runs it before
 ``mkdocs build --strict``). The pages are build output: not committed, never edited.
 """
 
@@ -15,7 +15,9 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-HEADER = "<!-- Generated from registry.json by `python -m opspack.docsgen`. Do not edit. -->\n\n"
+from opspack.registry import effects_text
+
+HEADER = "<!-- Generated from registry.json by `python -m opspack.devtools.docsgen`. Do not edit. -->\n\n"
 
 
 def _cell(value: Any) -> str:
@@ -25,16 +27,6 @@ def _cell(value: Any) -> str:
 
 def _code(text: str) -> str:
     return f"`` {text} ``" if "`" in text else f"`{text}`"
-
-
-def _effects(effects: dict[str, Any]) -> str:
-    if effects.get("read_only"):
-        return "read-only"
-    parts = ["destructive" if effects.get("destructive") else "mutating"]
-    parts.append("idempotent" if effects.get("idempotent") else "not idempotent")
-    if effects.get("confirm"):
-        parts.append("asks for confirmation")
-    return ", ".join(parts)
 
 
 def _arg_type(prop: dict[str, Any]) -> str:
@@ -76,7 +68,7 @@ def command_section(entry: dict[str, Any]) -> str:
         out += ["Examples:", "", "```", *chat["examples"], "```", ""]
     facts = [
         f"id {_code(entry['id'])}",
-        f"effects: {_effects(entry['effects'])}",
+        f"effects: {effects_text(entry['effects'])}",
         f"permission {_code(entry['permission'])}",
         f"timeout {entry.get('timeout_s', 30):g} s",
     ]
@@ -163,7 +155,7 @@ def write(registry: Path, out: Path) -> list[Path]:
 def main(argv: Sequence[str] | None = None) -> int:
     args = list(sys.argv[1:] if argv is None else argv)
     if len(args) != 2:
-        sys.stderr.write("usage: python -m opspack.docsgen <registry.json> <output folder>\n")
+        sys.stderr.write("usage: python -m opspack.devtools.docsgen <registry.json> <output folder>\n")
         return 2
     written = write(Path(args[0]), Path(args[1]))
     print(f"wrote {len(written)} reference pages to {args[1]}")

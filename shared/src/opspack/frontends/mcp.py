@@ -36,14 +36,14 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from opspack.context import Caller
-from opspack.gateway import Gateway
+from opspack.frontends.gateway import Gateway
 from opspack.registry import Entry, Registry
 from opspack.results import Confirmation, Image, Reply
 
 if TYPE_CHECKING:
     import mcp_types
 
-log = logging.getLogger("opspack.mcp")
+log = logging.getLogger("opspack.frontends.mcp")
 
 CONFIRM_TOOL = "opspack.confirm"
 SERVER_NAME = "opspack"
@@ -196,7 +196,7 @@ class McpFrontend:
 
     def confirm(self, token: str) -> Reply:
         """Run what ``token`` confirms (the user accepted the elicitation)."""
-        return self.gateway.chat(None, self.caller(), confirm_token=token)
+        return self.gateway.confirm(token, self.caller())
 
     def decline(self, confirm: Confirmation, action: str) -> Reply:
         """The user did not accept: throw the token away and say what did not run."""

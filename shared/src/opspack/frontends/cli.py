@@ -53,18 +53,18 @@ def _local_user() -> str:
         return "local"
 
 
-def _caller_view(registry: Any, args: argparse.Namespace) -> Any:
-    """The registry as ``--user``/``--role`` see it when a permission policy is in force."""
-    from opspack.context import Caller
-    from opspack.policy import load_policy
-    from opspack.registry import Registry
-    from opspack.settings import Config
+def _gateway(args: argparse.Namespace, **runtime_options: Any) -> Any:
+    """The gateway this command line goes through, for the user it runs as."""
+    from opspack.frontends.gateway import Gateway
+    from opspack.runtime import Runtime
 
-    policy = load_policy(Config.load().data)
-    if policy is None:
-        return registry
-    caller = Caller(user=args.user, roles=tuple(args.role or ()))
-    return Registry(packs=registry.packs, commands=policy.visible(registry.commands, caller))
+    return Gateway(Runtime(_registry(args), **runtime_options))
+
+
+def _caller(args: argparse.Namespace, **fields: Any) -> Any:
+    from opspack.context import Caller
+
+    return Caller(user=args.user, roles=tuple(args.role or ()), frontend="cli", **fields)
 
 
 def cmd_list(args: argparse.Namespace) -> int:
@@ -72,7 +72,7 @@ def cmd_list(args: argparse.Namespace) -> int:
     from opspack.renderers import render
     from opspack.results import Reply, Text
 
-    registry = _caller_view(_registry(args), args)
+    registry = _gateway(args).visible_registry(_caller(args))
     entries = registry.in_pack(args.pack) if args.pack else list(registry)
     if args.pack and registry.pack(args.pack) is None:
         known = ", ".join(p["name"] for p in registry.packs) or "none"
@@ -89,27 +89,29 @@ def cmd_list(args: argparse.Namespace) -> int:
 
 
 def cmd_help(args: argparse.Namespace) -> int:
-    from opspack.help import help_reply
-
-    reply = help_reply(_caller_view(_registry(args), args), args.words)
+    reply = _gateway(args).help(args.words, _caller(args))
     _emit(reply, args.format)
     return exit_code(reply)
 
 
-def _chat_text(words: Sequence[str]) -> str:
+def chat_text(words: Sequence[str]) -> str:
+    """The chat text of ``opspack run``'s arguments: one argument is chat text as typed in
+    chat; several are tokens as the shell split them, each kept one token (quoted again)."""
+    import shlex
+
     parts = list(words)
     if parts and parts[0] == "--":
         parts = parts[1:]
-    return " ".join(parts)
+    if len(parts) == 1:
+        return parts[0]
+    return shlex.join(parts)
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    from opspack.context import Caller
     from opspack.renderers import render
     from opspack.results import Progress, Reply
-    from opspack.runtime import Runtime
 
-    runtime = Runtime(_registry(args), timeouts="signal")
+    gateway = _gateway(args, timeouts="signal")
     streamed: list[Progress] = []
 
     def show_progress(item: Progress) -> None:
@@ -117,24 +119,24 @@ def cmd_run(args: argparse.Namespace) -> int:
         sys.stdout.write(render(Reply(ok=True, command=None, results=[item]), "text"))
         sys.stdout.flush()
 
-    caller = Caller(
-        user=args.user,
-        roles=tuple(args.role or ()),
-        frontend="cli",
+    caller = _caller(
+        args,
         format=args.format,
         profile=args.profile,
         confirmed=args.yes,
         on_progress=show_progress if args.format == "text" else None,
     )
-    reply = runtime.chat(_chat_text(args.text), caller)
+    try:
+        reply = gateway.chat(chat_text(args.text), caller)
+    finally:
+        gateway.close()
     reply.results = [r for r in reply.results if not any(r is s for s in streamed)]
     _emit(reply, args.format)
-    runtime.close()
     return exit_code(reply)
 
 
 def cmd_shell(args: argparse.Namespace) -> int:
-    from opspack.shell import run_shell
+    from opspack.frontends.shell import run_shell
 
     return run_shell(
         _registry(args), fmt=args.format, profile=args.profile, user=args.user, roles=tuple(args.role or ())
@@ -142,9 +144,9 @@ def cmd_shell(args: argparse.Namespace) -> int:
 
 
 def cmd_history(args: argparse.Namespace) -> int:
-    from opspack.audit import parse_since
     from opspack.context import Caller
     from opspack.errors import OpsError
+    from opspack.grammar import parse_since
     from opspack.runtime import Runtime
 
     runtime = Runtime(_registry(args))
@@ -186,7 +188,7 @@ def cmd_history(args: argparse.Namespace) -> int:
 
 
 def cmd_registry(args: argparse.Namespace) -> int:
-    from opspack import build
+    from opspack.devtools import registry_build as build
 
     try:
         root = Path(args.root) if args.root else build.find_root()
@@ -226,7 +228,7 @@ def _frontend(args: argparse.Namespace, extra: str, run: Any) -> int:
 
 def cmd_serve(args: argparse.Namespace) -> int:
     def run() -> int:
-        from opspack.serve import serve
+        from opspack.frontends.serve import serve
 
         return serve(
             args.host, args.port, registry=_registry(args), access_log=not args.no_access_log, log_level=args.log_level
@@ -237,7 +239,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
 def cmd_mcp(args: argparse.Namespace) -> int:
     def run() -> int:
-        from opspack.mcp import run_stdio
+        from opspack.frontends.mcp import run_stdio
 
         return run_stdio(_registry(args), group_tools=args.group_tools, user=args.user, profile=args.profile)
 
@@ -246,11 +248,30 @@ def cmd_mcp(args: argparse.Namespace) -> int:
 
 def cmd_slack(args: argparse.Namespace) -> int:
     def run() -> int:
-        from opspack.slack import run_slack
+        from opspack.frontends.slack import run_slack
 
         return run_slack(_registry(args), socket_mode=not args.http, port=args.port)
 
     return _frontend(args, "slack", run)
+
+
+def cmd_whats_new(args: argparse.Namespace) -> int:
+    """``opspack whats-new [--since X] [--repo DIR] [--format F]``."""
+    from opspack.devtools import registry_build
+    from opspack.devtools.whats_new import report
+    from opspack.errors import ConfigError, OpsError
+    from opspack.results import Reply
+
+    try:
+        repo = Path(args.repo or registry_build.find_root())
+        reply = Reply(ok=True, command=None, results=[*report(repo, args.since)])
+    except registry_build.BuildError as exc:
+        reply = Reply.failure(ConfigError(str(exc), "Pass --repo <checkout>.").to_error())
+    except OpsError as exc:
+        reply = Reply.failure(exc.to_error())
+    _emit(reply, args.format)
+    sys.stdout.flush()
+    return exit_code(reply)
 
 
 def _lazy(target: str) -> Any:
@@ -338,7 +359,7 @@ def parser() -> argparse.ArgumentParser:
     s.add_argument("name", help="the pack's name: lower case, digits, underscores (netbox, sql_server)")
     s.add_argument("--summary", help="one line: what the pack's commands do")
     s.add_argument("--root", help="the checkout (default: found from the current folder)")
-    s.set_defaults(func=_lazy("opspack.scaffold:cli"))
+    s.set_defaults(func=_lazy("opspack.devtools.scaffold:cli"))
 
     s = sub.add_parser("wrap", help="turn an argparse script into a command of a pack")
     s.add_argument("script", help="the Python script (it must build an argparse.ArgumentParser)")
@@ -349,13 +370,13 @@ def parser() -> argparse.ArgumentParser:
     s.add_argument("--read-only", action="store_true", help="the script changes nothing (default: mutating)")
     s.add_argument("--force", action="store_true", help="overwrite an existing module of that group")
     s.add_argument("--root", help="the checkout (default: found from the current folder)")
-    s.set_defaults(func=_lazy("opspack.wrap:cli"))
+    s.set_defaults(func=_lazy("opspack.devtools.wrap:cli"))
 
     s = sub.add_parser("whats-new", help="commands added or changed since a date or version")
     s.add_argument("--since", default="30d", help="a date, 7d/12h, a version (0.1.0, jenkins@0.1.0) or a git ref")
     s.add_argument("--repo", help="the checkout whose registry.json history is read (default: found from here)")
     s.add_argument("--format", choices=FORMATS, default="text")
-    s.set_defaults(func=_lazy("opspack.whatsnew:cli"))
+    s.set_defaults(func=cmd_whats_new)
     return p
 
 

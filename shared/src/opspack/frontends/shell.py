@@ -1,7 +1,8 @@
 """``opspack shell``: an interactive chat console, like Hubot's shell adapter.
 
 Type commands as in chat; ``help`` lists them; destructive commands ask for
-confirmation; ``exit`` or end-of-input leaves. With a terminal it keeps a history
+confirmation (through the :class:`~opspack.frontends.gateway.Gateway`, like every
+front-end); ``exit`` or end-of-input leaves. With a terminal it keeps a history
 file (``~/.opspack_history``) and completes command words.
 """
 
@@ -14,6 +15,7 @@ from pathlib import Path
 from typing import IO, Any
 
 from opspack.context import Caller
+from opspack.frontends.gateway import Gateway
 from opspack.registry import Registry
 from opspack.renderers import render
 from opspack.results import Progress, Reply
@@ -70,7 +72,7 @@ def run_shell(
 ) -> int:
     interactive = sys.stdin.isatty() and sys.stdout.isatty()
     save_history = _setup_readline(registry) if interactive else None
-    runtime = Runtime(registry, timeouts="signal")
+    gateway = Gateway(Runtime(registry, timeouts="signal"))
     out = sys.stdout
     out.write(BANNER + "\n")
     if registry.broken:
@@ -102,18 +104,18 @@ def run_shell(
             caller = Caller(
                 user=user, roles=roles, frontend="shell", format=fmt, profile=profile, on_progress=show_progress
             )
-            reply = runtime.chat(text, caller)
+            reply = gateway.chat(text, caller)
             confirm = reply.error.confirm if reply.error is not None else None
-            if confirm is not None:
+            if confirm is not None and confirm.token and not confirm.approvers:
                 out.write(f"{confirm.prompt} [y/N] ")
                 out.flush()
                 answer = _read_line(stream, interactive, "")
                 if not interactive:
                     out.write((answer or "") + "\n")
                 if (answer or "").strip().lower() in ("y", "yes"):
-                    caller.confirmed = True
-                    reply = runtime.invoke(confirm.command, confirm.args, caller)
+                    reply = gateway.confirm(confirm.token, caller)
                 else:
+                    gateway.confirmations.discard(confirm.token)
                     out.write("Cancelled.\n")
                     continue
             if fmt == "text":
@@ -130,5 +132,5 @@ def run_shell(
     finally:
         if save_history is not None:
             save_history()
-        runtime.close()
+        gateway.close()
     return 0

@@ -32,7 +32,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from opspack import build
+from opspack.devtools import registry_build as build
 
 INSPECT_TIMEOUT = 30.0
 

@@ -22,7 +22,7 @@ from typing import Any
 
 from opspack.declare import SPEC_ATTR, CommandSpec
 from opspack.pack import Pack
-from opspack.registry import PACK_FILE, SCHEMA_VERSION
+from opspack.registry import PACK_FILE, SCHEMA_VERSION, Entry
 
 REGENERATE = "opspack registry build"
 HEADER = f"Generated from packs/*/ by `{REGENERATE}`. Do not edit by hand."
@@ -124,7 +124,7 @@ def pack_entry(pack: Pack, src: PackSource) -> dict[str, Any]:
     }
 
 
-def command_entry(spec: CommandSpec, pack: Pack, src: PackSource) -> dict[str, Any]:
+def command_entry(spec: CommandSpec, pack: Pack, src: PackSource) -> Entry:
     declared = {s.name for s in pack.settings}
     settings = spec.settings if spec.settings is not None else [s.name for s in pack.settings]
     unknown = [s for s in settings if s not in declared]
@@ -160,7 +160,7 @@ def command_entry(spec: CommandSpec, pack: Pack, src: PackSource) -> dict[str, A
     }
 
 
-def _check_words(commands: list[dict[str, Any]], pack: str) -> None:
+def _check_words(commands: list[Entry], pack: str) -> None:
     seen: dict[tuple[str, ...], str] = {}
     for c in commands:
         forms = [c["chat"]["words"], *(a.split() for a in c["chat"]["aliases"])]
@@ -175,7 +175,7 @@ def build(root: Path) -> dict[Path, str]:
     """Every generated file (path → text) for the checkout at ``root``."""
     outputs: dict[Path, str] = {}
     packs: list[dict[str, Any]] = []
-    commands: list[dict[str, Any]] = []
+    commands: list[Entry] = []
     ids: dict[str, str] = {}
     for src in discover(root):
         pack, specs = _load_pack(src)

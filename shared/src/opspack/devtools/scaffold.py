@@ -1,6 +1,6 @@
 """``opspack new-pack <name>``: a new pack folder from the template, registered at once.
 
-The template (``opspack/templates/pack/``) holds every file a pack needs: pyproject.toml
+The template (``opspack/devtools/templates/pack/``) holds every file a pack needs: pyproject.toml
 (version 0.1.0, the entry point), README, CHANGELOG, ``changes/``, one example command and
 tests that start nothing external. Paths and texts use ``{{name}}`` (the pack's name),
 ``{{dist}}`` (its name in the distribution), ``{{NAME}}`` (upper case, as in settings'
@@ -15,7 +15,7 @@ from importlib.resources import files
 from importlib.resources.abc import Traversable
 from pathlib import Path
 
-from opspack import build
+from opspack.devtools import registry_build as build
 
 NAME = re.compile(r"^[a-z][a-z0-9]*(_[a-z0-9]+)*$")
 #: words the core's chat grammar and commands use; a pack named like them would be confusing
@@ -60,7 +60,7 @@ def _walk(folder: Traversable, prefix: str = "") -> list[tuple[str, Traversable]
 def render_template(name: str, summary: str) -> dict[str, str]:
     """The new pack's files (path relative to ``packs/<name>/`` → text)."""
     values = {"name": name, "dist": name.replace("_", "-"), "NAME": name.upper(), "summary": summary}
-    template = files("opspack") / "templates" / "pack"
+    template = files("opspack.devtools") / "templates" / "pack"
     return {
         _fill(rel, values).removesuffix(".tmpl"): _fill(item.read_text("utf-8"), values)
         for rel, item in _walk(template)

@@ -24,8 +24,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from opspack import grammar
 from opspack.errors import ConfigError, UsageError
-from opspack.results import Reply, Table, Text
+from opspack.results import Table, Text
 
 REGISTRY = "registry.json"
 #: the fields whose change makes a command "changed" (not its pack's version or install line)
@@ -130,23 +131,12 @@ def _what_changed(old: dict[str, Any], new: dict[str, Any]) -> str:
 def parse_since(since: str, now: dt.datetime | None = None) -> tuple[str, Any]:
     """("date", datetime) | ("version", (pack or None, version)) | ("rev", revision)."""
     text = since.strip()
-    now = now or dt.datetime.now(dt.UTC)
-    m = re.fullmatch(r"(\d+)\s*([dhwm])", text)
-    if m:
-        n, unit = int(m.group(1)), m.group(2)
-        delta = {
-            "d": dt.timedelta(days=n),
-            "h": dt.timedelta(hours=n),
-            "w": dt.timedelta(weeks=n),
-            "m": dt.timedelta(minutes=n),
-        }[unit]
-        return "date", now - delta
     try:
-        when = dt.datetime.fromisoformat(text)
-    except ValueError:
+        stamp = grammar.parse_since(text, now.timestamp() if now is not None else None)
+    except UsageError:
         pass
     else:
-        return "date", when if when.tzinfo else when.replace(tzinfo=dt.UTC)
+        return "date", dt.datetime.fromtimestamp(stamp, dt.UTC)
     pack, at, version = text.rpartition("@")
     if _VERSION.match(version) and (not at or re.fullmatch(r"[a-z][a-z0-9_]*", pack)):
         return "version", (pack or None, version)
@@ -274,24 +264,3 @@ def _neg(when: str) -> tuple[int, str]:
     if when == "not committed":
         return (0, "")
     return (1, "".join(chr(0x10FFFF - ord(ch)) for ch in when))
-
-
-def cli(args: object) -> int:
-    """``opspack whats-new [--since X] [--repo DIR] [--format F]``."""
-    import sys
-
-    from opspack import build
-    from opspack.cli import _emit, exit_code
-    from opspack.errors import OpsError
-
-    fmt = str(getattr(args, "format", "text"))
-    try:
-        repo = Path(getattr(args, "repo", None) or build.find_root())
-        reply = Reply(ok=True, command=None, results=[*report(repo, str(getattr(args, "since", "30d")))])
-    except build.BuildError as exc:
-        reply = Reply.failure(ConfigError(str(exc), "Pass --repo <checkout>.").to_error())
-    except OpsError as exc:
-        reply = Reply.failure(exc.to_error())
-    _emit(reply, fmt)
-    sys.stdout.flush()
-    return exit_code(reply)

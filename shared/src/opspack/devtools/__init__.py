@@ -1,0 +1,1 @@
+"""Developer tools: registry build and check, release check, docs generator, scaffold, wrap, whats-new."""

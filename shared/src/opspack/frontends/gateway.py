@@ -1,0 +1,181 @@
+"""The one door every front-end goes through: chat text or a command id in, a reply out.
+
+The command line, the shell, ``opspack serve``, Teams, Slack, MCP and Errbot all call a
+:class:`Gateway`; it is the only place that
+
+- reads chat text once (tokens), answers the special words ``help``/``?`` and
+  ``confirm <token>``, and hands the parsed call straight to
+  :meth:`~opspack.runtime.Runtime.run` (no second lookup);
+- gives each confirmation request a one-time token (:mod:`opspack.confirm`) and, when a
+  call presents a valid token, runs the confirmed command with ``Caller(confirmed=True)``
+  (an approval runs as the requester, with the approver recorded);
+- shows a caller the commands they may run, through the runtime's one filter
+  (:meth:`~opspack.runtime.Runtime.visible_commands`).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+from collections.abc import Sequence
+from typing import Any
+
+from opspack import grammar
+from opspack.confirm import DEFAULT_TTL_S, Confirmations
+from opspack.context import Caller
+from opspack.errors import OpsError
+from opspack.registry import Entry, Registry
+from opspack.results import Error, Reply
+from opspack.runtime import Runtime
+
+log = logging.getLogger("opspack.gateway")
+
+#: ``help`` (or ``?``) in chat answers help over the commands the caller may run.
+HELP_WORDS = frozenset({"help", "?"})
+#: ``confirm <token>`` in chat runs what the token confirms (unless a pack claims the word).
+CONFIRM_WORD = "confirm"
+
+
+class Gateway:
+    """A runtime shared by one front-end's users; thread-safe."""
+
+    def __init__(
+        self, runtime: Runtime, confirmations: Confirmations | None = None, *, confirm_ttl: float = DEFAULT_TTL_S
+    ) -> None:
+        """``confirmations``: where tokens live; by default in the audit trail's database when
+        it is on (every process sharing it accepts them), else in this process; tokens are
+        valid ``confirm_ttl`` seconds."""
+        self.runtime = runtime
+        self.registry = runtime.registry
+        self.confirmations = (
+            confirmations if confirmations is not None else _default_confirmations(runtime, confirm_ttl)
+        )
+
+    # -- calls -------------------------------------------------------------------
+    def chat(self, text: str | None, caller: Caller, confirm_token: str | None = None) -> Reply:
+        """Run chat text; with ``confirm_token``, run what it confirms (``text`` may be omitted,
+        or name the same call as a check).
+
+        ``help [words]`` answers help; ``confirm <token>`` is the same as sending the token."""
+        text = text or ""
+        try:
+            tokens = grammar.tokenize(text.strip())
+            if confirm_token:
+                checked = self._checked_text(grammar.parse(text, self.registry, tokens)) if tokens else None
+                return self._confirmed(confirm_token, caller, checked)
+            if tokens and tokens[0].lower() in HELP_WORDS and not self._claimed(tokens[0]):
+                return self.help(tokens[1:], caller)
+            if len(tokens) == 2 and tokens[0].lower() == CONFIRM_WORD and not self._claimed(tokens[0]):
+                return self._confirmed(tokens[1], caller, None)
+            parsed = grammar.parse(text, self.registry, tokens)
+        except OpsError as exc:
+            return self.runtime.refuse(text, exc.to_error(), caller)
+        return self._issue(self.runtime.run(parsed, caller), caller)
+
+    def invoke(
+        self,
+        command: str | None,
+        args: dict[str, Any] | None,
+        caller: Caller,
+        confirm_token: str | None = None,
+    ) -> Reply:
+        """Run a command by id; with ``confirm_token``, run what it confirms."""
+        if confirm_token:
+            entry = self.registry.get(command) if command else None
+            checked = self._checked_text(grammar.Parsed(entry, dict(args or {}))) if entry else command
+            return self._confirmed(confirm_token, caller, checked)
+        if not command:
+            return Reply.failure(Error("usage", "No command given.", "Send a command id, or chat text to /chat."))
+        return self._issue(self.runtime.invoke(command, args, caller), caller)
+
+    def confirm(self, token: str, caller: Caller) -> Reply:
+        """Run what ``token`` confirms (the shell's "yes", a Slack button, an MCP elicitation)."""
+        return self._confirmed(token, caller, None)
+
+    # -- what the caller sees ----------------------------------------------------------
+    def visible(self, caller: Caller) -> list[Entry]:
+        """The registry entries ``caller`` may run."""
+        return self.runtime.visible_commands(caller)
+
+    def visible_registry(self, caller: Caller) -> Registry:
+        """The registry as ``caller`` sees it, its packs included."""
+        return self.runtime.visible_registry(caller)
+
+    def help(self, words: Sequence[str], caller: Caller) -> Reply:
+        """Help for ``words`` (a command, a group, a pack, ``search <text>``, or nothing: the overview)."""
+        from opspack.help import help_reply
+
+        return help_reply(self.visible_registry(caller), list(words))
+
+    def registry_data(self, caller: Caller) -> dict[str, Any]:
+        """registry.json's shape, holding only what ``caller`` may run."""
+        return self.visible_registry(caller).to_data()
+
+    def close(self) -> None:
+        self.runtime.close()
+
+    # -- confirmation ----------------------------------------------------------
+    def _claimed(self, word: str) -> bool:
+        """Whether a pack's command is named by ``word`` alone (then it is not a special word)."""
+        return bool(self.registry.match([word])[0])
+
+    def _checked_text(self, parsed: grammar.Parsed) -> str:
+        return self.runtime.chat_text(parsed)
+
+    def _issue(self, reply: Reply, caller: Caller) -> Reply:
+        return self.confirmations.issue(reply, caller.user, caller.channel, caller.roles)
+
+    def _confirmed(self, token: str, caller: Caller, text: str | None) -> Reply:
+        waiting = self.confirmations.peek(token)
+        policy = self.runtime.policy
+        # an approval: check the approver before using the token, so a wrong person
+        # does not use it up for the right one
+        if (
+            waiting is not None
+            and waiting.approvers
+            and waiting.user != caller.user
+            and policy is not None
+            and not policy.may_approve(waiting.approvers, caller)
+        ):
+            who = ", ".join(waiting.approvers)
+            return Reply.failure(
+                Error(
+                    "denied",
+                    f"{caller.user} may not approve this: approvers are {who}.",
+                    f"Ask a member of {who} to answer `confirm {token}`.",
+                ),
+                waiting.command,
+            )
+        try:
+            pending = self.confirmations.redeem(token, caller.user, text)
+        except OpsError as exc:
+            return Reply.failure(exc.to_error())
+        if pending.approvers:  # run it as the requester, approved by the caller
+            runner = dataclasses.replace(
+                caller,
+                user=pending.user,
+                roles=pending.roles,
+                approved_by=caller.user,
+                confirmed=True,
+                confirm_token=token,
+            )
+        else:
+            runner = dataclasses.replace(caller, confirmed=True, confirm_token=token)
+        return self.runtime.invoke(pending.command, pending.args, runner)
+
+
+def _default_confirmations(runtime: Runtime, ttl: float) -> Confirmations:
+    """In the audit trail's database when it is on (shared by every process using it), else in memory."""
+    try:
+        audit = getattr(runtime, "audit", None)
+        engine = getattr(audit, "engine", None)
+        if engine is not None:
+            from opspack.confirm import SqlConfirmations
+
+            return SqlConfirmations(engine, ttl=ttl)
+    except Exception:
+        log.warning("confirmations are kept in this process: the audit database is not usable", exc_info=True)
+    return Confirmations(ttl=ttl)
+
+
+__all__ = ["CONFIRM_WORD", "HELP_WORDS", "Gateway"]
