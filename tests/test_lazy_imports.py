@@ -56,7 +56,7 @@ def test_listing_and_help_import_no_pack_code_and_no_client_library(args: list[s
     pack_code = sorted(m for m in imported if m.startswith("opspack_"))
     assert pack_code == [], f"`opspack {' '.join(args)}` imported pack code: {pack_code}"
     clients = _client_modules()
-    leaked = sorted(f"{m} ({clients[m]})" for m in imported if m.split(".")[0] in clients)
+    leaked = sorted(f"{m} ({clients[m.split('.')[0]]})" for m in imported if m.split(".")[0] in clients)
     assert leaked == [], f"`opspack {' '.join(args)}` imported client libraries: {leaked}"
     assert "pydantic" not in imported, "listing should not even need the argument validator"
 

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+import threading
 from collections.abc import Sequence
 from typing import Any
 
@@ -47,9 +48,18 @@ class Gateway:
         valid ``confirm_ttl`` seconds."""
         self.runtime = runtime
         self.registry = runtime.registry
-        self.confirmations = (
-            confirmations if confirmations is not None else _default_confirmations(runtime, confirm_ttl)
-        )
+        self._confirmations = confirmations
+        self._confirm_ttl = confirm_ttl
+        self._lock = threading.Lock()
+
+    @property
+    def confirmations(self) -> Confirmations:
+        """Where confirmation tokens live, opened when first needed (listing and help open no database)."""
+        if self._confirmations is None:
+            with self._lock:
+                if self._confirmations is None:
+                    self._confirmations = _default_confirmations(self.runtime, self._confirm_ttl)
+        return self._confirmations
 
     # -- calls -------------------------------------------------------------------
     def chat(self, text: str | None, caller: Caller, confirm_token: str | None = None) -> Reply:

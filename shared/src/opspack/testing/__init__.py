@@ -72,8 +72,10 @@ def run_command(
     environ: dict[str, str] | None = None,
     runtime: Any = None,
 ) -> Any:
-    """Run chat ``text`` through the real runtime (registry from installed packs)."""
+    """Run chat ``text`` as a front-end would: through the gateway (``help`` and ``confirm``
+    included) and the real runtime (registry from installed packs)."""
     from opspack.context import Caller
+    from opspack.frontends.gateway import Gateway
     from opspack.registry import Registry
     from opspack.runtime import Runtime
     from opspack.settings import Config
@@ -81,7 +83,8 @@ def run_command(
     if runtime is None:
         config = Config.load(environ=environ if environ is not None else dict(os.environ))
         runtime = Runtime(registry or Registry.from_installed(), config=config, audit=None)
-    return runtime.chat(text, Caller(user="test", frontend="test", confirmed=confirmed, profile=profile))
+    caller = Caller(user="test", frontend="test", confirmed=confirmed, profile=profile)
+    return Gateway(runtime).chat(text, caller)
 
 
 def check_rendering(reply: Any) -> dict[str, Any]:
