@@ -189,17 +189,25 @@ def release_check(session: nox.Session) -> None:
 
 @nox.session(python=PYTHON)
 def build(session: nox.Session) -> None:
-    """A wheel and an sdist for the core and each pack into dist/; then each pack's wheel is
-    installed alone (with the core's wheel) in a clean virtualenv and must list its commands."""
+    """A wheel and an sdist for the core and each pack into dist/; each wheel must carry the
+    LICENSE; then each pack's wheel is installed alone (with the core's wheel) in a clean
+    virtualenv and must list its commands."""
     import json
     import shutil
     import tempfile
+    import zipfile
 
     dist = ROOT / "dist"
     shutil.rmtree(dist, ignore_errors=True)
     session.install("build")
     for folder in ["shared", *[f"packs/{n}" for n in PACKS]]:
         session.run("python", "-m", "build", "--installer", "uv", "--outdir", str(dist), folder, silent=True)
+    license_text = (ROOT / "LICENSE").read_bytes()
+    for built in sorted(dist.glob("*.whl")):
+        with zipfile.ZipFile(built) as whl:
+            shipped = [n for n in whl.namelist() if n.endswith(".dist-info/licenses/LICENSE")]
+            if len(shipped) != 1 or whl.read(shipped[0]) != license_text:
+                session.error(f"{built.name} does not carry the project's LICENSE in its .dist-info/licenses/")
     core_wheel = next(dist.glob("opspack-*.whl"))
     registry = json.loads((ROOT / "registry.json").read_text())
     for name in PACKS:

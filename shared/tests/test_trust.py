@@ -7,6 +7,7 @@ import os
 import subprocess
 import sys
 import threading
+from importlib import metadata
 from pathlib import Path
 
 import pytest
@@ -59,7 +60,7 @@ allow = ["*.read"]
 
 @pytest.fixture
 def full_registry(registry: Registry) -> Registry:
-    core = registry_from_package("opspack_core", "0.1.0")
+    core = registry_from_package("opspack_core", metadata.version("opspack"))
     return Registry(packs=registry.packs + core.packs, commands=registry.commands + core.commands)
 
 

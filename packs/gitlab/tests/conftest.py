@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
+from importlib import metadata
 from pathlib import Path
 from typing import Any
 
@@ -15,7 +16,7 @@ from opspack.testing.fakegitlab import FakeGitLab
 
 @pytest.fixture(scope="session")
 def registry() -> Registry:
-    reg: Registry = registry_from_package("opspack_gitlab", "0.1.1")
+    reg: Registry = registry_from_package("opspack_gitlab", metadata.version("opspack-gitlab"))
     return reg
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass
+from importlib import metadata
 from pathlib import Path
 
 import pytest
@@ -34,7 +35,7 @@ class Lab:
 
 @pytest.fixture(scope="session")
 def registry() -> Registry:
-    reg: Registry = registry_from_package("opspack_network", "0.3.0")
+    reg: Registry = registry_from_package("opspack_network", metadata.version("opspack-network"))
     return reg
 
 

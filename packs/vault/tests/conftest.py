@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import sys
 from collections.abc import Iterator
+from importlib import metadata
 
 import pytest
 from opspack.devtools.registry_build import registry_from_package
@@ -22,7 +23,7 @@ ROOT = "dev-root-token-5c0ffee"
 
 @pytest.fixture(scope="session")
 def registry() -> Registry:
-    reg: Registry = registry_from_package("opspack_vault", "0.1.1")
+    reg: Registry = registry_from_package("opspack_vault", metadata.version("opspack-vault"))
     return reg
 
 

@@ -8,6 +8,7 @@ without them the tests skip on a laptop and fail under CI=true.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
+from importlib import metadata
 from pathlib import Path
 from typing import Any
 
@@ -24,7 +25,7 @@ from opspack.testing.vcsim import Vcsim, VcsimUnavailable, build_vcsim, vmware_p
 
 @pytest.fixture(scope="session")
 def registry() -> Registry:
-    reg: Registry = registry_from_package("opspack_vmware", "0.1.1")
+    reg: Registry = registry_from_package("opspack_vmware", metadata.version("opspack-vmware"))
     return reg
 
 

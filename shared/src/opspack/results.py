@@ -10,8 +10,8 @@ from __future__ import annotations
 
 import base64
 import difflib
-from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field, fields
 from typing import Any, ClassVar, Literal
 
 Scalar = str | int | float | bool | None
@@ -46,42 +46,114 @@ def _scalar(value: Any) -> Scalar:
     return str(value)
 
 
-class Result:
-    """Base of every result kind."""
+# Field metadata that the shared methods of :class:`Fields` read:
+#: text a person reads: listed by ``strings()`` and scrubbed by ``map_strings()``
+SHOWN: Mapping[str, Any] = {"shown": True}
+#: left out of the JSON when it is None
+OPTIONAL: Mapping[str, Any] = {"optional": True}
+#: not in the JSON as it is (a computed entry stands for it)
+NOT_JSON: Mapping[str, Any] = {"json": False}
+
+
+def _json(value: Any) -> Any:
+    """``value`` as JSON data: nested records (alone or in a list) become dicts."""
+    if isinstance(value, Fields):
+        return value.to_dict()
+    if isinstance(value, list):
+        return [v.to_dict() if isinstance(v, Fields) else v for v in value]
+    return value
+
+
+def _strings(value: Any) -> Iterator[str]:
+    """Every non-empty string in ``value``: lists, dict keys and values, nested records."""
+    if isinstance(value, str):
+        if value:
+            yield value
+    elif isinstance(value, list | tuple):
+        for v in value:
+            yield from _strings(v)
+    elif isinstance(value, dict):
+        for k, v in value.items():
+            yield from _strings(k)
+            yield from _strings(v)
+    elif isinstance(value, Fields):
+        yield from value.strings()
+
+
+def _mapped(value: Any, fn: Callable[[str], str]) -> Any:
+    """``value`` with ``fn`` applied to every non-empty string in it (nested records in place)."""
+    if isinstance(value, str):
+        return fn(value) if value else value
+    if isinstance(value, list):
+        return [_mapped(v, fn) for v in value]
+    if isinstance(value, dict):
+        return {_mapped(k, fn): _mapped(v, fn) for k, v in value.items()}
+    if isinstance(value, Fields):
+        value.map_strings(fn)
+    return value
+
+
+class Fields:
+    """JSON shape and secret scrubbing derived from a dataclass's fields.
+
+    ``to_dict`` gives the fields in declaration order (those marked :data:`OPTIONAL`
+    only when set), then the properties named in ``computed``; a field's ``json``
+    metadata, when callable, gives its JSON value from the whole record. Fields marked
+    :data:`SHOWN` are the text a person reads."""
+
+    #: properties added to the JSON after the fields
+    computed: ClassVar[tuple[str, ...]] = ()
+
+    def _json_fields(self, skip: str | None = None) -> dict[str, Any]:
+        out: dict[str, Any] = {}
+        for f in fields(self):  # type: ignore[arg-type]
+            if f.name == skip or f.metadata.get("json") is False:
+                continue
+            value = getattr(self, f.name)
+            if value is None and f.metadata.get("optional"):
+                continue
+            getter = f.metadata.get("json")
+            out[f.name] = getter(self) if callable(getter) else _json(value)
+        for name in self.computed:
+            out[name] = getattr(self, name)
+        return out
+
+    def to_dict(self) -> dict[str, Any]:
+        """The JSON shape given in ``schemas/reply.schema.json``."""
+        return self._json_fields()
+
+    def strings(self) -> Iterable[str]:
+        """Every non-empty human-readable string (what secret scrubbing looks at)."""
+        for f in fields(self):  # type: ignore[arg-type]
+            if f.metadata.get("shown"):
+                yield from _strings(getattr(self, f.name))
+
+    def map_strings(self, fn: Callable[[str], str]) -> None:
+        """Apply ``fn`` to every non-empty human-readable string in place (secret scrubbing)."""
+        for f in fields(self):  # type: ignore[arg-type]
+            if f.metadata.get("shown"):
+                setattr(self, f.name, _mapped(getattr(self, f.name), fn))
+
+
+class Result(Fields):
+    """Base of every result kind: its JSON starts with ``kind`` and ``title``."""
 
     kind: ClassVar[str]
     title: str | None
 
     def to_dict(self) -> dict[str, Any]:
-        raise NotImplementedError
-
-    def strings(self) -> Iterable[str]:
-        """Every human-readable string in the result (used for secret scrubbing)."""
-        raise NotImplementedError
-
-    def map_strings(self, fn: Any) -> None:
-        """Apply ``fn`` to every string field in place (used for secret scrubbing)."""
-        raise NotImplementedError
+        """The JSON shape given in ``schemas/reply.schema.json``."""
+        return {"kind": self.kind, "title": self.title, **self._json_fields(skip="title")}
 
 
 @dataclass(slots=True)
 class Text(Result):
     """Free text. ``mono`` asks renderers for a fixed-width block (logs, config)."""
 
-    text: str
-    title: str | None = None
+    text: str = field(metadata=SHOWN)
+    title: str | None = field(default=None, metadata=SHOWN)
     mono: bool = False
     kind: ClassVar[str] = "text"
-
-    def to_dict(self) -> dict[str, Any]:
-        return {"kind": "text", "title": self.title, "text": self.text, "mono": self.mono}
-
-    def strings(self) -> Iterable[str]:
-        return [s for s in (self.title, self.text) if s]
-
-    def map_strings(self, fn: Any) -> None:
-        self.text = fn(self.text)
-        self.title = fn(self.title) if self.title else self.title
 
 
 @dataclass(slots=True)
@@ -89,11 +161,11 @@ class Table(Result):
     """Columns and rows. ``row_status`` gives each row a level; ``total`` is the
     number of rows that existed before the command limited them."""
 
-    columns: list[str]
-    rows: list[list[Scalar]]
-    title: str | None = None
-    row_status: list[Level] | None = None
-    total: int | None = None
+    columns: list[str] = field(metadata=SHOWN)
+    rows: list[list[Scalar]] = field(metadata=SHOWN)
+    title: str | None = field(default=None, metadata=SHOWN)
+    row_status: list[Level] | None = field(default=None, metadata=OPTIONAL)
+    total: int | None = field(default=None, metadata=OPTIONAL)
     kind: ClassVar[str] = "table"
 
     def __post_init__(self) -> None:
@@ -121,30 +193,6 @@ class Table(Result):
             title=title,
         )
 
-    def to_dict(self) -> dict[str, Any]:
-        out: dict[str, Any] = {
-            "kind": "table",
-            "title": self.title,
-            "columns": self.columns,
-            "rows": self.rows,
-        }
-        if self.row_status is not None:
-            out["row_status"] = self.row_status
-        if self.total is not None:
-            out["total"] = self.total
-        return out
-
-    def strings(self) -> Iterable[str]:
-        yield from (s for s in (self.title,) if s)
-        yield from self.columns
-        for row in self.rows:
-            yield from (v for v in row if isinstance(v, str))
-
-    def map_strings(self, fn: Any) -> None:
-        self.title = fn(self.title) if self.title else self.title
-        self.columns = [fn(c) for c in self.columns]
-        self.rows = [[fn(v) if isinstance(v, str) else v for v in row] for row in self.rows]
-
     def to_csv(self) -> str:
         """The whole table as CSV text (what renderers attach when they must cut)."""
         import csv
@@ -161,8 +209,8 @@ class Table(Result):
 class KV(Result):
     """Key-values, in order."""
 
-    items: dict[str, Any]
-    title: str | None = None
+    items: dict[str, Any] = field(metadata=SHOWN)
+    title: str | None = field(default=None, metadata=SHOWN)
     kind: ClassVar[str] = "kv"
 
     def __post_init__(self) -> None:
@@ -171,73 +219,34 @@ class KV(Result):
             for k, v in self.items.items()
         }
 
-    def to_dict(self) -> dict[str, Any]:
-        return {"kind": "kv", "title": self.title, "items": self.items}
-
-    def strings(self) -> Iterable[str]:
-        yield from (s for s in (self.title,) if s)
-        for k, v in self.items.items():
-            yield k
-            values = v if isinstance(v, list) else [v]
-            yield from (x for x in values if isinstance(x, str))
-
-    def map_strings(self, fn: Any) -> None:
-        self.title = fn(self.title) if self.title else self.title
-
-        def one(v: Any) -> Any:
-            return fn(v) if isinstance(v, str) else v
-
-        self.items = {fn(k): ([one(x) for x in v] if isinstance(v, list) else one(v)) for k, v in self.items.items()}
-
 
 @dataclass(slots=True)
 class Status(Result):
     """A health verdict: ok, warning, critical or unknown, with a message."""
 
     level: Level
-    message: str
-    title: str | None = None
+    message: str = field(metadata=SHOWN)
+    title: str | None = field(default=None, metadata=SHOWN)
     kind: ClassVar[str] = "status"
 
     def __post_init__(self) -> None:
         if self.level not in LEVELS:
             raise ValueError(f"status level must be one of {', '.join(LEVELS)}")
 
-    def to_dict(self) -> dict[str, Any]:
-        return {"kind": "status", "title": self.title, "level": self.level, "message": self.message}
-
-    def strings(self) -> Iterable[str]:
-        return [s for s in (self.title, self.message) if s]
-
-    def map_strings(self, fn: Any) -> None:
-        self.message = fn(self.message)
-        self.title = fn(self.title) if self.title else self.title
-
 
 @dataclass(slots=True)
 class Image(Result):
     """Picture bytes with their MIME type and an alt text."""
 
-    data: bytes
+    data: bytes = field(metadata=NOT_JSON)
     mime: str
-    alt: str
-    filename: str | None = None
-    title: str | None = None
+    alt: str = field(metadata=SHOWN)
+    filename: str | None = field(default=None, metadata={"json": lambda image: image.name})
+    title: str | None = field(default=None, metadata=SHOWN)
     width: int | None = None
     height: int | None = None
     kind: ClassVar[str] = "image"
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "kind": "image",
-            "title": self.title,
-            "mime": self.mime,
-            "alt": self.alt,
-            "filename": self.name,
-            "width": self.width,
-            "height": self.height,
-            "data_base64": base64.b64encode(self.data).decode("ascii"),
-        }
+    computed: ClassVar[tuple[str, ...]] = ("data_base64",)
 
     @property
     def name(self) -> str:
@@ -247,88 +256,60 @@ class Image(Result):
         ext = self.mime.split("/")[-1].split("+")[0] or "bin"
         return f"image.{ext}"
 
-    def strings(self) -> Iterable[str]:
-        return [s for s in (self.title, self.alt) if s]
-
-    def map_strings(self, fn: Any) -> None:
-        self.alt = fn(self.alt)
-        self.title = fn(self.title) if self.title else self.title
+    @property
+    def data_base64(self) -> str:
+        """The picture bytes in base64 (how the JSON carries them)."""
+        return base64.b64encode(self.data).decode("ascii")
 
 
 @dataclass(slots=True)
 class Link(Result):
-    """A URL with a label."""
+    """A URL with a label (the URL itself when no text is given)."""
 
-    url: str
-    text: str | None = None
-    title: str | None = None
+    url: str = field(metadata=SHOWN)
+    text: str | None = field(default=None, metadata={**SHOWN, "json": lambda link: link.text or link.url})
+    title: str | None = field(default=None, metadata=SHOWN)
     kind: ClassVar[str] = "link"
-
-    def to_dict(self) -> dict[str, Any]:
-        return {"kind": "link", "title": self.title, "url": self.url, "text": self.text or self.url}
-
-    def strings(self) -> Iterable[str]:
-        return [s for s in (self.title, self.url, self.text) if s]
-
-    def map_strings(self, fn: Any) -> None:
-        self.url = fn(self.url)
-        self.text = fn(self.text) if self.text else self.text
-        self.title = fn(self.title) if self.title else self.title
 
 
 @dataclass(slots=True)
-class MenuOption:
+class MenuOption(Fields):
     """One follow-up command: a label, a command id and its arguments.
 
     ``text`` is the chat text that runs it; the runtime fills it in from the registry."""
 
-    label: str
+    label: str = field(metadata=SHOWN)
     command: str
     args: dict[str, Any] = field(default_factory=dict)
-    text: str | None = None
-
-    def to_dict(self) -> dict[str, Any]:
-        return {"label": self.label, "command": self.command, "args": self.args, "text": self.text}
+    text: str | None = field(default=None, metadata=SHOWN)
 
 
 @dataclass(slots=True)
 class Menu(Result):
     """Follow-up commands offered to the user (buttons where the platform has them)."""
 
-    options: list[MenuOption]
-    title: str | None = None
+    options: list[MenuOption] = field(metadata=SHOWN)
+    title: str | None = field(default=None, metadata=SHOWN)
     kind: ClassVar[str] = "menu"
-
-    def to_dict(self) -> dict[str, Any]:
-        return {"kind": "menu", "title": self.title, "options": [o.to_dict() for o in self.options]}
-
-    def strings(self) -> Iterable[str]:
-        yield from (s for s in (self.title,) if s)
-        for o in self.options:
-            yield o.label
-            if o.text:
-                yield o.text
-
-    def map_strings(self, fn: Any) -> None:
-        self.title = fn(self.title) if self.title else self.title
-        for o in self.options:
-            o.label = fn(o.label)
-            o.text = fn(o.text) if o.text else o.text
 
 
 @dataclass(slots=True)
 class Diff(Result):
-    """Before and after text (config compare); ``unified`` is the unified diff."""
+    """Before and after text (config compare); ``unified`` is the unified diff.
 
-    before: str
-    after: str
-    title: str | None = None
-    before_label: str = "before"
-    after_label: str = "after"
+    The keyword-only fields come first so that the JSON gives the labels before the texts."""
+
+    title: str | None = field(default=None, kw_only=True, metadata=SHOWN)
+    before_label: str = field(default="before", kw_only=True)
+    after_label: str = field(default="after", kw_only=True)
+    before: str = field(metadata=SHOWN)
+    after: str = field(metadata=SHOWN)
     kind: ClassVar[str] = "diff"
+    computed: ClassVar[tuple[str, ...]] = ("unified",)
 
     @property
     def unified(self) -> str:
+        """The unified diff from ``before`` to ``after``."""
         lines = difflib.unified_diff(
             self.before.splitlines(),
             self.after.splitlines(),
@@ -340,110 +321,52 @@ class Diff(Result):
 
     @property
     def changed(self) -> bool:
+        """Whether the two texts differ."""
         return self.before != self.after
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "kind": "diff",
-            "title": self.title,
-            "before_label": self.before_label,
-            "after_label": self.after_label,
-            "before": self.before,
-            "after": self.after,
-            "unified": self.unified,
-        }
-
-    def strings(self) -> Iterable[str]:
-        return [s for s in (self.title, self.before, self.after) if s]
-
-    def map_strings(self, fn: Any) -> None:
-        self.title = fn(self.title) if self.title else self.title
-        self.before = fn(self.before)
-        self.after = fn(self.after)
 
 
 @dataclass(slots=True)
 class Progress(Result):
     """Where long work stands: a message, an optional percentage, done or not."""
 
-    message: str
+    message: str = field(metadata=SHOWN)
     percent: float | None = None
     done: bool = False
-    title: str | None = None
+    title: str | None = field(default=None, metadata=SHOWN)
     kind: ClassVar[str] = "progress"
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "kind": "progress",
-            "title": self.title,
-            "message": self.message,
-            "percent": self.percent,
-            "done": self.done,
-        }
-
-    def strings(self) -> Iterable[str]:
-        return [s for s in (self.title, self.message) if s]
-
-    def map_strings(self, fn: Any) -> None:
-        self.message = fn(self.message)
-        self.title = fn(self.title) if self.title else self.title
 
 
 @dataclass(slots=True)
-class Confirmation:
+class Confirmation(Fields):
     """What a front-end needs to ask the user before a destructive command runs."""
 
     command: str
     args: dict[str, Any]
-    prompt: str
+    prompt: str = field(metadata=SHOWN)
     text: str | None = None
     token: str | None = None
     #: set when a second person must approve: the roles whose members may
-    approvers: list[str] | None = None
+    approvers: list[str] | None = field(default=None, metadata=OPTIONAL)
 
-    def to_dict(self) -> dict[str, Any]:
-        out: dict[str, Any] = {
-            "command": self.command,
-            "args": self.args,
-            "prompt": self.prompt,
-            "text": self.text,
-            "token": self.token,
-        }
-        if self.approvers:
-            out["approvers"] = list(self.approvers)
-        return out
+    def __post_init__(self) -> None:
+        self.approvers = list(self.approvers) if self.approvers else None
 
 
 @dataclass(slots=True)
-class Error:
+class Error(Fields):
     """A failure: its kind, a message for a person and a hint of what to do next.
 
     ``confirm`` is set when the command is destructive and waits for the user's
     confirmation (kind ``denied`` until it is given)."""
 
     kind: ErrorKind
-    message: str
-    hint: str | None = None
-    confirm: Confirmation | None = None
+    message: str = field(metadata=SHOWN)
+    hint: str | None = field(default=None, metadata=SHOWN)
+    confirm: Confirmation | None = field(default=None, metadata={**SHOWN, **OPTIONAL})
 
     def __post_init__(self) -> None:
         if self.kind not in ERROR_KINDS:
             raise ValueError(f"error kind must be one of {', '.join(ERROR_KINDS)}")
-
-    def to_dict(self) -> dict[str, Any]:
-        out: dict[str, Any] = {"kind": self.kind, "message": self.message, "hint": self.hint}
-        if self.confirm is not None:
-            out["confirm"] = self.confirm.to_dict()
-        return out
-
-    def strings(self) -> Iterable[str]:
-        return [s for s in (self.message, self.hint) if s]
-
-    def map_strings(self, fn: Any) -> None:
-        self.message = fn(self.message)
-        self.hint = fn(self.hint) if self.hint else self.hint
-        if self.confirm is not None:
-            self.confirm.prompt = fn(self.confirm.prompt)
 
 
 AnyResult = Text | Table | KV | Status | Image | Link | Menu | Diff | Progress
@@ -461,25 +384,17 @@ RESULT_KINDS: tuple[str, ...] = (
 
 
 @dataclass(slots=True)
-class Reply:
+class Reply(Fields):
     """What one invocation produces: results on success, an error on failure."""
 
     ok: bool
     command: str | None
-    results: list[Result] = field(default_factory=list)
-    error: Error | None = None
+    results: list[Result] = field(default_factory=list, metadata=SHOWN)
+    error: Error | None = field(default=None, metadata=SHOWN)
 
     @classmethod
     def failure(cls, error: Error, command: str | None = None) -> Reply:
         return cls(ok=False, command=command, results=[], error=error)
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "ok": self.ok,
-            "command": self.command,
-            "results": [r.to_dict() for r in self.results],
-            "error": self.error.to_dict() if self.error else None,
-        }
 
     def all_results(self) -> list[Result | Error]:
         """Results followed by the error, if any (the order renderers show them in)."""

@@ -164,29 +164,26 @@ class JenkinsClient:
     def queue_item(self, number: int) -> dict[str, Any]:
         return dict(self.call(self.server.get_queue_item, number, what=f"queue item {number}"))
 
-    def build(self, full_name: str, number: int | str) -> dict[str, Any]:
+    def _of_build(self, fn: Callable[[str, int | str], T], full_name: str, number: int | str) -> T:
+        """``fn(full_name, number)``; a build that does not exist (a 404, or python-jenkins
+        saying so) is :class:`NotFound` with a hint where to find the latest one."""
         what = f"build {full_name} #{number}"
         try:
-            return dict(self.call(self.server.get_build_info, full_name, number, what=what))
-        except NotFound:
-            raise NotFound(f"{what} not found", f"`jenkins status {full_name}` shows the latest build.") from None
-        except BackendError as exc:
-            if "does not exist" in exc.message:
+            return self.call(fn, full_name, number, what=what)
+        except (NotFound, BackendError) as exc:
+            if isinstance(exc, NotFound) or "does not exist" in exc.message:
                 raise NotFound(f"{what} not found", f"`jenkins status {full_name}` shows the latest build.") from None
             raise
+
+    def build(self, full_name: str, number: int | str) -> dict[str, Any]:
+        return dict(self._of_build(self.server.get_build_info, full_name, number))
 
     def stages(self, full_name: str, number: int) -> dict[str, Any] | None:
         data = self.call(self.server.get_build_stages, full_name, number, what=f"build {full_name} #{number}")
         return dict(data) if isinstance(data, dict) else None
 
     def console(self, full_name: str, number: int | str) -> str:
-        what = f"build {full_name} #{number}"
-        try:
-            return str(self.call(self.server.get_build_console_output, full_name, number, what=what))
-        except BackendError as exc:
-            if "does not exist" in exc.message:
-                raise NotFound(f"{what} not found", f"`jenkins status {full_name}` shows the latest build.") from None
-            raise
+        return str(self._of_build(self.server.get_build_console_output, full_name, number))
 
     def stop(self, full_name: str, number: int) -> None:
         self.call(self.server.stop_build, full_name, number, what=f"build {full_name} #{number}")

@@ -12,18 +12,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from opspack_sql.dialects import (
-    ConnectionUse,
-    Dialect,
-    Health,
-    Runner,
-    Sizes,
-    TopBy,
-    TopStatements,
-    connections_from,
-    sizes_from,
-    top_row,
-)
+from opspack_sql.dialects import Dialect, Health, Runner, TopBy
 from opspack_sql.model import Activity, activity_from_row, as_float, as_int, as_text
 
 _REQUEST_COLUMNS = """
@@ -77,7 +66,7 @@ WHERE s.is_user_process = 1 AND s.session_id <> @@SPID AND r.session_id IS NOT N
 ORDER BY r.total_elapsed_time DESC
 """
 
-_TOP_ORDER = {"time": "qs.total_elapsed_time", "calls": "qs.execution_count", "io": "io_pages"}
+_TOP_ORDER: dict[TopBy, str] = {"time": "qs.total_elapsed_time", "calls": "qs.execution_count", "io": "io_pages"}
 TOP = """
 SELECT TOP (%d)
     CONVERT(varchar(34), qs.query_hash, 1) AS query_id,
@@ -177,6 +166,7 @@ WAIT_CLASSES = (
 
 
 def wait_class(wait_type: str | None) -> str:
+    """The class of a wait type (see :data:`WAIT_CLASSES`); no wait means CPU."""
     if not wait_type:
         return "CPU"
     for prefix, name in WAIT_CLASSES:
@@ -185,25 +175,25 @@ def wait_class(wait_type: str | None) -> str:
     return "Other"
 
 
-def _activity(row: dict[str, Any]) -> Activity:
-    wait_type = as_text(row.get("wait_type"))
-    state = as_text(row.get("state"))
-    seconds = as_float(row.get("wait_seconds")) if wait_type else as_float(row.get("state_seconds"))
-    if wait_type:
-        kind, event = wait_class(wait_type), wait_type
-    elif state == "sleeping":
-        kind, event = "Client", "sleeping (open transaction)"
-    else:
-        kind, event = "CPU", state or "running"
-    return activity_from_row(row, state=state, wait_type=kind, wait_event=event, seconds=seconds)
-
-
 class SQLServer(Dialect):
     name = "mssql"
     title = "SQL Server"
     default_port = 1433
     extra = "mssql"
     driver = "pymssql"
+    waits_sql = WAITS
+    blocking_sql = BLOCKING
+    running_sql = RUNNING
+    top_sql = TOP
+    top_order = _TOP_ORDER
+    top_source = "sys.dm_exec_query_stats (plan cache)"
+    top_io = "io_pages"
+    top_schema = "db_name"
+    size_databases_sql = SIZE_DATABASES
+    size_tables_sql = SIZE_TABLES
+    connections_sql = CONNECTIONS
+    health_sql = HEALTH
+    kill_lookup_sql = KILL_LOOKUP
 
     def connect(self, target: Any, password: str | None, statement_timeout: float, connect_timeout: float) -> Any:
         import pymssql
@@ -233,42 +223,29 @@ class SQLServer(Dialect):
         text = str(exc).lower()
         return isinstance(exc, pymssql.OperationalError) and ("connection" in text and "timed out" not in text)
 
-    def waits(self, run: Runner) -> list[Activity]:
-        return [_activity(r) for r in run.query(WAITS)]
-
-    def blocking(self, run: Runner) -> list[Activity]:
-        return [_activity(r) for r in run.query(BLOCKING)]
+    def activity(self, row: dict[str, Any]) -> Activity:
+        wait_type = as_text(row.get("wait_type"))
+        state = as_text(row.get("state"))
+        seconds = as_float(row.get("wait_seconds")) if wait_type else as_float(row.get("state_seconds"))
+        if wait_type:
+            kind, event = wait_class(wait_type), wait_type
+        elif state == "sleeping":
+            kind, event = "Client", "sleeping (open transaction)"
+        else:
+            kind, event = "CPU", state or "running"
+        return activity_from_row(row, state=state, wait_type=kind, wait_event=event, seconds=seconds)
 
     def running(self, run: Runner, min_seconds: float, limit: int) -> list[Activity]:
-        return [_activity(r) for r in run.query(RUNNING, (int(limit), int(min_seconds * 1000)))]
+        """TOP (n) comes first in T-SQL, and the elapsed time is in milliseconds."""
+        return self.activities(run, self.running_sql, (int(limit), int(min_seconds * 1000)))
 
-    def top(self, run: Runner, by: TopBy, limit: int) -> TopStatements:
-        rows = run.query(TOP.format(order=_TOP_ORDER[by]), (int(limit),))
-        return TopStatements(
-            "sys.dm_exec_query_stats (plan cache)",
-            rows=[top_row(r, io="io_pages", schema="db_name") for r in rows],
-        )
+    def version(self, row: dict[str, Any]) -> str:
+        return f"SQL Server {row['version']} {row.get('edition') or ''}".strip()
 
-    def sizes(self, run: Runner, limit: int) -> Sizes:
-        return sizes_from(run, SIZE_DATABASES, SIZE_TABLES, limit)
-
-    def connections(self, run: Runner) -> ConnectionUse:
-        return connections_from(run, CONNECTIONS)
-
-    def health(self, run: Runner) -> Health:
-        (r,) = run.query(HEALTH)
-        secondaries = as_int(r.get("secondary_databases")) or 0
-        return Health(
-            version=f"SQL Server {r['version']} {r.get('edition') or ''}".strip(),
-            replica=secondaries > 0,
-            lag_seconds=as_float(r.get("lag_seconds")),
-            connections=as_int(r["connections"]),
-            max_connections=as_int(r["max_connections"]),
-            blocked=as_int(r["blocked"]),
-            longest_blocked_seconds=as_float(r["longest_blocked_seconds"]),
-            longest_xact_session=as_int(r["longest_xact_session"]),
-            longest_xact_seconds=as_float(r["longest_xact_seconds"]),
-        )
+    def replication(self, run: Runner, row: dict[str, Any], health: Health) -> None:
+        """A replica has local secondary databases (Always On availability groups)."""
+        health.replica = (as_int(row.get("secondary_databases")) or 0) > 0
+        health.lag_seconds = as_float(row.get("lag_seconds"))
 
     def kill(self, run: Runner, session: int, *, cancel: bool) -> Activity | None:
         if cancel:
@@ -278,11 +255,10 @@ class SQLServer(Dialect):
                 "SQL Server cannot cancel only the statement of another session",
                 "Run it without --cancel to end the session (its transaction rolls back).",
             )
-        rows = run.query(KILL_LOOKUP, (int(session),))
-        if not rows:
-            return None
-        run.query(KILL.format(session=int(session)))
-        return _activity(rows[0])
+        return super().kill(run, session, cancel=False)
+
+    def kill_statement(self, session: int, *, cancel: bool) -> tuple[str, tuple[Any, ...] | None]:
+        return KILL.format(session=session), None
 
 
 DIALECT = SQLServer()

@@ -15,18 +15,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from opspack_sql.dialects import (
-    ConnectionUse,
-    Dialect,
-    Health,
-    Runner,
-    Sizes,
-    TopBy,
-    TopStatements,
-    connections_from,
-    sizes_from,
-    top_row,
-)
+from opspack_sql.dialects import Dialect, Health, Runner, TopBy, TopStatements
 from opspack_sql.model import Activity, activity_from_row, as_float, as_int, as_text
 
 _SESSION_COLUMNS = """
@@ -75,7 +64,7 @@ ORDER BY p.TIME DESC
 LIMIT %s
 """
 
-_TOP_ORDER = {"time": "SUM_TIMER_WAIT", "calls": "COUNT_STAR", "io": "SUM_ROWS_EXAMINED"}
+_TOP_ORDER: dict[TopBy, str] = {"time": "SUM_TIMER_WAIT", "calls": "COUNT_STAR", "io": "SUM_ROWS_EXAMINED"}
 TOP = """
 SELECT DIGEST AS query_id, SCHEMA_NAME AS schema_name, LEFT(DIGEST_TEXT, 2000) AS query_text,
        COUNT_STAR AS calls, SUM_TIMER_WAIT / 1000000000 AS total_ms, AVG_TIMER_WAIT / 1000000000 AS mean_ms,
@@ -140,31 +129,8 @@ KILL = "KILL {what} %s"
 
 
 def is_mariadb(version: str) -> bool:
+    """Whether a server version string is MariaDB's (rather than MySQL's)."""
     return "mariadb" in version.lower()
-
-
-def _activity(row: dict[str, Any]) -> Activity:
-    command = as_text(row.get("command")) or ""
-    state = as_text(row.get("state")) or ""
-    seconds = as_float(row.get("state_seconds"))
-    if row.get("trx_state") == "LOCK WAIT":
-        wait_type, wait_event = "Lock", "InnoDB row lock"
-        seconds = as_float(row.get("wait_seconds"))
-    elif state.lower().startswith("waiting for") and "lock" in state.lower():
-        wait_type, wait_event = "Lock", state
-    elif command == "Sleep":
-        wait_type, wait_event = "Client", "Sleep (idle in transaction)"
-    elif state.lower().startswith("waiting"):
-        wait_type, wait_event = "Wait", state
-    else:
-        wait_type, wait_event = "CPU", state or "running"
-    return activity_from_row(
-        row,
-        state=command if not state else f"{command}: {state}",
-        wait_type=wait_type,
-        wait_event=wait_event,
-        seconds=seconds,
-    )
 
 
 class MySQL(Dialect):
@@ -174,6 +140,18 @@ class MySQL(Dialect):
     extra = "mysql"
     driver = "PyMySQL"
     double_quoted_strings = True
+    waits_sql = WAITS
+    running_sql = RUNNING
+    top_sql = TOP
+    top_order = _TOP_ORDER
+    top_source = "performance_schema statement digests"
+    top_io = "rows_examined"
+    top_schema = "schema_name"
+    size_databases_sql = SIZE_DATABASES
+    size_tables_sql = SIZE_TABLES
+    connections_sql = CONNECTIONS
+    health_sql = HEALTH
+    kill_lookup_sql = KILL_LOOKUP
 
     def connect(self, target: Any, password: str | None, statement_timeout: float, connect_timeout: float) -> Any:
         import pymysql
@@ -226,59 +204,58 @@ class MySQL(Dialect):
         text = str(exc.args[1] if len(exc.args) > 1 else exc)
         return code in (2006, 0) or (code == 2013 and "timed out" not in text)
 
-    def _flavor(self, run: Runner) -> str:
-        return "mariadb" if is_mariadb(run.server_version) else "mysql"
-
-    def waits(self, run: Runner) -> list[Activity]:
-        return [_activity(r) for r in run.query(WAITS)]
+    def activity(self, row: dict[str, Any]) -> Activity:
+        command = as_text(row.get("command")) or ""
+        state = as_text(row.get("state")) or ""
+        seconds = as_float(row.get("state_seconds"))
+        if row.get("trx_state") == "LOCK WAIT":
+            wait_type, wait_event = "Lock", "InnoDB row lock"
+            seconds = as_float(row.get("wait_seconds"))
+        elif state.lower().startswith("waiting for") and "lock" in state.lower():
+            wait_type, wait_event = "Lock", state
+        elif command == "Sleep":
+            wait_type, wait_event = "Client", "Sleep (idle in transaction)"
+        elif state.lower().startswith("waiting"):
+            wait_type, wait_event = "Wait", state
+        else:
+            wait_type, wait_event = "CPU", state or "running"
+        return activity_from_row(
+            row,
+            state=command if not state else f"{command}: {state}",
+            wait_type=wait_type,
+            wait_event=wait_event,
+            seconds=seconds,
+        )
 
     def blocking(self, run: Runner) -> list[Activity]:
-        waits, requesting, blocking = _LOCK_WAITS[self._flavor(run)]
+        """Lock waits from the view this server has (see :data:`_LOCK_WAITS`)."""
+        flavor = "mariadb" if is_mariadb(run.server_version) else "mysql"
+        waits, requesting, blocking = _LOCK_WAITS[flavor]
         sql = BLOCKING.format(columns=_SESSION_COLUMNS, waits=waits, requesting=requesting, blocking=blocking)
-        return [_activity(r) for r in run.query(sql)]
-
-    def running(self, run: Runner, min_seconds: float, limit: int) -> list[Activity]:
-        return [_activity(r) for r in run.query(RUNNING, (float(min_seconds), int(limit)))]
+        return self.activities(run, sql)
 
     def top(self, run: Runner, by: TopBy, limit: int) -> TopStatements:
-        source = "performance_schema statement digests"
-        rows = run.query(TOP.format(order=_TOP_ORDER[by]), (int(limit),))
-        if not rows:
+        """No digests at all may mean performance_schema is off: then say how to turn it on."""
+        top = super().top(run, by, limit)
+        if not top.rows:
             (flag,) = run.query(PERFORMANCE_SCHEMA_ON)
             if not as_int(flag["enabled"]):
-                return TopStatements(source, missing=TOP_HOWTO)
-        return TopStatements(
-            source,
-            rows=[top_row(r, io="rows_examined", schema="schema_name") for r in rows],
-        )
+                return TopStatements(self.top_source, missing=TOP_HOWTO)
+        return top
 
-    def sizes(self, run: Runner, limit: int) -> Sizes:
-        return sizes_from(run, SIZE_DATABASES, SIZE_TABLES, limit)
+    def version(self, row: dict[str, Any]) -> str:
+        return f"{'MariaDB' if is_mariadb(str(row['version'])) else 'MySQL'} {row['version']}"
 
-    def connections(self, run: Runner) -> ConnectionUse:
-        return connections_from(run, CONNECTIONS)
-
-    def health(self, run: Runner) -> Health:
+    def replication(self, run: Runner, row: dict[str, Any], health: Health) -> None:
+        """From SHOW REPLICA STATUS (a second round trip, which needs its own privilege)."""
         import pymysql
 
-        (r,) = run.query(HEALTH)
-        health = Health(
-            version=f"{'MariaDB' if is_mariadb(str(r['version'])) else 'MySQL'} {r['version']}",
-            replica=None,
-            lag_seconds=None,
-            connections=as_int(r["connections"]),
-            max_connections=as_int(r["max_connections"]),
-            blocked=as_int(r["blocked"]),
-            longest_blocked_seconds=as_float(r["longest_blocked_seconds"]),
-            longest_xact_session=as_int(r["longest_xact_session"]),
-            longest_xact_seconds=as_float(r["longest_xact_seconds"]),
-        )
         try:
             replicas = run.query(REPLICA)
         except pymysql.err.OperationalError as exc:
             if exc.args and exc.args[0] in (1227, 1044, 1045):
                 health.notes.append("replication status needs the REPLICATION CLIENT (SLAVE MONITOR) privilege")
-                return health
+                return
             raise
         health.replica = bool(replicas)
         if replicas:
@@ -287,14 +264,9 @@ class MySQL(Dialect):
             health.lag_seconds = max(known) if known else None
             if not known:
                 health.notes.append("replication is not running (Seconds_Behind_Master is NULL)")
-        return health
 
-    def kill(self, run: Runner, session: int, *, cancel: bool) -> Activity | None:
-        rows = run.query(KILL_LOOKUP, (int(session),))
-        if not rows:
-            return None
-        run.query(KILL.format(what="QUERY" if cancel else "CONNECTION"), (int(session),))
-        return _activity(rows[0])
+    def kill_statement(self, session: int, *, cancel: bool) -> tuple[str, tuple[Any, ...] | None]:
+        return KILL.format(what="QUERY" if cancel else "CONNECTION"), (session,)
 
 
 DIALECT = MySQL()

@@ -11,19 +11,8 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from opspack_sql.dialects import (
-    ConnectionUse,
-    Dialect,
-    Health,
-    Runner,
-    Sizes,
-    TopBy,
-    TopStatements,
-    connections_from,
-    sizes_from,
-    top_row,
-)
-from opspack_sql.model import Activity, activity_from_row, as_float, as_int, as_text
+from opspack_sql.dialects import Dialect, Runner, TopBy, TopStatements
+from opspack_sql.model import Activity, activity_from_row, as_float, as_text
 
 _NOW = "clock_timestamp()"
 _COLUMNS = f"""
@@ -63,7 +52,7 @@ ORDER BY a.query_start
 LIMIT %s
 """
 
-_TOP_ORDER = {"time": "total_exec_time", "calls": "calls", "io": "io_blocks"}
+_TOP_ORDER: dict[TopBy, str] = {"time": "total_exec_time", "calls": "calls", "io": "io_blocks"}
 TOP = """
 SELECT queryid::text AS query_id, left(query, 2000) AS query_text, calls,
        total_exec_time AS total_ms, mean_exec_time AS mean_ms, rows AS row_count,
@@ -135,23 +124,23 @@ WHERE a.pid = %s AND a.pid <> pg_backend_pid()
 """
 
 
-def _activity(row: dict[str, Any]) -> Activity:
-    state = as_text(row.get("state"))
-    wait_type = as_text(row.get("wait_type"))
-    wait_event = as_text(row.get("wait_event"))
-    if state and state.startswith("idle in transaction"):
-        wait_type, wait_event = "Client", f"ClientRead ({state})"
-    return activity_from_row(
-        row, state=state, wait_type=wait_type, wait_event=wait_event, seconds=as_float(row.get("state_seconds"))
-    )
-
-
 class Postgres(Dialect):
     name = "postgres"
     title = "PostgreSQL"
     default_port = 5432
     extra = "postgres"
     driver = "psycopg"
+    waits_sql = WAITS
+    blocking_sql = BLOCKING
+    running_sql = RUNNING
+    top_sql = TOP
+    top_order = _TOP_ORDER
+    top_source = "pg_stat_statements"
+    top_io = "io_blocks"
+    size_databases_sql = SIZE_DATABASES
+    size_tables_sql = SIZE_TABLES
+    connections_sql = CONNECTIONS
+    health_sql = HEALTH
 
     def connect(self, target: Any, password: str | None, statement_timeout: float, connect_timeout: float) -> Any:
         import psycopg
@@ -182,51 +171,32 @@ class Postgres(Dialect):
 
         return isinstance(exc, psycopg.OperationalError) and getattr(exc, "sqlstate", None) in (None, "57P01", "08006")
 
-    def waits(self, run: Runner) -> list[Activity]:
-        return [_activity(r) for r in run.query(WAITS)]
-
-    def blocking(self, run: Runner) -> list[Activity]:
-        return [_activity(r) for r in run.query(BLOCKING)]
-
-    def running(self, run: Runner, min_seconds: float, limit: int) -> list[Activity]:
-        return [_activity(r) for r in run.query(RUNNING, (float(min_seconds), int(limit)))]
+    def activity(self, row: dict[str, Any]) -> Activity:
+        state = as_text(row.get("state"))
+        wait_type = as_text(row.get("wait_type"))
+        wait_event = as_text(row.get("wait_event"))
+        if state and state.startswith("idle in transaction"):
+            wait_type, wait_event = "Client", f"ClientRead ({state})"
+        return activity_from_row(
+            row, state=state, wait_type=wait_type, wait_event=wait_event, seconds=as_float(row.get("state_seconds"))
+        )
 
     def top(self, run: Runner, by: TopBy, limit: int) -> TopStatements:
         import psycopg
 
         try:
-            rows = run.query(TOP.format(order=_TOP_ORDER[by]), (int(limit),))
+            return super().top(run, by, limit)
         except (psycopg.errors.UndefinedTable, psycopg.errors.ObjectNotInPrerequisiteState):
-            return TopStatements("pg_stat_statements", missing=TOP_HOWTO)
-        return TopStatements(
-            "pg_stat_statements",
-            rows=[top_row(r, io="io_blocks") for r in rows],
-        )
+            return TopStatements(self.top_source, missing=TOP_HOWTO)
 
-    def sizes(self, run: Runner, limit: int) -> Sizes:
-        return sizes_from(run, SIZE_DATABASES, SIZE_TABLES, limit)
-
-    def connections(self, run: Runner) -> ConnectionUse:
-        return connections_from(run, CONNECTIONS)
-
-    def health(self, run: Runner) -> Health:
-        (r,) = run.query(HEALTH)
-        return Health(
-            version=f"PostgreSQL {r['version']}",
-            replica=bool(r["replica"]),
-            lag_seconds=as_float(r["lag_seconds"]),
-            connections=as_int(r["connections"]),
-            max_connections=as_int(r["max_connections"]),
-            blocked=as_int(r["blocked"]),
-            longest_blocked_seconds=as_float(r["longest_blocked_seconds"]),
-            longest_xact_session=as_int(r["longest_xact_session"]),
-            longest_xact_seconds=as_float(r["longest_xact_seconds"]),
-        )
+    def version(self, row: dict[str, Any]) -> str:
+        return f"PostgreSQL {row['version']}"
 
     def kill(self, run: Runner, session: int, *, cancel: bool) -> Activity | None:
+        """Ends the session and says who it was in one round trip (see :data:`KILL`)."""
         fn = "pg_cancel_backend" if cancel else "pg_terminate_backend"
         rows = run.query(KILL.format(fn=fn), (int(session),))
-        return _activity(rows[0]) if rows else None
+        return self.activity(rows[0]) if rows else None
 
 
 DIALECT = Postgres()
