@@ -41,6 +41,8 @@ def test_new_pack_is_green_as_created(tmp_path: Path) -> None:
     assert created.returncode == 0, created.stderr
     assert "Next:" in created.stdout and "3. " in created.stdout
     assert '"pingdemo.example.hello"' in (clone / "registry.json").read_text()
+    # the new distribution ships the project's license like every other one
+    assert (clone / "packs" / "pingdemo" / "LICENSE").read_bytes() == (clone / "LICENSE").read_bytes()
 
     nox_cmd = [nox] if nox else [sys.executable, "-m", "nox"]
     result = _run([*nox_cmd, "-s", "tests(pingdemo)", "registry"], clone)

@@ -79,6 +79,10 @@ def new_pack(root: Path, name: str, summary: str | None = None) -> list[Path]:
             path.parent.mkdir(parents=True, exist_ok=True)
             path.write_text(text, encoding="utf-8")
             written.append(path)
+        license_file = root / "LICENSE"
+        if license_file.is_file():  # every distribution ships the project's license
+            (folder / "LICENSE").write_bytes(license_file.read_bytes())
+            written.append(folder / "LICENSE")
         written.extend(p for p in build.write(root) if p not in written)
     except Exception:
         import shutil
