@@ -1,8 +1,9 @@
 """The audit trail's database: one made by an earlier version (whose tables SQLAlchemy
-created) keeps working, and no database driver is imported for SQLite."""
+created) keeps working, and without a PostgreSQL driver the core says what to install."""
 
 from __future__ import annotations
 
+import json
 import os
 import sqlite3
 import subprocess
@@ -14,6 +15,7 @@ from typing import Any
 import pytest
 from opspack.audit import AuditLog, Record
 from opspack.confirm import SqlConfirmations
+from opspack.registry import Registry
 from opspack.results import Confirmation, Error, Reply
 from opspack.store import Database
 
@@ -167,6 +169,36 @@ def test_new_tables_are_the_ones_the_earlier_version_made(
         assert catalog(audit.database) == catalog(Database(old_url))
     finally:
         audit.close()
+
+
+def test_without_psycopg_the_command_line_says_what_to_install(tmp_path: Path, registry: Registry) -> None:
+    """`opspack run` still runs the command (the trail is off, the log says why); `opspack history` fails
+    with the message and the hint, not a traceback."""
+    reg = tmp_path / "registry.json"
+    reg.write_text(json.dumps(registry.to_data()))
+    code = "import sys; sys.modules['psycopg'] = None; from opspack.cli import main; sys.exit(main(sys.argv[1:]))"
+    env = {
+        **os.environ,
+        "PYTHONPATH": str(Path(__file__).parent / "sample_pack"),
+        "OPSPACK_AUDIT_URL": "postgresql://app:hunter2@127.0.0.1:1/app",
+        "OPSPACK_SAMPLE_URL": "https://b",
+        "OPSPACK_SAMPLE_PASSWORD": "pw-123456",
+    }
+
+    def cli(*args: str) -> subprocess.CompletedProcess[str]:
+        cmd = [sys.executable, "-c", code, "--registry", str(reg), *args]
+        return subprocess.run(cmd, env=env, capture_output=True, text=True, check=False, timeout=60)
+
+    ran = cli("run", "--", "thing", "list", "--limit", "1")
+    assert ran.returncode == 0 and "thing0" in ran.stdout
+    assert "the audit trail cannot be opened" in ran.stderr and "pip install 'opspack[postgres]'" in ran.stderr
+    assert "Traceback" not in ran.stderr and "hunter2" not in ran.stderr
+    history = cli("history", "--json")
+    assert history.returncode == 1 and history.stdout == ""
+    assert history.stderr == (
+        "opspack: postgresql://app:***@127.0.0.1:1/app: PostgreSQL needs the psycopg driver, which is not installed\n"
+        "Install it: pip install 'opspack[postgres]'\n"
+    )
 
 
 def test_the_core_imports_no_database_driver_until_one_is_used(tmp_path: Path) -> None:
