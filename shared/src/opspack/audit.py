@@ -1,8 +1,9 @@
 """The audit trail: every invocation recorded, searchable as history; and the friction log.
 
-Storage goes through SQLAlchemy: SQLite by default (``audit.db`` in the user's data
-folder, WAL mode), PostgreSQL when ``[audit] url`` in opspack.toml or
-``OPSPACK_AUDIT_URL`` says ``postgresql://...``. ``OPSPACK_AUDIT_URL=off`` turns it off.
+Storage is a :class:`~opspack.store.Database`: SQLite by default (``audit.db`` in the
+user's data folder, WAL mode), PostgreSQL when ``[audit] url`` in opspack.toml or
+``OPSPACK_AUDIT_URL`` says ``postgresql://...`` (with ``pip install 'opspack[postgres]'``).
+``OPSPACK_AUDIT_URL=off`` turns it off.
 Records are written by one background thread in batches (it waits up to 20 ms after a
 record for more, so a burst is one transaction), so recording never slows a command and
 nothing is lost under load: :meth:`AuditLog.flush` and :meth:`AuditLog.close` store what is
@@ -17,7 +18,6 @@ import json
 import logging
 import os
 import queue
-import re
 import threading
 import time
 from collections.abc import Mapping
@@ -25,10 +25,9 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
+from opspack.store import Column, Database, Table, quote
+
 log = logging.getLogger("opspack.audit")
-_SECRET_ARG = re.compile(r"(?i)(pass(word)?|secret|token|api[_-]?key|credential)")
-_DURATION = re.compile(r"^(\d+)\s*([smhdw])$")
-_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 7 * 86400}
 
 
 @dataclass
@@ -52,43 +51,6 @@ class Record:
         out["at"] = dt.datetime.fromtimestamp(self.at, dt.UTC).isoformat(timespec="seconds")
         out["args"] = json.loads(self.args) if self.args else {}
         return out
-
-
-def parse_since(value: str, now: float | None = None) -> float:
-    """``7d``, ``12h``, ``30m``, ``2w`` or an ISO date → an epoch timestamp."""
-    now = time.time() if now is None else now
-    m = _DURATION.match(value.strip().lower())
-    if m:
-        return now - int(m.group(1)) * _UNITS[m.group(2)]
-    try:
-        parsed = dt.datetime.fromisoformat(value.strip())
-    except ValueError:
-        from opspack.errors import UsageError
-
-        raise UsageError(
-            f"since: got {value!r}, expected a duration like 7d, 12h, 30m or a date like 2026-11-01"
-        ) from None
-    if parsed.tzinfo is None:
-        parsed = parsed.replace(tzinfo=dt.UTC)
-    return parsed.timestamp()
-
-
-def mask_args(args: Mapping[str, Any], masker: Any) -> str:
-    """Arguments as JSON with secret-looking names and registered secrets masked."""
-    from opspack.masking import MASK
-
-    def clean(key: str, value: Any) -> Any:
-        if _SECRET_ARG.search(key):
-            return MASK
-        if isinstance(value, dict):
-            return {k: clean(str(k), v) for k, v in value.items()}
-        if isinstance(value, list):
-            return [clean(key, v) for v in value]
-        if isinstance(value, str):
-            return masker(value)
-        return value if isinstance(value, int | float | bool) or value is None else masker(str(value))
-
-    return json.dumps({k: clean(k, v) for k, v in args.items()}, ensure_ascii=False, sort_keys=True)
 
 
 def default_url(config_data: Mapping[str, Any], environ: Mapping[str, str] | None = None) -> str | None:
@@ -115,57 +77,66 @@ def default_url(config_data: Mapping[str, Any], environ: Mapping[str, str] | Non
 LINGER_S = 0.02
 
 
+#: the invocations, as the audit trail has always stored them
+INVOCATIONS = Table(
+    "opspack_invocations",
+    (
+        Column("id", "INTEGER", nullable=False, primary_key=True, autoincrement=True),
+        Column("at", "FLOAT", nullable=False, index=True),
+        Column("user", "VARCHAR(200)", nullable=False, index=True),
+        Column("channel", "VARCHAR(200)"),
+        Column("frontend", "VARCHAR(50)", nullable=False),
+        Column("command", "VARCHAR(200)", index=True),
+        Column("text", "TEXT"),
+        Column("args", "TEXT", nullable=False),
+        Column("ok", "BOOLEAN", nullable=False),
+        Column("error_kind", "VARCHAR(20)"),
+        Column("duration_ms", "FLOAT", nullable=False),
+    ),
+)
+#: the friction log
+FRICTION = Table(
+    "opspack_friction",
+    (
+        Column("id", "INTEGER", nullable=False, primary_key=True, autoincrement=True),
+        Column("at", "FLOAT", nullable=False, index=True),
+        Column("user", "VARCHAR(200)", nullable=False),
+        Column("channel", "VARCHAR(200)"),
+        Column("text", "TEXT", nullable=False),
+        Column("tags", "VARCHAR(500)", nullable=False),
+        Column("done_at", "FLOAT"),
+        Column("done_by", "VARCHAR(200)"),
+    ),
+)
+_RECORD_COLUMNS = ", ".join(quote(c) for c in INVOCATIONS.column_names)
+_FRICTION_COLUMNS = ", ".join(quote(c) for c in FRICTION.column_names)
+
+
+def _like_prefix(prefix: str) -> str:
+    """A LIKE pattern matching text that starts with ``prefix`` (with ``ESCAPE '\\'``)."""
+    return prefix.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+
+
+def _record(row: tuple[Any, ...]) -> Record:
+    data = dict(zip(INVOCATIONS.column_names, row, strict=True))
+    data["ok"] = bool(data["ok"])  # SQLite keeps booleans as 0 and 1
+    return Record(**data)
+
+
 class AuditLog:
-    """Records invocations and friction notes; answers history queries."""
+    """Records invocations and friction notes; answers history queries.
 
-    def __init__(self, url: str) -> None:
-        import sqlalchemy as sa
+    ``url`` is a database URL (see :mod:`opspack.store`), or a :class:`~opspack.store.Database`
+    that other tables share: then :meth:`close` leaves it open for its owner. The database
+    is :attr:`database`; confirmation tokens live in it too."""
 
-        if url.startswith(("postgresql://", "postgres://")):
-            # SQLAlchemy's default PostgreSQL driver is psycopg2; opspack[audit-postgres] brings psycopg 3
-            url = "postgresql+psycopg://" + url.split("://", 1)[1]
-        self.url = url
-        if url.startswith("sqlite:///"):
-            Path(url[len("sqlite:///") :]).expanduser().parent.mkdir(parents=True, exist_ok=True)
-        self.engine = sa.create_engine(url, future=True, pool_pre_ping=True)
-        if self.engine.dialect.name == "sqlite":
-
-            @sa.event.listens_for(self.engine, "connect")
-            def _wal(dbapi_conn: Any, _: Any) -> None:
-                cur = dbapi_conn.cursor()
-                cur.execute("PRAGMA journal_mode=WAL")
-                cur.execute("PRAGMA busy_timeout=5000")
-                cur.close()
-
-        meta = sa.MetaData()
-        self.invocations = sa.Table(
-            "opspack_invocations",
-            meta,
-            sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
-            sa.Column("at", sa.Float, nullable=False, index=True),
-            sa.Column("user", sa.String(200), nullable=False, index=True),
-            sa.Column("channel", sa.String(200)),
-            sa.Column("frontend", sa.String(50), nullable=False),
-            sa.Column("command", sa.String(200), index=True),
-            sa.Column("text", sa.Text),
-            sa.Column("args", sa.Text, nullable=False),
-            sa.Column("ok", sa.Boolean, nullable=False),
-            sa.Column("error_kind", sa.String(20)),
-            sa.Column("duration_ms", sa.Float, nullable=False),
-        )
-        self.friction = sa.Table(
-            "opspack_friction",
-            meta,
-            sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
-            sa.Column("at", sa.Float, nullable=False, index=True),
-            sa.Column("user", sa.String(200), nullable=False),
-            sa.Column("channel", sa.String(200)),
-            sa.Column("text", sa.Text, nullable=False),
-            sa.Column("tags", sa.String(500), nullable=False, default=""),
-            sa.Column("done_at", sa.Float),
-            sa.Column("done_by", sa.String(200)),
-        )
-        meta.create_all(self.engine)
+    def __init__(self, url: str | Database) -> None:
+        if isinstance(url, Database):
+            self.database, self._owns_database = url, False
+        else:
+            self.database, self._owns_database = Database(url), True
+        self.url = self.database.url
+        self.database.create_tables(INVOCATIONS, FRICTION)
         self._queue: queue.Queue[Record | None] = queue.Queue()
         #: set by flush() and close(): store what is queued now, without lingering
         self._hurry = threading.Event()
@@ -183,8 +154,8 @@ class AuditLog:
 
     def _insert(self, batch: list[Record]) -> None:
         rows = [{k: v for k, v in asdict(r).items() if k != "id"} for r in batch]
-        with self.engine.begin() as conn:
-            conn.execute(self.invocations.insert(), rows)
+        with self.database.transaction() as tx:
+            tx.insert_many(INVOCATIONS, rows)
 
     def _store(self, batch: list[Record]) -> None:
         """Insert a batch; on failure retry with backoff, then record by record, so one
@@ -242,13 +213,15 @@ class AuditLog:
             self._hurry.clear()
 
     def close(self) -> None:
+        """Store what is queued, stop the writer and close the database's connections."""
         if self._closed:
             return
         self._closed = True
         self._hurry.set()
         self._queue.put(None)
         self._thread.join(timeout=30)
-        self.engine.dispose()
+        if self._owns_database:
+            self.database.close()
 
     # -- reading ------------------------------------------------------------------
     def history(
@@ -261,44 +234,49 @@ class AuditLog:
         failed: bool = False,
         limit: int = 20,
     ) -> list[Record]:
-        import sqlalchemy as sa
-
+        """The most recent invocations, newest first, matching every filter given."""
         self.flush()
-        t = self.invocations
-        q = sa.select(t).order_by(t.c.at.desc(), t.c.id.desc()).limit(limit)
+        where: list[str] = []
+        params: list[Any] = []
         if commands is not None:
-            q = q.where(t.c.command.in_(commands))
+            if not commands:
+                return []
+            where.append(f"command IN ({', '.join('?' * len(commands))})")
+            params += commands
         elif command_prefix:
-            q = q.where(t.c.command.like(command_prefix.replace("%", "") + "%"))
+            where.append("command LIKE ? ESCAPE '\\'")
+            params.append(_like_prefix(command_prefix))
         if user:
-            q = q.where(t.c.user == user)
+            where.append('"user" = ?')
+            params.append(user)
         if since is not None:
-            q = q.where(t.c.at >= since)
+            where.append("at >= ?")
+            params.append(since)
         if failed:
-            q = q.where(t.c.ok.is_(False))
-        with self.engine.connect() as conn:
-            return [Record(**dict(row._mapping)) for row in conn.execute(q)]
+            where.append("ok = ?")
+            params.append(False)
+        sql = f"SELECT {_RECORD_COLUMNS} FROM opspack_invocations"  # noqa: S608 - built from constants
+        if where:
+            sql += " WHERE " + " AND ".join(where)
+        sql += " ORDER BY at DESC, id DESC LIMIT ?"
+        return [_record(row) for row in self.database.query(sql, [*params, int(limit)])]
 
     def count(self) -> int:
-        import sqlalchemy as sa
-
+        """How many invocations are recorded."""
         self.flush()
-        with self.engine.connect() as conn:
-            return int(conn.execute(sa.select(sa.func.count()).select_from(self.invocations)).scalar_one())
+        return int(self.database.scalar("SELECT COUNT(*) FROM opspack_invocations"))
 
     def stats(self, *, since: float | None = None, limit: int = 15) -> list[dict[str, Any]]:
         """Per command: runs, failures, failure rate, median and slowest duration."""
-        import sqlalchemy as sa
-
         self.flush()
-        t = self.invocations
-        q = sa.select(t.c.command, t.c.ok, t.c.duration_ms).where(t.c.command.is_not(None))
+        sql = "SELECT command, ok, duration_ms FROM opspack_invocations WHERE command IS NOT NULL"
+        params: list[Any] = []
         if since is not None:
-            q = q.where(t.c.at >= since)
+            sql += " AND at >= ?"
+            params.append(since)
         per: dict[str, list[tuple[bool, float]]] = {}
-        with self.engine.connect() as conn:
-            for command, ok, ms in conn.execute(q):
-                per.setdefault(command, []).append((bool(ok), float(ms)))
+        for command, ok, ms in self.database.query(sql, params):
+            per.setdefault(command, []).append((bool(ok), float(ms)))
         out: list[dict[str, Any]] = []
         for command, runs in per.items():
             durations = sorted(ms for _, ms in runs)
@@ -318,36 +296,35 @@ class AuditLog:
 
     # -- friction -------------------------------------------------------------------
     def friction_add(self, user: str, channel: str | None, text: str, tags: list[str]) -> int:
-        with self.engine.begin() as conn:
-            result = conn.execute(
-                self.friction.insert().values(
-                    at=time.time(), user=user, channel=channel, text=text, tags=",".join(sorted(set(tags)))
-                )
-            )
-            key = result.inserted_primary_key
-            return int(key[0]) if key else 0
+        """Log a friction note; its number."""
+        row = {"at": time.time(), "user": user, "channel": channel, "text": text, "tags": ",".join(sorted(set(tags)))}
+        with self.database.transaction() as tx:
+            return tx.insert(FRICTION, row) or 0
 
     def friction_list(
         self, *, tag: str | None = None, since: float | None = None, include_done: bool = False, limit: int = 50
     ) -> list[dict[str, Any]]:
-        import sqlalchemy as sa
-
-        t = self.friction
-        q = sa.select(t).order_by(t.c.at.desc(), t.c.id.desc()).limit(limit)
+        """Friction notes, newest first (open ones only unless ``include_done``)."""
+        where: list[str] = []
+        params: list[Any] = []
         if not include_done:
-            q = q.where(t.c.done_at.is_(None))
+            where.append("done_at IS NULL")
         if since is not None:
-            q = q.where(t.c.at >= since)
-        with self.engine.connect() as conn:
-            rows = [dict(r._mapping) for r in conn.execute(q)]
+            where.append("at >= ?")
+            params.append(since)
         if tag:
-            rows = [r for r in rows if tag in (r["tags"] or "").split(",")]
-        return rows
+            where.append("(',' || tags || ',') LIKE ? ESCAPE '\\'")
+            params.append("%," + _like_prefix(tag)[:-1] + ",%")
+        sql = f"SELECT {_FRICTION_COLUMNS} FROM opspack_friction"  # noqa: S608 - built from constants
+        if where:
+            sql += " WHERE " + " AND ".join(where)
+        sql += " ORDER BY at DESC, id DESC LIMIT ?"
+        return self.database.query_dicts(sql, [*params, int(limit)])
 
     def friction_done(self, item: int, user: str) -> bool:
-        t = self.friction
-        with self.engine.begin() as conn:
-            result = conn.execute(
-                t.update().where(t.c.id == item, t.c.done_at.is_(None)).values(done_at=time.time(), done_by=user)
-            )
-            return bool(result.rowcount)
+        """Mark a note done; False when there is no such open note."""
+        changed = self.database.execute(
+            "UPDATE opspack_friction SET done_at = ?, done_by = ? WHERE id = ? AND done_at IS NULL",
+            (time.time(), user, int(item)),
+        )
+        return changed == 1

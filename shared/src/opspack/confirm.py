@@ -28,6 +28,7 @@ from typing import Any
 
 from opspack.errors import Denied
 from opspack.results import Reply
+from opspack.store import Column, Database, Table
 
 DEFAULT_TTL_S = 300.0
 MAX_PENDING = 10_000
@@ -160,55 +161,52 @@ class Confirmations:
             del self._pending[t]
 
 
+#: confirmation tokens in the audit trail's database (a hash of each token, never the token)
+CONFIRMATIONS = Table(
+    "opspack_confirmations",
+    (
+        Column("token_sha256", "VARCHAR(64)", nullable=False, primary_key=True),
+        Column("expires", "FLOAT", nullable=False, index=True),
+        Column("pending", "TEXT", nullable=False),
+    ),
+)
+
+
 class SqlConfirmations(Confirmations):
     """Confirmation tokens in a database table, so that any process sharing the database
     redeems them: several runners behind one address, or a runner restarted meanwhile.
 
-    The table (``opspack_confirmations``) is created in the audit trail's database (an
-    SQLAlchemy engine); it holds a SHA-256 of each token, never the token, so reading
-    the database does not let anyone confirm. One-time use holds across processes: a
-    redeem counts only when its ``DELETE`` removed the row. Expiry uses the wall clock.
+    The table (``opspack_confirmations``) is created in ``database``, the audit trail's
+    (:attr:`opspack.audit.AuditLog.database`); it holds a SHA-256 of each token, never the
+    token, so reading the database does not let anyone confirm. One-time use holds across
+    processes: a redeem counts only when its ``DELETE`` removed the row (PostgreSQL makes a
+    second ``DELETE`` of the row wait for the first and then find nothing; SQLite runs one
+    writer at a time). Expiry uses the wall clock.
     """
 
-    def __init__(self, engine: Any, ttl: float = DEFAULT_TTL_S, max_pending: int = MAX_PENDING) -> None:
-        import sqlalchemy as sa
-
+    def __init__(self, database: Database, ttl: float = DEFAULT_TTL_S, max_pending: int = MAX_PENDING) -> None:
         super().__init__(ttl=ttl, clock=time.time, max_pending=max_pending)
-        self.engine = engine
-        meta = sa.MetaData()
-        self.table = sa.Table(
-            "opspack_confirmations",
-            meta,
-            sa.Column("token_sha256", sa.String(64), primary_key=True),
-            sa.Column("expires", sa.Float, nullable=False, index=True),
-            sa.Column("pending", sa.Text, nullable=False),
-        )
-        meta.create_all(engine)
+        self.database = database
+        database.create_tables(CONFIRMATIONS)
 
     @staticmethod
     def _key(token: str) -> str:
         return hashlib.sha256(token.encode("utf-8")).hexdigest()
 
     def _put(self, token: str, pending: Pending, now: float) -> None:
-        import sqlalchemy as sa
-
         row = {
             "token_sha256": self._key(token),
             "expires": pending.expires,
             "pending": json.dumps(asdict(pending), default=str),
         }
-        with self.engine.begin() as conn:
-            conn.execute(sa.delete(self.table).where(self.table.c.expires <= now))
-            conn.execute(sa.insert(self.table), [row])
+        with self.database.transaction() as tx:
+            tx.execute("DELETE FROM opspack_confirmations WHERE expires <= ?", (now,))
+            tx.insert(CONFIRMATIONS, row)
 
     def _get(self, token: str, now: float) -> Pending | None:
-        import sqlalchemy as sa
-
-        t = self.table
-        with self.engine.connect() as conn:
-            found = conn.execute(
-                sa.select(t.c.pending).where(t.c.token_sha256 == self._key(token), t.c.expires > now)
-            ).scalar_one_or_none()
+        found = self.database.scalar(
+            "SELECT pending FROM opspack_confirmations WHERE token_sha256 = ? AND expires > ?", (self._key(token), now)
+        )
         if found is None:
             return None
         data = json.loads(found)
@@ -217,19 +215,13 @@ class SqlConfirmations(Confirmations):
         return Pending(**data)
 
     def _take(self, token: str) -> bool:
-        import sqlalchemy as sa
-
-        t = self.table
-        with self.engine.begin() as conn:
-            gone = conn.execute(sa.delete(t).where(t.c.token_sha256 == self._key(token), t.c.expires > time.time()))
-        return bool(gone.rowcount == 1)
+        gone = self.database.execute(
+            "DELETE FROM opspack_confirmations WHERE token_sha256 = ? AND expires > ?", (self._key(token), time.time())
+        )
+        return gone == 1
 
     def __len__(self) -> int:
-        import sqlalchemy as sa
-
-        t = self.table
-        with self.engine.connect() as conn:
-            count = conn.execute(sa.select(sa.func.count()).select_from(t).where(t.c.expires > time.time())).scalar()
+        count = self.database.scalar("SELECT COUNT(*) FROM opspack_confirmations WHERE expires > ?", (time.time(),))
         return int(count or 0)
 
 

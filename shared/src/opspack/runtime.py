@@ -190,6 +190,9 @@ class Runtime:
         """Add the invocation to the audit trail (secrets masked); never fails the command."""
         try:
             audit = self.audit
+        except OpsError as exc:  # a missing driver, a bad URL: what to do, without a traceback
+            log.error("the audit trail cannot be opened: %s. %s", exc.message, exc.hint or "")
+            return
         except Exception:
             log.exception("the audit trail cannot be opened")
             return

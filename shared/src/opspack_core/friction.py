@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 
 from opspack import Context, NotFound, Status, Table, UsageError, command
-from opspack.audit import parse_since
+from opspack.grammar import parse_since
 
 from opspack_core._store import audit_of
 

@@ -151,7 +151,11 @@ def cmd_history(args: argparse.Namespace) -> int:
 
     runtime = Runtime(_registry(args))
     try:
-        audit = runtime.audit
+        try:
+            audit = runtime.audit
+        except OpsError as exc:
+            sys.stderr.write(f"opspack: {exc.message}\n" + (f"{exc.hint}\n" if exc.hint else ""))
+            return EXIT_ERROR
         if audit is None:
             sys.stderr.write("opspack: the audit trail is turned off (OPSPACK_AUDIT_URL=off)\n")
             return EXIT_ERROR

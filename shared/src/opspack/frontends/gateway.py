@@ -178,11 +178,11 @@ def _default_confirmations(runtime: Runtime, ttl: float) -> Confirmations:
     """In the audit trail's database when it is on (shared by every process using it), else in memory."""
     try:
         audit = getattr(runtime, "audit", None)
-        engine = getattr(audit, "engine", None)
-        if engine is not None:
+        database = getattr(audit, "database", None)
+        if database is not None:
             from opspack.confirm import SqlConfirmations
 
-            return SqlConfirmations(engine, ttl=ttl)
+            return SqlConfirmations(database, ttl=ttl)
     except Exception:
         log.warning("confirmations are kept in this process: the audit database is not usable", exc_info=True)
     return Confirmations(ttl=ttl)

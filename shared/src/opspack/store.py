@@ -1,0 +1,497 @@
+"""The core's SQL database: SQLite through the standard library, PostgreSQL through psycopg 3.
+
+One :class:`Database` is opened from a URL and shared by whatever keeps tables in it
+(the audit trail, confirmation tokens):
+
+- ``sqlite:///relative/path.db``, ``sqlite:////absolute/path.db`` (``~`` is expanded),
+  ``sqlite://`` or ``sqlite:///:memory:`` for a private in-memory database;
+- ``postgresql://user:password@host:5432/db?sslmode=require`` (also ``postgres://``,
+  ``postgresql+psycopg://`` and ``postgresql+psycopg2://``): any libpq URL. psycopg is
+  imported only then; it comes with ``pip install 'opspack[postgres]'``.
+
+SQL is written once for both: ``?`` placeholders (turned into psycopg's ``%s``),
+identifiers that are keywords in PostgreSQL double-quoted (``"user"``), no ``?`` or
+``%`` in comments. Tables are declared with :class:`Table` and :class:`Column` and
+created with :meth:`Database.create_tables` (``CREATE ... IF NOT EXISTS``, so opening an
+existing database changes nothing in it)::
+
+    JOBS = Table("jobs", (
+        Column("id", "INTEGER", nullable=False, primary_key=True, autoincrement=True),
+        Column("command", "VARCHAR(200)", nullable=False),
+        Column("state", "VARCHAR(20)", nullable=False, index=True),
+    ))
+    db = Database("sqlite:///jobs.db")
+    db.create_tables(JOBS)
+    with db.transaction() as tx:
+        job_id = tx.insert(JOBS, {"command": "vm.list", "state": "queued"})
+        tx.execute("UPDATE jobs SET state = ? WHERE id = ?", ("running", job_id))
+    rows = db.query("SELECT id, state FROM jobs WHERE state = ?", ("running",))
+
+The audit trail's database is ``runtime.audit.database``: new tables go there with
+:meth:`Database.create_tables`, beside the audit trail's own.
+
+Connections come from a small pool (one connection per thread using the database at
+the same moment, at most ``max_connections``), so a multi-threaded runner reads and
+writes in parallel. SQLite runs in WAL mode with a busy timeout, and a write transaction
+takes the write lock when it begins (``BEGIN IMMEDIATE``), so concurrent writers queue
+instead of failing. An idle PostgreSQL connection is checked before reuse and replaced
+when the server dropped it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+import os
+import threading
+import urllib.parse
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import TracebackType
+from typing import Any, Literal, Self
+
+from opspack.errors import ConfigError
+
+Dialect = Literal["sqlite", "postgresql"]
+
+#: the URL forms accepted, for error hints
+URL_FORMS = "sqlite:///path/to/file.db, sqlite:// (in memory) or postgresql://user@host:5432/db"
+_POSTGRES_SCHEMES = ("postgresql", "postgres", "postgresql+psycopg", "postgresql+psycopg2", "postgresql+psycopg3")
+#: seconds a SQLite statement waits for another connection's write lock
+SQLITE_BUSY_TIMEOUT_S = 10.0
+#: seconds to wait for a PostgreSQL server to accept a connection (unless the URL says connect_timeout=)
+PG_CONNECT_TIMEOUT_S = 10
+#: seconds a caller waits for a free connection when all ``max_connections`` are in use
+POOL_TIMEOUT_S = 30.0
+#: an advisory lock that serialises schema creation among processes sharing a PostgreSQL database
+_SCHEMA_LOCK = 0x6F70737061636B  # "opspack"
+
+
+# -- tables ---------------------------------------------------------------------------
+@dataclass(frozen=True)
+class Column:
+    """A column of a :class:`Table`.
+
+    ``type`` is a SQL type both databases know: ``INTEGER``, ``BIGINT``, ``FLOAT``
+    (double precision), ``BOOLEAN``, ``TEXT``, ``VARCHAR(n)``. ``autoincrement`` marks an
+    integer primary key that the database numbers (SQLite's rowid, PostgreSQL's SERIAL).
+    ``index`` adds an index named ``ix_<table>_<column>``.
+    """
+
+    name: str
+    type: str
+    nullable: bool = True
+    primary_key: bool = False
+    autoincrement: bool = False
+    index: bool = False
+
+
+@dataclass(frozen=True)
+class Table:
+    """A table's declaration: its name and columns, rendered to each database's DDL."""
+
+    name: str
+    columns: tuple[Column, ...]
+    #: the autoincrement key, if any (what :meth:`Transaction.insert` returns)
+    key: str | None = field(init=False, default=None)
+
+    def __post_init__(self) -> None:
+        auto = [c.name for c in self.columns if c.autoincrement]
+        if len(auto) > 1 or (auto and [c.name for c in self.columns if c.primary_key] != auto):
+            raise ValueError(f"{self.name}: an autoincrement column must be the only primary key")
+        object.__setattr__(self, "key", auto[0] if auto else None)
+
+    @property
+    def column_names(self) -> tuple[str, ...]:
+        """The columns' names, in declaration order."""
+        return tuple(c.name for c in self.columns)
+
+    def ddl(self, dialect: Dialect) -> list[str]:
+        """``CREATE TABLE IF NOT EXISTS`` and ``CREATE INDEX IF NOT EXISTS`` statements."""
+        lines = []
+        for c in self.columns:
+            kind = c.type
+            if c.autoincrement and dialect == "postgresql":
+                kind = "BIGSERIAL" if c.type.upper() == "BIGINT" else "SERIAL"
+            lines.append(f"\t{quote(c.name)} {kind}{'' if c.nullable and not c.primary_key else ' NOT NULL'}")
+        keys = [quote(c.name) for c in self.columns if c.primary_key]
+        if keys:
+            lines.append(f"\tPRIMARY KEY ({', '.join(keys)})")
+        body = ",\n".join(lines)
+        out = [f"CREATE TABLE IF NOT EXISTS {quote(self.name)} (\n{body}\n)"]
+        out += [
+            f"CREATE INDEX IF NOT EXISTS {quote(f'ix_{self.name}_{c.name}')} ON {quote(self.name)} ({quote(c.name)})"
+            for c in self.columns
+            if c.index
+        ]
+        return out
+
+
+def quote(identifier: str) -> str:
+    """A double-quoted SQL identifier (the same name in SQLite and PostgreSQL when lower case)."""
+    return '"' + identifier.replace('"', '""') + '"'
+
+
+@functools.lru_cache(maxsize=512)
+def _pyformat(sql: str) -> str:
+    """``?`` placeholders to psycopg's ``%s`` (and ``%`` to ``%%``), leaving quoted text alone."""
+    out: list[str] = []
+    in_quote: str | None = None
+    for ch in sql:
+        if ch == "%":
+            out.append("%%")  # psycopg reads % everywhere, quoted or not
+        elif in_quote is not None:
+            out.append(ch)
+            if ch == in_quote:
+                in_quote = None
+        elif ch in ("'", '"'):
+            in_quote = ch
+            out.append(ch)
+        elif ch == "?":
+            out.append("%s")
+        else:
+            out.append(ch)
+    return "".join(out)
+
+
+def redact(url: str) -> str:
+    """``url`` with its password replaced by ``***`` (for messages and logs)."""
+    parts = urllib.parse.urlsplit(url)
+    if parts.password is None:
+        return url
+    host = parts.netloc.rsplit("@", 1)[1]
+    user = parts.username or ""
+    return urllib.parse.urlunsplit(parts._replace(netloc=f"{user}:***@{host}"))
+
+
+# -- transactions -------------------------------------------------------------------
+class Transaction:
+    """Statements on one connection inside one transaction (see :meth:`Database.transaction`)."""
+
+    def __init__(self, database: Database, connection: Any) -> None:
+        self.database = database
+        self._conn = connection
+
+    def _sql(self, sql: str) -> str:
+        return _pyformat(sql) if self.database.dialect == "postgresql" else sql
+
+    def execute(self, sql: str, params: Sequence[Any] = ()) -> int:
+        """Run one statement; the number of rows it changed (-1 when not known)."""
+        cur = self._conn.cursor()
+        try:
+            cur.execute(self._sql(sql), tuple(params))
+            return int(cur.rowcount)
+        finally:
+            cur.close()
+
+    def executemany(self, sql: str, rows: Iterable[Sequence[Any]]) -> None:
+        """Run one statement once per row of parameters."""
+        cur = self._conn.cursor()
+        try:
+            cur.executemany(self._sql(sql), [tuple(r) for r in rows])
+        finally:
+            cur.close()
+
+    def query(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
+        """Run a query; its rows as tuples."""
+        cur = self._conn.cursor()
+        try:
+            cur.execute(self._sql(sql), tuple(params))
+            return [tuple(row) for row in cur.fetchall()]
+        finally:
+            cur.close()
+
+    def query_dicts(self, sql: str, params: Sequence[Any] = ()) -> list[dict[str, Any]]:
+        """Run a query; its rows as dicts keyed by column name."""
+        cur = self._conn.cursor()
+        try:
+            cur.execute(self._sql(sql), tuple(params))
+            names = [d[0] for d in cur.description or ()]
+            return [dict(zip(names, row, strict=True)) for row in cur.fetchall()]
+        finally:
+            cur.close()
+
+    def scalar(self, sql: str, params: Sequence[Any] = ()) -> Any:
+        """The first column of the first row, or None when there is no row."""
+        rows = self.query(sql, params)
+        return rows[0][0] if rows else None
+
+    def insert(self, table: Table, row: Mapping[str, Any]) -> int | None:
+        """Insert one row; the new value of the table's autoincrement key (None without one)."""
+        names = list(row)
+        sql = (
+            f"INSERT INTO {quote(table.name)} ({', '.join(quote(n) for n in names)}) "  # noqa: S608 - names from code
+            f"VALUES ({', '.join('?' * len(names))})"
+        )
+        if table.key is None:
+            self.execute(sql, list(row.values()))
+            return None
+        cur = self._conn.cursor()
+        try:
+            if self.database.dialect == "postgresql":
+                cur.execute(_pyformat(f"{sql} RETURNING {quote(table.key)}"), tuple(row.values()))
+                return int(cur.fetchone()[0])
+            cur.execute(sql, tuple(row.values()))  # the key is SQLite's rowid
+            return int(cur.lastrowid)
+        finally:
+            cur.close()
+
+    def insert_many(self, table: Table, rows: Sequence[Mapping[str, Any]]) -> None:
+        """Insert rows that all have the same keys, in one statement run once per row."""
+        if not rows:
+            return
+        names = list(rows[0])
+        sql = (
+            f"INSERT INTO {quote(table.name)} ({', '.join(quote(n) for n in names)}) "  # noqa: S608 - names from code
+            f"VALUES ({', '.join('?' * len(names))})"
+        )
+        self.executemany(sql, ([r[n] for n in names] for r in rows))
+
+
+# -- the connection pool ------------------------------------------------------------
+class _Pool:
+    """Idle connections kept for reuse, at most ``size`` in use at once.
+
+    A forked child does not touch the connections it inherited (closing them there would
+    end the parent's sessions, using them would garble them): it makes its own."""
+
+    def __init__(self, connect: Callable[[], Any], size: int, ping: Callable[[Any], bool] | None) -> None:
+        self._connect = connect
+        self._ping = ping
+        self._size = size
+        self._lock = threading.Lock()
+        self._pid = os.getpid()
+        self._slots = threading.BoundedSemaphore(size)
+        self._idle: list[Any] = []
+        self._inherited: list[Any] = []
+
+    def _after_fork(self) -> None:
+        with self._lock:
+            if os.getpid() != self._pid:
+                self._inherited += self._idle  # kept referenced: never closed in this process
+                self._pid, self._slots, self._idle = os.getpid(), threading.BoundedSemaphore(self._size), []
+
+    def acquire(self, timeout: float, what: str) -> tuple[Any, int]:
+        """A connection and the process it belongs to (give both back to :meth:`release`)."""
+        if os.getpid() != self._pid:
+            self._after_fork()
+        pid, slots = self._pid, self._slots
+        if not slots.acquire(timeout=timeout):
+            raise TimeoutError(f"{what}: no free database connection within {timeout:g} s")
+        try:
+            while True:
+                with self._lock:
+                    conn = self._idle.pop() if self._idle else None
+                if conn is None:
+                    return self._connect(), pid
+                if self._ping is None or self._ping(conn):
+                    return conn, pid
+                _close_quietly(conn)
+        except BaseException:
+            slots.release()
+            raise
+
+    def release(self, conn: Any, pid: int, reusable: bool) -> None:
+        """Give back a connection from :meth:`acquire`: kept for reuse or closed."""
+        if pid != os.getpid() or pid != self._pid:
+            self._inherited.append(conn)  # taken before a fork: not this process's to use or close
+            return
+        if reusable:
+            with self._lock:
+                self._idle.append(conn)
+        else:
+            _close_quietly(conn)
+        self._slots.release()
+
+    def close_idle(self) -> None:
+        """Close the connections nobody is using."""
+        if os.getpid() != self._pid:
+            self._after_fork()
+            return
+        with self._lock:
+            idle, self._idle = self._idle, []
+        for conn in idle:
+            _close_quietly(conn)
+
+
+def _close_quietly(conn: Any) -> None:
+    with contextlib.suppress(Exception):  # a connection that cannot close is gone anyway
+        conn.close()
+
+
+# -- the database -----------------------------------------------------------------------
+class Database:
+    """A SQLite or PostgreSQL database opened from a URL; thread-safe.
+
+    Args:
+        url: ``sqlite:///path``, ``sqlite://`` or ``postgresql://...`` (see the module's doc).
+        max_connections: connections open at once at most (an in-memory SQLite database has one).
+    """
+
+    dialect: Dialect
+
+    def __init__(self, url: str, *, max_connections: int = 10) -> None:
+        self.url = url
+        self.path: Path | None = None
+        scheme, sep, rest = url.partition("://")
+        scheme = scheme.lower()
+        if not sep:
+            raise ConfigError(f"not a database URL: {redact(url)!r}", f"Use {URL_FORMS}.")
+        if scheme == "sqlite":
+            self.dialect = "sqlite"
+            self._init_sqlite(rest, max_connections)
+        elif scheme in _POSTGRES_SCHEMES:
+            self.dialect = "postgresql"
+            self._init_postgres(rest, max_connections)
+        else:
+            raise ConfigError(
+                f"{redact(url)}: the database {scheme} is not supported here",
+                f"Use {URL_FORMS}.",
+            )
+
+    def _init_sqlite(self, rest: str, max_connections: int) -> None:
+        location, _, query = rest.partition("?")
+        options = urllib.parse.parse_qs(query, keep_blank_values=True)
+        unknown = sorted(set(options) - {"timeout"})
+        if unknown:
+            raise ConfigError(
+                f"{self.url}: unknown SQLite option {', '.join(unknown)}",
+                "The only option is timeout=<seconds> (how long to wait for another writer).",
+            )
+        timeout = float(options["timeout"][-1]) if "timeout" in options else SQLITE_BUSY_TIMEOUT_S
+        if location in ("", "/", "/:memory:"):
+            # one connection, so that every thread sees the same private database
+            target, size = ":memory:", 1
+        else:
+            if not location.startswith("/"):
+                raise ConfigError(f"{self.url}: expected sqlite:///path (three slashes)", f"Use {URL_FORMS}.")
+            self.path = Path(urllib.parse.unquote(location[1:])).expanduser()
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            target, size = str(self.path), max_connections
+
+        import sqlite3
+
+        def connect() -> sqlite3.Connection:
+            conn = sqlite3.connect(target, timeout=timeout, isolation_level=None, check_same_thread=False)
+            conn.execute("PRAGMA journal_mode=WAL")
+            conn.execute(f"PRAGMA busy_timeout={int(timeout * 1000)}")
+            return conn
+
+        self._pool = _Pool(connect, size, ping=None)
+
+    def _init_postgres(self, rest: str, max_connections: int) -> None:
+        try:
+            import psycopg
+        except ImportError as exc:
+            raise ConfigError(
+                f"{redact(self.url)}: PostgreSQL needs the psycopg driver, which is not installed",
+                "Install it: pip install 'opspack[postgres]'",
+            ) from exc
+        conninfo = "postgresql://" + rest
+        # without a timeout in the URL, an unreachable server would hold a caller for minutes
+        timeout: dict[str, Any] = {} if "connect_timeout=" in rest else {"connect_timeout": PG_CONNECT_TIMEOUT_S}
+
+        def connect() -> Any:
+            return psycopg.connect(conninfo, autocommit=True, **timeout)
+
+        def alive(conn: Any) -> bool:
+            if conn.closed or conn.broken:
+                return False
+            try:
+                conn.execute("SELECT 1")
+            except psycopg.Error:
+                return False
+            return True
+
+        self._pool = _Pool(connect, max_connections, ping=alive)
+
+    def __repr__(self) -> str:
+        return f"Database({redact(self.url)!r})"
+
+    # -- using it ---------------------------------------------------------------------
+    @contextlib.contextmanager
+    def _connection(self) -> Iterator[Any]:
+        conn, pid = self._pool.acquire(POOL_TIMEOUT_S, redact(self.url))
+        reusable = False
+        try:
+            yield conn
+            reusable = True
+        finally:
+            if not reusable:
+                reusable = self._healthy(conn)
+            self._pool.release(conn, pid, reusable)
+
+    def _healthy(self, conn: Any) -> bool:
+        if self.dialect == "sqlite":
+            return not conn.in_transaction
+        return not (conn.closed or conn.broken) and conn.info.transaction_status == 0  # idle
+
+    @contextlib.contextmanager
+    def transaction(self) -> Iterator[Transaction]:
+        """A transaction: committed when the block ends, rolled back when it raises.
+
+        On SQLite it holds the database's write lock from the start (other writers wait).
+        Use ``tx``, not the database, inside the block: another call would take a second
+        connection, which waits for this one (an in-memory database has only one)."""
+        with self._connection() as conn:
+            if self.dialect == "postgresql":
+                with conn.transaction():
+                    yield Transaction(self, conn)
+                return
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                yield Transaction(self, conn)
+            except BaseException:
+                if conn.in_transaction:  # SQLite ends it by itself after some errors
+                    conn.execute("ROLLBACK")
+                raise
+            conn.execute("COMMIT")
+
+    def execute(self, sql: str, params: Sequence[Any] = ()) -> int:
+        """Run one statement in its own transaction; the number of rows it changed."""
+        with self.transaction() as tx:
+            return tx.execute(sql, params)
+
+    def query(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
+        """Run a query; its rows as tuples."""
+        with self._connection() as conn:
+            return Transaction(self, conn).query(sql, params)
+
+    def query_dicts(self, sql: str, params: Sequence[Any] = ()) -> list[dict[str, Any]]:
+        """Run a query; its rows as dicts keyed by column name."""
+        with self._connection() as conn:
+            return Transaction(self, conn).query_dicts(sql, params)
+
+    def scalar(self, sql: str, params: Sequence[Any] = ()) -> Any:
+        """The first column of the first row of a query, or None when there is no row."""
+        rows = self.query(sql, params)
+        return rows[0][0] if rows else None
+
+    def create_tables(self, *tables: Table) -> None:
+        """Create the tables and their indexes unless they exist (existing ones are left as they are)."""
+        with self.transaction() as tx:
+            if self.dialect == "postgresql":
+                # two processes creating the same table at once would collide in the catalog
+                tx.execute("SELECT pg_advisory_xact_lock(?)", (_SCHEMA_LOCK,))
+            for table in tables:
+                for statement in table.ddl(self.dialect):
+                    tx.execute(statement)
+
+    def close(self) -> None:
+        """Close the idle connections (those in use close when released).
+
+        The database stays usable: later calls open new connections. An in-memory SQLite
+        database is gone once its connection is closed."""
+        self._pool.close_idle()
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.close()
+
+
+__all__ = ["URL_FORMS", "Column", "Database", "Dialect", "Table", "Transaction", "quote", "redact"]
