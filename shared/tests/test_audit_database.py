@@ -176,7 +176,7 @@ def test_without_psycopg_the_command_line_says_what_to_install(tmp_path: Path, r
     with the message and the hint, not a traceback."""
     reg = tmp_path / "registry.json"
     reg.write_text(json.dumps(registry.to_data()))
-    code = "import sys; sys.modules['psycopg'] = None; from opspack.cli import main; sys.exit(main(sys.argv[1:]))"
+    code = "import sys; sys.modules['psycopg'] = None; from opspack.frontends.cli import main; sys.exit(main(sys.argv[1:]))"
     env = {
         **os.environ,
         "PYTHONPATH": str(Path(__file__).parent / "sample_pack"),
@@ -205,7 +205,7 @@ def test_the_core_imports_no_database_driver_until_one_is_used(tmp_path: Path) -
     code = (
         "import sys\n"
         "from opspack.audit import AuditLog\n"
-        "from opspack.gateway import Gateway\n"
+        "from opspack.frontends.gateway import Gateway\n"
         "AuditLog(sys.argv[1]).close()\n"
         "print(sorted(m for m in ('psycopg', 'sqlalchemy') if m in sys.modules))\n"
     )

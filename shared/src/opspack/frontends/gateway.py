@@ -29,7 +29,7 @@ from opspack.registry import Entry, Registry
 from opspack.results import Error, Reply
 from opspack.runtime import Runtime
 
-log = logging.getLogger("opspack.gateway")
+log = logging.getLogger("opspack.frontends.gateway")
 
 #: ``help`` (or ``?``) in chat answers help over the commands the caller may run.
 HELP_WORDS = frozenset({"help", "?"})
@@ -133,6 +133,8 @@ class Gateway:
         return self.runtime.chat_text(parsed)
 
     def _issue(self, reply: Reply, caller: Caller) -> Reply:
+        if reply.error is None or reply.error.confirm is None:
+            return reply
         return self.confirmations.issue(reply, caller.user, caller.channel, caller.roles)
 
     def _confirmed(self, token: str, caller: Caller, text: str | None) -> Reply:
@@ -183,6 +185,8 @@ def _default_confirmations(runtime: Runtime, ttl: float) -> Confirmations:
             from opspack.confirm import SqlConfirmations
 
             return SqlConfirmations(database, ttl=ttl)
+    except OpsError as exc:  # a missing driver, a bad URL: what to do, without a traceback
+        log.warning("confirmations are kept in this process: %s. %s", exc.message, exc.hint or "")
     except Exception:
         log.warning("confirmations are kept in this process: the audit database is not usable", exc_info=True)
     return Confirmations(ttl=ttl)
