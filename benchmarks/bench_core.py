@@ -114,7 +114,8 @@ def bench_cold_run(audit_dir: str, runs: int = 5) -> dict[str, float]:
     registry = Path(audit_dir) / "registry.json"
     registry.write_text(json.dumps(registry_from_package("opspack_bench").to_data()))
     env = {**os.environ, "PYTHONPATH": str(HERE / "benchpack"), "OPSPACK_AUDIT_URL": f"sqlite:///{audit_dir}/run.db"}
-    cmd = [sys.executable, "-m", "opspack.frontends.cli", "--registry", str(registry), "run", "--", "vm", "list", "--limit", "3"]
+    cli = [sys.executable, "-m", "opspack.frontends.cli", "--registry", str(registry)]
+    cmd = [*cli, "run", "--", "vm", "list", "--limit", "3"]
     subprocess.run(cmd, env=env, capture_output=True, check=True)  # compiles .pyc files, creates the database
     walls = []
     for _ in range(runs):

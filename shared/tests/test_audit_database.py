@@ -176,7 +176,10 @@ def test_without_psycopg_the_command_line_says_what_to_install(tmp_path: Path, r
     with the message and the hint, not a traceback."""
     reg = tmp_path / "registry.json"
     reg.write_text(json.dumps(registry.to_data()))
-    code = "import sys; sys.modules['psycopg'] = None; from opspack.frontends.cli import main; sys.exit(main(sys.argv[1:]))"
+    code = (
+        "import sys; sys.modules['psycopg'] = None; "
+        "from opspack.frontends.cli import main; sys.exit(main(sys.argv[1:]))"
+    )
     env = {
         **os.environ,
         "PYTHONPATH": str(Path(__file__).parent / "sample_pack"),
