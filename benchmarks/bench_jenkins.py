@@ -23,7 +23,7 @@ USER, TOKEN = "alice", "alice-api-token-0123"
 def main() -> None:
     import jenkins
     from opspack.build import registry_from_package
-    from opspack.testing import run_command
+    from opspack_testkit import run_command
 
     fake = big_controller(FakeJenkins(), jobs=JOBS, levels=LEVELS).start()
     try:

@@ -1,21 +1,17 @@
-"""Fixtures for the core's tests: a sample pack, its registry and a runtime."""
+"""Fixtures for the core's tests: a sample pack, its registry and a runtime.
+
+The sample pack (``sample_pack/opspack_sample``) is importable through the ``pythonpath``
+option in shared/pyproject.toml; it is not installed, so no other test run sees it."""
 
 from __future__ import annotations
 
-import sys
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
-
-SAMPLE = Path(__file__).parent / "sample_pack"
-if str(SAMPLE) not in sys.path:
-    sys.path.insert(0, str(SAMPLE))
-
-from opspack.build import registry_from_package  # noqa: E402
-from opspack.registry import Registry  # noqa: E402
-from opspack.runtime import Runtime  # noqa: E402
-from opspack.settings import Config  # noqa: E402
+from opspack.build import registry_from_package
+from opspack.registry import Registry
+from opspack.runtime import Runtime
+from opspack.settings import Config
 
 
 @pytest.fixture(scope="session")

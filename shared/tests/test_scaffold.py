@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from opspack import cli, scaffold
 from opspack.registry import Registry
-from opspack.testing import check_rendering, run_command
+from opspack_testkit import check_rendering, run_command
 
 
 @pytest.fixture

@@ -225,8 +225,8 @@ def test_cli_history_json(tmp_path: Path, full_registry: Registry) -> None:
 
 def test_audit_trail_on_postgresql_loses_nothing_under_load(full_registry: Registry, environ: dict[str, str]) -> None:
     """The same guarantee on PostgreSQL (a private server the test starts)."""
-    from opspack.testing import need
-    from opspack.testing.postgres import PostgresServer, PostgresUnavailable
+    from opspack_testkit import need
+    from opspack_testkit.servers.postgres import PostgresServer, PostgresUnavailable
 
     try:
         server = PostgresServer().start()

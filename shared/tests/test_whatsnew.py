@@ -12,7 +12,7 @@ import pytest
 from opspack import cli, whatsnew
 from opspack.build import registry_from_package
 from opspack.errors import UsageError
-from opspack.testing import check_rendering, run_command
+from opspack_testkit import check_rendering, run_command
 
 
 def entry(pack: str, version: str, verb: str, summary: str, args: tuple[str, ...] = ()) -> dict[str, Any]:

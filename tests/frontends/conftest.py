@@ -25,7 +25,7 @@ if str(ECHO) not in sys.path:
 
 from opspack.build import registry_from_package
 from opspack.registry import Registry
-from opspack.testing import free_port, stop_process, wait_for_port
+from opspack_testkit import free_port, stop_process, wait_for_port
 
 
 @pytest.fixture(scope="session")

@@ -22,8 +22,8 @@ from opspack.gateway import Gateway
 from opspack.registry import Registry
 from opspack.runtime import Runtime
 from opspack.settings import Config
-from opspack.testing.fakehttp import FakeHTTPServer, Request, Response
-from opspack.testing.validate import validate_slack_messages
+from opspack_testkit.fakes.http import FakeHTTPServer, Request, Response
+from opspack_testkit.validate import validate_slack_messages
 
 pytest.importorskip("slack_bolt")
 

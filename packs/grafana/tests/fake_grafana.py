@@ -42,7 +42,7 @@ import zlib
 from dataclasses import dataclass, field
 from typing import Any
 
-from opspack.testing.fakehttp import FakeHTTPServer, Request, Response
+from opspack_testkit.fakes.http import FakeHTTPServer, Request, Response
 
 TOKEN = "glsa_fakeServiceAccountToken_0123456789abcdef"
 #: the size of Grafana's "no image renderer available/installed" picture in the fake

@@ -14,7 +14,7 @@ sys.path.insert(0, str(Path(__file__).parent))
 from fake_jenkins import PIPELINE, FakeJenkins, boolean, choice, password, string
 from opspack.build import registry_from_package
 from opspack.registry import Registry
-from opspack.testing import check_rendering, run_command
+from opspack_testkit import check_rendering, run_command
 
 TOKEN = "alice-api-token-0123"
 

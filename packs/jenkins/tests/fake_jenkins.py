@@ -51,7 +51,7 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import unquote
 
-from opspack.testing.fakehttp import FakeHTTPServer, Request, Response
+from opspack_testkit.fakes.http import FakeHTTPServer, Request, Response
 
 T0 = 1_700_000_000_000  # epoch ms of the fake's "now" at start
 

@@ -15,8 +15,8 @@ from opspack.context import Caller
 from opspack.registry import Registry
 from opspack.runtime import Runtime
 from opspack.settings import Config
-from opspack.testing import check_rendering
-from opspack.testing.fakehttp import Response
+from opspack_testkit import check_rendering
+from opspack_testkit.fakes.http import Response
 
 
 @pytest.fixture
@@ -99,7 +99,7 @@ url = "{other.url}"
 """
         )
         env = {"OPSPACK_CONFIG": str(config), "JENKINS_TOKEN": TOKEN}
-        from opspack.testing import run_command
+        from opspack_testkit import run_command
 
         main = run_command("jenkins jobs", registry=registry, environ=env)
         assert "deploy" in {r[0] for r in main.results[0].rows}

@@ -1,7 +1,7 @@
 """A fake NetScaler NITRO API on loopback, for the netscaler pack's tests and benchmark.
 
 No NetScaler runs here, so this serves the NITRO resources the pack uses over real
-HTTP (opspack.testing.fakehttp), keeping the state a change window needs (a member
+HTTP (opspack_testkit.fakes.http), keeping the state a change window needs (a member
 disabled, a backup created, the running config changed, then saved). Payloads follow
 Citrix's NITRO API reference, one page per resource (current release unless noted):
 
@@ -57,7 +57,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 from urllib.parse import unquote
 
-from opspack.testing.fakehttp import FakeHTTPServer, Request, Response
+from opspack_testkit.fakes.http import FakeHTTPServer, Request, Response
 
 USER = "nsroot"
 PASSWORD = "N1tro-s3cret!"

@@ -14,7 +14,7 @@ from conftest import Runner
 from fake_nitro import PASSWORD, VIEWER, VIEWER_PASSWORD, FakeNitro
 from opspack.registry import Registry
 from opspack.settings import Config
-from opspack.testing import check_rendering, free_port
+from opspack_testkit import check_rendering, free_port
 
 
 def results(reply: Any) -> list[dict[str, Any]]:

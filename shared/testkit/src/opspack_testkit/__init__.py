@@ -1,13 +1,23 @@
-"""Test helpers every pack shares (installed with ``opspack[testing]``).
+"""opspack's test kit: what the tests of the core and of every pack share.
+
+Installed with the ``opspack-testkit`` distribution (a pack's ``test`` extra), which also
+registers :mod:`opspack_testkit.pytest_plugin` with pytest.
 
 - :func:`free_port`, :func:`wait_for_port`: loopback ports for servers tests start;
   :func:`stop_process` stops one.
 - :func:`need`: skip on a laptop, fail under CI (``CI=true``), when a server is missing.
-- :class:`FakeHTTPServer` (``opspack.testing.fakehttp``): a threaded loopback HTTP server
-  with routes, for vendors that cannot run here; real client libraries talk to it.
 - :func:`run_command` and :func:`check_rendering`: run a command through the real
   runtime from registry data, and render its reply in every format with the
   platform validators (slack_sdk block models, the result JSON Schema).
+- :mod:`opspack_testkit.fakes`: fake vendor servers on loopback (GitLab, Jenkins,
+  Grafana, NetScaler ...) for vendors that cannot run here; real client libraries
+  talk real HTTP to them.
+- :mod:`opspack_testkit.servers`: launchers of real servers and simulators (vcsim,
+  OpenBao, PostgreSQL, MariaDB, network switches) in a temporary folder on a free
+  loopback port.
+- :mod:`opspack_testkit.validate`, :mod:`opspack_testkit.cards`,
+  :mod:`opspack_testkit.tls`: output validators, the Adaptive Cards parser, test
+  certificates.
 """
 
 from __future__ import annotations
@@ -20,6 +30,7 @@ from typing import Any
 
 
 def in_ci() -> bool:
+    """Whether the tests run under CI (``CI`` is 1, true or yes)."""
     return os.environ.get("CI", "").lower() in ("1", "true", "yes")
 
 
@@ -35,12 +46,14 @@ def need(condition: bool, reason: str) -> None:
 
 
 def free_port() -> int:
+    """A TCP port on 127.0.0.1 that nothing listens on right now."""
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
         s.bind(("127.0.0.1", 0))
         return int(s.getsockname()[1])
 
 
 def wait_for_port(port: int, host: str = "127.0.0.1", timeout: float = 30.0) -> None:
+    """Return once ``host:port`` accepts a TCP connection; TimeoutError after ``timeout`` s."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         try:
@@ -87,7 +100,8 @@ def run_command(
 def check_rendering(reply: Any) -> dict[str, Any]:
     """Render ``reply`` in every format and validate each; return the renderings."""
     from opspack.renderers import FORMATS, render
-    from opspack.testing.validate import validate_reply_json, validate_slack_messages
+
+    from opspack_testkit.validate import validate_reply_json, validate_slack_messages
 
     out = {fmt: render(reply, fmt) for fmt in FORMATS}
     validate_reply_json(out["json"])

@@ -86,7 +86,7 @@ from types import TracebackType
 from typing import IO, Self
 from urllib.parse import urlsplit
 
-from opspack.testing import stop_process
+from opspack_testkit import stop_process
 
 __all__ = [
     "APT_PACKAGES",

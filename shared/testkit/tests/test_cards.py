@@ -1,4 +1,4 @@
-"""Tests for opspack.testing.cards: Adaptive Cards checked by their real parser."""
+"""Tests for opspack_testkit.cards: Adaptive Cards checked by their real parser."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from opspack.testing.cards import (
+from opspack_testkit.cards import (
     CardValidatorUnavailable,
     ensure_adaptivecards,
     validate_adaptive_cards,
@@ -557,5 +557,5 @@ def test_concurrent_install_into_fresh_cache(validator: Path, monkeypatch: pytes
     assert results[0] == results[1] == tmp_path / validator.name
     assert validator.name.startswith("adaptivecards-")
     assert [p.name for p in tmp_path.iterdir()] == [validator.name]  # no staging leftovers
-    assert not (Path(__file__).parents[1] / "src" / "opspack" / "testing" / "adaptivecards" / "node_modules").exists()
+    assert not (Path(__file__).parents[1] / "src" / "opspack_testkit" / "adaptivecards" / "node_modules").exists()
     assert validate_adaptive_cards([GOOD_CARDS["table_only"]]) == [[]]

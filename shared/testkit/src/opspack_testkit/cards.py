@@ -8,7 +8,7 @@ installed once into ``$OPSPACK_CACHE/adaptivecards-<hash of package.json>``
 
 CI can install it up front::
 
-    python -c "from opspack.testing.cards import ensure_adaptivecards as e; e()"
+    python -c "from opspack_testkit.cards import ensure_adaptivecards as e; e()"
 
 Each error string reads ``"<JSON path>: <event>: <message>"``, for example
 ``'$.body[0]: UnknownElementType: Unknown element type "Table". ...'``.

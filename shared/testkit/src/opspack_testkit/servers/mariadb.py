@@ -29,8 +29,8 @@ from pathlib import Path
 from types import TracebackType
 from typing import Self
 
-from opspack.testing import free_port, stop_process
-from opspack.testing._unprivileged import KeptClient, as_user, give_to, service_user
+from opspack_testkit import free_port, stop_process
+from opspack_testkit.servers._unprivileged import KeptClient, as_user, give_to, service_user
 
 __all__ = ["APT_PACKAGES", "MariaDBServer", "MariaDBSession", "MariaDBUnavailable", "MariaDBWorkload"]
 

@@ -10,7 +10,7 @@
 // Runs in plain Node, no DOM: parse() and validateProperties() never touch
 // `document`/`window` (only render() would).
 //
-// Used by opspack/testing/cards.py, which runs it from a cache folder where
+// Used by opspack_testkit/cards.py, which runs it from a cache folder where
 // package.json has been `npm install`ed.
 import { createRequire } from "node:module";
 

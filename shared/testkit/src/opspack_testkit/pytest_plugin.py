@@ -1,4 +1,4 @@
-"""pytest plugin (registered by the core's ``pytest11`` entry point): test runs keep their
+"""pytest plugin (registered by the testkit's ``pytest11`` entry point): test runs keep their
 audit trail in a temporary folder instead of the user's data folder."""
 
 from __future__ import annotations

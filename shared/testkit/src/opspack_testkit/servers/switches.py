@@ -26,7 +26,7 @@ fake-switches pins Twisted<17 in its metadata but runs on current Twisted, so it
 installed apart: ``pip install --no-deps fake-switches==1.5.0 "twisted[conch]" tftpy
 netaddr lxml`` (the network pack declares this in ``[tool.opspack.test-install]``).
 :func:`switches_available` says whether it is installed. Run ``python -m
-opspack.testing.switches sw1=cisco_ios sw2=dell_os6`` to serve devices by hand.
+opspack_testkit.servers.switches sw1=cisco_ios sw2=dell_os6`` to serve devices by hand.
 """
 
 from __future__ import annotations
@@ -43,7 +43,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import IO, Any, Self
 
-from opspack.testing import stop_process
+from opspack_testkit import stop_process
 
 __all__ = [
     "PLATFORMS",
@@ -107,7 +107,7 @@ class SimulatedSwitches:
             "devices": [asdict(d) for d in self.devices],
         }
         self._proc = subprocess.Popen(
-            [self.python, "-m", "opspack.testing.switches", "--json", json.dumps(spec)],
+            [self.python, "-m", "opspack_testkit.servers.switches", "--json", json.dumps(spec)],
             stdin=subprocess.DEVNULL,
             stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT,
@@ -206,7 +206,7 @@ class SimulatedSwitches:
 
 
 def _serve(spec: Mapping[str, Any]) -> None:  # pragma: no cover - runs in the child
-    from opspack.testing import _switches_sim
+    from opspack_testkit.servers import _switches_sim
 
     _switches_sim.serve(spec)
 

@@ -42,7 +42,7 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import quote, unquote, urlencode
 
-from opspack.testing.fakehttp import FakeHTTPServer, Request, Response
+from opspack_testkit.fakes.http import FakeHTTPServer, Request, Response
 
 API = "/api/v4"
 P = rf"{API}/projects/(?P<pid>[^/]+)"
