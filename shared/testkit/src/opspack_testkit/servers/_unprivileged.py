@@ -5,8 +5,9 @@ PostgreSQL's ``initdb``/``postgres`` refuse to run as root and MariaDB wants a
 as (``$OPSPACK_TEST_USER``, default ``opspack-test``, created with ``useradd
 --system`` when running as root and it is missing), and :func:`as_user` wraps a
 command line with ``runuser`` when needed. Not root: commands run as is.
-:class:`KeptClient` is a client process held open as one server session (for the
-blocking workloads the sql tests and the demo make).
+:class:`KeptClient` is a client process held open as one server session, and
+:class:`BlockingWorkload` the sessions of a blocking workload (the sql tests and the demo
+make them).
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ import os
 import pwd
 import shutil
 import subprocess
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
 
@@ -88,3 +90,15 @@ class KeptClient:
                     stream.close()
         with contextlib.suppress(ValueError):
             self._sessions.remove(self)
+
+
+@dataclass
+class BlockingWorkload:
+    """The sessions of a server's ``blocking_workload()``: one holds a lock, the others wait.
+
+    ``holder`` and ``waiters`` are the server's ids of the sessions (backend pids,
+    connection ids)."""
+
+    holder: int = 0
+    waiters: list[int] = field(default_factory=list)
+    sessions: list[KeptClient] = field(default_factory=list)

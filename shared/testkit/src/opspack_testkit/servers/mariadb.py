@@ -21,18 +21,14 @@ import contextlib
 import secrets
 import shutil
 import subprocess
-import tempfile
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass, field
 from pathlib import Path
-from types import TracebackType
-from typing import Self
 
-from opspack_testkit import free_port, stop_process
-from opspack_testkit.servers._unprivileged import KeptClient, as_user, give_to, service_user
+from opspack_testkit.servers._unprivileged import BlockingWorkload, KeptClient
+from opspack_testkit.servers.process import ManagedProcess, ServerError
 
-__all__ = ["APT_PACKAGES", "MariaDBServer", "MariaDBSession", "MariaDBUnavailable", "MariaDBWorkload"]
+__all__ = ["APT_PACKAGES", "BlockingWorkload", "MariaDBServer", "MariaDBSession", "MariaDBUnavailable"]
 
 APT_PACKAGES = ("mariadb-server",)
 
@@ -48,7 +44,7 @@ def _binary(name: str, *extra_dirs: str) -> str:
     return found
 
 
-class MariaDBServer:
+class MariaDBServer(ManagedProcess):
     """A running MariaDB server; use as a context manager.
 
     Args:
@@ -58,6 +54,10 @@ class MariaDBServer:
         options: more ``--name=value`` server options.
     """
 
+    name = "mariadb"
+    unprivileged = True  # mariadbd wants a --user when run as root
+    poll_interval = 0.1
+
     def __init__(
         self,
         *,
@@ -66,119 +66,78 @@ class MariaDBServer:
         max_connections: int = 300,
         options: dict[str, str] | None = None,
     ) -> None:
-        self.port = port or free_port()
-        self.host = "127.0.0.1"
+        # runuser forwards SIGTERM to mariadbd, which shuts down cleanly (in up to a minute)
+        super().__init__(port=port, start_timeout=60.0, stop_timeout=60.0)
+        #: the administrator account
         self.user = "root"
         self.password = password or "mdb-" + secrets.token_hex(8)
         self.max_connections = max_connections
         self.options = dict(options or {})
-        self.root: Path | None = None
-        self._proc: subprocess.Popen[bytes] | None = None
-        self._os_user: str | None = None
+        self._mariadbd = ""
+        self._client = ""
         self._sessions: list[MariaDBSession] = []
 
     @property
     def socket(self) -> Path:
-        assert self.root is not None, "not started"
-        return self.root / "mysqld.sock"
+        """The server's Unix socket (root logs in there without a password)."""
+        return self.workdir / "mysqld.sock"
 
-    def start(self) -> Self:
+    # -- ManagedProcess ------------------------------------------------------------------
+    def prepare(self) -> None:
+        """``mariadb-install-db`` a data directory."""
         install_db = _binary("mariadb-install-db", "/usr/bin")
-        mariadbd = _binary("mariadbd", "/usr/sbin")
+        self._mariadbd = _binary("mariadbd", "/usr/sbin")
         self._client = _binary("mariadb", "/usr/bin")
-        self._os_user = service_user()
-        self.root = Path(tempfile.mkdtemp(prefix="opspack-mariadb-"))
-        try:
-            give_to(self.root, self._os_user)
-            data = self.root / "data"
-            proc = subprocess.run(
-                as_user(
-                    [
-                        install_db,
-                        "--no-defaults",
-                        f"--datadir={data}",
-                        "--auth-root-authentication-method=normal",
-                        "--skip-test-db",
-                        "--skip-name-resolve",
-                    ],
-                    self._os_user,
-                ),
-                capture_output=True,
-                text=True,
-                timeout=180,
-                check=False,
-            )
-            if proc.returncode != 0:
-                raise RuntimeError(f"mariadb-install-db failed: {proc.stderr.strip() or proc.stdout.strip()}")
-            options = {
-                "datadir": str(data),
-                "socket": str(self.socket),
-                "port": str(self.port),
-                "bind-address": self.host,
-                "pid-file": str(self.root / "mysqld.pid"),
-                "log-error": str(self.root / "error.log"),
-                "max-connections": str(self.max_connections),
-                "innodb-buffer-pool-size": "32M",
-                "innodb-log-file-size": "16M",
-                "innodb-flush-log-at-trx-commit": "0",
-                "innodb-lock-wait-timeout": "3600",
-                "performance-schema": "ON",
-                "skip-name-resolve": "1",
-                **self.options,
-            }
-            cmd = [mariadbd, "--no-defaults", *(f"--{k}={v}" for k, v in options.items())]
-            self._proc = subprocess.Popen(
-                as_user(cmd, self._os_user),
-                stdin=subprocess.DEVNULL,
-                stdout=subprocess.DEVNULL,
-                stderr=subprocess.DEVNULL,
-            )
-            deadline = time.monotonic() + 60
-            while True:
-                if self._proc.poll() is not None:
-                    raise RuntimeError(f"mariadbd exited with {self._proc.returncode}:\n{self.log_text()[-2000:]}")
-                try:
-                    self._socket_sql("SELECT 1")
-                    break
-                except RuntimeError:
-                    if time.monotonic() > deadline:
-                        raise
-                    time.sleep(0.1)
-            pw = self.password.replace("'", "''")
-            self._socket_sql(
-                f"ALTER USER 'root'@'127.0.0.1' IDENTIFIED BY '{pw}'; ALTER USER 'root'@'::1' IDENTIFIED BY '{pw}'"
-            )
-        except BaseException:
-            self.stop()
-            raise
-        return self
+        self.run(
+            [
+                install_db,
+                "--no-defaults",
+                f"--datadir={self.workdir / 'data'}",
+                "--auth-root-authentication-method=normal",
+                "--skip-test-db",
+                "--skip-name-resolve",
+            ],
+            timeout=180,
+        )
 
-    def stop(self) -> None:
-        """Close the sessions, stop the server and remove its directory."""
+    def command(self) -> list[str]:
+        """``mariadbd`` in the foreground (its error log is its output), tuned for throwaway data."""
+        options = {
+            "datadir": str(self.workdir / "data"),
+            "socket": str(self.socket),
+            "port": str(self.port),
+            "bind-address": self.host,
+            "pid-file": str(self.workdir / "mysqld.pid"),
+            "max-connections": str(self.max_connections),
+            "innodb-buffer-pool-size": "32M",
+            "innodb-log-file-size": "16M",
+            "innodb-flush-log-at-trx-commit": "0",
+            "innodb-lock-wait-timeout": "3600",
+            "performance-schema": "ON",
+            "skip-name-resolve": "1",
+            **self.options,
+        }
+        return [self._mariadbd, "--no-defaults", *(f"--{k}={v}" for k, v in options.items())]
+
+    def ready(self) -> bool:
+        """root runs ``SELECT 1`` over the socket."""
+        try:
+            self._socket_sql("SELECT 1")
+        except ServerError:
+            return False
+        return True
+
+    def after_start(self) -> None:
+        """root's password over TCP."""
+        pw = self.password.replace("'", "''")
+        self._socket_sql(
+            f"ALTER USER 'root'@'127.0.0.1' IDENTIFIED BY '{pw}'; ALTER USER 'root'@'::1' IDENTIFIED BY '{pw}'"
+        )
+
+    def before_stop(self) -> None:
+        """Close the client sessions."""
         for session in list(self._sessions):
             session.close()
-        proc, self._proc = self._proc, None
-        # runuser forwards SIGTERM to mariadbd, which shuts down cleanly
-        stop_process(proc, timeout=60)
-        root, self.root = self.root, None
-        if root is not None:
-            shutil.rmtree(root, ignore_errors=True)
-
-    def __enter__(self) -> Self:
-        return self.start()
-
-    def __exit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        self.stop()
-
-    def log_text(self) -> str:
-        if self.root is None:
-            return ""
-        try:
-            return (self.root / "error.log").read_text(errors="replace")
-        except OSError:
-            return ""
 
     # -- clients ----------------------------------------------------------------
     def url(self, *, user: str | None = None, database: str = "", password: bool = False, scheme: str = "mysql") -> str:
@@ -196,7 +155,7 @@ class MariaDBServer:
             [*self._client_cmd(database), "-e", sql], capture_output=True, text=True, timeout=60, check=False
         )
         if proc.returncode != 0:
-            raise RuntimeError(f"mariadb client failed: {proc.stderr.strip()}")
+            raise ServerError(f"mariadb client failed: {proc.stderr.strip()}")
         return proc.stdout.strip()
 
     def sql(self, sql: str, *, database: str = "") -> str:
@@ -219,7 +178,7 @@ class MariaDBServer:
         line = proc.stdout.readline().strip()
         if not line.isdigit():
             session.close()
-            raise RuntimeError(f"mariadb session did not start: {line!r}")
+            raise ServerError(f"mariadb session did not start: {line!r}")
         session.id = int(line)
         return session
 
@@ -238,7 +197,7 @@ class MariaDBServer:
         raise TimeoutError(f"{sql!r} returned {got!r}, not {expected!r}, after {timeout:g} s; sessions:\n{sessions}")
 
     @contextlib.contextmanager
-    def blocking_workload(self, database: str, *, waiters: int = 2) -> Iterator[MariaDBWorkload]:
+    def blocking_workload(self, database: str, *, waiters: int = 2) -> Iterator[BlockingWorkload]:
         """One session holds a row lock (open transaction, asleep), ``waiters`` sessions wait on it."""
         self.sql(
             f"CREATE DATABASE IF NOT EXISTS `{database}`;"
@@ -246,7 +205,7 @@ class MariaDBServer:
             "(id INT PRIMARY KEY, v INT NOT NULL) ENGINE=InnoDB;"
             f"INSERT IGNORE INTO `{database}`.opspack_demo_lock VALUES (1, 0);"
         )
-        work = MariaDBWorkload()
+        work = BlockingWorkload()
         try:
             holder = self.session(database=database)
             work.sessions.append(holder)
@@ -271,15 +230,6 @@ class MariaDBServer:
                 s.close()
 
 
-@dataclass
-class MariaDBWorkload:
-    """The sessions of :meth:`MariaDBServer.blocking_workload`, by connection id."""
-
-    holder: int = 0
-    waiters: list[int] = field(default_factory=list)
-    sessions: list[MariaDBSession] = field(default_factory=list)
-
-
 class MariaDBSession(KeptClient):
     """One ``mariadb`` client process, kept open; :meth:`send` writes SQL without waiting."""
 
@@ -290,5 +240,5 @@ class MariaDBSession(KeptClient):
 
     def end_on_server(self) -> None:
         """KILL the connection (a running statement too)."""
-        if self.id and self._server.root is not None:
+        if self.id and self._server.running:
             self._server.sql(f"KILL {self.id}")

@@ -10,7 +10,7 @@
           bao.put("secret/app", password="s3cret")         # KV v2 write
           env = bao.env()   # {"VAULT_ADDR": ..., "VAULT_TOKEN": ...}
 
-* ``OpenBao(dev=False)``: a real server with a file storage backend in a
+* ``OpenBao(dev=False)``: a real server with integrated storage in a
   temporary folder, started sealed and uninitialised. ``init()`` initialises it
   with one key share and unseals it; ``seal()`` / ``unseal()`` then switch it,
   which is how a test gets a sealed Vault.
@@ -31,17 +31,15 @@ import contextlib
 import json
 import os
 import shutil
-import subprocess
-import tempfile
 import time
 import urllib.error
 import urllib.request
 from collections.abc import Mapping
 from pathlib import Path
-from types import TracebackType
-from typing import IO, Any, Self
+from typing import Any
 
-from opspack_testkit import stop_process
+from opspack_testkit import free_port
+from opspack_testkit.servers.process import ManagedProcess, ServerError
 
 __all__ = [
     "OpenBao",
@@ -57,7 +55,7 @@ class OpenBaoUnavailable(RuntimeError):
     """No ``bao`` binary could be found."""
 
 
-class OpenBaoError(RuntimeError):
+class OpenBaoError(ServerError):
     """The server did not start, or an API call to it failed."""
 
 
@@ -86,19 +84,16 @@ def bao_binary() -> Path:
     raise OpenBaoUnavailable(f"no OpenBao binary found; {_INSTALL_HINT}")
 
 
-def _free_port() -> int:
-    from opspack_testkit import free_port
-
-    return free_port()
-
-
-class OpenBao:
+class OpenBao(ManagedProcess):
     """A running OpenBao server on loopback; use as a context manager.
 
     ``dev=True``: ``root_token`` is the dev root token (default ``"root"``).
     ``dev=False``: call :meth:`init` first; it sets ``root_token`` and
     ``unseal_key``.
     """
+
+    name = "openbao"
+    error = OpenBaoError
 
     def __init__(
         self,
@@ -110,6 +105,7 @@ class OpenBao:
         binary: Path | None = None,
         start_timeout: float = 30.0,
     ) -> None:
+        super().__init__(port=port, start_timeout=start_timeout)
         self.dev = dev
         self.tls = tls
         if tls and not dev:
@@ -118,34 +114,20 @@ class OpenBao:
         self.ca_cert: Path | None = None
         self.root_token: str | None = root_token if dev else None
         self.unseal_key: str | None = None
-        self.port = port
-        self.host = "127.0.0.1"
         self.binary = binary
-        self.start_timeout = start_timeout
-        self._proc: subprocess.Popen[bytes] | None = None
-        self._log: IO[bytes] | None = None
-        self._dir: tempfile.TemporaryDirectory[str] | None = None
+        self._args: list[str] = []
 
-    # -- life cycle ----------------------------------------------------------------
     @property
     def addr(self) -> str:
+        """The server's address, as ``VAULT_ADDR`` takes it."""
         return f"{'https' if self.tls else 'http'}://{self.host}:{self.port}"
 
-    @property
-    def running(self) -> bool:
-        return self._proc is not None and self._proc.poll() is None
-
-    def start(self) -> Self:
-        """Start the server; return once its API answers."""
-        if self._proc is not None:
-            raise OpenBaoError("already started")
-        binary = self.binary if self.binary is not None else bao_binary()
-        if not self.port:
-            self.port = _free_port()
-        self._dir = tempfile.TemporaryDirectory(prefix="opspack-openbao-")
-        workdir = Path(self._dir.name)
+    # -- ManagedProcess ------------------------------------------------------------------
+    def prepare(self) -> None:
+        """The dev server's flags, or a real server's configuration file."""
+        workdir = self.workdir
         if self.dev:
-            args = [
+            self._args = [
                 "server",
                 "-dev",
                 f"-dev-root-token-id={self.root_token}",
@@ -153,82 +135,43 @@ class OpenBao:
                 "-dev-no-store-token",
             ]
             if self.tls:
-                args += ["-dev-tls", f"-dev-tls-cert-dir={workdir}"]
+                self._args += ["-dev-tls", f"-dev-tls-cert-dir={workdir}"]
                 self.ca_cert = workdir / "vault-ca.pem"
-        else:
-            # OpenBao 2 has no "file" storage backend; integrated storage (raft) with
-            # one node persists to a folder the same way and is what production uses.
-            (workdir / "data").mkdir()
-            config = workdir / "config.json"
-            config.write_text(
-                json.dumps(
-                    {
-                        "storage": {"raft": {"path": str(workdir / "data"), "node_id": "opspack-test"}},
-                        "listener": [{"tcp": {"address": f"{self.host}:{self.port}", "tls_disable": True}}],
-                        "api_addr": self.addr,
-                        "cluster_addr": f"http://{self.host}:{_free_port()}",
-                        "ui": False,
-                    }
-                )
+            return
+        # OpenBao 2 has no "file" storage backend; integrated storage (raft) with
+        # one node persists to a folder the same way and is what production uses.
+        (workdir / "data").mkdir()
+        config = workdir / "config.json"
+        config.write_text(
+            json.dumps(
+                {
+                    "storage": {"raft": {"path": str(workdir / "data"), "node_id": "opspack-test"}},
+                    "listener": [{"tcp": {"address": f"{self.host}:{self.port}", "tls_disable": True}}],
+                    "api_addr": self.addr,
+                    "cluster_addr": f"http://{self.host}:{free_port()}",
+                    "ui": False,
+                }
             )
-            args = ["server", f"-config={config}"]
-        env = {k: v for k, v in os.environ.items() if not k.startswith(("VAULT_", "BAO_"))}
-        env["HOME"] = str(workdir)  # the CLI would write ~/.vault-token
-        self._log = (workdir / "server.log").open("w+b")
-        self._proc = subprocess.Popen(
-            [str(binary), *args],
-            stdin=subprocess.DEVNULL,
-            stdout=self._log,
-            stderr=subprocess.STDOUT,
-            env=env,
-            cwd=workdir,
         )
-        deadline = time.monotonic() + self.start_timeout
-        while True:
-            if self._proc.poll() is not None:
-                raise self._failure(f"bao exited with {self._proc.returncode} before serving")
-            try:
-                self.request("GET", "sys/seal-status", token=None)
-                break
-            except (OSError, OpenBaoError):  # (the TLS files appear when the server is up)
-                if time.monotonic() > deadline:
-                    raise self._failure(f"bao did not answer within {self.start_timeout:g} s") from None
-                time.sleep(0.05)
-        return self
+        self._args = ["server", f"-config={config}"]
 
-    def _failure(self, message: str) -> OpenBaoError:
-        log = self.log_text()[-2000:]
-        self.stop()
-        return OpenBaoError(f"{message}\n{log}")
+    def command(self) -> list[str]:
+        """``bao server`` with the flags :meth:`prepare` chose."""
+        return [str(self.binary if self.binary is not None else bao_binary()), *self._args]
 
-    def log_text(self) -> str:
-        """What the server printed so far."""
-        if self._log is None:
-            return ""
-        self._log.flush()
-        self._log.seek(0)
-        return self._log.read().decode("utf-8", "replace")
+    def environment(self) -> dict[str, str]:
+        """The tests' environment without their Vault settings; HOME is the server's folder."""
+        env = {k: v for k, v in os.environ.items() if not k.startswith(("VAULT_", "BAO_"))}
+        env["HOME"] = str(self.workdir)  # the CLI would write ~/.vault-token
+        return env
 
-    def stop(self) -> None:
-        proc, self._proc = self._proc, None
-        stop_process(proc)
-        if self._log is not None:
-            self._log.close()
-            self._log = None
-        if self._dir is not None:
-            self._dir.cleanup()
-            self._dir = None
-
-    def __enter__(self) -> Self:
-        return self.start()
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.stop()
+    def ready(self) -> bool:
+        """The API answers ``sys/seal-status`` (with TLS: once the certificates are written)."""
+        try:
+            self.request("GET", "sys/seal-status", token=None)
+        except (OSError, OpenBaoError):
+            return False
+        return True
 
     # -- the HTTP API ------------------------------------------------------------------
     def request(
@@ -355,4 +298,3 @@ class OpenBao:
         role_id = self.request("GET", f"auth/approle/role/{role}/role-id")["data"]["role_id"]
         secret_id = self.request("POST", f"auth/approle/role/{role}/secret-id")["data"]["secret_id"]
         return str(role_id), str(secret_id)
-

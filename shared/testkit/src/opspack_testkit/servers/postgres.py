@@ -2,7 +2,7 @@
 
 ::
 
-    with PostgresServer() as pg:                 # initdb + pg_ctl on a free loopback port
+    with PostgresServer() as pg:                 # initdb + postgres on a free loopback port
         pg.psql("CREATE DATABASE app")
         url = pg.url(database="app")             # postgresql://postgres@127.0.0.1:PORT/app
         with pg.blocking_workload("app") as work:   # one holder, two waiters on one row
@@ -25,18 +25,13 @@ from __future__ import annotations
 import contextlib
 import os
 import secrets
-import shutil
 import subprocess
-import tempfile
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass, field
 from pathlib import Path
-from types import TracebackType
-from typing import Self
 
-from opspack_testkit import free_port
-from opspack_testkit.servers._unprivileged import KeptClient, as_user, give_to, service_user
+from opspack_testkit.servers._unprivileged import BlockingWorkload, KeptClient, give_to
+from opspack_testkit.servers.process import ManagedProcess, ServerError
 
 __all__ = [
     "APT_PACKAGES",
@@ -69,7 +64,7 @@ def pg_bin_dir() -> Path:
     return versions[-1]
 
 
-class PostgresServer:
+class PostgresServer(ManagedProcess):
     """A running PostgreSQL server; use as a context manager.
 
     Args:
@@ -79,6 +74,10 @@ class PostgresServer:
         settings: more ``-c name=value`` server settings.
     """
 
+    name = "postgres"
+    unprivileged = True  # initdb and postgres refuse root
+    poll_interval = 0.1
+
     def __init__(
         self,
         *,
@@ -87,126 +86,77 @@ class PostgresServer:
         max_connections: int = 300,
         settings: dict[str, str] | None = None,
     ) -> None:
-        self.port = port or free_port()
-        self.host = "127.0.0.1"
+        super().__init__(port=port, start_timeout=60.0, stop_timeout=60.0)
+        #: the superuser
         self.user = "postgres"
         self.password = password or "pg-" + secrets.token_hex(8)
         self.max_connections = max_connections
         self.settings = dict(settings or {})
-        self.root: Path | None = None
         self.bin: Path | None = None
-        self._os_user: str | None = None
         self._sessions: list[PsqlSession] = []
-
-    # -- life cycle -----------------------------------------------------------
-    def start(self) -> Self:
-        self.bin = pg_bin_dir()
-        self._os_user = service_user()
-        self.root = Path(tempfile.mkdtemp(prefix="opspack-pg-"))
-        try:
-            (self.root / "sock").mkdir()
-            pwfile = self.root / "pwfile"
-            pwfile.write_text(self.password + "\n")
-            give_to(self.root, self._os_user)
-            self._run(
-                [
-                    str(self.bin / "initdb"),
-                    "-D",
-                    str(self.data),
-                    "-U",
-                    self.user,
-                    "-E",
-                    "UTF8",
-                    "--locale=C",
-                    "--auth-local=trust",
-                    "--auth-host=scram-sha-256",
-                    f"--pwfile={pwfile}",
-                    "--no-sync",
-                ]
-            )
-            pwfile.unlink()
-            options = {
-                "port": str(self.port),
-                "listen_addresses": self.host,
-                "unix_socket_directories": str(self.root / "sock"),
-                "max_connections": str(self.max_connections),
-                "shared_preload_libraries": "pg_stat_statements",
-                "fsync": "off",
-                "synchronous_commit": "off",
-                "full_page_writes": "off",
-                "shared_buffers": "32MB",
-                **self.settings,
-            }
-            opts = " ".join(f"-c {k}={v}" for k, v in options.items())
-            self._run(
-                [
-                    str(self.bin / "pg_ctl"),
-                    "-D",
-                    str(self.data),
-                    "-l",
-                    str(self.root / "server.log"),
-                    "-o",
-                    opts,
-                    "-w",
-                    "-t",
-                    "60",
-                    "start",
-                ]
-            )
-        except BaseException:
-            self.stop()
-            raise
-        return self
 
     @property
     def data(self) -> Path:
-        assert self.root is not None, "not started"
-        return self.root / "data"
+        """The cluster's data directory."""
+        return self.workdir / "data"
 
-    def stop(self) -> None:
-        """Close the sessions, stop the server (fast shutdown) and remove its directory."""
+    # -- ManagedProcess ------------------------------------------------------------------
+    def prepare(self) -> None:
+        """``initdb`` a cluster whose superuser logs in with :attr:`password` over TCP."""
+        self.bin = pg_bin_dir()
+        (self.workdir / "sock").mkdir()
+        pwfile = self.workdir / "pwfile"
+        pwfile.write_text(self.password + "\n")
+        give_to(self.workdir, self.os_user)
+        self.run(
+            [
+                str(self.bin / "initdb"),
+                "-D",
+                str(self.data),
+                "-U",
+                self.user,
+                "-E",
+                "UTF8",
+                "--locale=C",
+                "--auth-local=trust",
+                "--auth-host=scram-sha-256",
+                f"--pwfile={pwfile}",
+                "--no-sync",
+            ]
+        )
+        pwfile.unlink()
+
+    def command(self) -> list[str]:
+        """``postgres`` in the foreground (its log is its output), tuned for throwaway data."""
+        assert self.bin is not None
+        options = {
+            "port": str(self.port),
+            "listen_addresses": self.host,
+            "unix_socket_directories": str(self.workdir / "sock"),
+            "max_connections": str(self.max_connections),
+            "shared_preload_libraries": "pg_stat_statements",
+            "fsync": "off",
+            "synchronous_commit": "off",
+            "full_page_writes": "off",
+            "shared_buffers": "32MB",
+            **self.settings,
+        }
+        settings = [arg for k, v in options.items() for arg in ("-c", f"{k}={v}")]
+        return [str(self.bin / "postgres"), "-D", str(self.data), *settings]
+
+    def ready(self) -> bool:
+        """``pg_isready``: the server accepts connections (not only TCP: recovery is over)."""
+        assert self.bin is not None
+        check = [str(self.bin / "pg_isready"), "-q", "-h", self.host, "-p", str(self.port), "-t", "2"]
+        return subprocess.run(check, capture_output=True, timeout=30, check=False).returncode == 0
+
+    def before_stop(self) -> None:
+        """Close the sessions, then a fast shutdown (a smart one would wait for every client)."""
         for session in list(self._sessions):
             session.close()
-        root, self.root = self.root, None
-        if root is None:
-            return
-        if (root / "data" / "postmaster.pid").exists() and self.bin is not None:
-            with contextlib.suppress(subprocess.SubprocessError, OSError):
-                subprocess.run(
-                    as_user(
-                        [str(self.bin / "pg_ctl"), "-D", str(root / "data"), "-m", "fast", "-w", "stop"], self._os_user
-                    ),
-                    capture_output=True,
-                    timeout=60,
-                    check=False,
-                )
-        shutil.rmtree(root, ignore_errors=True)
-
-    def __enter__(self) -> Self:
-        return self.start()
-
-    def __exit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        self.stop()
-
-    def log_text(self) -> str:
-        """The server's log so far."""
-        if self.root is None:
-            return ""
-        try:
-            return (self.root / "server.log").read_text(errors="replace")
-        except OSError:
-            return ""
-
-    def _run(self, cmd: list[str]) -> str:
-        proc = subprocess.run(as_user(cmd, self._os_user), capture_output=True, text=True, timeout=120, check=False)
-        if proc.returncode != 0:
-            raise RuntimeError(
-                f"{Path(cmd[0]).name} failed ({proc.returncode}): {proc.stderr.strip() or proc.stdout.strip()}\n"
-                f"{self.log_text()[-2000:]}"
-            )
-        return proc.stdout
+        if self.bin is not None and (self.data / "postmaster.pid").exists():
+            with contextlib.suppress(ServerError):
+                self.run([str(self.bin / "pg_ctl"), "-D", str(self.data), "-m", "fast", "-w", "stop"], timeout=60)
 
     # -- clients ----------------------------------------------------------------
     def url(self, *, user: str | None = None, database: str = "postgres", password: bool = False) -> str:
@@ -244,7 +194,7 @@ class PostgresServer:
         cmd, env = self._psql_cmd(database)
         proc = subprocess.run([*cmd, "-c", sql], capture_output=True, text=True, env=env, timeout=60, check=False)
         if proc.returncode != 0:
-            raise RuntimeError(f"psql failed: {proc.stderr.strip()}")
+            raise ServerError(f"psql failed: {proc.stderr.strip()}")
         return proc.stdout.strip()
 
     def session(
@@ -269,7 +219,7 @@ class PostgresServer:
         line = proc.stdout.readline().strip()
         if not line.isdigit():
             session.close()
-            raise RuntimeError(f"psql session did not start: {line!r}")
+            raise ServerError(f"psql session did not start: {line!r}")
         session.pid = int(line)
         return session
 
@@ -331,15 +281,6 @@ class PostgresServer:
                 s.close()
 
 
-@dataclass
-class BlockingWorkload:
-    """The sessions of :meth:`PostgresServer.blocking_workload`, by backend pid."""
-
-    holder: int = 0
-    waiters: list[int] = field(default_factory=list)
-    sessions: list[PsqlSession] = field(default_factory=list)
-
-
 class PsqlSession(KeptClient):
     """One psql process, kept open; :meth:`send` writes SQL without waiting for it."""
 
@@ -350,6 +291,5 @@ class PsqlSession(KeptClient):
 
     def end_on_server(self) -> None:
         """Terminate the backend (a running statement too)."""
-        if self.pid and self._server.root is not None:
+        if self.pid and self._server.running:
             self._server.psql(f"SELECT pg_terminate_backend({self.pid})")
-

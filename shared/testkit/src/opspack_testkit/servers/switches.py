@@ -31,19 +31,17 @@ opspack_testkit.servers.switches sw1=cisco_ios sw2=dell_os6`` to serve devices b
 
 from __future__ import annotations
 
+import contextlib
 import importlib.util
 import json
 import os
-import subprocess
 import sys
-import threading
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from pathlib import Path
-from types import TracebackType
-from typing import IO, Any, Self
+from typing import Any
 
-from opspack_testkit import stop_process
+from opspack_testkit.servers.process import ManagedProcess, ServerError
 
 __all__ = [
     "PLATFORMS",
@@ -57,7 +55,7 @@ __all__ = [
 PLATFORMS = ("cisco_ios", "dell_os6")
 
 
-class SwitchesError(RuntimeError):
+class SwitchesError(ServerError):
     """The simulator did not start."""
 
 
@@ -82,90 +80,60 @@ class SwitchSpec:
             raise ValueError(f"platform {self.platform!r}: the simulator runs {', '.join(PLATFORMS)}")
 
 
-@dataclass
-class SimulatedSwitches:
+class SimulatedSwitches(ManagedProcess):
     """A child process serving ``devices`` over SSH on loopback; a context manager."""
 
-    devices: Sequence[SwitchSpec]
-    username: str = "admin"
-    password: str = "admin"
-    secret: str = "secret"
-    start_timeout: float = 60.0
-    python: str = sys.executable
-    ports: dict[str, int] = field(default_factory=dict)
-    _proc: subprocess.Popen[str] | None = field(default=None, repr=False)
-    _log: list[str] = field(default_factory=list, repr=False)
+    name = "switches"
+    error = SwitchesError
+    own_port = True  # one port per device, printed once every device listens
 
-    def start(self) -> Self:
-        """Start the child; return once every device listens."""
-        if self._proc is not None:
-            raise SwitchesError("already started")
+    def __init__(
+        self,
+        devices: Sequence[SwitchSpec],
+        *,
+        username: str = "admin",
+        password: str = "admin",  # noqa: S107 - the simulator's default login
+        secret: str = "secret",  # noqa: S107 - and its enable secret
+        start_timeout: float = 60.0,
+        python: str = sys.executable,
+    ) -> None:
+        super().__init__(start_timeout=start_timeout)
+        self.devices = list(devices)
+        self.username = username
+        self.password = password
+        self.secret = secret
+        self.python = python
+        #: device name -> its SSH port (once started)
+        self.ports: dict[str, int] = {}
+
+    # -- ManagedProcess ------------------------------------------------------------------
+    def prepare(self) -> None:
+        """Forget the ports of an earlier run."""
+        self.ports = {}
+
+    def command(self) -> list[str]:
+        """This module run as the simulator, with the devices as JSON."""
         spec = {
             "username": self.username,
             "password": self.password,
             "secret": self.secret,
             "devices": [asdict(d) for d in self.devices],
         }
-        self._proc = subprocess.Popen(
-            [self.python, "-m", "opspack_testkit.servers.switches", "--json", json.dumps(spec)],
-            stdin=subprocess.DEVNULL,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
-            text=True,
-            env={**os.environ, "PYTHONUNBUFFERED": "1"},
-        )
-        ready = threading.Event()
-        stdout: IO[str] = self._proc.stdout  # type: ignore[assignment]
+        return [self.python, "-m", "opspack_testkit.servers.switches", "--json", json.dumps(spec)]
 
-        def read() -> None:
-            for line in stdout:
-                if line.startswith("{") and not ready.is_set():
-                    try:
-                        self.ports = {str(k): int(v) for k, v in json.loads(line)["ports"].items()}
-                    except (ValueError, KeyError):
-                        self._log.append(line)
-                        continue
-                    ready.set()
-                else:
-                    self._log.append(line)
-                    del self._log[:-200]
-            ready.set()
+    def environment(self) -> dict[str, str]:
+        """The tests' environment, with Python's output unbuffered (the ports line comes at once)."""
+        return {**os.environ, "PYTHONUNBUFFERED": "1"}
 
-        threading.Thread(target=read, name="switches-log", daemon=True).start()
-        ready.wait(self.start_timeout)
-        if not self.ports:
-            log = "".join(self._log)[-3000:]
-            self.stop()
-            raise SwitchesError(f"the switch simulator did not start:\n{log}")
-        return self
+    def on_output(self, line: str) -> None:
+        """The child prints ``{"ports": {name: port}}`` once every device listens."""
+        if line.startswith("{") and not self.ports:
+            with contextlib.suppress(ValueError, KeyError, AttributeError):
+                self.ports = {str(k): int(v) for k, v in json.loads(line)["ports"].items()}
 
-    def stop(self) -> None:
-        proc, self._proc = self._proc, None
-        stop_process(proc)
-
-    @property
-    def pid(self) -> int | None:
-        """The simulator process's id (while it runs)."""
-        return self._proc.pid if self._proc is not None else None
-
-    @property
-    def running(self) -> bool:
-        return self._proc is not None and self._proc.poll() is None
-
-    def log_text(self) -> str:
-        """What the simulator printed (its tracebacks, if a command broke a session)."""
-        return "".join(self._log)
-
-    def __enter__(self) -> Self:
-        return self.start()
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.stop()
+    def ready(self) -> bool:
+        """Every device listens."""
+        return bool(self.ports)
 
     # -- inventories -----------------------------------------------------------------
     def inventory(

@@ -70,23 +70,17 @@ certificate of your own. With ``tls=False`` it serves plain http (pyvmomi:
 
 from __future__ import annotations
 
-import contextlib
 import fcntl
 import hashlib
 import os
 import shutil
-import socket
 import ssl
 import subprocess
 import tempfile
-import threading
-import time
 from pathlib import Path
-from types import TracebackType
-from typing import IO, Self
 from urllib.parse import urlsplit
 
-from opspack_testkit import stop_process
+from opspack_testkit.servers.process import ManagedProcess, ServerError
 
 __all__ = [
     "APT_PACKAGES",
@@ -113,7 +107,7 @@ class VcsimBuildError(RuntimeError):
     """``go build`` of vcsim_main.go failed."""
 
 
-class VcsimError(RuntimeError):
+class VcsimError(ServerError):
     """The simulator did not start (or died)."""
 
 
@@ -202,7 +196,7 @@ def _run_go(cmd: list[str], gopath: Path, cache_dir: Path | None) -> str:
     return proc.stdout
 
 
-class Vcsim:
+class Vcsim(ManagedProcess):
     """A running vCenter simulator; use as a context manager.
 
     ``vms`` counts VMs per host (cluster hosts and standalone hosts), so the
@@ -212,6 +206,11 @@ class Vcsim:
     an idle session expires. ``delay_ms``: delay of every SOAP call.
     ``port=0`` lets the simulator bind a free loopback port itself (no race).
     """
+
+    name = "vcsim"
+    error = VcsimError
+    own_port = True  # it prints the URL it serves
+    stdin_pipe = True  # -stdin-exit: vcsim exits when the tests do
 
     def __init__(
         self,
@@ -256,11 +255,13 @@ class Vcsim:
         self.password = password
         self.guest_ip_base = guest_ip_base
         self.binary = binary
-        self.start_timeout = start_timeout if start_timeout is not None else 30.0 + self.vm_count / 40
-        self.host = listen_host
-        self.port = port
+        super().__init__(
+            host=listen_host,
+            port=port,
+            start_timeout=start_timeout if start_timeout is not None else 30.0 + self.vm_count / 40,
+            stop_timeout=5.0,
+        )
         self.url = ""
-        self.startup_seconds = 0.0
         self._args = [
             f"-listen={listen_host}:{port}",
             f"-dc={datacenters}",
@@ -285,10 +286,6 @@ class Vcsim:
             self._args.append(f"-guest-ip-base={guest_ip_base}")
         if session_idle_timeout is not None:
             self._args.append(f"-session-idle-timeout={round(session_idle_timeout * 1000)}ms")
-        self._proc: subprocess.Popen[str] | None = None
-        self._stderr: IO[bytes] | None = None
-        self._reader: threading.Thread | None = None
-        self._url_ready = threading.Event()
 
     @property
     def vm_count(self) -> int:
@@ -328,96 +325,30 @@ class Vcsim:
             raise VcsimError("plain http simulator has no certificate")
         return ssl.get_server_certificate((self.host, self.port))
 
-    @property
-    def running(self) -> bool:
-        return self._proc is not None and self._proc.poll() is None
+    # -- ManagedProcess ------------------------------------------------------------------
+    def prepare(self) -> None:
+        """Build (or find) the binary; forget the URL of an earlier run."""
+        self.url = ""
+        if self.binary is None:
+            self.binary = build_vcsim()
 
-    def start(self) -> Self:
-        """Start the simulator; return once it accepts TCP connections."""
-        if self._proc is not None:
-            raise VcsimError("already started")
-        binary = self.binary if self.binary is not None else build_vcsim()
-        began = time.monotonic()
-        deadline = began + self.start_timeout
-        # Kept open until stop(); a file, not a pipe, so vcsim never blocks on it.
-        self._stderr = tempfile.TemporaryFile(prefix="vcsim-stderr-")  # noqa: SIM115
-        self._url_ready.clear()
-        self._proc = subprocess.Popen(
-            [str(binary), *self._args],
-            stdin=subprocess.PIPE,  # vcsim exits when this closes (we die)
-            stdout=subprocess.PIPE,
-            stderr=self._stderr,
-            text=True,
-        )
-        self._reader = threading.Thread(target=self._read_stdout, args=(self._proc,), daemon=True)
-        self._reader.start()
-        try:
-            while not self._url_ready.wait(0.05):
-                if self._proc.poll() is not None:
-                    raise self._failure(f"vcsim exited with {self._proc.returncode} before serving")
-                if time.monotonic() > deadline:
-                    raise self._failure(f"vcsim printed no URL within {self.start_timeout:.0f}s")
-            parts = urlsplit(self.url)
+    def command(self) -> list[str]:
+        """The vcsim binary with the inventory's knobs."""
+        assert self.binary is not None
+        return [str(self.binary), *self._args]
+
+    def on_output(self, line: str) -> None:
+        """vcsim prints ``OPSPACK_VCSIM_URL=<url>`` once it listens."""
+        if line.startswith(URL_PREFIX) and not self.url:
+            url = line[len(URL_PREFIX) :].strip()
+            parts = urlsplit(url)
             self.host = parts.hostname or self.host
             self.port = parts.port or 0
-            while True:
-                try:
-                    with socket.create_connection((self.host, self.port), timeout=1):
-                        break
-                except OSError as exc:
-                    if self._proc.poll() is not None or time.monotonic() > deadline:
-                        raise self._failure(f"vcsim port {self.port} not accepting: {exc}") from exc
-                    time.sleep(0.05)
-        except BaseException:
-            self.stop()
-            raise
-        self.startup_seconds = time.monotonic() - began
-        return self
+            self.url = url
 
-    def _read_stdout(self, proc: subprocess.Popen[str]) -> None:
-        assert proc.stdout is not None
-        for line in proc.stdout:  # read to EOF so vcsim never blocks on stdout
-            if line.startswith(URL_PREFIX) and not self._url_ready.is_set():
-                self.url = line[len(URL_PREFIX) :].strip()
-                self._url_ready.set()
-
-    def _failure(self, message: str) -> VcsimError:
-        return VcsimError(f"{message}; stderr:\n{self.stderr_text().strip()}")
-
-    def stderr_text(self) -> str:
-        """What the simulator wrote to stderr so far."""
-        if self._stderr is None or self._stderr.closed:
-            return ""
-        fd = self._stderr.fileno()  # pread: vcsim shares the file offset
-        return os.pread(fd, os.fstat(fd).st_size, 0).decode(errors="replace")
-
-    def stop(self) -> None:
-        """Terminate the simulator (kill after 5 s) and wait for it."""
-        proc, self._proc = self._proc, None
-        if proc is not None:
-            stop_process(proc, timeout=5)
-            if proc.stdin is not None:
-                with contextlib.suppress(OSError):
-                    proc.stdin.close()
-        if self._reader is not None:
-            self._reader.join(timeout=5)  # sees EOF: vcsim is gone
-            self._reader = None
-        if proc is not None and proc.stdout is not None:
-            proc.stdout.close()
-        if self._stderr is not None:
-            self._stderr.close()
-            self._stderr = None
-
-    def __enter__(self) -> Self:
-        return self.start()
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.stop()
+    def ready(self) -> bool:
+        """The URL is printed and its port accepts connections."""
+        return bool(self.url) and super().ready()
 
     def __repr__(self) -> str:
         state = self.url if self.running else "stopped"
