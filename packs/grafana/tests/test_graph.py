@@ -8,9 +8,9 @@ import subprocess
 import sys
 from pathlib import Path
 
-from fake_grafana import PLACEHOLDER_SIZE
 from opspack.renderers import render
 from opspack_testkit import check_rendering
+from opspack_testkit.fakes.grafana import PLACEHOLDER_SIZE
 
 PNG = b"\x89PNG\r\n\x1a\n"
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from conftest import TOKEN, Run
-from fake_jenkins import FakeJenkins
+from opspack_testkit.fakes.jenkins import FakeJenkins
 
 
 def _posts(fake: FakeJenkins) -> list[str]:

@@ -13,6 +13,7 @@ _made: list[str] = []
 
 
 def pytest_configure(config: pytest.Config) -> None:
+    """Point ``OPSPACK_AUDIT_URL`` at a temporary SQLite file unless the run sets one."""
     if "OPSPACK_AUDIT_URL" not in os.environ:
         folder = tempfile.mkdtemp(prefix="opspack-test-audit-")
         _made.append(folder)
@@ -20,5 +21,6 @@ def pytest_configure(config: pytest.Config) -> None:
 
 
 def pytest_unconfigure(config: pytest.Config) -> None:
+    """Remove the temporary folders made for the run."""
     while _made:
         shutil.rmtree(_made.pop(), ignore_errors=True)

@@ -15,6 +15,8 @@ from typing import Any
 
 @dataclass
 class CertFiles:
+    """A certificate and its private key, as PEM files."""
+
     cert: Path
     key: Path
 

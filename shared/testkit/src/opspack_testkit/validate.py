@@ -42,6 +42,7 @@ def validate_reply_json(data: dict[str, Any]) -> None:
 
 
 def validate_registry(data: dict[str, Any]) -> None:
+    """Raise ``jsonschema.ValidationError`` unless ``data`` is a valid registry.json."""
     _validator("registry").validate(data)
 
 

@@ -42,7 +42,7 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import quote, unquote, urlencode
 
-from opspack_testkit.fakes.http import FakeHTTPServer, Request, Response
+from opspack_testkit.fakes.http import FakeHTTPServer, FakeService, Request, Response
 
 API = "/api/v4"
 P = rf"{API}/projects/(?P<pid>[^/]+)"
@@ -59,6 +59,7 @@ BASE_TIME = dt.datetime(2024, 5, 1, 9, 0, tzinfo=dt.UTC)
 
 
 def iso(when: dt.datetime) -> str:
+    """GitLab's timestamp format: ISO 8601 in UTC with milliseconds (``2024-05-01T09:00:00.000Z``)."""
     return when.strftime("%Y-%m-%dT%H:%M:%S.") + f"{when.microsecond // 1000:03d}Z"
 
 
@@ -83,14 +84,16 @@ class FakeProject:
 
     @property
     def id(self) -> int:
+        """The project's numeric id."""
         return int(self.attrs["id"])
 
     @property
     def path(self) -> str:
+        """``<namespace>/<path>``, as GitLab names a project in URLs."""
         return str(self.attrs["path_with_namespace"])
 
 
-class FakeGitLab:
+class FakeGitLab(FakeService):
     """GitLab's REST API v4 for what the gitlab pack uses; start with ``with`` or :meth:`start`."""
 
     def __init__(
@@ -121,27 +124,6 @@ class FakeGitLab:
             self.add_user("opsbot", "Ops Bot")
 
     # -- life ---------------------------------------------------------------------
-    @property
-    def url(self) -> str:
-        return self.server.url
-
-    @property
-    def requests(self) -> list[Request]:
-        return self.server.requests
-
-    def start(self) -> FakeGitLab:
-        self.server.start()
-        return self
-
-    def stop(self) -> None:
-        self.server.stop()
-
-    def __enter__(self) -> FakeGitLab:
-        return self.start()
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
-
     def calls(self, method: str | None = None, contains: str = "") -> list[Request]:
         """Recorded requests, optionally of one method and whose path contains ``contains``."""
         return [
@@ -155,6 +137,7 @@ class FakeGitLab:
         return f"https://gitlab.example.com/{path}"
 
     def add_user(self, username: str, name: str | None = None) -> dict[str, Any]:
+        """A user, shaped as GitLab lists users; ``name`` defaults to the username in title case."""
         user = {
             "id": next(self._ids),
             "username": username,
@@ -168,9 +151,11 @@ class FakeGitLab:
         return user
 
     def user(self, username: str) -> dict[str, Any]:
+        """The user named ``username``, made if missing."""
         return self.users.get(username) or self.add_user(username)
 
     def add_group(self, full_path: str) -> dict[str, Any]:
+        """A group (and its parent groups) at ``full_path``."""
         parent = None
         if "/" in full_path:
             parent_path = full_path.rsplit("/", 1)[0]
@@ -193,6 +178,7 @@ class FakeGitLab:
         return group
 
     def find_group(self, ref: str) -> dict[str, Any] | None:
+        """The group with this id or full path, or None."""
         ref = unquote(ref)
         if ref.isdigit():
             return self.groups.get(int(ref))
@@ -207,6 +193,8 @@ class FakeGitLab:
         visibility: str = "private",
         **attrs: Any,
     ) -> FakeProject:
+        """A project at ``path_with_namespace`` (its group made if missing) with ``files`` on its default branch;
+        ``attrs`` override the project's attributes."""
         namespace, _, path = path_with_namespace.rpartition("/")
         group = self.find_group(namespace) or self.add_group(namespace)
         pid = next(self._ids)
@@ -262,6 +250,7 @@ class FakeGitLab:
         return project
 
     def find_project(self, ref: str) -> FakeProject | None:
+        """The project with this id or ``namespace/path``, or None."""
         ref = unquote(ref)
         if ref.isdigit():
             return self.projects.get(int(ref))
@@ -303,6 +292,7 @@ class FakeGitLab:
         approved_by: list[str] | None = None,
         pipeline_status: str | None = "success",
     ) -> dict[str, Any]:
+        """A merge request in ``project`` (the next iid unless given), approved by ``approved_by``."""
         iid = iid if iid is not None else len(project.merge_requests) + 1
         created = created or BASE_TIME
         user = self.user(author)
@@ -372,6 +362,7 @@ class FakeGitLab:
         created: dt.datetime | None = None,
         variables: list[dict[str, Any]] | None = None,
     ) -> dict[str, Any]:
+        """A pipeline on ``ref`` with the given status and, with ``jobs``, its build, test and deploy jobs."""
         created = created or BASE_TIME
         pid = next(self._ids)
         pipeline = {
@@ -440,6 +431,7 @@ class FakeGitLab:
         }
 
     def add_issue(self, project: FakeProject, title: str, *, labels: list[str] | None = None) -> dict[str, Any]:
+        """An open issue in ``project``."""
         iid = len(project.issues) + 1
         issue = {
             "id": next(self._ids),
@@ -605,11 +597,13 @@ class FakeGitLab:
 
     # -- groups and projects ---------------------------------------------------------
     def get_group(self, req: Request) -> Response:
+        """``GET /groups/:gid`` (API v4)."""
         assert req.match is not None
         group = self.find_group(req.match["gid"])
         return Response.json(group) if group else _error(404, "404 Group Not Found")
 
     def group_projects(self, req: Request) -> Response:
+        """``GET /groups/:gid/projects`` (API v4)."""
         assert req.match is not None
         group = self.find_group(req.match["gid"])
         if group is None:
@@ -625,13 +619,16 @@ class FakeGitLab:
         return self._page(req, items, keyset=True)
 
     def list_projects(self, req: Request) -> Response:
+        """``GET /projects`` (API v4)."""
         items = [p.attrs for p in sorted(self.projects.values(), key=lambda p: p.id, reverse=True)]
         return self._page(req, items, keyset=True)
 
     def get_project(self, req: Request) -> Response:
+        """``GET /projects/:id`` (API v4)."""
         return Response.json(_public(self._project(req).attrs))
 
     def create_project(self, req: Request) -> Response:
+        """``POST /projects`` (API v4)."""
         body = self._body(req)
         name, path = body.get("name"), body.get("path")
         if not name and not path:
@@ -653,6 +650,7 @@ class FakeGitLab:
         return Response.json(_public(project.attrs), 201)
 
     def edit_project(self, req: Request) -> Response:
+        """``PUT /projects/:id`` (API v4)."""
         project = self._project(req)
         body = self._body(req)
         if "default_branch" in body and body["default_branch"] not in project.files:
@@ -692,6 +690,7 @@ class FakeGitLab:
         return Response.json(_public(fork.attrs), 201)
 
     def share_project(self, req: Request) -> Response:
+        """``POST /projects/:id/share`` (API v4)."""
         project = self._project(req)
         body = self._body(req)
         group = self.find_group(str(body.get("group_id", "")))
@@ -715,6 +714,7 @@ class FakeGitLab:
         return Response.json({"id": next(self._ids), "project_id": project.id, "group_id": group["id"]}, 201)
 
     def unshare_project(self, req: Request) -> Response:
+        """``DELETE /projects/:id/share/:gid`` (API v4)."""
         project = self._project(req)
         assert req.match is not None
         gid = int(req.match["gid"])
@@ -726,6 +726,7 @@ class FakeGitLab:
 
     # -- repository ------------------------------------------------------------------
     def get_file(self, req: Request) -> Response:
+        """``GET /projects/:id/repository/files/:file`` and ``HEAD /projects/:id/repository/files/:file`` (API v4)."""
         project = self._project(req)
         assert req.match is not None
         path = unquote(req.match["file"])
@@ -759,6 +760,7 @@ class FakeGitLab:
         return Response.json(data, headers=headers)
 
     def create_file(self, req: Request) -> Response:
+        """``POST /projects/:id/repository/files/:file`` (API v4)."""
         project = self._project(req)
         assert req.match is not None
         path = unquote(req.match["file"])
@@ -799,6 +801,7 @@ class FakeGitLab:
         }
 
     def get_branch(self, req: Request) -> Response:
+        """``GET /projects/:id/repository/branches/:branch`` (API v4)."""
         project = self._project(req)
         assert req.match is not None
         name = unquote(req.match["branch"])
@@ -807,6 +810,7 @@ class FakeGitLab:
         return Response.json(self._branch(project, name))
 
     def create_branch(self, req: Request) -> Response:
+        """``POST /projects/:id/repository/branches`` (API v4)."""
         project = self._project(req)
         body = {**{k: v[-1] for k, v in req.query.items()}, **self._body(req)}
         name, ref = str(body.get("branch", "")), str(body.get("ref", ""))
@@ -840,6 +844,7 @@ class FakeGitLab:
         }
 
     def get_protected(self, req: Request) -> Response:
+        """``GET /projects/:id/protected_branches/:name`` (API v4)."""
         project = self._project(req)
         assert req.match is not None
         name = unquote(req.match["name"])
@@ -847,10 +852,12 @@ class FakeGitLab:
         return Response.json(self._protected_json(name, spec)) if spec else _error(404, "404 Not found")
 
     def list_protected(self, req: Request) -> Response:
+        """``GET /projects/:id/protected_branches`` (API v4)."""
         project = self._project(req)
         return self._page(req, [self._protected_json(n, s) for n, s in project.protected.items()])
 
     def protect(self, req: Request) -> Response:
+        """``POST /projects/:id/protected_branches`` (API v4)."""
         project = self._project(req)
         body = {**{k: v[-1] for k, v in req.query.items()}, **self._body(req)}
         name = str(body.get("name", ""))
@@ -873,6 +880,7 @@ class FakeGitLab:
         return Response.json(self._protected_json(name, spec), 201)
 
     def unprotect(self, req: Request) -> Response:
+        """``DELETE /projects/:id/protected_branches/:name`` (API v4)."""
         project = self._project(req)
         assert req.match is not None
         name = unquote(req.match["name"])
@@ -882,9 +890,11 @@ class FakeGitLab:
 
     # -- approval rules and labels ------------------------------------------------------
     def list_rules(self, req: Request) -> Response:
+        """``GET /projects/:id/approval_rules`` (API v4)."""
         return self._page(req, self._project(req).approval_rules)
 
     def create_rule(self, req: Request) -> Response:
+        """``POST /projects/:id/approval_rules`` (API v4)."""
         project = self._project(req)
         body = self._body(req)
         if not body.get("name") or "approvals_required" not in body:
@@ -907,6 +917,7 @@ class FakeGitLab:
         return Response.json(rule, 201)
 
     def update_rule(self, req: Request) -> Response:
+        """``PUT /projects/:id/approval_rules/:rid`` (API v4)."""
         project = self._project(req)
         assert req.match is not None
         rule = next((r for r in project.approval_rules if r["id"] == int(req.match["rid"])), None)
@@ -919,9 +930,11 @@ class FakeGitLab:
         return Response.json(rule)
 
     def list_labels(self, req: Request) -> Response:
+        """``GET /projects/:id/labels`` (API v4)."""
         return self._page(req, self._project(req).labels)
 
     def create_label(self, req: Request) -> Response:
+        """``POST /projects/:id/labels`` (API v4)."""
         project = self._project(req)
         body = self._body(req)
         name, color = body.get("name"), str(body.get("color", ""))
@@ -989,6 +1002,7 @@ class FakeGitLab:
         return self._page(req, self._filter_mrs(req, mrs))
 
     def list_merge_requests(self, req: Request) -> Response:
+        """``GET /projects/:id/merge_requests`` (API v4)."""
         return self._page(req, self._filter_mrs(req, self._project(req).merge_requests))
 
     def _mr(self, req: Request) -> tuple[FakeProject, dict[str, Any]]:
@@ -1001,6 +1015,7 @@ class FakeGitLab:
         return project, mr
 
     def get_merge_request(self, req: Request) -> Response:
+        """``GET /projects/:id/merge_requests/:iid`` (API v4)."""
         _, mr = self._mr(req)
         data = _public(mr)
         pipeline = mr["_pipeline"]
@@ -1015,6 +1030,7 @@ class FakeGitLab:
         return Response.json(data)
 
     def mr_approvals(self, req: Request) -> Response:
+        """``GET /projects/:id/merge_requests/:iid/approvals`` (API v4)."""
         project, mr = self._mr(req)
         approvers = project.approvals.get(mr["iid"], [])
         required = mr["_approvals_required"]
@@ -1047,6 +1063,7 @@ class FakeGitLab:
 
     # -- pipelines -------------------------------------------------------------------------
     def list_pipelines(self, req: Request) -> Response:
+        """``GET /projects/:id/pipelines`` (API v4)."""
         project = self._project(req)
         ref, status = req.arg("ref"), req.arg("status")
         items = [
@@ -1066,6 +1083,7 @@ class FakeGitLab:
         return project, pipeline
 
     def latest_pipeline(self, req: Request) -> Response:
+        """``GET /projects/:id/pipelines/latest`` (API v4)."""
         project = self._project(req)
         ref = req.arg("ref") or project.attrs["default_branch"]
         found = [p for p in project.pipelines if p["ref"] == ref]
@@ -1074,13 +1092,16 @@ class FakeGitLab:
         return Response.json(_public(max(found, key=lambda p: p["id"])))
 
     def get_pipeline(self, req: Request) -> Response:
+        """``GET /projects/:id/pipelines/:plid`` (API v4)."""
         return Response.json(_public(self._pipeline(req)[1]))
 
     def pipeline_jobs(self, req: Request) -> Response:
+        """``GET /projects/:id/pipelines/:plid/jobs`` (API v4)."""
         project, pipeline = self._pipeline(req)
         return self._page(req, project.jobs.get(pipeline["id"], []))
 
     def create_pipeline(self, req: Request) -> Response:
+        """``POST /projects/:id/pipeline`` (API v4)."""
         project = self._project(req)
         body = self._body(req)
         ref = str(body.get("ref") or "")
@@ -1098,6 +1119,7 @@ class FakeGitLab:
         return Response.json(_public(pipeline), 201)
 
     def retry_pipeline(self, req: Request) -> Response:
+        """``POST /projects/:id/pipelines/:plid/retry`` (API v4)."""
         project, pipeline = self._pipeline(req)
         if pipeline["status"] not in ("failed", "canceled"):
             return _error(403, "403 Forbidden")
@@ -1108,6 +1130,7 @@ class FakeGitLab:
         return Response.json(_public(pipeline), 201)
 
     def cancel_pipeline(self, req: Request) -> Response:
+        """``POST /projects/:id/pipelines/:plid/cancel`` (API v4)."""
         project, pipeline = self._pipeline(req)
         if pipeline["status"] in ("running", "pending", "created", "waiting_for_resource", "preparing"):
             pipeline["status"] = "canceled"
@@ -1118,6 +1141,7 @@ class FakeGitLab:
 
     # -- issues ------------------------------------------------------------------------------
     def list_issues(self, req: Request) -> Response:
+        """``GET /projects/:id/issues`` (API v4)."""
         project = self._project(req)
         state = req.arg("state", "all")
         labels = [x for x in (req.arg("labels") or "").split(",") if x]
@@ -1129,6 +1153,7 @@ class FakeGitLab:
         return self._page(req, items)
 
     def create_issue(self, req: Request) -> Response:
+        """``POST /projects/:id/issues`` (API v4)."""
         project = self._project(req)
         body = self._body(req)
         title = str(body.get("title") or "")

@@ -24,12 +24,14 @@ import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any
+from typing import Any, Self
 from urllib.parse import parse_qs, urlsplit
 
 
 @dataclass
 class Request:
+    """One request as a route sees it; ``match`` is the route's regex match."""
+
     method: str
     path: str
     query: dict[str, list[str]]
@@ -38,28 +40,35 @@ class Request:
     match: re.Match[str] | None = None
 
     def json(self) -> Any:
+        """The body parsed as JSON (None when empty)."""
         return json.loads(self.body or b"null")
 
     def form(self) -> dict[str, list[str]]:
+        """The body parsed as a URL-encoded form."""
         return parse_qs(self.body.decode("utf-8"))
 
     def arg(self, name: str, default: str | None = None) -> str | None:
+        """The first value of query parameter ``name``, or ``default``."""
         values = self.query.get(name)
         return values[0] if values else default
 
 
 @dataclass
 class Response:
+    """What a route answers: status, body and headers."""
+
     status: int = 200
     body: bytes = b""
     headers: dict[str, str] = field(default_factory=dict)
 
     @classmethod
     def json(cls, data: Any, status: int = 200, headers: dict[str, str] | None = None) -> Response:
+        """A JSON response."""
         return cls(status, json.dumps(data).encode(), {"Content-Type": "application/json", **(headers or {})})
 
     @classmethod
     def text(cls, text: str, status: int = 200, headers: dict[str, str] | None = None) -> Response:
+        """A plain-text response."""
         return cls(status, text.encode(), {"Content-Type": "text/plain; charset=utf-8", **(headers or {})})
 
 
@@ -79,6 +88,8 @@ class FakeHTTPServer:
         self.lock = threading.Lock()
 
     def route(self, method: str, pattern: str) -> Callable[[Handler], Handler]:
+        """Decorator: ``handler`` answers ``method`` on paths matching ``pattern`` (whole path)."""
+
         def add(handler: Handler) -> Handler:
             self.routes.append((method.upper(), re.compile(f"^{pattern}$"), handler))
             return handler
@@ -86,6 +97,7 @@ class FakeHTTPServer:
         return add
 
     def dispatch(self, req: Request) -> Response:
+        """Record ``req``, run the ``before`` hooks, then the first matching route (404, or 405 for a known path)."""
         with self.lock:
             self.requests.append(req)
         for hook in self.before:
@@ -105,11 +117,13 @@ class FakeHTTPServer:
 
     @property
     def url(self) -> str:
+        """``http://host:port`` of the running server."""
         assert self._server is not None, "start the server first"
         host, port = self._server.server_address[:2]
         return f"http://{host!s}:{port}"
 
     def start(self) -> FakeHTTPServer:
+        """Serve in a background thread, on a free port unless one was given."""
         fake = self
 
         class _Handler(BaseHTTPRequestHandler):
@@ -153,12 +167,45 @@ class FakeHTTPServer:
         return self
 
     def stop(self) -> None:
+        """Stop serving and close the socket."""
         if self._server is not None:
             self._server.shutdown()
             self._server.server_close()
             self._server = None
 
     def __enter__(self) -> FakeHTTPServer:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+
+class FakeService:
+    """A vendor's fake built on a :class:`FakeHTTPServer` (its ``server``, made by the subclass):
+    :meth:`start`, :meth:`stop`, :attr:`url`, :attr:`requests` and a ``with`` block."""
+
+    server: FakeHTTPServer
+
+    @property
+    def url(self) -> str:
+        """The fake's base URL (while started)."""
+        return self.server.url
+
+    @property
+    def requests(self) -> list[Request]:
+        """Every request received so far."""
+        return self.server.requests
+
+    def start(self) -> Self:
+        """Serve on a free loopback port."""
+        self.server.start()
+        return self
+
+    def stop(self) -> None:
+        """Stop serving."""
+        self.server.stop()
+
+    def __enter__(self) -> Self:
         return self.start()
 
     def __exit__(self, *exc: object) -> None:

@@ -72,6 +72,7 @@ class KeptClient:
         self._sessions = sessions
 
     def send(self, sql: str) -> None:
+        """Write ``sql`` to the client, without waiting for its result."""
         stdin: IO[str] | None = self.proc.stdin
         assert stdin is not None
         stdin.write(sql.rstrip() + "\n")
@@ -81,6 +82,7 @@ class KeptClient:
         """End this session on the server (a running statement too); best effort."""
 
     def close(self) -> None:
+        """End the session on the server (best effort), then the client process."""
         with contextlib.suppress(RuntimeError, subprocess.SubprocessError, OSError):
             self.end_on_server()
         stop_process(self.proc)

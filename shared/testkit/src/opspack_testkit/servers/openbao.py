@@ -222,6 +222,7 @@ class OpenBao(ManagedProcess):
         self.unseal()
 
     def unseal(self) -> None:
+        """Unseal with the key :meth:`init` kept; return once the node is active."""
         if self.unseal_key is None:
             raise OpenBaoError("no unseal key: a dev server is never sealed; use dev=False and init()")
         self.request("PUT", "sys/unseal", {"key": self.unseal_key}, token=None)
@@ -237,10 +238,12 @@ class OpenBao(ManagedProcess):
                 time.sleep(0.05)
 
     def seal(self) -> None:
+        """Seal the server (``sys/seal``)."""
         self.request("PUT", "sys/seal")
 
     @property
     def sealed(self) -> bool:
+        """Whether the server is sealed."""
         return bool(self.request("GET", "sys/seal-status", token=None)["sealed"])
 
     # -- conveniences for tests ------------------------------------------------------------
@@ -282,6 +285,7 @@ class OpenBao(ManagedProcess):
         self.request("POST", f"sys/namespaces/{name}", {})
 
     def policy(self, name: str, rules: str) -> None:
+        """Write the ACL policy ``name`` with ``rules`` (HCL)."""
         self.request("PUT", f"sys/policies/acl/{name}", {"policy": rules})
 
     def token(self, policies: list[str], ttl: str = "1h", **extra: Any) -> str:

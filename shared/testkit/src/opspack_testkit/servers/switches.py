@@ -180,6 +180,7 @@ def _serve(spec: Mapping[str, Any]) -> None:  # pragma: no cover - runs in the c
 
 
 def main(argv: list[str] | None = None) -> int:  # pragma: no cover - runs in the child
+    """The simulator child: ``--json <spec>``, or ``name=platform`` pairs to serve devices by hand."""
     args = list(sys.argv[1:] if argv is None else argv)
     if args[:1] == ["--json"]:
         spec = json.loads(args[1])

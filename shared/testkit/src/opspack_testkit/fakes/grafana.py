@@ -42,7 +42,7 @@ import zlib
 from dataclasses import dataclass, field
 from typing import Any
 
-from opspack_testkit.fakes.http import FakeHTTPServer, Request, Response
+from opspack_testkit.fakes.http import FakeHTTPServer, FakeService, Request, Response
 
 TOKEN = "glsa_fakeServiceAccountToken_0123456789abcdef"
 #: the size of Grafana's "no image renderer available/installed" picture in the fake
@@ -92,6 +92,7 @@ def _dashboard(uid: str, title: str, folder: str, panels: list[dict[str, Any]], 
 
 
 def default_dashboards() -> dict[str, dict[str, Any]]:
+    """The dashboards the fake starts with, by uid."""
     checkout = _dashboard(
         "chk0ut01",
         "Checkout Service",
@@ -128,6 +129,8 @@ def default_dashboards() -> dict[str, dict[str, Any]]:
 
 
 def default_rules() -> dict[str, Any]:
+    """The alert rules the fake starts with (``GET /api/prometheus/grafana/api/v1/rules`` shape)."""
+
     def rule(name: str, state: str, health: str = "ok", alerts: int = 0, summary: str = "") -> dict[str, Any]:
         return {
             "state": state,
@@ -185,6 +188,8 @@ def default_rules() -> dict[str, Any]:
 
 
 def default_datasources() -> list[dict[str, Any]]:
+    """The data sources the fake starts with (``GET /api/datasources`` shape)."""
+
     def ds(i: int, name: str, kind: str, type_name: str, default: bool = False) -> dict[str, Any]:
         return {
             "id": i,
@@ -212,7 +217,7 @@ def default_datasources() -> list[dict[str, Any]]:
 
 
 @dataclass
-class FakeGrafana:
+class FakeGrafana(FakeService):
     """The fake server and its state; ``renderer``: "ok", "missing" (placeholder PNG, no renderer),
     "removed" (HTTP 500 and no renderer, as Grafana 13) or "broken" (HTTP 500, renderer installed)."""
 
@@ -258,21 +263,12 @@ class FakeGrafana:
             self.server.requests.clear()
         self.server.before[:] = [self._auth]
 
-    def __enter__(self) -> FakeGrafana:
-        self.server.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.server.stop()
-
-    @property
-    def url(self) -> str:
-        return self.server.url
-
     def environ(self, **extra: str) -> dict[str, str]:
+        """The grafana pack's settings pointing at this fake, plus ``extra``."""
         return {"OPSPACK_GRAFANA_URL": self.url, "OPSPACK_GRAFANA_TOKEN": self.token, **extra}
 
     def paths(self) -> list[str]:
+        """The paths of every request received so far, in order."""
         return [r.path for r in self.server.requests]
 
     # -- handlers -----------------------------------------------------------------

@@ -44,14 +44,13 @@ from __future__ import annotations
 import base64
 import hashlib
 import re
-import socket
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import unquote
 
-from opspack_testkit.fakes.http import FakeHTTPServer, Request, Response
+from opspack_testkit.fakes.http import FakeHTTPServer, FakeService, Request, Response
 
 T0 = 1_700_000_000_000  # epoch ms of the fake's "now" at start
 
@@ -64,6 +63,7 @@ STAGE_STATUS = {"SUCCESS": "SUCCESS", "FAILURE": "FAILED", "UNSTABLE": "UNSTABLE
 
 
 def choice(name: str, choices: list[str], description: str = "") -> dict[str, Any]:
+    """A choice parameter's definition (``hudson.model.ChoiceParameterDefinition``); the first choice is its default."""
     return {
         "_class": "hudson.model.ChoiceParameterDefinition",
         "defaultParameterValue": {"_class": "hudson.model.StringParameterValue", "name": name, "value": choices[0]},
@@ -75,6 +75,7 @@ def choice(name: str, choices: list[str], description: str = "") -> dict[str, An
 
 
 def boolean(name: str, default: bool = False) -> dict[str, Any]:
+    """A boolean parameter's definition (``hudson.model.BooleanParameterDefinition``)."""
     return {
         "_class": "hudson.model.BooleanParameterDefinition",
         "defaultParameterValue": {"_class": "hudson.model.BooleanParameterValue", "name": name, "value": default},
@@ -85,6 +86,7 @@ def boolean(name: str, default: bool = False) -> dict[str, Any]:
 
 
 def string(name: str, default: str = "") -> dict[str, Any]:
+    """A string parameter's definition (``hudson.model.StringParameterDefinition``)."""
     return {
         "_class": "hudson.model.StringParameterDefinition",
         "defaultParameterValue": {"_class": "hudson.model.StringParameterValue", "name": name, "value": default},
@@ -96,6 +98,7 @@ def string(name: str, default: str = "") -> dict[str, Any]:
 
 
 def password(name: str) -> dict[str, Any]:
+    """A password parameter's definition (``hudson.model.PasswordParameterDefinition``), its default hidden."""
     return {
         "_class": "hudson.model.PasswordParameterDefinition",
         "defaultParameterValue": {"_class": "hudson.model.PasswordParameterValue", "name": name},
@@ -107,6 +110,8 @@ def password(name: str) -> dict[str, Any]:
 
 @dataclass
 class Build:
+    """One build: its parameters, the console lines its script prints one step per read, and its result."""
+
     number: int
     params: dict[str, str]
     script: list[str]
@@ -123,6 +128,8 @@ class Build:
 
 @dataclass
 class Job:
+    """A job or folder, and what its next build does (``script``, ``result``, ``stages``, ``queue_polls``)."""
+
     full_name: str
     cls: str = FREESTYLE
     params: list[dict[str, Any]] = field(default_factory=list)
@@ -138,11 +145,14 @@ class Job:
 
     @property
     def name(self) -> str:
+        """The job's own name (the last part of its full name)."""
         return self.full_name.rsplit("/", 1)[-1]
 
 
 @dataclass
 class QueueItem:
+    """A queue item; it starts its build after ``polls_left`` reads, unless ``cancelled``."""
+
     id: int
     job: Job
     params: dict[str, str]
@@ -219,6 +229,7 @@ def _filter(value: Any, sub: dict[str, Any] | None) -> Any:
 
 
 def shallow(obj: dict[str, Any], keep: tuple[str, ...]) -> dict[str, Any]:
+    """``obj`` with only the ``keep`` properties."""
     return {k: _resolve(obj[k]) for k in keep if k in obj}
 
 
@@ -242,11 +253,11 @@ def _summary(value: dict[str, Any]) -> dict[str, Any]:
     return {k: _resolve(v) for k, v in value.items() if not k.startswith("__")}
 
 
-class FakeJenkins:
+class FakeJenkins(FakeService):
     """The fake controller. ``users`` maps user -> (api token, permissions)."""
 
     def __init__(self) -> None:
-        self.http = FakeHTTPServer()
+        self.server = FakeHTTPServer()
         self.jobs: dict[str, Job] = {}
         self.queue: dict[int, QueueItem] = {}
         self.next_queue_id = 1
@@ -275,11 +286,12 @@ class FakeJenkins:
             },
         ]
         self.lock = threading.RLock()
-        self.http.route("GET", r"/.*")(self._dispatch)
-        self.http.route("POST", r"/.*")(self._dispatch)
+        self.server.route("GET", r"/.*")(self._dispatch)
+        self.server.route("POST", r"/.*")(self._dispatch)
 
     # -- set-up ------------------------------------------------------------------
     def add_job(self, full_name: str, **kw: Any) -> Job:
+        """A job at ``full_name`` (folders made as needed); ``kw`` sets :class:`Job` fields."""
         parts = full_name.split("/")
         for i in range(1, len(parts)):
             folder = "/".join(parts[:i])
@@ -289,6 +301,7 @@ class FakeJenkins:
         return job
 
     def add_history(self, full_name: str, result: str, *, number: int | None = None, duration_s: int = 60) -> Build:
+        """A finished build of ``full_name`` with ``result`` (numbered after the last unless given)."""
         job = self.jobs[full_name]
         n = number or (job.builds[-1].number + 1 if job.builds else 1)
         b = Build(n, {}, ["done"], result, list(job.stages), "timer", building=False)
@@ -299,32 +312,10 @@ class FakeJenkins:
         job.builds.append(b)
         return b
 
-    def start(self) -> FakeJenkins:
-        self.http.start()
-        server = self.http._server
-        assert server is not None
-        accept = server.get_request
-
-        def get_request() -> tuple[socket.socket, Any]:
-            # http.server writes headers and body separately; without TCP_NODELAY each
-            # keep-alive response waits ~40 ms for a delayed ACK, which no real Jenkins does.
-            sock, addr = accept()
-            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-            return sock, addr
-
-        server.get_request = get_request  # type: ignore[method-assign]
-        return self
-
-    def stop(self) -> None:
-        self.http.stop()
-
     @property
     def url(self) -> str:
-        return self.http.url + "/"
-
-    @property
-    def requests(self) -> list[Request]:
-        return self.http.requests
+        """The controller's root URL, with its trailing slash (while started)."""
+        return self.server.url + "/"
 
     def rotate_crumbs(self) -> None:
         """Invalidate issued crumbs (what a controller restart does)."""
@@ -494,7 +485,7 @@ class FakeJenkins:
     def _find_build(self, job: Job, ref: str) -> Build | None:
         if ref.isdigit():
             return next((b for b in job.builds if b.number == int(ref)), None)
-        pick = {
+        pick: Callable[[Build], bool] = {
             "lastBuild": lambda b: True,
             "lastSuccessfulBuild": lambda b: not b.building and b.result == "SUCCESS",
             "lastFailedBuild": lambda b: not b.building and b.result == "FAILURE",

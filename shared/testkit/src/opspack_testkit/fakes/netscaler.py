@@ -57,7 +57,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 from urllib.parse import unquote
 
-from opspack_testkit.fakes.http import FakeHTTPServer, Request, Response
+from opspack_testkit.fakes.http import FakeHTTPServer, FakeService, Request, Response
 
 USER = "nsroot"
 PASSWORD = "N1tro-s3cret!"
@@ -69,15 +69,19 @@ BACKUP_DIR = "/var/ns_sys_backup"
 
 
 def done(**resources: Any) -> dict[str, Any]:
+    """NITRO's success envelope (``errorcode`` 0, ``Done``) around ``resources``."""
     return {"errorcode": 0, "message": "Done", "severity": "NONE", **resources}
 
 
 def nitro_error(http: int, code: int, message: str) -> Response:
+    """NITRO's error envelope with HTTP status ``http`` and NITRO error ``code``."""
     return Response.json({"errorcode": code, "message": message, "severity": "ERROR"}, status=http)
 
 
 @dataclass
 class Member:
+    """A service group member: its admin state, what the monitor says, its weight."""
+
     servername: str
     ip: str
     port: int
@@ -89,6 +93,7 @@ class Member:
     health: str = "UP"  # the monitor's verdict when enabled
 
     def record(self, group: str) -> dict[str, Any]:
+        """The member as ``servicegroup_servicegroupmember_binding`` lists it in ``group``."""
         return {
             "servicegroupname": group,
             "ip": self.ip,
@@ -109,6 +114,8 @@ class Member:
 
 @dataclass
 class VServer:
+    """A load-balancing virtual server and what is bound to it."""
+
     name: str
     ip: str
     port: int
@@ -121,11 +128,11 @@ class VServer:
     disabled: bool = False
 
 
-class FakeNitro:
+class FakeNitro(FakeService):
     """The fake ADC: state, routes and counters. ``with FakeNitro() as fake: fake.url``."""
 
     def __init__(self) -> None:
-        self.http = FakeHTTPServer()
+        self.server = FakeHTTPServer()
         self.lock = threading.RLock()
         self.users = {USER: PASSWORD, VIEWER: VIEWER_PASSWORD}
         self.sessions: dict[str, str] = {}  # token -> user
@@ -190,18 +197,8 @@ class FakeNitro:
         self._routes()
 
     # -- lifecycle ---------------------------------------------------------------------
-    def __enter__(self) -> FakeNitro:
-        self.http.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.http.stop()
-
-    @property
-    def url(self) -> str:
-        return self.http.url
-
     def environ(self, **overrides: str) -> dict[str, str]:
+        """The netscaler pack's settings pointing at this fake; ``overrides`` set more (``verify_tls=...``)."""
         env = {
             "OPSPACK_NETSCALER_URL": self.url,
             "OPSPACK_NETSCALER_USER": USER,
@@ -216,7 +213,8 @@ class FakeNitro:
             self.sessions.clear()
 
     def count(self, method: str, path: str) -> int:
-        return sum(1 for r in list(self.http.requests) if r.method == method and r.path == path)
+        """How many ``method`` requests to exactly ``path`` were received."""
+        return sum(1 for r in list(self.server.requests) if r.method == method and r.path == path)
 
     # -- fixtures' data ------------------------------------------------------------------
     @staticmethod
@@ -364,7 +362,7 @@ class FakeNitro:
 
     # -- HTTP ---------------------------------------------------------------------------
     def _routes(self) -> None:
-        http = self.http
+        http = self.server
         http.before.append(self._authenticate)
         api = "/nitro/v1"
 
