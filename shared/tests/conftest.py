@@ -1,7 +1,7 @@
 """Fixtures for the core's tests: a sample pack, its registry and a runtime.
 
-The sample pack (``sample_pack/opspack_sample``) is importable through the ``pythonpath``
-option in shared/pyproject.toml; it is not installed, so no other test run sees it."""
+The sample pack (``sample_pack/opspack_sample``) is imported through the ``pythonpath``
+option of pytest.ini here; it is not installed, so no other test run sees it."""
 
 from __future__ import annotations
 
