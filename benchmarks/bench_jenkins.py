@@ -2,19 +2,15 @@
 
 Compares the pack (tree= queries, one request for `tree_depth` folder levels) with the
 plain python-jenkins way: `get_all_jobs()` then `get_job_info()` for every job.
-Both use the real python-jenkins client over real HTTP to the fake controller of the
-pack's tests (packs/jenkins/tests/fake_jenkins.py). Run: python benchmarks/bench_jenkins.py
+Both use the real python-jenkins client over real HTTP to the test kit's fake
+controller (opspack_testkit.fakes.jenkins). Run: python benchmarks/bench_jenkins.py
 """
 
 from __future__ import annotations
 
-import sys
 import time
-from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "packs" / "jenkins" / "tests"))
-
-from fake_jenkins import FakeJenkins, big_controller
+from opspack_testkit.fakes.jenkins import FakeJenkins, big_controller
 
 JOBS, LEVELS = 2000, 3
 USER, TOKEN = "alice", "alice-api-token-0123"
@@ -23,7 +19,7 @@ USER, TOKEN = "alice", "alice-api-token-0123"
 def main() -> None:
     import jenkins
     from opspack.devtools.registry_build import registry_from_package
-    from opspack.testing import run_command
+    from opspack_testkit import run_command
 
     fake = big_controller(FakeJenkins(), jobs=JOBS, levels=LEVELS).start()
     try:

@@ -1,6 +1,7 @@
 """netscaler pack: NITRO logins per 20 consecutive commands in one process, kept session vs login per command.
 
-Runs against the fake NITRO server of the pack's tests (loopback, real HTTP through requests), in one run:
+Runs against the test kit's fake NITRO server (opspack_testkit.fakes.netscaler: loopback, real HTTP
+through requests), in one run:
 
 - the pack: one runtime runs 20 chat commands; its NITRO session is kept in the runtime's
   connection pool, so it logs in once (and logs out once, when the runtime closes);
@@ -19,25 +20,21 @@ from __future__ import annotations
 
 import argparse
 import statistics
-import sys
 import time
-from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "packs" / "netscaler" / "tests"))
-
-from fake_nitro import FakeNitro
 from opspack.context import Caller
 from opspack.devtools.registry_build import registry_from_package
 from opspack.registry import Registry
 from opspack.runtime import Runtime
 from opspack.settings import Config
+from opspack_testkit.fakes.netscaler import FakeNitro
 
 COMMANDS = ["ns vips", "ns vip vs_web_https", "ns ha status", "ns certs", "ns config diff"] * 4  # 20
 
 
 def one_run(fake: FakeNitro, registry: Registry, *, keep: bool) -> tuple[float, int, int, int]:
     """Run the 20 commands in one runtime; return (seconds, logins, logouts, requests)."""
-    logins, logouts, requests = fake.logins, fake.logouts, len(fake.http.requests)
+    logins, logouts, requests = fake.logins, fake.logouts, len(fake.server.requests)
     runtime = Runtime(registry, config=Config.load(environ=fake.environ()))
     caller = Caller(user="bench", frontend="bench")
     start = time.perf_counter()
@@ -49,7 +46,7 @@ def one_run(fake: FakeNitro, registry: Registry, *, keep: bool) -> tuple[float, 
             runtime.pool.close_all()  # the naive way: log out after every command
     runtime.close()  # the pack logs out when the process shuts down
     elapsed = time.perf_counter() - start
-    return elapsed, fake.logins - logins, fake.logouts - logouts, len(fake.http.requests) - requests
+    return elapsed, fake.logins - logins, fake.logouts - logouts, len(fake.server.requests) - requests
 
 
 def scenario(fake: FakeNitro, registry: Registry, rounds: int, label: str) -> None:

@@ -1,6 +1,6 @@
 """How `net show all "show version"` on 50 simulated switches compares with one switch.
 
-Starts 50 simulated Cisco IOS switches (opspack.testing.switches, fake-switches over SSH,
+Starts 50 simulated Cisco IOS switches (opspack_testkit.servers.switches, fake-switches over SSH,
 one process), then, through the real runtime and netmiko:
 
 * one device:   ``net show sw00 "show version"``
@@ -44,9 +44,9 @@ def main() -> int:
     opts = parser.parse_args()
 
     from opspack.devtools.registry_build import registry_from_package
-    from opspack.testing import run_command
-    from opspack.testing.switches import SimulatedSwitches, SwitchSpec, switches_available
     from opspack_network.session import SESSIONS
+    from opspack_testkit import run_command
+    from opspack_testkit.servers.switches import SimulatedSwitches, SwitchSpec, switches_available
 
     if not switches_available():
         print("fake-switches is not installed; see this script's docstring")

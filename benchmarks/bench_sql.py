@@ -16,7 +16,7 @@ from opspack.context import Caller
 from opspack.devtools.registry_build import registry_from_package
 from opspack.runtime import Runtime
 from opspack.settings import Config
-from opspack.testing.postgres import PostgresServer
+from opspack_testkit.servers.postgres import PostgresServer
 
 CONNECTIONS = 200
 BENCH_PASSWORD = "bench"  # noqa: S105 - a throwaway server's login

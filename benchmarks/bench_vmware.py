@@ -36,7 +36,7 @@ def main() -> None:
     from opspack.devtools.registry_build import registry_from_package
     from opspack.runtime import Runtime
     from opspack.settings import Config
-    from opspack.testing.vcsim import Vcsim, vmware_pack_environ
+    from opspack_testkit.servers.vcsim import Vcsim, vmware_pack_environ
     from opspack_vmware import _vsphere
     from opspack_vmware.vm import LIST_PROPS
     from pyVim.connect import Disconnect, SmartConnect

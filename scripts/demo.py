@@ -1,11 +1,13 @@
 """The demo: the chat console with every pack of the repo installed.
 
-``nox -s demo`` installs the core and every pack, then runs this. It starts the local
-services the packs' demos need when they can run on this machine (an OpenBao dev
-server holding the demo's secrets, more as packs add them), points those packs'
-settings at them with ``vault:`` references, and opens ``opspack shell``. A pack whose
-settings are not given answers with a clear ``config`` error naming them. Pass chat
-lines on stdin to run it without a terminal: ``printf 'help\\n' | nox -s demo``.
+``nox -s demo`` installs the core, the test kit and every pack, then runs this. It starts
+the local services the packs' demos need when they can run on this machine (an OpenBao
+dev server holding the demo's secrets, more as packs add them), points those packs'
+settings at them with ``vault:`` references, and opens ``opspack shell``. The servers
+and simulators are the test kit's (``opspack_testkit.servers``); what only the demo does
+with them (its secrets, its PostgreSQL workload) is here. A pack whose settings are not
+given answers with a clear ``config`` error naming them. Pass chat lines on stdin to run
+it without a terminal: ``printf 'help\\n' | nox -s demo``.
 """
 
 from __future__ import annotations
@@ -14,9 +16,12 @@ import contextlib
 import os
 import secrets
 import sys
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from opspack_testkit.servers.openbao import OpenBao
 
 
 @dataclass
@@ -32,7 +37,7 @@ class Demo:
 
 def _vault(demo: Demo) -> str:
     """An OpenBao dev server; the other packs' secrets are stored in it."""
-    from opspack.testing.openbao import OpenBao
+    from opspack_testkit.servers.openbao import OpenBao
 
     demo.bao = demo.stack.enter_context(OpenBao(root_token=secrets.token_hex(12)))
     demo.env["OPSPACK_VAULT_ADDR"] = demo.bao.addr
@@ -42,7 +47,7 @@ def _vault(demo: Demo) -> str:
 
 def _vcsim(demo: Demo) -> str:
     """govmomi's vCenter simulator with two clusters, so `vm list` shows machines."""
-    from opspack.testing.vcsim import Vcsim, vmware_pack_environ
+    from opspack_testkit.servers.vcsim import Vcsim, vmware_pack_environ
 
     sim = demo.stack.enter_context(
         Vcsim(clusters=2, hosts=2, vms=3, standalone_hosts=1, tls=False, guest_ip_base="198.18.0.10")
@@ -54,11 +59,35 @@ def _vcsim(demo: Demo) -> str:
     return f"vcsim {sim.url} (try: vm list, host list, datastore list, cluster summary)"
 
 
+@contextlib.contextmanager
+def postgres_with_a_blocked_workload(*, waiters: int = 2) -> Iterator[dict[str, str]]:
+    """A PostgreSQL with a blocked workload; yields the sql pack's settings.
+
+    Starts a private server, makes the database ``app`` and a login ``app`` (pg_monitor,
+    pg_signal_backend), enables pg_stat_statements there, and keeps one session holding a
+    row lock with ``waiters`` sessions waiting on it (as the non-superuser ``worker``, so
+    ``sql kill`` can end it). Yields ``OPSPACK_SQL_URL`` / ``OPSPACK_SQL_PASSWORD``."""
+    from opspack_testkit.servers.postgres import PostgresServer
+
+    with PostgresServer() as pg:
+        password = "demo-" + secrets.token_hex(6)
+        pg.psql("CREATE DATABASE app")
+        pg.psql(
+            f"CREATE ROLE app LOGIN PASSWORD '{password}'; GRANT pg_monitor, pg_signal_backend TO app;"
+            "CREATE ROLE worker LOGIN PASSWORD 'worker';"
+        )
+        pg.psql(
+            "CREATE EXTENSION pg_stat_statements;"
+            "CREATE TABLE orders AS SELECT g AS id, md5(g::text) AS ref FROM generate_series(1, 50000) g; ANALYZE;",
+            database="app",
+        )
+        with pg.blocking_workload("app", waiters=waiters, user="worker", password="worker"):  # noqa: S106
+            yield {"OPSPACK_SQL_URL": pg.url(user="app", database="app"), "OPSPACK_SQL_PASSWORD": password}
+
+
 def _postgres(demo: Demo) -> str:
     """A private PostgreSQL where one session blocks two others, so `sql blocking` has a chain."""
-    from opspack.testing.postgres import demo_environment
-
-    env = demo.stack.enter_context(demo_environment())
+    env = demo.stack.enter_context(postgres_with_a_blocked_workload())
     password = env.pop("OPSPACK_SQL_PASSWORD")
     demo.env.update(env)
     demo.secrets["OPSPACK_SQL_PASSWORD"] = {"path": "secret/demo/sql", "key": "password", "value": password}
@@ -70,7 +99,7 @@ def _switches(demo: Demo) -> str:
     import tempfile
     from pathlib import Path
 
-    from opspack.testing.switches import SimulatedSwitches, SwitchSpec
+    from opspack_testkit.servers.switches import SimulatedSwitches, SwitchSpec
 
     password, enable = secrets.token_hex(8), secrets.token_hex(8)
     sims = demo.stack.enter_context(
@@ -98,6 +127,33 @@ def _switches(demo: Demo) -> str:
     return "3 simulated switches (try: net devices, net status all, net show core1 show vlan brief)"
 
 
+def store_secrets(bao: OpenBao, wanted: Mapping[str, Mapping[str, str]]) -> dict[str, str]:
+    """Store the demo's secrets in OpenBao and return the environment that uses them.
+
+    ``wanted`` maps a pack setting's environment variable to ``{"path": "<mount>/<path>",
+    "key": ..., "value": ...}``; every secret is written (KV v2), the variable is set to the
+    ``vault:<path>#<key>`` reference, and ``VAULT_ADDR``/``VAULT_TOKEN`` are added. A
+    read-only token (policy ``opspack-demo``: read on the paths used) is used, not root::
+
+        env = store_secrets(bao, {"OPSPACK_JENKINS_TOKEN":
+                                  {"path": "secret/demo/jenkins", "key": "token", "value": "t0k3n"}})
+        # env["OPSPACK_JENKINS_TOKEN"] == "vault:secret/demo/jenkins#token"
+    """
+    grouped: dict[str, dict[str, str]] = {}
+    for spec in wanted.values():
+        grouped.setdefault(spec["path"], {})[spec["key"]] = spec["value"]
+    for path, data in grouped.items():
+        bao.put(path, data)
+    rules = "\n".join(
+        f'path "{p.partition("/")[0]}/data/{p.partition("/")[2]}" {{ capabilities = ["read"] }}' for p in grouped
+    )
+    bao.policy("opspack-demo", rules)
+    env = bao.env(bao.token(["opspack-demo"], ttl="24h"))
+    for var, spec in wanted.items():
+        env[var] = f"vault:{spec['path']}#{spec['key']}"
+    return env
+
+
 #: services in start order; each returns a line for the banner, or raises and is skipped
 STARTERS: list[tuple[str, Callable[[Demo], str]]] = [
     ("vault", _vault),
@@ -119,9 +175,7 @@ def services() -> Iterator[tuple[dict[str, str], list[str]]]:
             except Exception as exc:  # noqa: BLE001 - a missing simulator must not stop the demo
                 report.append(f"  {name}: not started ({type(exc).__name__}: {exc})")
         if demo.bao is not None and demo.secrets:
-            from opspack.testing.openbao import demo_secrets
-
-            demo.env.update(demo_secrets(demo.bao, demo.secrets))
+            demo.env.update(store_secrets(demo.bao, demo.secrets))
         yield demo.env, report
 
 

@@ -25,11 +25,11 @@ fi
 if ! command -v go >/dev/null 2>&1 || [ ! -f /usr/share/gocode/src/github.com/vmware/govmomi/simulator/simulator.go ]; then
     apt_install golang-go golang-github-vmware-govmomi-dev
 fi
-PYTHONPATH=shared/src python3 -c 'from opspack.testing.vcsim import build_vcsim; print("vcsim:", build_vcsim())'
+PYTHONPATH=shared/src:shared/testkit/src python3 -c 'from opspack_testkit.servers.vcsim import build_vcsim; print("vcsim:", build_vcsim())'
 
 # core and front-ends: the adaptivecards npm parser checks Teams cards, and the front-end
 # tests run real Hubot 14 (npm installs are cached under ${OPSPACK_CACHE:-$HOME/.cache/opspack}).
 if ! command -v node >/dev/null 2>&1 || ! command -v npm >/dev/null 2>&1; then
     apt_install nodejs npm
 fi
-PYTHONPATH=shared/src python3 -c 'from opspack.testing.cards import ensure_adaptivecards; ensure_adaptivecards()'
+PYTHONPATH=shared/src:shared/testkit/src python3 -c 'from opspack_testkit.cards import ensure_adaptivecards; ensure_adaptivecards()'

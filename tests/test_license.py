@@ -11,7 +11,9 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 LICENSE = ROOT / "LICENSE"
-PROJECTS = sorted([ROOT / "shared", *(p.parent for p in ROOT.glob("packs/*/pyproject.toml"))])
+PROJECTS = sorted(
+    [ROOT / "shared", ROOT / "shared" / "testkit", *(p.parent for p in ROOT.glob("packs/*/pyproject.toml"))]
+)
 
 
 def test_the_top_license_is_the_apache_license_2() -> None:

@@ -10,7 +10,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from opspack.testing import need
+from opspack_testkit import need
 
 ROOT = Path(__file__).resolve().parents[1]
 

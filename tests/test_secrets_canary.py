@@ -22,7 +22,7 @@ from opspack.registry import Registry
 from opspack.renderers import FORMATS, render
 from opspack.runtime import Runtime
 from opspack.settings import Config
-from opspack.testing.fakehttp import FakeHTTPServer, Request, Response
+from opspack_testkit.fakes.http import FakeHTTPServer, Request, Response
 
 CANARY = "cAnArY-7f3e9b21-sEcReT"
 FORMS = (CANARY, base64.b64encode(CANARY.encode()).decode(), CANARY.lower())

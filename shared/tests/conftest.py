@@ -1,26 +1,23 @@
-"""Fixtures for the core's tests: a sample pack, its registry and a runtime."""
+"""Fixtures for the core's tests: a sample pack, its registry and a runtime.
+
+The sample pack (``sample_pack/opspack_sample``) is imported through the ``pythonpath``
+option of pytest.ini here; it is not installed, so no other test run sees it."""
 
 from __future__ import annotations
 
 import itertools
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import pytest
-
-SAMPLE = Path(__file__).parent / "sample_pack"
-if str(SAMPLE) not in sys.path:
-    sys.path.insert(0, str(SAMPLE))
-
-from opspack.devtools.registry_build import registry_from_package  # noqa: E402
-from opspack.registry import Registry  # noqa: E402
-from opspack.runtime import Runtime  # noqa: E402
-from opspack.settings import Config  # noqa: E402
+from opspack.devtools.registry_build import registry_from_package
+from opspack.registry import Registry
+from opspack.runtime import Runtime
+from opspack.settings import Config
 
 if TYPE_CHECKING:
-    from opspack.testing.postgres import PostgresServer
+    from opspack_testkit.servers.postgres import PostgresServer
 
 
 @pytest.fixture(scope="session")
@@ -44,8 +41,8 @@ def runtime(registry: Registry, environ: dict[str, str]) -> Iterator[Runtime]:
 @pytest.fixture(scope="session")
 def postgres() -> Iterator[PostgresServer]:
     """A private PostgreSQL server for the tests that keep the audit trail in one."""
-    from opspack.testing import need
-    from opspack.testing.postgres import PostgresServer, PostgresUnavailable
+    from opspack_testkit import need
+    from opspack_testkit.servers.postgres import PostgresServer, PostgresUnavailable
 
     try:
         server = PostgresServer().start()

@@ -8,7 +8,7 @@ import jsonschema
 import pytest
 from opspack.declare import command, spec_of
 from opspack.registry import Registry
-from opspack.testing.validate import validate_registry
+from opspack_testkit.validate import validate_registry
 
 
 def test_registry_entries_validate_against_the_shipped_schema(registry: Registry) -> None:

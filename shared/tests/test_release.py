@@ -94,6 +94,23 @@ def test_shared_change_tests_everything(repo: Path) -> None:
     assert release.targets_for(repo, "base") == ["core", "alpha", "beta"]
 
 
+def test_testkit_is_released_on_its_own_and_tests_everything(repo: Path) -> None:
+    (repo / "shared/testkit/changes").mkdir(parents=True)
+    (repo / "shared/testkit/changes/.gitkeep").write_text("")
+    (repo / "shared/testkit/pyproject.toml").write_text(pyproject("opspack-testkit", "0.1.0"))
+    git(repo, "add", "-A")
+    git(repo, "-c", "user.email=t@example.com", "-c", "user.name=t", "commit", "-qm", "testkit")
+    git(repo, "tag", "-f", "base")
+    (repo / "shared/testkit/fake.py").write_text("x = 1\n")
+    assert release.targets_for(repo, "base") == ["core", "testkit", "alpha", "beta"]
+    problems = release.check(repo, "base")
+    assert len(problems) == 2, problems
+    assert all(p.startswith("test kit (shared/testkit/)") for p in problems)
+    (repo / "shared/testkit/pyproject.toml").write_text(pyproject("opspack-testkit", "0.1.1"))
+    (repo / "shared/testkit/changes/fake.added.md").write_text("A fake.\n")
+    assert release.check(repo, "base") == [], "the core needs no bump for a change of the test kit"
+
+
 def test_unknown_base_and_command_line(repo: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     with pytest.raises(release.ReleaseError):
         release.check(repo, "no-such-ref")

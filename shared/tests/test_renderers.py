@@ -14,8 +14,8 @@ from opspack.renderers.mattermost import MESSAGE_CHARS as MM_CHARS
 from opspack.renderers.teams import MAX_BYTES, size_of
 from opspack.results import KV, Error, Reply, Status, Table, Text
 from opspack.runtime import Runtime
-from opspack.testing import check_rendering
-from opspack.testing.validate import validate_reply_json
+from opspack_testkit import check_rendering
+from opspack_testkit.validate import validate_reply_json
 
 
 def _uploads(messages: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -180,8 +180,8 @@ def test_teams_cards_validate_with_the_adaptivecards_parser(runtime: Runtime) ->
     import shutil
 
     from opspack.results import Confirmation
-    from opspack.testing import need
-    from opspack.testing.cards import validate_adaptive_cards
+    from opspack_testkit import need
+    from opspack_testkit.cards import validate_adaptive_cards
 
     need(shutil.which("node") is not None and shutil.which("npm") is not None, "node and npm are not installed")
     replies = [

@@ -11,8 +11,8 @@ from opspack.registry import Registry
 from opspack.renderers import FORMATS, render
 from opspack.runtime import Runtime
 from opspack.settings import Config
-from opspack.testing import check_rendering
 from opspack_sample import thing
+from opspack_testkit import check_rendering
 
 
 def test_chat_runs_a_command_and_converts_types(runtime: Runtime) -> None:

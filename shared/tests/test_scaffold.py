@@ -9,7 +9,7 @@ import pytest
 from opspack.devtools import scaffold
 from opspack.frontends import cli
 from opspack.registry import Registry
-from opspack.testing import check_rendering, run_command
+from opspack_testkit import check_rendering, run_command
 
 
 @pytest.fixture

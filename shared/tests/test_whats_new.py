@@ -13,7 +13,7 @@ from opspack.devtools import whats_new
 from opspack.devtools.registry_build import registry_from_package
 from opspack.errors import UsageError
 from opspack.frontends import cli
-from opspack.testing import check_rendering, run_command
+from opspack_testkit import check_rendering, run_command
 
 
 def entry(pack: str, version: str, verb: str, summary: str, args: tuple[str, ...] = ()) -> dict[str, Any]:

@@ -13,7 +13,7 @@ from opspack.errors import CommandTimeout
 from opspack.frontends import cli
 from opspack.registry import Registry
 from opspack.scripts import parse_output, run_script, script_results
-from opspack.testing import check_rendering, run_command
+from opspack_testkit import check_rendering, run_command
 
 SCRIPTS = Path(__file__).parent / "scripts"
 

@@ -3,7 +3,8 @@
 The registry the front-ends load is the installed packs' (the `server` pack at least)
 plus the echo pack of this folder (trivial, slow, image and destructive commands with
 no backend). Processes the tests start (``opspack serve``, ``opspack mcp``, Hubot) get
-it as a registry.json file and find the echo pack through PYTHONPATH.
+it as a registry.json file and find the echo pack through PYTHONPATH; the tests import it
+through the ``pythonpath`` option of tests/pytest.ini.
 """
 
 from __future__ import annotations
@@ -12,20 +13,15 @@ import contextlib
 import json
 import socket
 import subprocess
-import sys
 import threading
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from frontend_helpers import ECHO, TOKEN, Runner, child_env, opspack_exe
-
-if str(ECHO) not in sys.path:
-    sys.path.insert(0, str(ECHO))
-
+from frontend_helpers import TOKEN, Runner, child_env, opspack_exe
 from opspack.devtools.registry_build import registry_from_package
 from opspack.registry import Registry
-from opspack.testing import free_port, stop_process, wait_for_port
+from opspack_testkit import free_port, stop_process, wait_for_port
 
 
 @pytest.fixture(scope="session")

@@ -24,7 +24,7 @@ from pathlib import Path
 
 import pytest
 from frontend_helpers import Runner, child_env
-from opspack.testing import free_port, need
+from opspack_testkit import free_port, need
 
 ROOT = Path(__file__).resolve().parents[2]
 SCRIPTS = ROOT / "frontends" / "hubot" / "scripts"

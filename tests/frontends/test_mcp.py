@@ -12,7 +12,7 @@ import anyio
 import pytest
 from frontend_helpers import child_env, opspack_exe
 from opspack.registry import Registry
-from opspack.testing.validate import validate_reply_json
+from opspack_testkit.validate import validate_reply_json
 
 mcp = pytest.importorskip("mcp")
 

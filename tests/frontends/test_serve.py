@@ -18,7 +18,7 @@ from opspack.registry import Entry, Registry
 from opspack.results import Error
 from opspack.runtime import Runtime
 from opspack.settings import Config
-from opspack.testing.validate import validate_reply_json, validate_slack_messages
+from opspack_testkit.validate import validate_reply_json, validate_slack_messages
 from starlette.testclient import TestClient
 
 AUTH = {"Authorization": f"Bearer {TOKEN}"}

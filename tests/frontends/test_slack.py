@@ -1,7 +1,8 @@
 """The Slack app: the real Bolt App object fed signed, recorded request payloads.
 
-Slack's Web API and response URLs are a FakeHTTPServer on loopback, so the app's
-real WebClient and `respond` make real HTTP calls the test can read. Payload shapes:
+Slack's Web API and response URLs are the test kit's fake Slack on loopback
+(opspack_testkit.fakes.slack), so the app's real WebClient and `respond` make real HTTP
+calls the test can read. Payload shapes:
 - slash command: https://api.slack.com/interactivity/slash-commands#app_command_handling
 - app_mention: https://api.slack.com/events/app_mention
 - block_actions: https://api.slack.com/reference/interaction-payloads/block-actions
@@ -11,7 +12,6 @@ real WebClient and `respond` make real HTTP calls the test can read. Payload sha
 from __future__ import annotations
 
 import json
-import threading
 import time
 from collections.abc import Iterator, Sequence
 from typing import Any
@@ -22,8 +22,8 @@ from opspack.frontends.gateway import Gateway
 from opspack.registry import Registry
 from opspack.runtime import Runtime
 from opspack.settings import Config
-from opspack.testing.fakehttp import FakeHTTPServer, Request, Response
-from opspack.testing.validate import validate_slack_messages
+from opspack_testkit.fakes.slack import FakeSlack
+from opspack_testkit.validate import validate_slack_messages
 
 pytest.importorskip("slack_bolt")
 
@@ -34,74 +34,9 @@ from slack_sdk.signature import SignatureVerifier
 SECRET = "8f742231b10e8888abcd99yyyzzz85a5"
 
 
-class FakeSlack:
-    """Slack's Web API and response URLs: records what the app posts."""
-
-    def __init__(self) -> None:
-        self.server = FakeHTTPServer()
-        self.posted: list[dict[str, Any]] = []
-        self.files: list[bytes] = []
-        self.lock = threading.Condition()
-        s = self.server
-
-        @s.route("POST", r"/api/auth\.test")
-        def auth_test(req: Request) -> Response:
-            return Response.json(
-                {"ok": True, "team": "T", "user": "opspack", "team_id": "T1", "user_id": "UBOT", "bot_id": "B1"}
-            )
-
-        @s.route("POST", r"/api/chat\.postMessage")
-        def post_message(req: Request) -> Response:
-            ctype = {k.lower(): v for k, v in req.headers.items()}.get("content-type", "")
-            data = req.json() if ctype.startswith("application/json") else req.form()
-            self._record({"via": "chat.postMessage", **_flat(data)})
-            return Response.json({"ok": True, "channel": "C1", "ts": "2.1"})
-
-        @s.route("POST", r"/respond/\w+")
-        def respond(req: Request) -> Response:
-            self._record({"via": "respond", **req.json()})
-            return Response.text("ok")
-
-        @s.route("POST", r"/api/files\.getUploadURLExternal")
-        def upload_url(req: Request) -> Response:
-            return Response.json({"ok": True, "upload_url": self.server.url + "/upload/F1", "file_id": "F1"})
-
-        @s.route("POST", r"/upload/F1")
-        def upload(req: Request) -> Response:
-            self.files.append(req.body)
-            return Response.text("OK - 1")
-
-        @s.route("POST", r"/api/files\.completeUploadExternal")
-        def complete(req: Request) -> Response:
-            self._record({"via": "files.completeUploadExternal", **_flat(req.form() or {})})
-            return Response.json({"ok": True, "files": [{"id": "F1", "title": "pixel.png"}]})
-
-    def _record(self, item: dict[str, Any]) -> None:
-        with self.lock:
-            self.posted.append(item)
-            self.lock.notify_all()
-
-    def wait(self, count: int) -> list[dict[str, Any]]:
-        """Wait until ``count`` posts arrived (Bolt runs listeners after ack, in threads)."""
-        deadline = time.monotonic() + 60
-        with self.lock:
-            while len(self.posted) < count:
-                left = deadline - time.monotonic()
-                assert left > 0, f"only {len(self.posted)} of {count} posts arrived: {self.posted}"
-                self.lock.wait(left)
-            return list(self.posted)
-
-
-def _flat(data: Any) -> dict[str, Any]:
-    if isinstance(data, dict):
-        return {k: (v[0] if isinstance(v, list) and len(v) == 1 else v) for k, v in data.items()}
-    return {}
-
-
 @pytest.fixture
 def slack() -> Iterator[FakeSlack]:
-    fake = FakeSlack()
-    with fake.server:
+    with FakeSlack() as fake:
         yield fake
 
 
@@ -110,7 +45,7 @@ def app(registry: Registry, slack: FakeSlack) -> Iterator[App]:
     from opspack.frontends.slack import create_app
 
     runtime = Runtime(registry, config=Config(data={}, path=None, environ={}))
-    client = WebClient(token="xoxb-test", base_url=slack.server.url + "/api/")
+    client = WebClient(token="xoxb-test", base_url=slack.url + "/api/")
     yield create_app(
         Gateway(runtime),
         client=client,
@@ -143,7 +78,7 @@ def slash(app: App, slack: FakeSlack, text: str, user: str = "U1") -> Any:
             "command": "/ops",
             "text": text,
             "api_app_id": "A1",
-            "response_url": slack.server.url + "/respond/1",
+            "response_url": slack.url + "/respond/1",
             "trigger_id": "13345224609.738474920.8088930838d88f008e0",
         }
     )
@@ -160,7 +95,7 @@ def click(app: App, slack: FakeSlack, button: dict[str, Any], user: str = "U1") 
         "trigger_id": "12466734323.1395872398",
         "team": {"id": "T1", "domain": "example"},
         "channel": {"id": "C1", "name": "ops"},
-        "response_url": slack.server.url + "/respond/2",
+        "response_url": slack.url + "/respond/2",
         "actions": [{**button, "block_id": "b1", "action_ts": "3.1"}],
     }
     return dispatch(app, urlencode({"payload": json.dumps(payload)}), "application/x-www-form-urlencoded")

@@ -2,7 +2,7 @@
 
 The activity shape follows
 https://learn.microsoft.com/microsoftteams/platform/webhooks-and-connectors/how-to/add-outgoing-webhook
-and the cards are checked with the `adaptivecards` npm parser (opspack.testing.cards).
+and the cards are checked with the `adaptivecards` npm parser (opspack_testkit.cards).
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ from opspack.frontends.teams import sign
 from opspack.registry import Registry
 from opspack.runtime import Runtime
 from opspack.settings import Config
-from opspack.testing import need
+from opspack_testkit import need
 from starlette.testclient import TestClient
 
 SECRET = base64.b64encode(b"teams-shared-secret-0123456789ab").decode()
@@ -75,7 +75,7 @@ def cards(answer: dict[str, Any]) -> list[dict[str, Any]]:
 
 def validate(found: list[dict[str, Any]]) -> None:
     need(shutil.which("node") is not None and shutil.which("npm") is not None, "Node.js and npm are not installed")
-    from opspack.testing.cards import validate_adaptive_cards
+    from opspack_testkit.cards import validate_adaptive_cards
 
     assert validate_adaptive_cards(found) == [[] for _ in found]
 

@@ -1,4 +1,4 @@
-"""The fake GitLab on loopback (opspack.testing.fakegitlab) and helpers to run chat commands."""
+"""The fake GitLab on loopback (opspack_testkit.fakes.gitlab) and helpers to run chat commands."""
 
 from __future__ import annotations
 
@@ -10,8 +10,8 @@ from typing import Any
 import pytest
 from opspack.devtools.registry_build import registry_from_package
 from opspack.registry import Registry
-from opspack.testing import check_rendering, run_command
-from opspack.testing.fakegitlab import FakeGitLab
+from opspack_testkit import check_rendering, run_command
+from opspack_testkit.fakes.gitlab import FakeGitLab
 
 
 @pytest.fixture(scope="session")

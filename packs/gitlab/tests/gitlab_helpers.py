@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from opspack.testing.fakegitlab import FakeGitLab
+from opspack_testkit.fakes.gitlab import FakeGitLab
 
 
 def results(reply: Any) -> list[dict[str, Any]]:

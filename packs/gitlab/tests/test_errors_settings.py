@@ -10,8 +10,8 @@ from pathlib import Path
 from conftest import Run
 from gitlab_helpers import table
 from opspack.registry import Registry
-from opspack.testing import check_rendering, free_port, run_command
-from opspack.testing.fakegitlab import FakeGitLab
+from opspack_testkit import check_rendering, free_port, run_command
+from opspack_testkit.fakes.gitlab import FakeGitLab
 
 
 def test_wrong_token_is_denied_and_never_shown(fake: FakeGitLab, run: Run) -> None:

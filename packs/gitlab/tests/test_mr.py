@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from conftest import Run
 from gitlab_helpers import results, table
-from opspack.testing.fakegitlab import FakeGitLab
+from opspack_testkit.fakes.gitlab import FakeGitLab
 
 
 def test_mr_list_reads_one_page_of_a_big_project(fake: FakeGitLab, run: Run) -> None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from conftest import Run
 from gitlab_helpers import results, status, table, writes
-from opspack.testing.fakegitlab import FakeGitLab
+from opspack_testkit.fakes.gitlab import FakeGitLab
 
 
 def test_pipeline_status_of_a_ref_shows_jobs(fake: FakeGitLab, run: Run) -> None:

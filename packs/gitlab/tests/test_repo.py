@@ -7,7 +7,7 @@ from collections.abc import Callable
 import gitlab
 from conftest import Run
 from gitlab_helpers import rows_by, status, table, writes
-from opspack.testing.fakegitlab import FakeGitLab
+from opspack_testkit.fakes.gitlab import FakeGitLab
 
 TEAM_STANDARD = """
 default_branch = "main"
@@ -222,7 +222,7 @@ def test_conflicts_from_gitlab_409_and_400_taken(fake: FakeGitLab, run: Run) -> 
     stale = {"labels": True, "project": True}
 
     def stale_reads(req: object) -> object:
-        from opspack.testing.fakehttp import Request, Response
+        from opspack_testkit.fakes.http import Request, Response
 
         assert isinstance(req, Request)
         if req.method == "GET" and req.path.endswith(f"/projects/{project.id}/labels") and stale["labels"]:

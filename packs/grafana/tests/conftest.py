@@ -4,11 +4,11 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from fake_grafana import FakeGrafana
 from opspack.context import Caller
 from opspack.devtools.registry_build import registry_from_package
 from opspack.runtime import Runtime
 from opspack.settings import Config
+from opspack_testkit.fakes.grafana import FakeGrafana
 
 
 @pytest.fixture(scope="session")

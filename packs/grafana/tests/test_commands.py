@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from opspack.testing import check_rendering
+from opspack_testkit import check_rendering
 
 
 def test_dashboards_search_and_list(fake, run):
@@ -150,7 +150,7 @@ def test_datasources_without_health(fake, run):
 
 
 def test_forbidden_is_denied_with_a_role_hint(fake, run):
-    from opspack.testing.fakehttp import Response
+    from opspack_testkit.fakes.http import Response
 
     fake.server.before.append(
         lambda req: (

@@ -8,9 +8,9 @@ import subprocess
 import sys
 from pathlib import Path
 
-from fake_grafana import PLACEHOLDER_SIZE
 from opspack.renderers import render
-from opspack.testing import check_rendering
+from opspack_testkit import check_rendering
+from opspack_testkit.fakes.grafana import PLACEHOLDER_SIZE
 
 PNG = b"\x89PNG\r\n\x1a\n"
 
@@ -203,7 +203,7 @@ def test_missing_settings_are_a_config_error(run):
 
 
 def test_unreachable_grafana_is_a_backend_error(run):
-    from opspack.testing import free_port
+    from opspack_testkit import free_port
 
     url = f"http://127.0.0.1:{free_port()}"
     reply = run("grafana dashboards", environ={"OPSPACK_GRAFANA_URL": url, "OPSPACK_GRAFANA_TOKEN": "x"})

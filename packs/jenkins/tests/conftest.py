@@ -2,19 +2,14 @@
 
 from __future__ import annotations
 
-import sys
 from collections.abc import Callable, Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
-
-sys.path.insert(0, str(Path(__file__).parent))
-
-from fake_jenkins import PIPELINE, FakeJenkins, boolean, choice, password, string
 from opspack.devtools.registry_build import registry_from_package
 from opspack.registry import Registry
-from opspack.testing import check_rendering, run_command
+from opspack_testkit import check_rendering, run_command
+from opspack_testkit.fakes.jenkins import PIPELINE, FakeJenkins, boolean, choice, password, string
 
 TOKEN = "alice-api-token-0123"
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from conftest import TOKEN, Run
-from fake_jenkins import FakeJenkins
+from opspack_testkit.fakes.jenkins import FakeJenkins
 
 
 def _posts(fake: FakeJenkins) -> list[str]:
@@ -210,14 +210,14 @@ def test_missing_permission_is_denied_with_the_reason(run: Run) -> None:
 
 
 def test_missing_settings_are_a_config_error(registry: Any) -> None:
-    from opspack.testing import run_command
+    from opspack_testkit import run_command
 
     reply = run_command("jenkins jobs", registry=registry, environ={})
     assert reply.error.kind == "config" and "OPSPACK_JENKINS_URL" in reply.error.hint
 
 
 def test_unreachable_controller(run: Run) -> None:
-    from opspack.testing import free_port
+    from opspack_testkit import free_port
 
     reply = run("jenkins nodes", OPSPACK_JENKINS_URL=f"http://127.0.0.1:{free_port()}/")
     assert reply.error.kind == "backend" and "cannot be reached" in reply.error.message

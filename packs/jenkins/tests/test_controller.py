@@ -10,13 +10,13 @@ from typing import Any
 
 import pytest
 from conftest import TOKEN, Run
-from fake_jenkins import FakeJenkins
 from opspack.context import Caller
 from opspack.registry import Registry
 from opspack.runtime import Runtime
 from opspack.settings import Config
-from opspack.testing import check_rendering
-from opspack.testing.fakehttp import Response
+from opspack_testkit import check_rendering
+from opspack_testkit.fakes.http import Response
+from opspack_testkit.fakes.jenkins import FakeJenkins
 
 
 @pytest.fixture
@@ -55,7 +55,7 @@ def test_stale_crumb_is_renewed_once(runtime: Runtime, fake: FakeJenkins) -> Non
 
 def test_no_crumb_is_a_clear_denied_error(run: Run, fake: FakeJenkins) -> None:
     # A proxy that hides the crumb issuer: python-jenkins then posts without a crumb.
-    fake.http.before.append(lambda req: Response.text("Not Found", 404) if "crumbIssuer" in req.path else None)
+    fake.server.before.append(lambda req: Response.text("Not Found", 404) if "crumbIssuer" in req.path else None)
     reply = run("jenkins build tools/cleanup")
     assert reply.error.kind == "denied" and "CSRF crumb" in reply.error.message
     assert "proxy" in reply.error.hint
@@ -99,7 +99,7 @@ url = "{other.url}"
 """
         )
         env = {"OPSPACK_CONFIG": str(config), "JENKINS_TOKEN": TOKEN}
-        from opspack.testing import run_command
+        from opspack_testkit import run_command
 
         main = run_command("jenkins jobs", registry=registry, environ=env)
         assert "deploy" in {r[0] for r in main.results[0].rows}

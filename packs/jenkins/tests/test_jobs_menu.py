@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from conftest import Run
-from fake_jenkins import FakeJenkins, big_controller
+from opspack_testkit.fakes.jenkins import FakeJenkins, big_controller
 
 
 def _rows(reply: Any) -> dict[str, list[Any]]:

@@ -6,12 +6,12 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from fake_nitro import FakeNitro
 from opspack.context import Caller
 from opspack.devtools.registry_build import registry_from_package
 from opspack.registry import Registry
 from opspack.runtime import Runtime
 from opspack.settings import Config
+from opspack_testkit.fakes.netscaler import FakeNitro
 
 
 @pytest.fixture(scope="session")

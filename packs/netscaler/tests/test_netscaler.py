@@ -8,13 +8,13 @@ import sys
 from pathlib import Path
 from typing import Any
 
-import fake_nitro
 import pytest
 from conftest import Runner
-from fake_nitro import PASSWORD, VIEWER, VIEWER_PASSWORD, FakeNitro
 from opspack.registry import Registry
 from opspack.settings import Config
-from opspack.testing import check_rendering, free_port
+from opspack_testkit import check_rendering, free_port
+from opspack_testkit.fakes import netscaler as fake_nitro
+from opspack_testkit.fakes.netscaler import PASSWORD, VIEWER, VIEWER_PASSWORD, FakeNitro
 
 
 def results(reply: Any) -> list[dict[str, Any]]:
@@ -241,7 +241,7 @@ def test_disable_member_then_vip_shows_it_out_of_service(fake: FakeNitro, run: R
     reply = run("ns member disable sg_web web02 443", confirmed=True)
     assert status(reply) == ("warning", "web02 443 in sg_web disabled: now OUT OF SERVICE")
     assert results(reply)[0]["items"]["admin state"] == "DISABLED"
-    action = next(r for r in fake.http.requests if r.method == "POST" and r.path.endswith("/servicegroup"))
+    action = next(r for r in fake.server.requests if r.method == "POST" and r.path.endswith("/servicegroup"))
     assert action.query == {"action": ["disable"]}
     assert action.json() == {"servicegroup": {"servicegroupname": "sg_web", "servername": "web02", "port": 443}}
 
@@ -263,7 +263,7 @@ def test_graceful_disable_with_delay_drains_first(fake: FakeNitro, run: Runner) 
     assert status(reply) == ("warning", "web03 443 in sg_web disabled: now GOING OUT OF SERVICE")
     items = results(reply)[0]["items"]
     assert items["graceful"] == "YES" and items["delay_s"] == 60
-    action = next(r for r in fake.http.requests if r.method == "POST" and r.path.endswith("/servicegroup"))
+    action = next(r for r in fake.server.requests if r.method == "POST" and r.path.endswith("/servicegroup"))
     assert action.json()["servicegroup"] == {
         "servicegroupname": "sg_web",
         "servername": "web03",
@@ -313,7 +313,7 @@ def test_backup_create_then_list(fake: FakeNitro, run: Runner) -> None:
     rows = {r[0]: r for r, _ in table_rows(reply)}
     assert set(rows) == {created, "nightly.tgz"}
     assert rows[created][1] == "basic" and rows[created][5] == "nsroot" and rows[created][6] == "before CHG-1234"
-    body = next(r for r in fake.http.requests if r.method == "POST" and r.path.endswith("/systembackup"))
+    body = next(r for r in fake.server.requests if r.method == "POST" and r.path.endswith("/systembackup"))
     assert body.query == {"action": ["create"]}
     assert body.json()["systembackup"]["level"] == "basic"
     full = run("ns backup --level full")

@@ -1,4 +1,4 @@
-"""Simulated switches (opspack.testing.switches: fake-switches over SSH) the network pack's tests talk to.
+"""Simulated switches (opspack_testkit.servers.switches: fake-switches over SSH) the network pack's tests talk to.
 
 One simulator process serves every device on its own loopback port: two Cisco IOS
 switches, a Dell OS6 switch and a Cisco switch behind a proxy that delays every packet
@@ -17,8 +17,8 @@ import pytest
 from opspack.devtools.registry_build import registry_from_package
 from opspack.registry import Registry
 from opspack.results import Reply
-from opspack.testing import check_rendering, free_port, need, run_command
-from opspack.testing.switches import SimulatedSwitches, SwitchSpec, switches_available
+from opspack_testkit import check_rendering, free_port, need, run_command
+from opspack_testkit.servers.switches import SimulatedSwitches, SwitchSpec, switches_available
 
 USER = "netops"
 PASSWORD = "Pw-canary-8c1f0e77"

@@ -1,15 +1,9 @@
 """Devices from NetBox: the real pynetbox client over real HTTP to a fake NetBox on loopback.
 
-The fake answers ``GET /api/dcim/devices/`` the way NetBox's REST API does
-(https://netboxlabs.com/docs/netbox/integrations/rest-api/ and the OpenAPI schema at
-``/api/schema/``, ``PaginatedDeviceWithConfigContextList``): ``{"count", "next",
-"previous", "results"}`` with ``limit``/``offset`` paging and absolute ``next`` links,
-device objects with nested ``site``/``role``/``platform``/``primary_ip4`` (``address``
-with its prefix length) and ``tags``, ``custom_fields``; ``Authorization: Token <key>``
-and ``{"detail": "Invalid token"}`` with 403 for a wrong token (401 where the server
-asks the client to authenticate). Its page size is capped at 2 (NetBox's
-``MAX_PAGE_SIZE``), so five devices take three pages. NetBox devices point at the
-simulated switches (custom field ``ssh_port``), so commands reach them over SSH.
+The fake (``opspack_testkit.fakes.netbox``) answers ``GET /api/dcim/devices/`` the way
+NetBox's REST API does, two devices a page, so five devices take three pages. NetBox
+devices point at the simulated switches (custom field ``ssh_port``), so commands reach
+them over SSH.
 """
 
 from __future__ import annotations
@@ -22,81 +16,8 @@ from typing import Any
 import pytest
 from conftest import Lab, run
 from opspack.registry import Registry
-from opspack.testing import free_port
-from opspack.testing.fakehttp import FakeHTTPServer, Request, Response
-
-TOKEN = "0123456789abcdef0123456789abcdef01234567"
-MAX_PAGE_SIZE = 2
-
-
-def _device(
-    i: int,
-    name: str,
-    *,
-    ip: str | None,
-    platform: str | None,
-    role: str,
-    site: str = "hq",
-    tags: tuple[str, ...] = (),
-    fields: dict[str, Any] | None = None,
-) -> dict[str, Any]:
-    base = "http://netbox.invalid/api"
-    return {
-        "id": i,
-        "url": f"{base}/dcim/devices/{i}/",
-        "display": name,
-        "name": name,
-        "device_type": {"id": 1, "url": f"{base}/dcim/device-types/1/", "model": "C2960", "slug": "c2960"},
-        "role": {"id": 2, "url": f"{base}/dcim/device-roles/2/", "name": role.title(), "slug": role},
-        "platform": None
-        if platform is None
-        else {"id": 3, "url": f"{base}/dcim/platforms/3/", "name": platform, "slug": platform},
-        "site": {"id": 4, "url": f"{base}/dcim/sites/4/", "name": site.upper(), "slug": site},
-        "status": {"value": "active", "label": "Active"},
-        "primary_ip": None if ip is None else {"id": 10 + i, "family": {"value": 4}, "address": ip},
-        "primary_ip4": None if ip is None else {"id": 10 + i, "family": {"value": 4}, "address": ip},
-        "primary_ip6": None,
-        "tags": [{"id": 20 + n, "name": t, "slug": t, "color": "9e9e9e"} for n, t in enumerate(tags)],
-        "custom_fields": {"netmiko_device_type": None, "ssh_port": None, **(fields or {})},
-        "config_context": {},
-    }
-
-
-class FakeNetBox:
-    def __init__(self, devices: list[dict[str, Any]]) -> None:
-        self.devices = devices
-        self.auth_failure = 403
-        self.server = FakeHTTPServer()
-        self.server.route("GET", r"/api/dcim/devices/")(self.list_devices)
-
-    def list_devices(self, req: Request) -> Response:
-        header = req.headers.get("authorization", "")
-        if header != f"Token {TOKEN}":
-            detail = "Invalid token" if header else "Authentication credentials were not provided."
-            return Response.json({"detail": detail}, self.auth_failure)
-        chosen = self.devices
-        for key, path in (("site", "site"), ("role", "role")):
-            wanted = req.query.get(key)
-            if wanted:
-                chosen = [d for d in chosen if d[path]["slug"] in wanted]
-        if req.query.get("tag"):
-            chosen = [d for d in chosen if {t["slug"] for t in d["tags"]} & set(req.query["tag"])]
-        limit = min(int(req.arg("limit") or 50) or MAX_PAGE_SIZE, MAX_PAGE_SIZE)
-        offset = int(req.arg("offset") or 0)
-        page = chosen[offset : offset + limit]
-
-        def link(at: int) -> str:
-            rest = "".join(f"&{k}={v}" for k, vs in req.query.items() if k not in ("limit", "offset") for v in vs)
-            return f"{self.server.url}/api/dcim/devices/?limit={limit}&offset={at}{rest}"
-
-        return Response.json(
-            {
-                "count": len(chosen),
-                "next": link(offset + limit) if offset + limit < len(chosen) else None,
-                "previous": link(max(0, offset - limit)) if offset else None,
-                "results": page,
-            }
-        )
+from opspack_testkit import free_port
+from opspack_testkit.fakes.netbox import TOKEN, FakeNetBox, device
 
 
 @pytest.fixture
@@ -106,7 +27,7 @@ def netbox(lab: Lab) -> Iterator[FakeNetBox]:
     ports = lab.sims.ports
     fake = FakeNetBox(
         [
-            _device(
+            device(
                 1,
                 "nb1",
                 ip="127.0.0.1/32",
@@ -115,7 +36,7 @@ def netbox(lab: Lab) -> Iterator[FakeNetBox]:
                 tags=("nb-only",),
                 fields={"ssh_port": ports["sw1"]},
             ),
-            _device(
+            device(
                 2,
                 "nb2",
                 ip="127.0.0.1/24",
@@ -124,13 +45,13 @@ def netbox(lab: Lab) -> Iterator[FakeNetBox]:
                 site="dc3",
                 fields={"netmiko_device_type": "dell_os6", "ssh_port": ports["dsw"]},
             ),
-            _device(3, "noip", ip=None, platform="ios", role="access"),
-            _device(4, "sw1", ip="192.0.2.1/24", platform="eos", role="core"),  # the file's sw1 wins
-            _device(5, "noplat", ip="127.0.0.1/32", platform=None, role="access"),
+            device(3, "noip", ip=None, platform="ios", role="access"),
+            device(4, "sw1", ip="192.0.2.1/24", platform="eos", role="core"),  # the file's sw1 wins
+            device(5, "noplat", ip="127.0.0.1/32", platform=None, role="access"),
         ]
     )
     clear_cache()
-    with fake.server:
+    with fake:
         yield fake
     clear_cache()
 
@@ -138,7 +59,7 @@ def netbox(lab: Lab) -> Iterator[FakeNetBox]:
 def env_for(lab: Lab, netbox: FakeNetBox, **extra: str) -> dict[str, str]:
     return {
         **lab.env,
-        "OPSPACK_NETWORK_NETBOX_URL": netbox.server.url,
+        "OPSPACK_NETWORK_NETBOX_URL": netbox.url,
         "OPSPACK_NETWORK_NETBOX_TOKEN": TOKEN,
         "OPSPACK_NETWORK_NETBOX_TTL": "0",
         **extra,

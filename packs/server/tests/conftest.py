@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 from opspack.devtools.registry_build import registry_from_package
 from opspack.registry import Registry
-from opspack.testing.tls import TestCA
+from opspack_testkit.tls import TestCA
 
 
 @pytest.fixture(scope="session")

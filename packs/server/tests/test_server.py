@@ -10,8 +10,8 @@ from typing import Any
 
 import pytest
 from opspack.registry import Registry
-from opspack.testing import check_rendering, run_command
-from opspack.testing.tls import TestCA, TLSServer
+from opspack_testkit import check_rendering, run_command
+from opspack_testkit.tls import TestCA, TLSServer
 
 
 def rows(reply: Any) -> list[tuple[str, str, str, str]]:

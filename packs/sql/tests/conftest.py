@@ -21,9 +21,9 @@ from opspack.registry import Registry
 from opspack.results import Reply
 from opspack.runtime import Runtime
 from opspack.settings import Config
-from opspack.testing import check_rendering, need
-from opspack.testing.mariadb import MariaDBServer
-from opspack.testing.postgres import PostgresServer, PostgresUnavailable, pg_bin_dir
+from opspack_testkit import check_rendering, need
+from opspack_testkit.servers.mariadb import MariaDBServer
+from opspack_testkit.servers.postgres import PostgresServer, PostgresUnavailable, pg_bin_dir
 
 APP_PASSWORD = "app-Secret-42"
 

@@ -6,7 +6,7 @@ import pymysql
 import pytest
 from conftest import APP_PASSWORD, results, run, session_id, table_records
 from opspack.runtime import Runtime
-from opspack.testing.mariadb import MariaDBServer
+from opspack_testkit.servers.mariadb import MariaDBServer
 
 
 def test_blocking_tree_shows_exactly_the_holder_and_its_two_waiters(mruntime: Runtime, mdb: MariaDBServer) -> None:

@@ -13,9 +13,9 @@ import sqlglot
 from conftest import results, run
 from opspack.runtime import Runtime
 from opspack.settings import Config
-from opspack.testing import free_port
 from opspack_sql.dialects import mssql
 from opspack_sql.model import blocking_tree, group_waits
+from opspack_testkit import free_port
 
 RECORDED = json.loads((Path(__file__).parent / "fixtures" / "mssql_recorded.json").read_text())
 STATEMENTS = {

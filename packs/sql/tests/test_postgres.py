@@ -6,7 +6,7 @@ import psycopg
 import pytest
 from conftest import APP_PASSWORD, results, run, session_id, table_records
 from opspack.runtime import Runtime
-from opspack.testing.postgres import PostgresServer
+from opspack_testkit.servers.postgres import PostgresServer
 
 
 def test_blocking_tree_shows_exactly_the_holder_and_its_two_waiters(runtime: Runtime, pg: PostgresServer) -> None:

@@ -1,4 +1,4 @@
-"""An OpenBao dev server (opspack.testing.openbao) the vault pack's tests talk to with hvac.
+"""An OpenBao dev server (opspack_testkit.servers.openbao) the vault pack's tests talk to with hvac.
 
 The server holds one known secret value (CANARY) in KV v2 and KV v1, a policy that
 may read it, a policy that may not, and AppRole logins that create leases.
@@ -14,8 +14,8 @@ import pytest
 from opspack.devtools.registry_build import registry_from_package
 from opspack.registry import Registry
 from opspack.results import Reply
-from opspack.testing import need, run_command
-from opspack.testing.openbao import OpenBao, OpenBaoUnavailable, bao_binary
+from opspack_testkit import need, run_command
+from opspack_testkit.servers.openbao import OpenBao, OpenBaoUnavailable, bao_binary
 
 CANARY = "CANARY-vault-pack-9b1e77-s3cr3t"
 ROOT = "dev-root-token-5c0ffee"

@@ -11,8 +11,8 @@ import pytest
 from conftest import CANARY, run, settings
 from opspack.registry import Registry
 from opspack.results import Reply
-from opspack.testing import check_rendering, free_port
-from opspack.testing.openbao import OpenBao
+from opspack_testkit import check_rendering, free_port
+from opspack_testkit.servers.openbao import OpenBao
 
 
 def ok(reply: Reply) -> list[dict[str, Any]]:

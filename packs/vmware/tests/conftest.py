@@ -19,8 +19,8 @@ from opspack.registry import Registry
 from opspack.results import Reply
 from opspack.runtime import Runtime
 from opspack.settings import Config
-from opspack.testing import need
-from opspack.testing.vcsim import Vcsim, VcsimUnavailable, build_vcsim, vmware_pack_environ
+from opspack_testkit import need
+from opspack_testkit.servers.vcsim import Vcsim, VcsimUnavailable, build_vcsim, vmware_pack_environ
 
 
 @pytest.fixture(scope="session")

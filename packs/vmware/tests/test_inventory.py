@@ -6,8 +6,8 @@ from typing import Any
 
 import pytest
 from conftest import Bot
-from opspack.testing import check_rendering
-from opspack.testing.vcsim import Vcsim
+from opspack_testkit import check_rendering
+from opspack_testkit.servers.vcsim import Vcsim
 
 CLUSTER_VMS = [f"DC0_C{c}_RP0_VM{n}" for c in range(2) for n in range(4)]
 ALL_VMS = sorted([*CLUSTER_VMS, "DC0_H0_VM0", "DC0_H0_VM1"])
@@ -189,7 +189,7 @@ def test_vcenter_status(lab: Vcsim, lab_bot: Bot) -> None:
     ],
 )
 def test_missing_settings_are_a_config_error(registry: Any, text: str) -> None:
-    from opspack.testing import run_command
+    from opspack_testkit import run_command
 
     reply = run_command(text, registry=registry, environ={})
     assert reply.error.kind == "config"

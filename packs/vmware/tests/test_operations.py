@@ -6,8 +6,8 @@ from collections.abc import Callable
 from typing import Any
 
 from conftest import Bot, pyvmomi_login, settings_env
-from opspack.testing import check_rendering
-from opspack.testing.vcsim import Vcsim
+from opspack_testkit import check_rendering
+from opspack_testkit.servers.vcsim import Vcsim
 
 
 def power(bot: Bot, vm: str) -> str:

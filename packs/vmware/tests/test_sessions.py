@@ -10,9 +10,9 @@ from collections.abc import Callable
 from pathlib import Path
 
 from conftest import Bot, pyvmomi_login, settings_env
-from opspack.testing import check_rendering, free_port
-from opspack.testing.tls import TestCA
-from opspack.testing.vcsim import Vcsim
+from opspack_testkit import check_rendering, free_port
+from opspack_testkit.servers.vcsim import Vcsim
+from opspack_testkit.tls import TestCA
 
 
 def logins() -> int:

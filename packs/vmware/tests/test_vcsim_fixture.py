@@ -1,4 +1,4 @@
-"""opspack.testing.vcsim against a real vcsim, checked with pyvmomi.
+"""opspack_testkit.servers.vcsim against a real vcsim, checked with pyvmomi.
 
 Needs Go + govmomi sources (apt-get install golang-go
 golang-github-vmware-govmomi-dev) and pyvmomi; without them these tests
@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any, NoReturn
 
 import pytest
-from opspack.testing.vcsim import (
+from opspack_testkit.servers.vcsim import (
     APT_PACKAGES,
     Vcsim,
     VcsimError,

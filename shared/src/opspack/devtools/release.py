@@ -4,9 +4,10 @@ bumped its version and added a changelog fragment.
 Standard library only, so the noxfile can load it by path before anything is installed
 (``nox -s release_check -- origin/main``, ``nox -s changed -- origin/main``).
 
-A *unit* is a pack (``packs/<name>/``) or the core (``shared/``, unit name ``core``).
-Each has its version in its own ``pyproject.toml`` and its unreleased notes as
-fragments ``changes/<slug>.<added|changed|fixed|removed>.md``.
+A *unit* is a pack (``packs/<name>/``), the core (``shared/``, unit name ``core``) or the
+test kit (``shared/testkit/``, unit name ``testkit``; its files are not the core's). Each
+has its version in its own ``pyproject.toml`` and its unreleased notes as fragments
+``changes/<slug>.<added|changed|fixed|removed>.md``.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ FRAGMENT = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.+-]*\.(" + "|".join(FRAGMENT_TYP
 #: a change to one of these tests everything (the core, the repository's tooling, CI)
 EVERYTHING = ("shared/", "noxfile.py", ".ci/")
 CORE = "core"
+TESTKIT = "testkit"
 
 
 class ReleaseError(Exception):
@@ -53,10 +55,19 @@ def _git(root: Path, *args: str, check: bool = True) -> str:
 
 
 def units(root: Path) -> list[Unit]:
-    """The core and every pack of the checkout at ``root``."""
+    """The core, the test kit and every pack of the checkout at ``root``."""
     found = [Unit(CORE, "shared/")]
+    if (root / "shared" / "testkit" / "pyproject.toml").is_file():
+        found.append(Unit(TESTKIT, "shared/testkit/"))
     found += [Unit(p.parent.name, f"packs/{p.parent.name}/") for p in sorted(root.glob("packs/*/pyproject.toml"))]
     return found
+
+
+def owner(found: list[Unit], path: str) -> Unit | None:
+    """The unit a file belongs to: the one with the deepest folder holding it (the test kit's
+    files are not the core's), or None."""
+    holders = [u for u in found if path.startswith(u.folder)]
+    return max(holders, key=lambda u: len(u.folder)) if holders else None
 
 
 def changed_files(root: Path, base: str) -> list[str]:
@@ -74,7 +85,9 @@ def changed_files(root: Path, base: str) -> list[str]:
 def touched(root: Path, files: list[str]) -> tuple[list[str], bool]:
     """(names of the units whose folder a file is in, whether everything must be tested)."""
     everything = any(f == e or (e.endswith("/") and f.startswith(e)) for f in files for e in EVERYTHING)
-    names = [u.name for u in units(root) if any(f.startswith(u.folder) for f in files)]
+    found = units(root)
+    owners = {owner(found, f) for f in files}
+    names = [u.name for u in found if u in owners]
     # a pack deleted by the change is not tested
     return names, everything
 
@@ -117,11 +130,12 @@ def check(root: Path, base: str) -> list[str]:
         merge_base = base
     files = changed_files(root, base)
     problems: list[str] = []
-    for unit in units(root):
-        mine = [f for f in files if f.startswith(unit.folder)]
+    found = units(root)
+    for unit in found:
+        mine = [f for f in files if owner(found, f) == unit]
         if not mine:
             continue
-        label = "core (shared/)" if unit.name == CORE else f"pack {unit.name} (packs/{unit.name}/)"
+        label = {CORE: "core", TESTKIT: "test kit"}.get(unit.name, f"pack {unit.name}") + f" ({unit.folder})"
         bad = [
             f
             for f in mine

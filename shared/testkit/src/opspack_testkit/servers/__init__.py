@@ -1,0 +1,9 @@
+"""Real servers and simulators for tests, benchmarks and the demo.
+
+Each runs as a child process on a free loopback port for the length of a ``with`` block:
+
+- :mod:`~opspack_testkit.servers.vcsim`: govmomi's vCenter simulator (built with Go).
+- :mod:`~opspack_testkit.servers.openbao`: OpenBao, the HashiCorp Vault API.
+- :mod:`~opspack_testkit.servers.postgres`, :mod:`~opspack_testkit.servers.mariadb`: private database servers.
+- :mod:`~opspack_testkit.servers.switches`: simulated network switches over SSH (fake-switches).
+"""
