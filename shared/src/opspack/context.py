@@ -90,6 +90,15 @@ class Context:
                 self.log.debug("progress callback failed", exc_info=True)
         return item
 
+    def resolve(self, value: str, *, secret: bool = True) -> str:
+        """Resolve a value a pack reads from its own files (an inventory's password): an
+        ``env:``, ``file:`` or ``vault:`` reference, with this invocation's environment; the
+        result is registered for masking unless ``secret=False``."""
+        resolved = self.settings.resolve(value)
+        if secret:
+            self.secret(resolved)
+        return resolved
+
     def secret(self, value: str | None) -> None:
         """Register a value that must never appear in a reply (a token a backend issued)."""
         self.masker.add(value)

@@ -174,6 +174,11 @@ class Settings(Mapping[str, Any]):
         self._raw = config.raw_values(pack, profile)
         self._cache: dict[str, Any] = {}
 
+    def resolve(self, value: str) -> str:
+        """``value`` with an ``env:``, ``file:`` or ``vault:`` reference resolved against this
+        invocation's environment (a literal is returned as it is)."""
+        return resolve_reference(value, self._config.environ)[0]
+
     def profiles(self) -> list[str]:
         """The names of this pack's profiles in the config file."""
         return self._config.profiles(self.pack)

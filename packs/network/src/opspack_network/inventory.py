@@ -17,9 +17,7 @@ The file is read anew when it changes (its modification time), so edits need no 
 
 from __future__ import annotations
 
-import os
 import threading
-from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -235,19 +233,11 @@ def _mapping(value: Any, where: str) -> dict[str, Any]:
 
 def login(ctx: Context, device: Device) -> Login:
     """Resolve the device's credentials (references included) and register them for masking."""
-    from opspack.settings import resolve_reference
-
-    runtime = getattr(ctx, "runtime", None)
-    config = getattr(runtime, "config", None)
-    environ: Mapping[str, str] = getattr(config, "environ", None) or os.environ
     values: dict[str, str] = {}
     for name in ("username", *_SECRET_FIELDS):
         raw = str(getattr(device, name))
         try:
-            value = resolve_reference(raw, environ)[0] if raw else ""
+            values[name] = ctx.resolve(raw, secret=name in _SECRET_FIELDS) if raw else ""
         except ConfigError as exc:
             raise ConfigError(f"device {device.name}, {name}: {exc.message}", exc.hint) from None
-        if name in _SECRET_FIELDS:
-            ctx.secret(value)
-        values[name] = value
     return Login(device, values["username"], values["password"], values["secret"])
