@@ -123,8 +123,9 @@ class Dialect:
         raise NotImplementedError
 
     def activities(self, run: Runner, sql: str, params: tuple[Any, ...] | None = None) -> list[Activity]:
-        """The session rows ``sql`` returns, as activities."""
-        return [self.activity(r) for r in run.query(sql, params)]
+        """The session rows ``sql`` returns, as activities. A row whose session is gone (it
+        ended between the lock views and the session list being read) is no activity."""
+        return [self.activity(r) for r in run.query(sql, params) if r.get("session_id") is not None]
 
     def waits(self, run: Runner) -> list[Activity]:
         """Sessions that run, wait or hold a transaction open (not our own)."""
