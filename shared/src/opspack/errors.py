@@ -90,6 +90,24 @@ class CommandTimeout(OpsError):
     kind: ErrorKind = "timeout"
 
 
+class Busy(OpsError):
+    """A concurrency limit was reached (the message names it); try again later."""
+
+    kind: ErrorKind = "busy"
+
+
+class Interrupted(OpsError):
+    """The worker running the command died and it was not safe to run it again."""
+
+    kind: ErrorKind = "interrupted"
+
+
+class Cancelled(OpsError):
+    """Someone cancelled the job."""
+
+    kind: ErrorKind = "cancelled"
+
+
 class Ambiguous(UsageError):
     """A name matches several objects; the message lists them."""
 

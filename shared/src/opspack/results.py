@@ -16,7 +16,9 @@ from typing import Any, ClassVar, Literal
 
 Scalar = str | int | float | bool | None
 Level = Literal["ok", "warning", "critical", "unknown"]
-ErrorKind = Literal["usage", "not_found", "denied", "config", "backend", "timeout", "internal"]
+ErrorKind = Literal[
+    "usage", "not_found", "denied", "config", "backend", "timeout", "busy", "interrupted", "cancelled", "internal"
+]
 
 LEVELS: tuple[Level, ...] = ("ok", "warning", "critical", "unknown")
 ERROR_KINDS: tuple[ErrorKind, ...] = (
@@ -26,6 +28,9 @@ ERROR_KINDS: tuple[ErrorKind, ...] = (
     "config",
     "backend",
     "timeout",
+    "busy",
+    "interrupted",
+    "cancelled",
     "internal",
 )
 _LEVEL_RANK = {"ok": 0, "unknown": 1, "warning": 2, "critical": 3}
@@ -396,9 +401,47 @@ class Reply(Fields):
     def failure(cls, error: Error, command: str | None = None) -> Reply:
         return cls(ok=False, command=command, results=[], error=error)
 
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> Reply:
+        """A reply from its JSON shape (:meth:`to_dict`), e.g. a job's stored reply."""
+        error = data.get("error")
+        return cls(
+            ok=bool(data.get("ok")),
+            command=data.get("command"),
+            results=[result_from_dict(r) for r in data.get("results") or ()],
+            error=_error_from_dict(error) if error else None,
+        )
+
     def all_results(self) -> list[Result | Error]:
         """Results followed by the error, if any (the order renderers show them in)."""
         out: list[Result | Error] = list(self.results)
         if self.error is not None:
             out.append(self.error)
         return out
+
+
+def _init_fields(cls: type[Any], data: Mapping[str, Any]) -> dict[str, Any]:
+    """The constructor arguments of dataclass ``cls`` found in ``data``."""
+    return {f.name: data[f.name] for f in fields(cls) if f.init and f.name in data}
+
+
+def result_from_dict(data: Mapping[str, Any]) -> Result:
+    """One result from its JSON shape (the inverse of ``to_dict``)."""
+    kinds: dict[str, type[Any]] = {c.kind: c for c in (Text, Table, KV, Status, Image, Link, Menu, Diff, Progress)}
+    cls = kinds.get(str(data.get("kind")))
+    if cls is None:
+        raise ValueError(f"unknown result kind {data.get('kind')!r}")
+    values = _init_fields(cls, data)
+    if cls is Image:
+        values["data"] = base64.b64decode(data.get("data_base64") or "")
+    elif cls is Menu:
+        values["options"] = [MenuOption(**_init_fields(MenuOption, o)) for o in data.get("options") or ()]
+    result: Result = cls(**values)
+    return result
+
+
+def _error_from_dict(data: Mapping[str, Any]) -> Error:
+    values = _init_fields(Error, data)
+    confirm = data.get("confirm")
+    values["confirm"] = Confirmation(**_init_fields(Confirmation, confirm)) if confirm else None
+    return Error(**values)

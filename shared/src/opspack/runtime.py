@@ -11,6 +11,7 @@ with their traceback and answered with an ``internal`` error.
 from __future__ import annotations
 
 import concurrent.futures
+import contextlib
 import importlib
 import json
 import logging
@@ -19,7 +20,7 @@ import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from functools import cached_property
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any, Literal, cast
 
 from opspack.connections import ConnectionPool
 from opspack.context import Caller, Context
@@ -32,6 +33,7 @@ from opspack.settings import Config, Settings
 if TYPE_CHECKING:
     from opspack.audit import AuditLog
     from opspack.grammar import Parsed
+    from opspack.jobs import Executor, Job, JobState, JobStore, WorkItem
     from opspack.policy import Policy
 
 log = logging.getLogger("opspack.runtime")
@@ -59,12 +61,17 @@ class Runtime:
         policy: Policy | Literal["auto"] | None = _AUTO,
         audit: AuditLog | Literal["auto"] | None = _AUTO,
         timeouts: Literal["thread", "signal"] = "thread",
+        executor: Executor | Callable[[Runtime], Executor] | None = None,
     ) -> None:
         """``timeouts``: how a command's timeout is enforced. ``thread`` (for servers and any
         multi-threaded front-end) runs each command in a worker thread and stops waiting
         for it; ``signal`` (for the command line and the shell) runs it in the calling
         main thread and interrupts it with SIGALRM, which saves a thread handoff per command.
-        ``signal`` falls back to ``thread`` outside the main thread or without SIGALRM."""
+        ``signal`` falls back to ``thread`` outside the main thread or without SIGALRM.
+
+        ``executor``: where commands run (:mod:`opspack.executor`): in this process by default
+        (:class:`~opspack.executor.Inline`), or an executor (or a function making one from this
+        runtime) such as the runner's pool of worker processes."""
         self.registry = registry if registry is not None else Registry.from_installed()
         self._config = config
         self._policy = policy
@@ -76,9 +83,19 @@ class Runtime:
             max_workers=max_workers, thread_name_prefix="opspack-cmd"
         )
         self._funcs: dict[str, Callable[..., Any]] = {}
+        self._waiting: dict[int, concurrent.futures.Future[Reply]] = {}
         self._packs: dict[str, Any] = {}
         self._lock = threading.Lock()
         self.timeouts = timeouts
+        self._jobs: JobStore | None = None
+        from opspack.jobs import Inline
+
+        if executor is None:
+            self.executor: Executor = Inline(self.execute)
+        elif callable(executor) and not hasattr(executor, "submit"):
+            self.executor = executor(self)
+        else:
+            self.executor = cast("Executor", executor)
         _install_log_masking(self.masker)
 
     @property
@@ -108,6 +125,24 @@ class Runtime:
                     self._audit = AuditLog(url) if url else None
         return self._audit
 
+    @property
+    def jobs(self) -> JobStore:
+        """Every invocation's job: in the audit trail's database when it is on (every runner
+        and worker sharing it sees them), else in this process's memory."""
+        if self._jobs is None:
+            from opspack.jobs import JobStore
+            from opspack.store import Database
+
+            try:
+                audit = self.audit
+            except OpsError as exc:
+                log.error("jobs are kept in this process: %s", exc.message)
+                audit = None
+            with self._lock:
+                if self._jobs is None:
+                    self._jobs = JobStore(audit.database if audit is not None else Database("sqlite://"), beat=False)
+        return self._jobs
+
     def visible_commands(self, caller: Caller) -> list[Entry]:
         """The commands ``caller`` may run: the permission policy, then every gate.
 
@@ -128,8 +163,11 @@ class Runtime:
         return Registry(packs=[p for p in self.registry.packs if p["name"] in names], commands=commands)
 
     def close(self) -> None:
+        self.executor.close()
         self.pool.close_all()
         self._executor.shutdown(wait=False, cancel_futures=True)
+        if self._jobs is not None:
+            self._jobs.close()
         if self._audit not in (None, _AUTO):
             self._audit.close()
 
@@ -159,20 +197,126 @@ class Runtime:
         return self.run(Parsed(entry, dict(args or {})), caller)
 
     def run(self, parsed: Parsed, caller: Caller | None = None) -> Reply:
-        """Run a call the grammar (or :meth:`invoke`) resolved: the one path every call takes."""
+        """Run a call the grammar (or :meth:`invoke`) resolved, and wait for its reply: the
+        one path every call takes (a job, the executor, then the audit trail)."""
+        started = self.start(parsed, caller)
+        return started if isinstance(started, Reply) else self.wait(started)
+
+    def start(self, parsed: Parsed, caller: Caller | None = None) -> Job | Reply:
+        """Start a call as a job and answer at once with the job, or with the reply when it
+        was refused before it could start (the policy, a gate, a concurrency limit)."""
         caller = caller or Caller()
-        started = time.perf_counter()
         call = Call(parsed.entry, dict(parsed.args), self.masker)
         cid = call.entry["id"]
+        began = time.perf_counter()
         try:
-            reply = self._run(call, caller)
+            refusal = self._gate(call, caller)
+        except Exception as exc:
+            log.exception("checking %s failed unexpectedly", cid)
+            refusal = Reply.failure(_internal(exc), cid)
+        if refusal is not None:
+            return self._complete(call, caller, None, refusal, began)
+        entry = call.entry
+        job = self.jobs.new(
+            command=cid,
+            pack=entry["pack"]["name"],
+            user=caller.user,
+            channel=caller.channel,
+            frontend=caller.frontend,
+            text=call.text,
+            idempotent=bool(entry["effects"].get("idempotent")),
+            timeout_s=float(entry.get("timeout_s") or 30),
+        )
+        from opspack.jobs import WorkItem
+
+        item = WorkItem(
+            job=job.id,
+            entry=entry,
+            args=call.args,
+            user=caller.user,
+            roles=tuple(caller.roles),
+            channel=caller.channel,
+            frontend=caller.frontend,
+            profile=caller.profile,
+            confirmed=caller.confirmed,
+            approved_by=caller.approved_by,
+            confirm_token=caller.confirm_token,
+        )
+        listener = caller.on_progress
+        done: concurrent.futures.Future[Reply] = concurrent.futures.Future()
+
+        def progress(message: str, percent: float | None) -> None:
+            self.jobs.report(job.id, self.masker(message), percent)
+            if listener is not None and item.frontend != "worker":
+                from opspack.results import Progress
+
+                with contextlib.suppress(Exception):
+                    listener(Progress(self.masker(message), percent=percent))
+
+        def finished(future: concurrent.futures.Future[Reply]) -> None:
+            try:
+                reply = future.result()
+            except Exception as exc:  # an executor's own failure: still an answer
+                log.exception("job %s (%s) failed in its executor", job.id, cid)
+                reply = Reply.failure(_internal(exc), cid)
+            done.set_result(self._complete(call, caller, job, reply, began))
+
+        try:
+            submitted = self.executor.submit(item, progress, lambda: self.jobs.start(job.id))
+        except OpsError as exc:  # busy: a bulkhead is full
+            self._complete(call, caller, job, Reply.failure(exc.to_error(), cid), began)
+            return Reply.failure(exc.to_error(), cid)
+        self._waiting[job.id] = done
+        submitted.add_done_callback(finished)
+        return job
+
+    def wait(self, job: Job, timeout: float | None = None) -> Reply:
+        """The reply of a job this runtime started (waits until it is final)."""
+        done = self._waiting.get(job.id)
+        if done is None:
+            stored = self.jobs.get(job.id)
+            if stored is not None and stored.reply is not None:
+                return Reply.from_dict(stored.reply)
+            raise KeyError(job.id)
+        try:
+            return done.result(timeout)
+        finally:
+            if done.done():
+                self._waiting.pop(job.id, None)
+
+    def cancel(self, job_id: int) -> bool:
+        """Stop a job (queued or running) this runtime's executor holds."""
+        return bool(self.executor.cancel(job_id))
+
+    def _complete(self, call: Call, caller: Caller, job: Job | None, reply: Reply, began: float) -> Reply:
+        """The end of every call: secrets masked, the audit record, the job's final state."""
+        self.masker.scrub(reply)
+        self._record(caller, call, None, reply, began)
+        if job is not None:
+            self.jobs.finish(job.id, _final_state(reply), reply.to_dict())
+        return reply
+
+    # -- what a worker runs ----------------------------------------------------------
+    def execute(self, item: WorkItem, progress: Callable[[str, float | None], None] | None = None) -> Reply:
+        """Run a work item in this process: the steps after the policy (arguments, settings,
+        confirmation, the call under its timeout); every failure is an error reply."""
+        from opspack.results import Progress
+
+        def report(p: Progress) -> None:
+            if progress is not None:
+                progress(p.message, p.percent)
+
+        caller = Caller(**item.caller_fields(), on_progress=report)
+        call = Call(item.entry, dict(item.args), self.masker)
+        cid = item.command
+        try:
+            reply = self._execute(call, caller)
         except OpsError as exc:
             reply = Reply.failure(exc.to_error(), cid)
         except Exception as exc:
             log.exception("command %s failed unexpectedly", cid)
             reply = Reply.failure(_internal(exc), cid)
         self.masker.scrub(reply)
-        self._record(caller, call, None, reply, started)
         return reply
 
     def refuse(self, text: str | None, error: Error, caller: Caller | None = None) -> Reply:
@@ -219,7 +363,8 @@ class Runtime:
             log.exception("recording %s in the audit trail failed", call.entry["id"] if call else text)
 
     # -- the steps ----------------------------------------------------------------
-    def _run(self, call: Call, caller: Caller) -> Reply:
+    def _gate(self, call: Call, caller: Caller) -> Reply | None:
+        """The permission policy and the gates: a refusal, or None to go on."""
         entry = call.entry
         cid = entry["id"]
         policy = self.policy
@@ -234,6 +379,11 @@ class Runtime:
             refusal = gate(entry, caller)
             if refusal is not None:
                 return Reply.failure(refusal, cid)
+        return None
+
+    def _execute(self, call: Call, caller: Caller) -> Reply:
+        entry = call.entry
+        cid = entry["id"]
         func = self._function(entry)
         from opspack.declare import spec_of
 
@@ -376,6 +526,18 @@ class Call:
         from opspack.grammar import to_chat_text
 
         return to_chat_text(self.entry, json.loads(self.masked_args))
+
+
+def _final_state(reply: Reply) -> JobState:
+    """The state a job ends in for ``reply``."""
+    if reply.ok:
+        return "succeeded"
+    kind = reply.error.kind if reply.error is not None else None
+    if kind == "cancelled":
+        return "cancelled"
+    if kind == "interrupted":
+        return "interrupted"
+    return "failed"
 
 
 def _confirmation(call: Call) -> Error:

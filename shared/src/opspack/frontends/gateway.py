@@ -35,6 +35,8 @@ log = logging.getLogger("opspack.frontends.gateway")
 HELP_WORDS = frozenset({"help", "?"})
 #: ``confirm <token>`` in chat runs what the token confirms (unless a pack claims the word).
 CONFIRM_WORD = "confirm"
+#: ``jobs [--all] [--state S]``, ``job <id>``, ``job cancel <id>``: the caller's jobs.
+JOB_WORDS = frozenset({"jobs", "job"})
 
 
 class Gateway:
@@ -77,6 +79,10 @@ class Gateway:
                 return self.help(tokens[1:], caller)
             if len(tokens) == 2 and tokens[0].lower() == CONFIRM_WORD and not self._claimed(tokens[0]):
                 return self._confirmed(tokens[1], caller, None)
+            if tokens and tokens[0].lower() in JOB_WORDS and not self._claimed(tokens[0]):
+                from opspack.frontends import job_words
+
+                return job_words.answer(self.runtime, tokens, caller)
             parsed = grammar.parse(text, self.registry, tokens)
         except OpsError as exc:
             return self.runtime.refuse(text, exc.to_error(), caller)
@@ -192,4 +198,4 @@ def _default_confirmations(runtime: Runtime, ttl: float) -> Confirmations:
     return Confirmations(ttl=ttl)
 
 
-__all__ = ["CONFIRM_WORD", "HELP_WORDS", "Gateway"]
+__all__ = ["CONFIRM_WORD", "HELP_WORDS", "JOB_WORDS", "Gateway"]

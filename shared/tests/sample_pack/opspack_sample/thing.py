@@ -124,6 +124,37 @@ def slow(*, seconds: float = 5.0) -> Text:
     return Text("done")
 
 
+@command(settings=[], timeout=1.0)
+def hang(*, seconds: float = 60.0) -> Text:
+    """Hang like a client library that swallows every interruption (only killing stops it).
+
+    Args:
+        seconds: how long to hang
+    """
+    end = time.monotonic() + seconds
+    while time.monotonic() < end:
+        try:
+            time.sleep(0.05)
+        except BaseException:  # noqa: BLE001, S112 - the point: a timeout's exception is swallowed
+            continue
+    return Text("woke up")
+
+
+@command(settings=[], mutating=True, timeout=30.0)
+def change_slowly(ctx: Context, *, seconds: float = 5.0, key: str = "c") -> Text:
+    """A change that takes a while and reports progress (not idempotent: never run twice).
+
+    Args:
+        seconds: how long it takes
+        key: a name for the change
+    """
+    steps = 10
+    for i in range(steps):
+        ctx.progress(f"{key}: step {i + 1} of {steps}", percent=100.0 * (i + 1) / steps)
+        time.sleep(seconds / steps)
+    return Text(f"{key} changed")
+
+
 @command(settings=[])
 def broken(*, how: Literal["bug", "backend", "missing"] = "bug") -> Text:
     """Fail in several ways.
