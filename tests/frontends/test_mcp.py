@@ -122,7 +122,15 @@ def test_group_tools(registry_file: Path, open_port: int) -> None:
     with_session(registry_file, body, "--group-tools")
     tools = {t.name: t for t in seen["tools"]}
     assert {"server.host", "server.tls", "echo.msg", "echo.disk", "opspack.confirm"} <= set(tools)
-    assert tools["echo.msg"].input_schema["properties"]["command"]["enum"] == ["join", "menu", "pixel", "say", "slow"]
+    assert tools["echo.msg"].input_schema["properties"]["command"]["enum"] == [
+        "hang",
+        "join",
+        "menu",
+        "pixel",
+        "say",
+        "slow",
+        "steps",
+    ]
     assert tools["echo.disk"].annotations is not None and tools["echo.disk"].annotations.destructive_hint is True
     assert seen["r"].structured_content["ok"] is True
     assert seen["done"].structured_content["results"][0]["message"] == "sdr wiped"

@@ -39,6 +39,8 @@ if TYPE_CHECKING:
 F = TypeVar("F", bound=Callable[..., Any])
 
 SPEC_ATTR = "__opspack_command__"
+#: the least timeout of a command declared ``long=True`` (seconds)
+LONG_TIMEOUT_S = 3600.0
 _ID_PART = re.compile(r"^[a-z][a-z0-9_]*$")
 
 
@@ -269,6 +271,7 @@ def command(
     settings: Sequence[str] | None = None,
     results: Sequence[str] | None = None,
     check: Callable[..., Any] | None = None,
+    long: bool = False,
 ) -> Callable[[F], F]:
     """Declare a function as a chat command.
 
@@ -287,6 +290,8 @@ def command(
         timeout: seconds before the runtime answers with a ``timeout`` error.
         settings: which pack settings it needs (default: all the pack's settings).
         results: the result kinds it returns (default: from the return annotation).
+        long: long work (a migration, a build it waits for): its timeout is at least an hour,
+            so chat front-ends run it in the background and show its progress.
         check: for a command that asks for confirmation, a function called with the same
             arguments before the user is asked; it raises an ``OpsError`` when the call
             cannot succeed (a device that does not exist), so nobody confirms what would
@@ -311,7 +316,7 @@ def command(
             idempotent=idempotent,
             confirm=confirm,
             permission=permission,
-            timeout_s=float(timeout),
+            timeout_s=max(float(timeout), LONG_TIMEOUT_S) if long else float(timeout),
             settings=list(settings) if settings is not None else None,
             result_kinds=list(results) if results is not None else None,
             check=check,

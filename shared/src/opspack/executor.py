@@ -29,11 +29,14 @@ import time
 from collections.abc import Callable, Mapping
 from concurrent.futures import Future
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from opspack.errors import Busy
 from opspack.jobs import ProgressSink, WorkItem, cancelled, failure, timed_out
 from opspack.results import Reply
+
+if TYPE_CHECKING:
+    from opspack.runtime import Runtime
 
 log = logging.getLogger("opspack.executor")
 
@@ -335,4 +338,33 @@ def worker_main(conn: Any, registry_data: dict[str, Any], config_data: dict[str,
     runtime.close()
 
 
-__all__ = ["Embedded", "worker_main"]
+def for_runner(runtime: Runtime) -> Any:
+    """The executor a long-running front-end (``opspack serve``, MCP, Slack) uses, from
+    ``[jobs]``: Celery when a broker is named, else a pool of worker processes."""
+    from opspack.jobs import JobsSettings
+
+    config = runtime.config
+    settings = JobsSettings.load(config.data, config.environ)
+    if settings.broker:
+        try:
+            from opspack.celery_executor import executor_for  # type: ignore[import-not-found,unused-ignore]
+        except ImportError as exc:
+            from opspack.errors import ConfigError
+
+            raise ConfigError(
+                f"[jobs] broker is set, but the Celery executor is not installed ({exc.name or exc})",
+                "pip install 'opspack[celery]'",
+            ) from None
+        return executor_for(runtime, settings)
+    return Embedded(
+        workers=settings.workers,
+        per_user=settings.per_user,
+        per_pack=settings.per_pack,
+        queue_timeout_s=settings.queue_timeout_s,
+        registry_data=runtime.registry.to_data(),
+        config_data=config.data,
+        environ=config.environ,
+    )
+
+
+__all__ = ["Embedded", "for_runner", "worker_main"]

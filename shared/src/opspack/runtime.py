@@ -140,7 +140,12 @@ class Runtime:
                 audit = None
             with self._lock:
                 if self._jobs is None:
-                    self._jobs = JobStore(audit.database if audit is not None else Database("sqlite://"), beat=False)
+                    from opspack.jobs import Inline
+
+                    # a process that runs jobs for others says it is alive, so that the jobs of
+                    # one that died are ended by the others (JobStore.reap)
+                    beat = audit is not None and not isinstance(self.executor, Inline)
+                    self._jobs = JobStore(audit.database if audit is not None else Database("sqlite://"), beat=beat)
         return self._jobs
 
     def visible_commands(self, caller: Caller) -> list[Entry]:

@@ -25,6 +25,7 @@ from opspack import grammar
 from opspack.confirm import DEFAULT_TTL_S, Confirmations
 from opspack.context import Caller
 from opspack.errors import OpsError
+from opspack.jobs import Job
 from opspack.registry import Entry, Registry
 from opspack.results import Error, Reply
 from opspack.runtime import Runtime
@@ -53,6 +54,7 @@ class Gateway:
         self._confirmations = confirmations
         self._confirm_ttl = confirm_ttl
         self._lock = threading.Lock()
+        self._async_after: float | None = None
 
     @property
     def confirmations(self) -> Confirmations:
@@ -68,7 +70,35 @@ class Gateway:
         """Run chat text; with ``confirm_token``, run what it confirms (``text`` may be omitted,
         or name the same call as a check).
 
-        ``help [words]`` answers help; ``confirm <token>`` is the same as sending the token."""
+        ``help [words]`` answers help; ``confirm <token>`` is the same as sending the token;
+        ``jobs``, ``job <id>`` and ``job cancel <id>`` answer about the caller's jobs."""
+        return self._finish(self._chat(text, caller, confirm_token, early=False), caller)
+
+    def start_chat(
+        self, text: str | None, caller: Caller, confirm_token: str | None = None, *, only_long: bool = False
+    ) -> Job | Reply:
+        """Like :meth:`chat`, but a command answers at once with its job (special words, refusals
+        and confirmation requests still answer with a reply). ``only_long``: only a long
+        command (see :meth:`is_long`) answers with its job; a quick one with its reply, as a
+        chat front-end wants."""
+        started = self._chat(text, caller, confirm_token, early=True)
+        if only_long and isinstance(started, Job):
+            entry = self.registry.get(started.command or "")
+            if entry is None or not self.is_long(entry):
+                return self._finish(started, caller)
+        return self._started(started, caller)
+
+    def is_long(self, entry: Entry) -> bool:
+        """Whether a command is long work that chat front-ends run in the background: its
+        timeout is over ``[jobs] async_after_s`` (60 s; ``@command(long=True)`` gives an hour)."""
+        from opspack.jobs import JobsSettings
+
+        if self._async_after is None:
+            config = self.runtime.config
+            self._async_after = JobsSettings.load(config.data, config.environ).async_after_s
+        return float(entry.get("timeout_s") or 30) > self._async_after
+
+    def _chat(self, text: str | None, caller: Caller, confirm_token: str | None, *, early: bool) -> Job | Reply:
         text = text or ""
         try:
             tokens = grammar.tokenize(text.strip())
@@ -86,7 +116,7 @@ class Gateway:
             parsed = grammar.parse(text, self.registry, tokens)
         except OpsError as exc:
             return self.runtime.refuse(text, exc.to_error(), caller)
-        return self._issue(self.runtime.run(parsed, caller), caller)
+        return self._start(parsed, caller, early)
 
     def invoke(
         self,
@@ -96,13 +126,52 @@ class Gateway:
         confirm_token: str | None = None,
     ) -> Reply:
         """Run a command by id; with ``confirm_token``, run what it confirms."""
+        return self._finish(self._invoke(command, args, caller, confirm_token, early=False), caller)
+
+    def start_invoke(
+        self, command: str | None, args: dict[str, Any] | None, caller: Caller, confirm_token: str | None = None
+    ) -> Job | Reply:
+        """Like :meth:`invoke`, but a command answers at once with its job."""
+        return self._started(self._invoke(command, args, caller, confirm_token, early=True), caller)
+
+    def _invoke(
+        self,
+        command: str | None,
+        args: dict[str, Any] | None,
+        caller: Caller,
+        confirm_token: str | None,
+        *,
+        early: bool,
+    ) -> Job | Reply:
         if confirm_token:
             entry = self.registry.get(command) if command else None
             checked = self._checked_text(grammar.Parsed(entry, dict(args or {}))) if entry else command
             return self._confirmed(confirm_token, caller, checked)
         if not command:
             return Reply.failure(Error("usage", "No command given.", "Send a command id, or chat text to /chat."))
-        return self._issue(self.runtime.invoke(command, args, caller), caller)
+        entry = self.registry.get(command)
+        if entry is None:
+            return self.runtime.invoke(command, args, caller)  # the runtime's "unknown command" answer
+        return self._start(grammar.Parsed(entry, dict(args or {})), caller, early)
+
+    def _start(self, parsed: grammar.Parsed, caller: Caller, early: bool) -> Job | Reply:
+        started = self.runtime.start(parsed, caller)
+        if early and isinstance(started, Job) and parsed.entry["effects"].get("confirm") and not caller.confirmed:
+            # what answers is a confirmation request (after the command's own check): it needs
+            # its token now, so the caller waits for it like for any quick answer
+            return self.runtime.wait(started)
+        return started
+
+    def _started(self, started: Job | Reply, caller: Caller) -> Job | Reply:
+        return self._issue(started, caller) if isinstance(started, Reply) else started
+
+    def wait(self, job: Job, caller: Caller, timeout: float | None = None) -> Reply:
+        """The reply of a job started here, its confirmation request given a token."""
+        return self._finish(job, caller, timeout)
+
+    def _finish(self, started: Job | Reply, caller: Caller, timeout: float | None = None) -> Reply:
+        reply = started if isinstance(started, Reply) else self.runtime.wait(started, timeout)
+        return self._issue(reply, caller)
 
     def confirm(self, token: str, caller: Caller) -> Reply:
         """Run what ``token`` confirms (the shell's "yes", a Slack button, an MCP elicitation)."""

@@ -44,6 +44,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -53,6 +54,7 @@ from opspack.context import Caller
 from opspack.errors import ConfigError
 from opspack.frontends.gateway import Gateway
 from opspack.frontends.guard import PUBLIC_PATHS, BodyTooLarge, Guard, failure_body, too_large
+from opspack.jobs import STATES, Job
 from opspack.renderers import FORMATS, render
 from opspack.results import Reply
 from opspack.settings import Config, resolve_reference
@@ -67,13 +69,15 @@ log = logging.getLogger("opspack.frontends.serve")
 
 DEFAULT_MAX_BODY = 1024 * 1024
 DEFAULT_THREADS = 64
+#: how often a Server-Sent Events stream looks at its job
+EVENTS_POLL_S = 0.2
 
 FormatName = Literal["text", "markdown", "slack", "teams", "mattermost", "json"]
 
 
 # -- requests ------------------------------------------------------------------
 class _CallerFields(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
 
     user: str = Field("anonymous", max_length=256, description="who asks (the bot's user id or name)")
     roles: list[str] = Field(default_factory=list, description="the user's roles, for permission checks")
@@ -82,6 +86,11 @@ class _CallerFields(BaseModel):
     profile: str | None = Field(None, max_length=128, description="settings profile to use")
     confirm_token: str | None = Field(
         None, max_length=256, description="the token of a confirmation request: runs what it confirms"
+    )
+    run_async: bool = Field(
+        False,
+        alias="async",
+        description="answer 202 with the job at once; follow it at /jobs/<id> or /jobs/<id>/events",
     )
 
     def caller(self, frontend: str) -> Caller:
@@ -150,6 +159,11 @@ class ServeSettings:
         )
 
 
+def _event(name: str, data: Any) -> bytes:
+    """One Server-Sent Event."""
+    return f"event: {name}\ndata: {json.dumps(data, ensure_ascii=False)}\n\n".encode()
+
+
 # -- the application ---------------------------------------------------------------
 def reply_body(reply: Reply, fmt: str) -> dict[str, Any]:
     """What /invoke and /chat answer for ``reply`` in format ``fmt``."""
@@ -170,7 +184,7 @@ def create_app(
     import anyio
     from starlette.applications import Starlette
     from starlette.exceptions import HTTPException
-    from starlette.responses import JSONResponse
+    from starlette.responses import JSONResponse, StreamingResponse
     from starlette.routing import Route
 
     limiter: anyio.CapacityLimiter | None = None
@@ -214,10 +228,20 @@ def create_app(
         caller = Caller(user=request.query_params.get("user", "anonymous"), roles=roles, frontend="http")
         return JSONResponse(gateway.registry_data(caller))
 
+    def accepted(started: Job | Reply, fmt: str) -> Response:
+        if isinstance(started, Reply):
+            return respond(started, fmt)
+        return JSONResponse({"job": started.summary()}, status_code=202)
+
     async def invoke(request: Request) -> Response:
         body: InvokeRequest = await parse(request, InvokeRequest)
         if not body.command and not body.confirm_token:
             raise HTTPException(400, "Malformed request: command is required (or a confirm_token).")
+        if body.run_async:
+            started = await anyio.to_thread.run_sync(
+                gateway.start_invoke, body.command, body.args, body.caller("http"), body.confirm_token
+            )
+            return accepted(started, body.format)
         reply = await anyio.to_thread.run_sync(
             gateway.invoke, body.command, body.args, body.caller("http"), body.confirm_token, limiter=get_limiter()
         )
@@ -227,10 +251,73 @@ def create_app(
         body: ChatRequest = await parse(request, ChatRequest)
         if not (body.text and body.text.strip()) and not body.confirm_token:
             raise HTTPException(400, "Malformed request: text is required (or a confirm_token).")
+        if body.run_async:
+            started = await anyio.to_thread.run_sync(
+                gateway.start_chat, body.text, body.caller("http"), body.confirm_token
+            )
+            return accepted(started, body.format)
         reply = await anyio.to_thread.run_sync(
             gateway.chat, body.text, body.caller("http"), body.confirm_token, limiter=get_limiter()
         )
         return respond(reply, body.format)
+
+    def job_of(request: Request) -> int:
+        try:
+            return int(request.path_params["job"])
+        except ValueError:
+            raise HTTPException(404, f"There is no job {request.path_params['job']}.") from None
+
+    async def job(request: Request) -> Response:
+        job_id = job_of(request)
+        found = await anyio.to_thread.run_sync(gateway.runtime.jobs.get, job_id)
+        if found is None:
+            return JSONResponse(failure_body(f"There is no job {job_id}.", "GET /jobs lists them.", "not_found"), 404)
+        return JSONResponse(found.to_dict())
+
+    async def jobs(request: Request) -> Response:
+        query = request.query_params
+        states = [s for s in query.get("state", "").split(",") if s]
+        unknown = [s for s in states if s not in STATES]
+        if unknown:
+            raise HTTPException(400, f"Malformed request: state {unknown[0]!r} is not one of {', '.join(STATES)}.")
+        try:
+            limit = int(query.get("limit", "50"))
+        except ValueError:
+            raise HTTPException(400, "Malformed request: limit must be a number.") from None
+        found = await anyio.to_thread.run_sync(
+            lambda: gateway.runtime.jobs.find(user=query.get("user") or None, states=states, limit=limit)
+        )
+        return JSONResponse({"jobs": [j.to_dict() for j in found]})
+
+    async def job_events(request: Request) -> Response:
+        job_id = job_of(request)
+        first = await anyio.to_thread.run_sync(gateway.runtime.jobs.get, job_id)
+        if first is None:
+            return JSONResponse(failure_body(f"There is no job {job_id}.", "GET /jobs lists them.", "not_found"), 404)
+
+        async def stream() -> AsyncIterator[bytes]:
+            state, lines = None, 0
+            current: Job | None = first
+            while True:
+                if current is None:
+                    return
+                if current.state != state:
+                    state = current.state
+                    yield _event("state", {"id": current.id, "state": state})
+                for line in current.progress[lines:]:
+                    yield _event("progress", line.to_dict())
+                lines = len(current.progress)
+                if current.final:
+                    yield _event("result", current.reply)
+                    return
+                if await request.is_disconnected():
+                    return
+                await anyio.sleep(EVENTS_POLL_S)
+                current = await anyio.to_thread.run_sync(gateway.runtime.jobs.get, job_id)
+
+        return StreamingResponse(
+            stream(), media_type="text/event-stream", headers={"cache-control": "no-cache", "x-accel-buffering": "no"}
+        )
 
     document: dict[str, Any] | None = None
 
@@ -243,7 +330,7 @@ def create_app(
     async def http_error(request: Request, exc: Exception) -> Response:
         assert isinstance(exc, HTTPException)
         hint = "See /openapi.json for the request shapes." if exc.status_code == 400 else None
-        kind = "denied" if exc.status_code in (401, 403) else "usage"
+        kind = {401: "denied", 403: "denied", 404: "not_found"}.get(exc.status_code, "usage")
         return JSONResponse(failure_body(str(exc.detail), hint, kind), status_code=exc.status_code)
 
     routes = [
@@ -251,6 +338,9 @@ def create_app(
         Route("/registry", registry, methods=["GET"]),
         Route("/invoke", invoke, methods=["POST"]),
         Route("/chat", chat, methods=["POST"]),
+        Route("/jobs", jobs, methods=["GET"]),
+        Route("/jobs/{job}", job, methods=["GET"]),
+        Route("/jobs/{job}/events", job_events, methods=["GET"]),
         Route("/openapi.json", openapi, methods=["GET"]),
         *(extra_routes or []),
     ]
@@ -421,7 +511,9 @@ def serve(
             "Set OPSPACK_SERVE_TOKENS (comma-separated; env:, file: or vault: references allowed) "
             "or `tokens = [...]` in the [serve] table of opspack.toml.",
         )
-    runtime = Runtime(registry, config=config, max_workers=settings.threads)
+    from opspack.executor import for_runner
+
+    runtime = Runtime(registry, config=config, max_workers=settings.threads, executor=for_runner)
     app = build_app(runtime, config=config, settings=settings)
     log.info("opspack serve: %d commands on http://%s:%d", len(runtime.registry), host, port)
     uvicorn.run(app, host=host, port=port, access_log=access_log, log_level=log_level)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import base64
 import time
 
-from opspack import Image, Menu, MenuOption, Status, Text, command
+from opspack import Context, Image, Menu, MenuOption, Status, Text, command
 
 # A 1x1 PNG.
 PIXEL = base64.b64decode(
@@ -44,6 +44,36 @@ def slow(*, seconds: float = 1.0) -> Text:
     """
     time.sleep(seconds)
     return Text(f"slept {seconds:g} s")
+
+
+@command(group="msg", verb="steps", words=["echo", "steps"], settings=[], timeout=120)
+def steps(ctx: Context, *, count: int = 5, pause: float = 0.2) -> Text:
+    """Count steps slowly, reporting each (long work that shows its progress).
+
+    Args:
+        count: how many steps
+        pause: seconds per step
+    """
+    for i in range(count):
+        ctx.progress(f"step {i + 1} of {count}", percent=round(100.0 * (i + 1) / count, 1))
+        time.sleep(pause)
+    return Text(f"{count} steps done")
+
+
+@command(group="msg", verb="hang", words=["echo", "hang"], settings=[], timeout=2)
+def hang(*, seconds: float = 60.0) -> Text:
+    """Hang like a backend that never answers, swallowing every interruption.
+
+    Args:
+        seconds: how long to hang
+    """
+    end = time.monotonic() + seconds
+    while time.monotonic() < end:
+        try:
+            time.sleep(0.05)
+        except BaseException:  # noqa: BLE001, S112 - the point: only killing the process stops it
+            continue
+    return Text("woke up")
 
 
 @command(group="msg", verb="pixel", words=["echo", "pixel"], settings=[])
