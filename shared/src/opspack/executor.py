@@ -33,7 +33,7 @@ from typing import TYPE_CHECKING, Any
 
 from opspack.errors import Busy
 from opspack.jobs import ProgressSink, WorkItem, cancelled, failure, timed_out
-from opspack.results import Reply
+from opspack.results import Error, Reply
 
 if TYPE_CHECKING:
     from opspack.runtime import Runtime
@@ -46,23 +46,13 @@ GRACE_S = 2.0
 
 # -- worker processes ------------------------------------------------------------------
 @dataclass
-class _Task:
-    item: WorkItem
-    progress: ProgressSink
-    started: Callable[[], object]
-    future: Future[Reply]
-    start_by: float
-    cancelled: bool = False
-
-
-@dataclass
 class _Limits:
     per_user: int = 4
     per_pack: int = 8
     queue_timeout_s: float = 10.0
 
 
-@dataclass
+@dataclass(eq=False)
 class _Worker:
     """One worker process and the pipe to it."""
 
@@ -78,6 +68,13 @@ class _Worker:
             self.conn.close()
 
 
+@dataclass(eq=False)
+class _Running:
+    item: WorkItem
+    worker: _Worker | None = None
+    cancelled: bool = False
+
+
 @dataclass
 class _Counts:
     users: collections.Counter[str] = field(default_factory=collections.Counter)
@@ -85,7 +82,13 @@ class _Counts:
 
 
 class Embedded:
-    """A pool of worker processes in the runner; see the module's documentation."""
+    """A pool of worker processes in the runner; see the module's documentation.
+
+    A call that waits for its reply drives its worker from its own thread (no handoff to
+    another thread): it takes an idle worker (or waits up to ``queue_timeout_s`` for one),
+    sends the item down the worker's pipe, relays progress, and kills the worker when the
+    command passes its timeout. A background job (``submit``) does the same from a thread
+    of its own."""
 
     def __init__(
         self,
@@ -98,6 +101,7 @@ class Embedded:
         config_data: Mapping[str, Any] | None = None,
         environ: Mapping[str, str] | None = None,
         start_method: str = "forkserver",
+        prestart: bool = True,
     ) -> None:
         if workers < 1:
             raise ValueError("an embedded executor needs at least one worker")
@@ -108,80 +112,121 @@ class Embedded:
         if start_method == "forkserver":
             self._mp.set_forkserver_preload(["opspack.executor", "opspack.runtime"])
         self._cond = threading.Condition()
-        self._pending: collections.deque[_Task] = collections.deque()
-        self._running: dict[int, tuple[_Task, _Worker | None]] = {}
+        self._idle: list[_Worker] = []
+        self._alive = 0  # workers started and not yet discarded (idle or busy)
+        self._waiting = 0  # calls waiting for a worker
+        self._running: dict[int, _Running] = {}
         self._counts = _Counts()
         self._closed = False
-        self._threads = [
-            threading.Thread(target=self._slot, name=f"opspack-worker-{i}", daemon=True) for i in range(workers)
-        ]
-        for t in self._threads:
-            t.start()
+        if prestart:  # start the workers now, so the first calls do not wait for them
+            threading.Thread(target=self._prestart, name="opspack-workers-start", daemon=True).start()
+
+    def _prestart(self) -> None:
+        for _ in range(self.size):
+            with self._cond:
+                if self._closed or self._alive >= self.size:
+                    return
+                self._alive += 1
+            try:
+                worker = self._spawn()
+            except Exception as exc:  # noqa: BLE001 - a call will try again and say why
+                log.warning("cannot start a worker process: %s", exc)
+                with self._cond:
+                    self._alive -= 1
+                return
+            self._checkin_new(worker)
+
+    def _checkin_new(self, worker: _Worker) -> None:
+        with self._cond:
+            if not self._closed:
+                self._idle.append(worker)
+                self._cond.notify()
+                return
+            self._alive -= 1
+        with contextlib.suppress(Exception):
+            worker.conn.send(None)
+        worker.kill()
 
     # -- the interface ----------------------------------------------------------------
+    def run(self, item: WorkItem, progress: ProgressSink, started: Callable[[], object]) -> Reply:
+        """Run ``item`` and wait for its reply, in the calling thread."""
+        self._admit(item)
+        try:
+            return self._run_admitted(item, progress, started)
+        finally:
+            with self._cond:
+                self._release(item)
+
     def submit(self, item: WorkItem, progress: ProgressSink, started: Callable[[], object]) -> Future[Reply]:
+        """Run ``item`` in the background (a thread of its own drives its worker)."""
+        self._admit(item)
         future: Future[Reply] = Future()
-        with self._cond:
-            if self._closed:
-                raise Busy("The runner is shutting down.", "Try again in a moment.")
-            if self._counts.users[item.user] >= self.limits.per_user:
-                raise Busy(
-                    f"{item.user} already has {self.limits.per_user} commands queued or running "
-                    f"(the per-user limit, [jobs] per_user).",
-                    "Wait for one to finish (`jobs` lists them), or cancel one with `job cancel <id>`.",
-                )
-            if self._counts.packs[item.pack] >= self.limits.per_pack:
-                raise Busy(
-                    f"The {item.pack} pack already has {self.limits.per_pack} commands queued or running "
-                    f"(the per-pack limit, [jobs] per_pack).",
-                    "Try again when some have finished.",
-                )
-            self._counts.users[item.user] += 1
-            self._counts.packs[item.pack] += 1
-            self._pending.append(_Task(item, progress, started, future, time.monotonic() + self.limits.queue_timeout_s))
-            self._cond.notify()
+
+        def drive() -> None:
+            try:
+                future.set_result(self._run_admitted(item, progress, started))
+            except BaseException as exc:  # noqa: BLE001 - the job's future carries every failure
+                future.set_exception(exc)
+            finally:
+                with self._cond:
+                    self._release(item)
+
+        threading.Thread(target=drive, name=f"opspack-job-{item.job}", daemon=True).start()
         return future
 
     def cancel(self, job: int) -> bool:
         with self._cond:
-            for task in self._pending:
-                if task.item.job == job:
-                    self._pending.remove(task)
-                    self._release(task.item)
-                    task.future.set_result(cancelled(task.item))
-                    return True
             running = self._running.get(job)
             if running is None:
                 return False
-            task, _ = running
-            task.cancelled = True
+            running.cancelled = True
             self._cond.notify_all()
         return True
 
     def close(self) -> None:
         with self._cond:
             self._closed = True
-            for task in self._pending:
-                task.future.set_result(
-                    failure("busy", "The runner stopped before the command started.", None, task.item.command)
-                )
-            self._pending.clear()
+            idle, self._idle = self._idle, []
             self._cond.notify_all()
-        for t in self._threads:
-            t.join(5)
+        for worker in idle:
+            with contextlib.suppress(Exception):
+                worker.conn.send(None)
+            worker.kill()
 
     def busy_workers(self) -> list[_Worker]:
         """The worker processes running a job now."""
         with self._cond:
-            return [w for _, w in self._running.values() if w is not None]
+            return [r.worker for r in self._running.values() if r.worker is not None]
 
     def stats(self) -> dict[str, int]:
-        """Queued and running jobs, for health checks and tests."""
+        """Waiting and running calls, for health checks and tests."""
         with self._cond:
-            return {"queued": len(self._pending), "running": len(self._running), "workers": self.size}
+            running = sum(1 for r in self._running.values() if r.worker is not None)
+            return {"queued": self._waiting, "running": running, "workers": self.size}
 
-    # -- the slots --------------------------------------------------------------------------
+    # -- admission and workers ------------------------------------------------------------
+    def _admit(self, item: WorkItem) -> None:
+        with self._cond:
+            if self._closed:
+                raise Busy("The runner is shutting down.", "Try again in a moment.")
+            if self._counts.users[item.user] >= self.limits.per_user:
+                raise Busy(
+                    f"{item.user} already has {self.limits.per_user} commands queued or running "
+                    "(the per-user limit, [jobs] per_user).",
+                    "Wait for one to finish (`jobs` lists them), or cancel one with `job cancel <id>`.",
+                )
+            if self._counts.packs[item.pack] >= self.limits.per_pack:
+                raise Busy(
+                    f"The {item.pack} pack already has {self.limits.per_pack} commands queued or running "
+                    "(the per-pack limit, [jobs] per_pack).",
+                    "Try again when some have finished.",
+                )
+            self._counts.users[item.user] += 1
+            self._counts.packs[item.pack] += 1
+            self._running[item.job] = _Running(item)
+
     def _release(self, item: WorkItem) -> None:
+        self._running.pop(item.job, None)
         self._counts.users[item.user] -= 1
         if self._counts.users[item.user] <= 0:
             del self._counts.users[item.user]
@@ -189,28 +234,49 @@ class Embedded:
         if self._counts.packs[item.pack] <= 0:
             del self._counts.packs[item.pack]
 
-    def _next(self) -> _Task | None:
+    def _checkout(self, running: _Running) -> _Worker | None:
+        """An idle worker (started when fewer than ``size`` live), waiting up to the queue
+        timeout; None when none became free in time or the job was cancelled meanwhile."""
+        deadline = time.monotonic() + self.limits.queue_timeout_s
+        spawn = False
         with self._cond:
-            while True:
-                if self._closed:
-                    return None
-                now = time.monotonic()
-                while self._pending:
-                    task = self._pending.popleft()
-                    if task.start_by >= now:
-                        self._running[task.item.job] = (task, None)
-                        return task
-                    self._release(task.item)
-                    task.future.set_result(
-                        failure(
-                            "busy",
-                            f"{task.item.command} could not start within {self.limits.queue_timeout_s:g} s: "
-                            f"all {self.size} workers were busy.",
-                            "Try again in a moment ([jobs] workers and queue_timeout_s set the pool).",
-                            task.item.command,
-                        )
-                    )
-                self._cond.wait(1.0)
+            self._waiting += 1
+            try:
+                while True:
+                    if self._closed or running.cancelled:
+                        return None
+                    if self._idle:
+                        return self._idle.pop()
+                    if self._alive < self.size:
+                        self._alive += 1
+                        spawn = True
+                        break
+                    left = deadline - time.monotonic()
+                    if left <= 0:
+                        return None
+                    self._cond.wait(left)
+            finally:
+                self._waiting -= 1
+        try:
+            return self._spawn() if spawn else None
+        except BaseException:
+            with self._cond:
+                self._alive -= 1
+                self._cond.notify()
+            raise
+
+    def _checkin(self, worker: _Worker | None) -> None:
+        """Give a worker back (None: it was killed; a new one may start in its place)."""
+        with self._cond:
+            if worker is None or self._closed:
+                self._alive -= 1
+            else:
+                self._idle.append(worker)
+            self._cond.notify()
+        if worker is not None and self._closed:
+            with contextlib.suppress(Exception):
+                worker.conn.send(None)
+            worker.kill()
 
     def _spawn(self) -> _Worker:
         parent, child = self._mp.Pipe()
@@ -219,67 +285,60 @@ class Embedded:
         child.close()
         return _Worker(process, parent)
 
-    def _slot(self) -> None:
-        worker: _Worker | None = None
-        while True:
-            task = self._next()
-            if task is None:
-                break
-            if worker is None or not worker.process.is_alive():
-                try:
-                    worker = self._spawn()
-                except Exception as exc:  # noqa: BLE001 - answer the job, keep the slot
-                    log.error("cannot start a worker process: %s", exc)
-                    self._done(
-                        task, failure("internal", f"No worker process could start: {exc}.", None, task.item.command)
-                    )
-                    worker = None
-                    continue
-            with self._cond:
-                self._running[task.item.job] = (task, worker)
-            with contextlib.suppress(Exception):
-                task.started()
-            reply, healthy = self._run(task, worker)
-            if not healthy:
-                worker.kill()
-                worker = None
-                lost = reply.error is not None and reply.error.kind == "interrupted"
-                if lost and task.item.idempotent and not task.cancelled:
-                    # an idempotent command is safe to run again: once, on a fresh worker
-                    log.warning("job %s: its worker died; running it again", task.item.job)
-                    try:
-                        worker = self._spawn()
-                        with self._cond:
-                            self._running[task.item.job] = (task, worker)
-                        reply, healthy = self._run(task, worker)
-                    except Exception as exc:  # noqa: BLE001
-                        log.error("cannot start a worker process: %s", exc)
-                    if not healthy and worker is not None:
-                        worker.kill()
-                        worker = None
-            self._done(task, reply)
-        if worker is not None:
-            with contextlib.suppress(Exception):
-                worker.conn.send(None)
-            worker.kill()
-
-    def _done(self, task: _Task, reply: Reply) -> None:
+    # -- one job on one worker --------------------------------------------------------------
+    def _run_admitted(self, item: WorkItem, progress: ProgressSink, started: Callable[[], object]) -> Reply:
         with self._cond:
-            self._running.pop(task.item.job, None)
-            self._release(task.item)
-        task.future.set_result(reply)
+            running = self._running[item.job]
+        attempts = 2 if item.idempotent else 1  # an idempotent command may run again on a fresh worker
+        reply: Reply | None = None
+        for attempt in range(attempts):
+            try:
+                worker = self._checkout(running)
+            except Exception as exc:  # noqa: BLE001 - answer the job, keep the runner
+                log.error("cannot start a worker process: %s", exc)
+                return failure("internal", f"No worker process could start: {exc}.", None, item.command)
+            if worker is None:
+                if running.cancelled:
+                    return cancelled(item)
+                return failure(
+                    "busy",
+                    f"{item.command} could not start within {self.limits.queue_timeout_s:g} s: "
+                    f"all {self.size} workers were busy.",
+                    "Try again in a moment ([jobs] workers and queue_timeout_s size the pool).",
+                    item.command,
+                )
+            with self._cond:
+                running.worker = worker
+            if attempt == 0:
+                with contextlib.suppress(Exception):
+                    started()
+            reply, healthy = self._drive(running, worker, progress)
+            with self._cond:
+                running.worker = None
+            if healthy:
+                self._checkin(worker)
+                return reply
+            worker.kill()
+            self._checkin(None)
+            lost = reply.error is not None and reply.error.kind == "interrupted"
+            if not lost or running.cancelled:
+                return reply
+            if attempt + 1 < attempts:
+                log.warning("job %s: its worker died; running it again on a fresh one", item.job)
+        assert reply is not None
+        return reply
 
-    def _run(self, task: _Task, worker: _Worker) -> tuple[Reply, bool]:
-        """Run one task on ``worker``: (its reply, whether the worker can be used again)."""
-        item = task.item
+    def _drive(self, running: _Running, worker: _Worker, progress: ProgressSink) -> tuple[Reply, bool]:
+        """Run one item on ``worker``: (its reply, whether the worker can be used again)."""
+        item = running.item
         try:
-            worker.conn.send(item)
+            worker.conn.send((item.job, item.command, item.args, item.caller_fields()))
         except (OSError, EOFError, ValueError) as exc:
             log.warning("worker process %s is gone before job %s: %s", worker.process.pid, item.job, exc)
             return self._lost(item), False
         deadline = time.monotonic() + item.timeout_s + GRACE_S
         while True:
-            if task.cancelled:
+            if running.cancelled:
                 return cancelled(item), False
             left = deadline - time.monotonic()
             if left <= 0:
@@ -288,17 +347,15 @@ class Embedded:
                 )
                 return timed_out(item), False
             try:
-                ready = worker.conn.poll(min(left, 0.25))
-                if not ready:
+                if not worker.conn.poll(min(left, 0.25)):
                     continue
                 message = worker.conn.recv()
             except (OSError, EOFError):
                 return self._lost(item), False
-            kind = message[0]
-            if kind == "progress":
+            if message[0] == "progress":
                 with contextlib.suppress(Exception):
-                    task.progress(message[1], message[2])
-            elif kind == "done":
+                    progress(message[1], message[2])
+            elif message[0] == "done":
                 return message[1], True
 
     def _lost(self, item: WorkItem) -> Reply:
@@ -321,16 +378,21 @@ def worker_main(conn: Any, registry_data: dict[str, Any], config_data: dict[str,
     runtime = Runtime(registry, config=Config(data=config_data, environ=environ), timeouts="signal")
     while True:
         try:
-            item = conn.recv()
+            message = conn.recv()
         except (EOFError, OSError, KeyboardInterrupt):
             break
-        if item is None:
+        if message is None:
             break
+        job, command, args, caller = message
 
-        def progress(message: str, percent: float | None, job: int = item.job) -> None:
-            conn.send(("progress", message, percent))
+        def progress(text: str, percent: float | None) -> None:
+            conn.send(("progress", text, percent))
 
-        reply = runtime.execute(item, progress)
+        entry = registry.get(command)
+        if entry is None:
+            reply = Reply.failure(Error("internal", f"The worker does not know the command {command}.", None), command)
+        else:
+            reply = runtime.execute(WorkItem(job=job, entry=entry, args=args, **caller), progress)
         try:
             conn.send(("done", reply))
         except (OSError, ValueError):

@@ -601,6 +601,9 @@ class Executor(Protocol):
         """Stop a queued or running job of this executor; False when it has none by that id."""
         ...
 
+    # An executor may also have ``run(item, progress, started) -> Reply``: run and wait from
+    # the calling thread (saves a thread handoff); without it the runtime waits on submit().
+
     def close(self) -> None:
         """Stop every worker."""
         ...
@@ -630,11 +633,14 @@ class Inline:
     def __init__(self, execute: Callable[[WorkItem, ProgressSink], Reply]) -> None:
         self.execute = execute
 
+    def run(self, item: WorkItem, progress: ProgressSink, started: Callable[[], object]) -> Reply:
+        started()
+        return self.execute(item, progress)
+
     def submit(self, item: WorkItem, progress: ProgressSink, started: Callable[[], object]) -> Future[Reply]:
         future: Future[Reply] = Future()
         future.set_running_or_notify_cancel()
-        started()
-        future.set_result(self.execute(item, progress))
+        future.set_result(self.run(item, progress, started))
         return future
 
     def cancel(self, job: int) -> bool:

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import concurrent.futures
 import contextlib
+import functools
 import importlib
 import json
 import logging
@@ -203,27 +204,71 @@ class Runtime:
 
     def run(self, parsed: Parsed, caller: Caller | None = None) -> Reply:
         """Run a call the grammar (or :meth:`invoke`) resolved, and wait for its reply: the
-        one path every call takes (a job, the executor, then the audit trail)."""
-        started = self.start(parsed, caller)
-        return started if isinstance(started, Reply) else self.wait(started)
+        one path every call takes (the policy, a job, the executor, the audit trail)."""
+        caller = caller or Caller()
+        began = time.perf_counter()
+        call = Call(parsed.entry, dict(parsed.args), self.masker)
+        refusal = self._checked(call, caller)
+        if refusal is not None:
+            return self._complete(call, caller, None, refusal, began)
+        job, item, progress = self._job(call, caller)
+        started = functools.partial(self.jobs.start, job.id)
+        try:
+            run = getattr(self.executor, "run", None)
+            if run is not None:  # the executor runs it from this thread
+                reply = run(item, progress, started)
+            else:
+                reply = self.executor.submit(item, progress, started).result()
+        except OpsError as exc:  # busy: a bulkhead is full
+            reply = Reply.failure(exc.to_error(), call.entry["id"])
+        except Exception as exc:
+            log.exception("job %s (%s) failed in its executor", job.id, call.entry["id"])
+            reply = Reply.failure(_internal(exc), call.entry["id"])
+        return self._complete(call, caller, job, reply, began)
 
     def start(self, parsed: Parsed, caller: Caller | None = None) -> Job | Reply:
         """Start a call as a job and answer at once with the job, or with the reply when it
         was refused before it could start (the policy, a gate, a concurrency limit)."""
         caller = caller or Caller()
-        call = Call(parsed.entry, dict(parsed.args), self.masker)
-        cid = call.entry["id"]
         began = time.perf_counter()
-        try:
-            refusal = self._gate(call, caller)
-        except Exception as exc:
-            log.exception("checking %s failed unexpectedly", cid)
-            refusal = Reply.failure(_internal(exc), cid)
+        call = Call(parsed.entry, dict(parsed.args), self.masker)
+        refusal = self._checked(call, caller)
         if refusal is not None:
             return self._complete(call, caller, None, refusal, began)
+        job, item, progress = self._job(call, caller)
+        cid = call.entry["id"]
+        done: concurrent.futures.Future[Reply] = concurrent.futures.Future()
+
+        def finished(future: concurrent.futures.Future[Reply]) -> None:
+            try:
+                reply = future.result()
+            except Exception as exc:  # an executor's own failure: still an answer
+                log.exception("job %s (%s) failed in its executor", job.id, cid)
+                reply = Reply.failure(_internal(exc), cid)
+            done.set_result(self._complete(call, caller, job, reply, began))
+
+        try:
+            submitted = self.executor.submit(item, progress, functools.partial(self.jobs.start, job.id))
+        except OpsError as exc:  # busy: a bulkhead is full
+            return self._complete(call, caller, job, Reply.failure(exc.to_error(), cid), began)
+        self._waiting[job.id] = done
+        submitted.add_done_callback(finished)
+        return job
+
+    def _checked(self, call: Call, caller: Caller) -> Reply | None:
+        try:
+            return self._gate(call, caller)
+        except Exception as exc:
+            log.exception("checking %s failed unexpectedly", call.entry["id"])
+            return Reply.failure(_internal(exc), call.entry["id"])
+
+    def _job(self, call: Call, caller: Caller) -> tuple[Job, WorkItem, Callable[[str, float | None], None]]:
+        """The call's job, its work item and the sink its progress reports go to."""
+        from opspack.jobs import WorkItem
+
         entry = call.entry
         job = self.jobs.new(
-            command=cid,
+            command=entry["id"],
             pack=entry["pack"]["name"],
             user=caller.user,
             channel=caller.channel,
@@ -232,8 +277,6 @@ class Runtime:
             idempotent=bool(entry["effects"].get("idempotent")),
             timeout_s=float(entry.get("timeout_s") or 30),
         )
-        from opspack.jobs import WorkItem
-
         item = WorkItem(
             job=job.id,
             entry=entry,
@@ -248,32 +291,17 @@ class Runtime:
             confirm_token=caller.confirm_token,
         )
         listener = caller.on_progress
-        done: concurrent.futures.Future[Reply] = concurrent.futures.Future()
 
         def progress(message: str, percent: float | None) -> None:
-            self.jobs.report(job.id, self.masker(message), percent)
-            if listener is not None and item.frontend != "worker":
+            message = self.masker(message)
+            self.jobs.report(job.id, message, percent)
+            if listener is not None:
                 from opspack.results import Progress
 
                 with contextlib.suppress(Exception):
-                    listener(Progress(self.masker(message), percent=percent))
+                    listener(Progress(message, percent=percent))
 
-        def finished(future: concurrent.futures.Future[Reply]) -> None:
-            try:
-                reply = future.result()
-            except Exception as exc:  # an executor's own failure: still an answer
-                log.exception("job %s (%s) failed in its executor", job.id, cid)
-                reply = Reply.failure(_internal(exc), cid)
-            done.set_result(self._complete(call, caller, job, reply, began))
-
-        try:
-            submitted = self.executor.submit(item, progress, lambda: self.jobs.start(job.id))
-        except OpsError as exc:  # busy: a bulkhead is full
-            self._complete(call, caller, job, Reply.failure(exc.to_error(), cid), began)
-            return Reply.failure(exc.to_error(), cid)
-        self._waiting[job.id] = done
-        submitted.add_done_callback(finished)
-        return job
+        return job, item, progress
 
     def wait(self, job: Job, timeout: float | None = None) -> Reply:
         """The reply of a job this runtime started (waits until it is final)."""

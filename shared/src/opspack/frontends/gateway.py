@@ -155,6 +155,8 @@ class Gateway:
         return self._start(grammar.Parsed(entry, dict(args or {})), caller, early)
 
     def _start(self, parsed: grammar.Parsed, caller: Caller, early: bool) -> Job | Reply:
+        if not early:  # the caller waits: the runtime runs it from this thread
+            return self.runtime.run(parsed, caller)
         started = self.runtime.start(parsed, caller)
         if early and isinstance(started, Job) and parsed.entry["effects"].get("confirm") and not caller.confirmed:
             # what answers is a confirmation request (after the command's own check): it needs
