@@ -418,6 +418,10 @@ def for_runner(runtime: Runtime) -> Any:
                 "pip install 'opspack[celery]'",
             ) from None
         return executor_for(runtime, settings)
+    if settings.executor == "threads":
+        from opspack.jobs import Inline
+
+        return Inline(runtime.execute)
     return Embedded(
         workers=settings.workers,
         per_user=settings.per_user,

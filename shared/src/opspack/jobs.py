@@ -656,6 +656,9 @@ class JobsSettings:
 
     #: a ``redis://`` URL: jobs run on Celery workers (``opspack worker``) instead of the runner's pool
     broker: str | None = None
+    #: without a broker: ``embedded`` (a pool of worker processes) or ``threads`` (threads of the
+    #: runner: no process per command, but a hung command cannot be stopped; for comparison)
+    executor: str = "embedded"
     #: worker processes of the runner's own pool
     workers: int = 8
     #: queued or running jobs at most, per user and per pack
@@ -683,9 +686,15 @@ class JobsSettings:
         if isinstance(roles, str):
             roles = [r.strip() for r in roles.split(",") if r.strip()]
         defaults = cls()
+        executor = str(get("executor") or defaults.executor)
+        if executor not in ("embedded", "threads"):
+            from opspack.errors import ConfigError
+
+            raise ConfigError(f"[jobs] executor: got {executor!r}, expected embedded or threads")
         try:
             return cls(
                 broker=str(broker) if broker else None,
+                executor=executor,
                 workers=max(1, int(get("workers") or defaults.workers)),
                 per_user=max(1, int(get("per_user") or defaults.per_user)),
                 per_pack=max(1, int(get("per_pack") or defaults.per_pack)),
