@@ -58,6 +58,18 @@ class _Worker:
 
     process: Any
     conn: Any
+    poller: Any = None
+
+    def __post_init__(self) -> None:
+        import select
+
+        # one poll object for the pipe's life: Connection.poll() builds a selector every call
+        self.poller = select.poll()
+        self.poller.register(self.conn.fileno(), select.POLLIN | select.POLLERR | select.POLLHUP)
+
+    def ready(self, timeout: float) -> bool:
+        """Whether a message (or the end of the pipe) is waiting, within ``timeout`` seconds."""
+        return bool(self.poller.poll(max(0, int(timeout * 1000))))
 
     def kill(self) -> None:
         with contextlib.suppress(Exception):
@@ -347,7 +359,7 @@ class Embedded:
                 )
                 return timed_out(item), False
             try:
-                if not worker.conn.poll(min(left, 0.25)):
+                if not worker.ready(min(left, 0.25)):
                     continue
                 message = worker.conn.recv()
             except (OSError, EOFError):
