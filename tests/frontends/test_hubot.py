@@ -73,12 +73,12 @@ def hubot_home() -> Path:
     return ensure_hubot()
 
 
-def hubot(home: Path, runner: Runner, text: str, tmp_path: Path) -> str:
+def hubot(home: Path, runner: Runner, text: str, tmp_path: Path, url: str | None = None) -> str:
     """`hubot -d -e TEXT` with the opspack script; returns stdout (replies and logs)."""
     proc = subprocess.run(
         [str(home / "node_modules" / ".bin" / "hubot"), "-d", "-e", text, "-r", str(SCRIPTS)],
         cwd=tmp_path,  # no ./scripts, no external-scripts.json
-        env=child_env(OPSPACK_URL=runner.url, OPSPACK_TOKEN=runner.token),
+        env=child_env(OPSPACK_URL=url or runner.url, OPSPACK_TOKEN=runner.token),
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         stdin=subprocess.DEVNULL,
@@ -99,6 +99,48 @@ def test_chat_text_runs_server_test(hubot_home: Path, runner: Runner, open_port:
 def test_command_bus_runs_server_test(hubot_home: Path, runner: Runner, open_port: int, tmp_path: Path) -> None:
     out = hubot(hubot_home, runner, f"server.host.test --host 127.0.0.1 --ports {open_port},1", tmp_path)
     assert f"127.0.0.1:{open_port}" in out and "127.0.0.1:1" in out and "connection refused" in out
+
+
+def test_long_command_starts_a_job_then_shows_progress_and_result(
+    hubot_home: Path, runner: Runner, tmp_path: Path
+) -> None:
+    """`echo steps` has a 120 s timeout: long work. The room gets "Started job N" at once,
+    progress lines (one every 5 s at most, and the last one), then the result; `-e` waits."""
+    out = hubot(hubot_home, runner, "echo steps --count 3 --pause 0.3", tmp_path)
+    started = re.search(r"Started job (\d+): echo steps --count 3 --pause 0\.3", out)
+    assert started, out
+    job = started.group(1)
+    first = out.index(f"job {job}: ▓▓▓░░░░░░░ 33% step 1 of 3")
+    last = out.index(f"job {job}: ▓▓▓▓▓▓▓▓▓▓ 100% step 3 of 3")
+    assert started.start() < first < last < out.index("3 steps done"), out
+    assert "step 2 of 3" not in out  # 0.3 s after the first line: its turn never came
+
+
+def test_long_command_on_the_command_bus(hubot_home: Path, runner: Runner, tmp_path: Path) -> None:
+    out = hubot(hubot_home, runner, "echo.msg.steps --count 2 --pause 0.2", tmp_path)
+    started = re.search(r"Started job (\d+): echo.msg.steps --count 2 --pause 0.2", out)
+    assert started, out
+    assert started.start() < out.index("step 2 of 2") < out.index("2 steps done") < out.index("Done."), out
+
+
+def test_a_job_whose_event_stream_breaks_off_is_followed_by_polling(
+    hubot_home: Path, runner: Runner, tmp_path: Path
+) -> None:
+    """A proxy between Hubot and the runner cuts every event stream after its first progress event."""
+    port = free_port()
+    proxy = _Forwarder(port, int(runner.url.rsplit(":", 1)[1]), cut_events=True)
+    threading.Thread(target=proxy.serve_forever, daemon=True).start()
+    try:
+        out = hubot(hubot_home, runner, "echo steps --count 4 --pause 0.4", tmp_path, url=f"http://127.0.0.1:{port}")
+    finally:
+        proxy.shutdown()
+        proxy.server_close()
+    started = re.search(r"Started job (\d+)", out)
+    assert started, out
+    assert proxy.cuts >= 1, "the proxy cut no event stream"
+    assert "polling instead" in out, out
+    first = out.index(f"job {started.group(1)}: ▓▓▓░░░░░░░ 25% step 1 of 4")
+    assert first < out.index("100% step 4 of 4") < out.index("4 steps done"), out
 
 
 def test_destructive_command_through_its_confirmation(hubot_home: Path, runner: Runner, tmp_path: Path) -> None:
@@ -170,13 +212,17 @@ process.exit(0)
 
 
 class _Forwarder(socketserver.ThreadingTCPServer):
-    """Loopback port -> the runner: 'the runner comes up' once this starts listening."""
+    """Loopback port -> the runner: 'the runner comes up' once this starts listening.
+    ``cut_events``: a connection that asks for a job's event stream is cut (both ways) once
+    the first progress event went through, as a proxy or a network drop would."""
 
     daemon_threads = True
     allow_reuse_address = True
 
-    def __init__(self, port: int, target: int) -> None:
+    def __init__(self, port: int, target: int, *, cut_events: bool = False) -> None:
         self.target = target
+        self.cut_events = cut_events
+        self.cuts = 0
         super().__init__(("127.0.0.1", port), _Pipe)
 
 
@@ -185,17 +231,27 @@ class _Pipe(socketserver.BaseRequestHandler):
         server = self.server
         assert isinstance(server, _Forwarder)
         upstream = socket.create_connection(("127.0.0.1", server.target))
+        streaming = threading.Event()  # the client asked this connection for an event stream
 
-        def pump(src: socket.socket, dst: socket.socket) -> None:
+        def pump(src: socket.socket, dst: socket.socket, back: bool) -> None:
+            seen = b""
             with contextlib.suppress(OSError):
                 while data := src.recv(65536):
+                    if not back and server.cut_events and re.search(rb"GET /jobs/\d+/events", data):
+                        streaming.set()
                     dst.sendall(data)
+                    seen = seen[-4096:] + data if back and streaming.is_set() else b""
+                    if b"event: progress" in seen:
+                        server.cuts += 1
+                        for sock in (src, dst):
+                            sock.shutdown(socket.SHUT_RDWR)
+                        return
             with contextlib.suppress(OSError):
                 dst.shutdown(socket.SHUT_WR)
 
-        back = threading.Thread(target=pump, args=(upstream, self.request), daemon=True)
+        back = threading.Thread(target=pump, args=(upstream, self.request, True), daemon=True)
         back.start()
-        pump(self.request, upstream)
+        pump(self.request, upstream, False)
         back.join(30)
         upstream.close()
 

@@ -66,6 +66,21 @@ def test_async_invoke_and_the_event_stream(runner: Runner) -> None:
     assert events[-1][1]["ok"] is True and events[-1][1]["results"][0]["text"] == "4 steps done"
 
 
+def test_a_finished_job_rendered_like_a_chat_answer(runner: Runner) -> None:
+    """``GET /jobs/<id>?format=text`` adds the result as /chat renders it, for bots that post it as is."""
+    with _client(runner) as client:
+        r = client.post("/chat", json={"text": "echo steps --count 2 --pause 0.05", "user": "bob", "async": True})
+        job_id = r.json()["job"]["id"]
+        _until_final(client, job_id)
+        plain = client.get(f"/jobs/{job_id}").json()
+        assert "rendered" not in plain
+        text = client.get(f"/jobs/{job_id}", params={"format": "text"}).json()
+        assert text["state"] == "succeeded" and text["rendered"].strip() == "2 steps done"
+        slack = client.get(f"/jobs/{job_id}", params={"format": "slack"}).json()
+        assert "2 steps done" in json.dumps(slack["rendered"][0]["blocks"])
+        assert client.get(f"/jobs/{job_id}", params={"format": "pdf"}).status_code == 400
+
+
 def test_unknown_jobs_and_bad_queries(runner: Runner) -> None:
     with _client(runner) as client:
         for path in ("/jobs/999999999", "/jobs/nope", "/jobs/999999999/events"):

@@ -2,7 +2,8 @@
 
 Slack's Web API and response URLs are the test kit's fake Slack on loopback
 (opspack_testkit.fakes.slack), so the app's real WebClient and `respond` make real HTTP
-calls the test can read. Payload shapes:
+calls the test can read. Commands run on a pool of two worker processes, as under
+`opspack slack`, so long ones run in the background. Payload shapes:
 - slash command: https://api.slack.com/interactivity/slash-commands#app_command_handling
 - app_mention: https://api.slack.com/events/app_mention
 - block_actions: https://api.slack.com/reference/interaction-payloads/block-actions
@@ -11,14 +12,18 @@ calls the test can read. Payload shapes:
 
 from __future__ import annotations
 
+import itertools
 import json
+import re
 import time
 from collections.abc import Iterator, Sequence
 from typing import Any
 from urllib.parse import urlencode
 
 import pytest
+from opspack.executor import Embedded
 from opspack.frontends.gateway import Gateway
+from opspack.jobs import Job, ProgressLine
 from opspack.registry import Registry
 from opspack.runtime import Runtime
 from opspack.settings import Config
@@ -40,19 +45,31 @@ def slack() -> Iterator[FakeSlack]:
         yield fake
 
 
-@pytest.fixture
-def app(registry: Registry, slack: FakeSlack) -> Iterator[App]:
-    from opspack.frontends.slack import create_app
-
-    runtime = Runtime(registry, config=Config(data={}, path=None, environ={}))
-    client = WebClient(token="xoxb-test", base_url=slack.url + "/api/")
-    yield create_app(
-        Gateway(runtime),
-        client=client,
-        signing_secret=SECRET,
-        token_verification_enabled=False,
+@pytest.fixture(scope="module")
+def runtime(registry: Registry) -> Iterator[Runtime]:
+    """A runtime whose commands run on two worker processes (``opspack slack`` uses the pool too)."""
+    data = registry.to_data()
+    rt = Runtime(
+        registry,
+        config=Config(data={}, path=None, environ={}),
+        executor=lambda r: Embedded(workers=2, registry_data=data),
     )
-    runtime.close()
+    yield rt
+    rt.close()
+
+
+def make_app(runtime: Runtime, slack: FakeSlack, **options: Any) -> App:
+    """The Bolt app of the Slack front-end (``options`` go to ``SlackFrontend``)."""
+    from opspack.frontends.slack import SlackFrontend
+
+    client = WebClient(token="xoxb-test", base_url=slack.url + "/api/")
+    bolt = App(client=client, signing_secret=SECRET, token_verification_enabled=False)
+    return SlackFrontend(Gateway(runtime), **options).register(bolt)
+
+
+@pytest.fixture
+def app(runtime: Runtime, slack: FakeSlack) -> App:
+    return make_app(runtime, slack)
 
 
 def dispatch(app: App, body: str, content_type: str) -> Any:
@@ -65,13 +82,13 @@ def dispatch(app: App, body: str, content_type: str) -> Any:
     return app.dispatch(BoltRequest(body=body, headers=headers))
 
 
-def slash(app: App, slack: FakeSlack, text: str, user: str = "U1") -> Any:
+def slash(app: App, slack: FakeSlack, text: str, user: str = "U1", channel: str = "C1") -> Any:
     body = urlencode(
         {
             "token": "verification-token",
             "team_id": "T1",
             "team_domain": "example",
-            "channel_id": "C1",
+            "channel_id": channel,
             "channel_name": "ops",
             "user_id": user,
             "user_name": user.lower(),
@@ -101,17 +118,44 @@ def click(app: App, slack: FakeSlack, button: dict[str, Any], user: str = "U1") 
     return dispatch(app, urlencode({"payload": json.dumps(payload)}), "application/x-www-form-urlencoded")
 
 
-def test_slash_command_acks_then_responds(app: App, slack: FakeSlack, open_port: int) -> None:
-    response = slash(app, slack, f"server test 127.0.0.1 --ports {open_port}")
+def _blocks_text(message: dict[str, Any]) -> str:
+    return json.dumps(message.get("blocks"), ensure_ascii=False)
+
+
+def _percents(message: dict[str, Any]) -> list[int]:
+    return [int(p) for p in re.findall(r"(\d+)%", _blocks_text(message))]
+
+
+def _replied(ts: str) -> Any:
+    """Whether a post in the thread of ``ts`` arrived."""
+    return lambda posted: any(p.get("thread_ts") == ts and p["via"] == "chat.postMessage" for p in posted)
+
+
+def test_slash_command_acks_then_responds(app: App, slack: FakeSlack) -> None:
+    started = time.monotonic()
+    response = slash(app, slack, "echo slow --seconds 0.5")  # a quick command (timeout 5 s)
     assert response.status == 200  # the ack, before the command ran
+    assert time.monotonic() - started < 0.5
     posted = slack.wait(1)
     message = posted[0]
     assert message["via"] == "respond" and message["response_type"] == "in_channel"
     validate_slack_messages([{"text": message["text"], "blocks": message["blocks"]}])
-    assert f"127.0.0.1:{open_port}" in json.dumps(message["blocks"])
+    assert "slept 0.5 s" in json.dumps(message["blocks"])
+    time.sleep(0.3)
+    assert len(slack.posted) == 1  # its answer, and nothing else: no job message
 
 
-def test_app_mention_answers_in_the_thread(app: App, slack: FakeSlack) -> None:
+def test_server_test_runs_as_a_job_with_its_checks_in_the_thread(app: App, slack: FakeSlack, open_port: int) -> None:
+    slash(app, slack, f"server test 127.0.0.1 --ports {open_port}")  # timeout 120 s: long work
+    first = slack.wait(1)[0]
+    assert first["via"] == "chat.postMessage" and first["text"].startswith("Started job ")
+    posted = slack.wait_for(_replied(first["ts"]), what="the checks in the thread")
+    replies = [p for p in posted if p.get("thread_ts") == first["ts"]]
+    validate_slack_messages([{"text": r["text"], "blocks": r["blocks"]} for r in replies])
+    assert f"127.0.0.1:{open_port}" in json.dumps(replies)
+
+
+def mention(app: App, text: str, ts: str, channel: str = "C1", thread_ts: str | None = None) -> Any:
     event = {
         "token": "verification-token",
         "team_id": "T1",
@@ -119,17 +163,22 @@ def test_app_mention_answers_in_the_thread(app: App, slack: FakeSlack) -> None:
         "event": {
             "type": "app_mention",
             "user": "U1",
-            "text": "<@UBOT> echo join a b --sep /",
-            "ts": "1515449522.000016",
-            "channel": "C1",
-            "event_ts": "1515449522000016",
+            "text": f"<@UBOT> {text}",
+            "ts": ts,
+            "channel": channel,
+            "event_ts": ts,
+            **({"thread_ts": thread_ts} if thread_ts else {}),
         },
         "type": "event_callback",
-        "event_id": "Ev0LAN670R",
-        "event_time": 1515449522,
+        "event_id": f"Ev{ts.replace('.', '')}",
+        "event_time": int(float(ts)),
         "authorizations": [{"team_id": "T1", "user_id": "UBOT", "is_bot": True}],
     }
-    assert dispatch(app, json.dumps(event), "application/json").status == 200
+    return dispatch(app, json.dumps(event), "application/json")
+
+
+def test_app_mention_answers_in_the_thread(app: App, slack: FakeSlack) -> None:
+    assert mention(app, "echo join a b --sep /", "1515449522.000016").status == 200
     message = slack.wait(1)[0]
     assert message["via"] == "chat.postMessage" and message["thread_ts"] == "1515449522.000016"
     assert "a/b" in message["text"] + json.dumps(message.get("blocks"))
@@ -183,3 +232,95 @@ def test_menu_buttons_run_their_follow_up_commands(app: App, slack: FakeSlack) -
     assert "disk7 wiped" not in asked["text"] + json.dumps(asked.get("blocks"))
     click(app, slack, confirm)
     assert "disk7 wiped" in json.dumps(slack.wait(4)[3])
+
+
+# -- long commands: one message updated in place, the result in its thread ----------------
+def test_long_command_updates_one_message_then_answers_in_its_thread(runtime: Runtime, slack: FakeSlack) -> None:
+    app = make_app(runtime, slack, update_every_s=0.3)
+    started = time.monotonic()
+    assert slash(app, slack, "echo steps --count 3 --pause 0.3").status == 200
+    first = slack.wait(1)[0]
+    assert time.monotonic() - started < 5  # at once, not when the job is done
+    assert first["via"] == "chat.postMessage" and first["channel"] == "C1" and "thread_ts" not in first
+    found = re.match(r"Started job (\d+): echo steps --count 3 --pause 0\.3", first["text"])
+    assert found, first["text"]
+    job = int(found.group(1))
+    validate_slack_messages([{"text": first["text"], "blocks": first["blocks"]}])
+    assert f"job cancel {job}" in _blocks_text(first)
+
+    posted = slack.wait_for(_replied(first["ts"]), what="the result in the thread")
+    updates = [p for p in posted if p["via"] == "chat.update"]
+    assert updates and all(u["ts"] == first["ts"] and u["channel"] == "C1" for u in updates)
+    validate_slack_messages([{"text": u["text"], "blocks": u["blocks"]} for u in updates])
+    running = [u for u in updates if u["text"].startswith("Started job")]
+    assert running, "no update showed the running job's progress"
+    assert any("step " in _blocks_text(u) and "of 3" in _blocks_text(u) for u in running)
+    shown = [max(_percents(u), default=0) for u in updates]
+    assert shown == sorted(shown) and shown[-1] == 100, shown  # rising, to 100%
+    assert updates[-1]["text"] == f"Job {job} succeeded: echo steps --count 3 --pause 0.3"
+    assert "✅" in _blocks_text(updates[-1])
+
+    replies = [p for p in posted if p.get("thread_ts") == first["ts"]]
+    assert "3 steps done" in json.dumps(replies)
+    assert [r["text"] for r in slack.thread("C1", first["ts"])] == [r["text"] for r in replies]
+    assert slack.messages["C1"][first["ts"]]["edited"] == len(updates)
+    assert not [p for p in posted if p["via"] == "respond"]  # all through the Web API
+
+    # at most one message of the job per channel every 0.3 s
+    times = [t for p, t in zip(posted, slack.arrived, strict=True) if p.get("ts") == first["ts"]]
+    assert all(b - a >= 0.29 for a, b in itertools.pairwise(times)), times
+
+
+def test_long_command_from_a_mention_stays_in_its_thread_one_update_a_second(
+    runtime: Runtime, slack: FakeSlack
+) -> None:
+    app = make_app(runtime, slack)  # Slack's pace: one message a second per channel
+    root = slack.post("C1", "<@UBOT> can you count?")
+    asked = slack.post("C1", "<@UBOT> echo steps --count 5 --pause 0.5")
+    assert mention(app, "echo steps --count 5 --pause 0.5", asked, thread_ts=root).status == 200
+    first = slack.wait(1)[0]
+    assert first["thread_ts"] == root and first["text"].startswith("Started job ")
+    # the result goes to the thread the mention is in (a reply cannot have replies)
+    posted = slack.wait_for(
+        lambda ps: any("5 steps done" in json.dumps(p) for p in ps if p["via"] == "chat.postMessage"),
+        what="the result",
+    )
+    result = next(p for p in posted if "5 steps done" in json.dumps(p))
+    assert result["thread_ts"] == root
+    updates = [p for p in posted if p["via"] == "chat.update"]
+    assert len(updates) >= 2 and all(u["ts"] == first["ts"] for u in updates)
+    assert updates[-1]["text"].startswith("Job ") and "succeeded" in updates[-1]["text"]
+    times = [t for p, t in zip(posted, slack.arrived, strict=True) if p.get("ts") == first["ts"]]
+    assert all(b - a >= 0.95 for a, b in itertools.pairwise(times)), times
+    assert [r["ts"] for r in slack.thread("C1", root)][:1] == [first["ts"]]
+
+
+def test_long_command_where_the_app_may_not_post_answers_through_respond(app: App, slack: FakeSlack) -> None:
+    assert slash(app, slack, "echo steps --count 2 --pause 0.1", channel="C9").status == 200  # not a member
+    posted = slack.wait(2)
+    assert [p["via"] for p in posted] == ["respond", "respond"]
+    assert posted[0]["text"].startswith("Started job ") and posted[0]["response_type"] == "in_channel"
+    assert "2 steps done" in json.dumps(posted[1])
+    assert "C9" not in slack.messages
+
+
+def test_a_failed_job_shows_its_error_kind() -> None:
+    from opspack.frontends.slack import job_message, progress_bar
+
+    job = Job(
+        id=7,
+        command="echo.msg.steps",
+        user="U1",
+        text="echo steps --count 9",
+        state="failed",
+        created=100.0,
+        started=101.0,
+        finished=131.0,
+        progress=[ProgressLine(110.0, "step 4 of 9", 44.4)],
+        reply={"ok": False, "command": "echo.msg.steps", "results": [], "error": {"kind": "timeout", "message": "x"}},
+    )
+    message = job_message(job)
+    validate_slack_messages([message])
+    assert message["text"] == "Job 7 failed (timeout): echo steps --count 9"
+    assert "❌" in _blocks_text(message) and "took 30 s" in _blocks_text(message)
+    assert progress_bar(44.4) == "▓▓▓▓░░░░░░ 44%" and progress_bar(None) == ""

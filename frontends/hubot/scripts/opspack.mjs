@@ -10,9 +10,14 @@
 //   OPSPACK_TOKEN - a bearer token the runner accepts (required)
 //   OPSPACK_FORMAT - force a reply format (text, markdown, slack, mattermost); default:
 //                    slack on the Slack adapter, text otherwise
+//   OPSPACK_JOBS_ASYNC_AFTER_S - commands with a longer timeout run as background jobs
+//                    (default 60, as the runner's [jobs] async_after_s)
+//   OPSPACK_PROGRESS_S - seconds at least between two progress lines of a job (default 5)
+//   OPSPACK_POLL_S - seconds between readings of a job when its event stream broke off (default 1)
 //
 // Commands:
-//   hubot <opspack command> - run it, e.g. `hubot server test web01 --ports 22,443`
+//   hubot <opspack command> - run it, e.g. `hubot server test web01 --ports 22,443`;
+//                             long work answers "Started job N", then progress and the result
 //   hubot confirm <token> - run the destructive command that asked for this confirmation
 //   hubot <command id> --arg value - the same through Hubot's command bus
 //
@@ -83,6 +88,81 @@ export function busSpec (entry) {
   return spec
 }
 
+// The words that name each command in chat, as the runner's grammar reads them: its id, its
+// words and aliases, each also after its pack's name -> the registry entries they name.
+export function chatForms (commands) {
+  const forms = new Map()
+  const norm = (text) => text.toLowerCase().replace(/_/g, '-').split(/\s+/).filter(Boolean).join(' ')
+  const add = (form, entry) => {
+    const key = norm(form)
+    if (!key) return
+    if (!forms.has(key)) forms.set(key, [])
+    if (!forms.get(key).includes(entry)) forms.get(key).push(entry)
+  }
+  for (const entry of commands) {
+    const pack = entry.pack && entry.pack.name
+    add(entry.id, entry)
+    const chat = entry.chat || {}
+    for (const form of [(chat.words || []).join(' '), ...(chat.aliases || [])]) {
+      add(form, entry)
+      if (pack && !norm(form).startsWith(pack + ' ')) add(`${pack} ${form}`, entry)
+    }
+  }
+  return forms
+}
+
+// The entries chat text names (the longest run of leading words that names commands).
+export function namedBy (forms, text) {
+  const words = String(text).toLowerCase().replace(/_/g, '-').split(/\s+/).filter(Boolean)
+  for (let n = Math.min(words.length, 8); n > 0; n--) {
+    const found = forms.get(words.slice(0, n).join(' '))
+    if (found) return found
+  }
+  return []
+}
+
+// A command whose timeout is over the threshold runs as a background job.
+export function isLong (entry, asyncAfterS = 60) {
+  return Number(entry.timeout_s ?? 30) > asyncAfterS
+}
+
+// Server-Sent Events in `text` -> the complete events ({event, data}) and the rest (an
+// event still arriving). https://html.spec.whatwg.org/multipage/server-sent-events.html
+export function sseEvents (text) {
+  const events = []
+  const blocks = text.replace(/\r\n?/g, '\n').split('\n\n')
+  const rest = blocks.pop()
+  for (const block of blocks) {
+    let event = 'message'
+    const data = []
+    for (const line of block.split('\n')) {
+      if (!line || line.startsWith(':')) continue
+      const colon = line.indexOf(':')
+      const field = colon < 0 ? line : line.slice(0, colon)
+      let value = colon < 0 ? '' : line.slice(colon + 1)
+      if (value.startsWith(' ')) value = value.slice(1)
+      if (field === 'event') event = value
+      else if (field === 'data') data.push(value)
+    }
+    if (data.length) events.push({ event, data: data.join('\n') })
+  }
+  return { events, rest }
+}
+
+// One progress line of a job: `job 42: ▓▓▓▓░░░░░░ 40% step 2 of 5`.
+export function progressLine (id, line) {
+  let bar = ''
+  if (line.percent !== null && line.percent !== undefined) {
+    const p = Math.max(0, Math.min(100, Number(line.percent)))
+    const full = Math.round(p / 10)
+    bar = `${'▓'.repeat(full)}${'░'.repeat(10 - full)} ${Math.round(p)}% `
+  }
+  return `job ${id}: ${bar}${line.message}`
+}
+
+const FINAL = new Set(['succeeded', 'failed', 'interrupted', 'cancelled'])
+const sleep = (ms) => new Promise(resolve => setTimeout(resolve, ms))
+
 export default async (robot) => {
   const base = (process.env.OPSPACK_URL || DEFAULT_URL).replace(/\/+$/, '')
   const token = process.env.OPSPACK_TOKEN
@@ -92,6 +172,10 @@ export default async (robot) => {
   }
   const adapter = String(robot.adapterName || '')
   const format = process.env.OPSPACK_FORMAT || (/slack/i.test(adapter) ? 'slack' : 'text')
+  const asyncAfterS = Number(process.env.OPSPACK_JOBS_ASYNC_AFTER_S ?? 60)
+  const progressS = Number(process.env.OPSPACK_PROGRESS_S ?? 5)
+  const pollS = Number(process.env.OPSPACK_POLL_S ?? 1)
+  let forms = new Map()
 
   async function request (path, body) {
     const response = await fetch(base + path, {
@@ -130,6 +214,92 @@ export default async (robot) => {
     }
   }
 
+  // Long work: a job of the runner. "Started job N" at once, then its progress lines (one
+  // every OPSPACK_PROGRESS_S seconds at most, and the last one), then its result, rendered
+  // as any reply. Followed through GET /jobs/<id>/events; if that stream breaks off,
+  // by reading GET /jobs/<id> every OPSPACK_POLL_S seconds. Resolves to the job's reply.
+  async function follow (res, job, text) {
+    res.send(`Started job ${job.id}: ${text}`)
+    let lines = 0 // progress lines received so far
+    let lastAt = 0
+    let pending = null
+    let timer = null
+    const show = (line) => {
+      clearTimeout(timer)
+      timer = null
+      pending = null
+      lastAt = Date.now()
+      res.send(progressLine(job.id, line))
+    }
+    const progress = (line) => {
+      lines += 1
+      const wait = lastAt + progressS * 1000 - Date.now()
+      if (wait <= 0) return show(line)
+      pending = line // shown when its turn comes, unless a newer line takes its place
+      if (!timer) timer = setTimeout(() => pending && show(pending), wait)
+    }
+    let reply
+    try {
+      reply = await streamJob(job.id, progress)
+    } catch (err) {
+      robot.logger.warn(`hubot-opspack: the events of job ${job.id} broke off (${err.message}); polling instead`)
+    }
+    if (reply === undefined) {
+      reply = await pollJob(job.id, (all) => all.slice(lines).forEach(progress))
+    }
+    clearTimeout(timer)
+    if (pending) show(pending)
+    const done = await request(`/jobs/${job.id}?format=${encodeURIComponent(format)}`)
+    await post(res, format === 'json' || !('rendered' in done) ? done.reply : done)
+    return done.reply
+  }
+
+  // The job's events until its result (the reply), or undefined if the stream ends first.
+  async function streamJob (id, progress) {
+    const response = await fetch(`${base}/jobs/${id}/events`, {
+      headers: { Accept: 'text/event-stream', Authorization: `Bearer ${token}` }
+    })
+    if (!response.ok || !response.body) throw new Error(`the opspack runner answered ${response.status}`)
+    const reader = response.body.pipeThrough(new TextDecoderStream()).getReader()
+    let buffer = ''
+    try {
+      for (;;) {
+        const { value, done } = await reader.read()
+        if (done) break
+        const { events, rest } = sseEvents(buffer + value)
+        buffer = rest
+        for (const { event, data } of events) {
+          if (event === 'progress') progress(JSON.parse(data))
+          else if (event === 'result') return JSON.parse(data)
+        }
+      }
+    } finally {
+      reader.cancel().catch(() => {})
+    }
+    robot.logger.warn(`hubot-opspack: the events of job ${id} ended before its result; polling instead`)
+    return undefined
+  }
+
+  // Read the job until it is final (a runner restarting on the way is waited for, ten minutes at most).
+  async function pollJob (id, progress) {
+    let failures = 0
+    for (;;) {
+      try {
+        const job = await request(`/jobs/${id}`)
+        failures = 0
+        progress(job.progress || [])
+        if (FINAL.has(job.state)) return job.reply
+      } catch (err) {
+        failures += 1
+        if (failures === 1 || failures % 30 === 0) {
+          robot.logger.warn(`hubot-opspack: cannot read job ${id}: ${err.message} (trying again)`)
+        }
+        if (/ 404:/.test(err.message) || failures * pollS > 600) throw err // the job is gone, or the runner for ten minutes
+      }
+      await sleep(pollS * 1000)
+    }
+  }
+
   // Every command of the runner's registry on the command bus, kept in step with it: read
   // at start (again every few seconds while the runner is not up yet), then every
   // OPSPACK_REFRESH_S seconds, so commands of packs installed on the runner appear and
@@ -142,11 +312,18 @@ export default async (robot) => {
   function handlerFor (entry) {
     return async ({ args, context }) => {
       const who = caller(context.message)
-      let data = await request('/invoke', { ...who, command: entry.id, args: toArgs(entry, args) })
+      const typed = toArgs(entry, args)
+      const long = isLong(entry, asyncAfterS)
+      let data = await request('/invoke', { ...who, command: entry.id, args: typed, async: long || undefined })
       const confirm = data.reply && data.reply.error && data.reply.error.confirm
       if (confirm && confirm.token && entry.effects.confirm) {
         // The user has just said yes to the command bus's own proposal.
         data = await request('/invoke', { ...who, confirm_token: confirm.token })
+      }
+      if (data.job) {
+        const shown = Object.entries(typed).map(([k, v]) => `--${k} ${Array.isArray(v) ? v.join(',') : v}`)
+        const reply = await follow(context.res, data.job, [entry.id, ...shown].join(' '))
+        return reply && reply.ok ? 'Done.' : 'It did not work (see above).'
       }
       if (typeof data.rendered === 'string') return data.rendered.replace(/\s+$/, '')
       await post(context.res, data)
@@ -166,7 +343,7 @@ export default async (robot) => {
         robot.commands.register(spec, { update: true })
         now.add(entry.id)
       } catch (err) {
-        robot.logger.warning(`hubot-opspack: cannot register ${entry.id}: ${err.message}`)
+        robot.logger.warn(`hubot-opspack: cannot register ${entry.id}: ${err.message}`)
       }
     }
     for (const id of registered) {
@@ -174,6 +351,7 @@ export default async (robot) => {
     }
     registered.clear()
     for (const id of now) registered.add(id)
+    forms = chatForms(registry.commands)
     seen = text
     robot.logger.info(`hubot-opspack: ${registered.size} commands from ${base}`)
     return true
@@ -187,7 +365,7 @@ export default async (robot) => {
         await syncRegistry()
         schedule(refreshS)
       } catch (err) {
-        robot.logger.warning(`hubot-opspack: cannot read the registry from ${base}: ${err.message}`)
+        robot.logger.warn(`hubot-opspack: cannot read the registry from ${base}: ${err.message}`)
         schedule(seen === null ? retryS : refreshS)
       }
     }, seconds * 1000)
@@ -207,7 +385,11 @@ export default async (robot) => {
     const text = res.match[1].trim()
     if (!text) return
     try {
-      await post(res, await request('/chat', { ...caller(res.message), text }))
+      // long work (as the registry says) starts as a job and is followed here
+      const long = namedBy(forms, text).some(entry => isLong(entry, asyncAfterS))
+      const data = await request('/chat', { ...caller(res.message), text, async: long || undefined })
+      if (data.job) await follow(res, data.job, text)
+      else await post(res, data)
     } catch (err) {
       res.reply(`opspack: ${err.message}`)
     }

@@ -269,10 +269,16 @@ def create_app(
 
     async def job(request: Request) -> Response:
         job_id = job_of(request)
+        fmt = request.query_params.get("format", "json")
+        if fmt not in FORMATS:
+            raise HTTPException(400, f"Malformed request: format {fmt!r} is not one of {', '.join(FORMATS)}.")
         found = await anyio.to_thread.run_sync(gateway.runtime.jobs.get, job_id)
         if found is None:
             return JSONResponse(failure_body(f"There is no job {job_id}.", "GET /jobs lists them.", "not_found"), 404)
-        return JSONResponse(found.to_dict())
+        body = found.to_dict()
+        if fmt != "json" and found.reply is not None:  # its result as /chat renders it (a bot posts it as is)
+            body["rendered"] = render(Reply.from_dict(found.reply), fmt)
+        return JSONResponse(body)
 
     async def jobs(request: Request) -> Response:
         query = request.query_params

@@ -9,6 +9,12 @@
   ``confirm`` button carries the one-time token and runs the command for the user who
   clicks, if it is the user who asked; menu buttons run their follow-up command.
 - Images and cut data go through ``files_upload_v2``.
+- Long commands (a timeout over ``[jobs] async_after_s``, 60 s, or ``@command(long=True)``)
+  run in the background: one message "Started job N" at once, updated in place
+  (``chat.update``) with the latest progress at most once a second per channel, then
+  the result in that message's thread and the first message in its final state. The
+  app then needs to be in the channel (``chat:write``); where it may not post, a slash
+  command answers "Started job N" and then the result through ``respond``.
 
 Settings: ``SLACK_BOT_TOKEN`` and ``SLACK_SIGNING_SECRET`` (HTTP mode) or
 ``SLACK_APP_TOKEN`` (Socket Mode), each may be an ``env:``/``file:``/``vault:`` reference.
@@ -17,16 +23,22 @@ Settings: ``SLACK_BOT_TOKEN`` and ``SLACK_SIGNING_SECRET`` (HTTP mode) or
 from __future__ import annotations
 
 import base64
+import concurrent.futures
 import json
 import logging
 import re
+import threading
+import time
 from collections.abc import Callable
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
 from opspack.context import Caller
 from opspack.frontends.gateway import Gateway
+from opspack.jobs import Job, JobState
 from opspack.renderers import render
-from opspack.results import Reply
+from opspack.renderers.slack import esc
+from opspack.results import Error, Reply
 
 if TYPE_CHECKING:
     from slack_bolt import App
@@ -35,6 +47,16 @@ log = logging.getLogger("opspack.frontends.slack")
 
 DEFAULT_COMMAND = "/ops"
 _MENTION = re.compile(r"<@[A-Z0-9]+(?:\|[^>]*)?>")
+#: seconds between two looks at a running job
+POLL_S = 0.5
+#: seconds at least between two messages (posted or updated) of a job in one channel: Slack
+#: allows about one message a second per channel (https://api.slack.com/apis/rate-limits)
+UPDATE_EVERY_S = 1.0
+#: seconds after which a running job's message is updated even without news (the time taken)
+REFRESH_S = 15.0
+#: the width of the text progress bar, in characters
+BAR_WIDTH = 10
+_FINAL_ICONS = {"succeeded": "✅", "failed": "❌", "interrupted": "⚠️", "cancelled": "🚫"}
 
 
 def mention_text(text: str) -> str:
@@ -58,12 +80,108 @@ def split_messages(reply: Reply) -> tuple[list[dict[str, Any]], list[dict[str, A
     return messages, [u["upload"] for u in uploads]
 
 
+def progress_bar(percent: float | None, width: int = BAR_WIDTH) -> str:
+    """A text progress bar (``▓▓▓░░░░░░░ 30%``); empty without a percentage."""
+    if percent is None:
+        return ""
+    p = max(0.0, min(100.0, float(percent)))
+    full = round(p * width / 100)
+    return "▓" * full + "░" * (width - full) + f" {p:.0f}%"
+
+
+def duration(seconds: float) -> str:
+    """``0.4 s``, ``12 s``, ``3 min 05 s``."""
+    if seconds < 10:
+        return f"{seconds:.1f} s"
+    if seconds < 60:
+        return f"{seconds:.0f} s"
+    minutes, rest = divmod(int(seconds), 60)
+    return f"{minutes} min {rest:02d} s"
+
+
+def job_message(job: Job, now: float | None = None) -> dict[str, Any]:
+    """The one message that shows a job (``{"text", "blocks"}``): "Started job N" with its
+    latest progress and the time taken while it runs, its outcome once it is final."""
+    now = time.time() if now is None else now
+    text = job.text or job.command or "?"
+    took = duration(max(0.0, (job.finished or now) - (job.started or job.created)))
+    last = job.progress[-1] if job.progress else None
+    if job.final:
+        kind = ((job.reply or {}).get("error") or {}).get("kind")
+        outcome = f"{job.state} ({kind})" if kind and job.state != "succeeded" else job.state
+        head = f"{_FINAL_ICONS.get(job.state, '•')} Job {job.id} {outcome}: `{esc(text)}`"
+        fallback = f"Job {job.id} {outcome}: {text}"
+        facts = [progress_bar(last.percent) if last and last.percent is not None else "", f"took {took}"]
+        hint = "The result is in the thread."
+    else:
+        head = f"⏳ Started job {job.id}: `{esc(text)}`"
+        fallback = f"Started job {job.id}: {text}"
+        facts = [
+            progress_bar(last.percent) if last else "",
+            esc(last.message) if last else job.state,
+            took,
+        ]
+        hint = f"`job {job.id}` shows it, `job cancel {job.id}` stops it."
+    line = " · ".join(f for f in facts if f)
+    blocks = [
+        {"type": "section", "block_id": f"opspack-job-{job.id}", "text": {"type": "mrkdwn", "text": head[:3000]}},
+        {"type": "context", "elements": [{"type": "mrkdwn", "text": line[:3000]}]},
+        {"type": "context", "elements": [{"type": "mrkdwn", "text": hint}]},
+    ]
+    return {"text": fallback[:3000], "blocks": blocks}
+
+
+class _Pace:
+    """At most one message per channel every ``every`` seconds (Slack's rate limit)."""
+
+    def __init__(self, every: float) -> None:
+        self.every = every
+        self._next: dict[str, float] = {}
+        self._lock = threading.Lock()
+
+    def take(self, channel: str, *, wait: bool) -> bool:
+        """Take the channel's turn: at once if it is free, else False (or, with ``wait``,
+        after sleeping until it is)."""
+        while True:
+            with self._lock:
+                now = time.monotonic()
+                free_at = self._next.get(channel, 0.0)
+                if now >= free_at:
+                    self._next[channel] = now + self.every
+                    return True
+            if not wait:
+                return False
+            time.sleep(free_at - now)
+
+
+@dataclass
+class _Place:
+    """Where a conversation happens: the channel, the thread it is in (a mention's), and a
+    slash command's response URL (``respond``)."""
+
+    client: Any
+    channel: str | None
+    thread_ts: str | None = None
+    respond: Any = None
+
+
 class SlackFrontend:
     """The Bolt listeners, on top of a :class:`Gateway`."""
 
-    def __init__(self, gateway: Gateway, command: str = DEFAULT_COMMAND) -> None:
+    def __init__(
+        self,
+        gateway: Gateway,
+        command: str = DEFAULT_COMMAND,
+        *,
+        update_every_s: float = UPDATE_EVERY_S,
+        poll_s: float = POLL_S,
+    ) -> None:
+        """``update_every_s``: seconds at least between two messages of long jobs in one
+        channel; ``poll_s``: how often a running job is looked at."""
         self.gateway = gateway
         self.command = command
+        self.poll_s = min(poll_s, update_every_s)
+        self._pace = _Pace(update_every_s)
 
     def register(self, app: App) -> App:
         app.command(self.command)(self.on_command)
@@ -75,14 +193,20 @@ class SlackFrontend:
     def on_command(self, ack: Callable[..., Any], body: dict[str, Any], respond: Any, client: Any) -> None:
         ack()  # within Slack's 3 s, before the command runs
         caller = caller_of(body)
-        reply = self.gateway.chat(body.get("text") or "help", caller)
-        self._post(reply, respond=respond, client=client, channel=caller.channel)
+        started = self.gateway.start_chat(body.get("text") or "help", caller, only_long=True)
+        if isinstance(started, Job):
+            self._follow_job(started, caller, _Place(client, caller.channel, respond=respond))
+            return
+        self._post(started, respond=respond, client=client, channel=caller.channel)
 
     def on_mention(self, body: dict[str, Any], event: dict[str, Any], say: Any, client: Any) -> None:
         caller = caller_of(body)
-        reply = self.gateway.chat(mention_text(event.get("text", "")) or "help", caller)
         thread = event.get("thread_ts") or event.get("ts")
-        self._post(reply, say=say, client=client, channel=caller.channel, thread_ts=thread)
+        started = self.gateway.start_chat(mention_text(event.get("text", "")) or "help", caller, only_long=True)
+        if isinstance(started, Job):
+            self._follow_job(started, caller, _Place(client, caller.channel, thread_ts=thread))
+            return
+        self._post(started, say=say, client=client, channel=caller.channel, thread_ts=thread)
 
     def on_action(self, ack: Callable[..., Any], body: dict[str, Any], action: dict[str, Any], respond: Any) -> None:
         """A button of an opspack message: confirm, cancel, or a menu's follow-up command.
@@ -107,6 +231,108 @@ class SlackFrontend:
         else:
             reply = self.gateway.chat(str(value.get("text") or "help"), caller)
         self._post(reply, respond=respond, client=None, channel=None)
+
+    # -- long jobs ------------------------------------------------------------------
+    def _follow_job(self, job: Job, caller: Caller, place: _Place) -> threading.Thread:
+        """Post "Started job N" now, then, from a thread: update that message in place as
+        the job reports progress, post the result in its thread and show its outcome."""
+        ts = self._post_job(job, place)
+        thread = threading.Thread(
+            target=self._follow_thread, args=(job, caller, place, ts), name=f"opspack-slack-job-{job.id}", daemon=True
+        )
+        thread.start()
+        return thread
+
+    def _post_job(self, job: Job, place: _Place) -> str | None:
+        """The job's message; its ``ts``, or None when the app may not post in the channel
+        (then a slash command's response URL says it started)."""
+        from slack_sdk.errors import SlackApiError
+
+        message = job_message(job)
+        if place.client is not None and place.channel:
+            self._pace.take(place.channel, wait=True)
+            try:
+                posted = place.client.chat_postMessage(channel=place.channel, thread_ts=place.thread_ts, **message)
+                return str(posted["ts"])
+            except SlackApiError as exc:  # not_in_channel, channel_not_found: a channel the app is not in
+                log.info("cannot post job %s in %s (%s)", job.id, place.channel, exc.response.get("error"))
+        if place.respond is not None:
+            place.respond(response_type="in_channel", **message)
+        return None
+
+    def _follow_thread(self, job: Job, caller: Caller, place: _Place, ts: str | None) -> None:
+        try:
+            reply, last = self._watch(job, caller, place, ts)
+            self._show(last, place, ts, final=True)
+            thread_ts = place.thread_ts or ts
+            if ts is None and place.respond is not None:
+                self._post(reply, respond=place.respond, client=None, channel=None)
+            else:
+                say = self._say(place)
+                self._post(reply, say=say, client=place.client, channel=place.channel, thread_ts=thread_ts)
+        except Exception:  # a thread of its own: log what went wrong, nobody else would
+            log.exception("following job %s in Slack failed", job.id)
+
+    def _watch(self, job: Job, caller: Caller, place: _Place, ts: str | None) -> tuple[Reply, Job]:
+        """Wait for the job's reply, showing its progress on the way; the reply and the job as last seen."""
+        shown, shown_at = (job.state, len(job.progress)), time.monotonic()
+        last = job
+        # past its timeout a job is stopped by its executor; this is for executors that went away
+        give_up = time.monotonic() + 2 * job.timeout_s + 300
+        while True:
+            try:
+                reply = self.gateway.wait(job, caller, timeout=self.poll_s)
+            except concurrent.futures.TimeoutError:
+                reply = None
+            except KeyError:  # not waited for here any more: read what the store has
+                reply = None
+                time.sleep(self.poll_s)
+            if reply is None and time.monotonic() > give_up:
+                return _no_reply(last, "is still " + last.state), last
+            seen = self.gateway.runtime.jobs.get(job.id)
+            if seen is not None:
+                last = seen
+            if reply is None and last.final:
+                reply = self._final_reply(job, caller, last)
+            if reply is not None:
+                if not last.final:  # the reply came before the store said so
+                    state: JobState = "succeeded" if reply.ok else "failed"
+                    last = replace(last, state=state, finished=time.time(), reply=reply.to_dict())
+                return reply, last
+            now = (last.state, len(last.progress))
+            stale = time.monotonic() - shown_at >= REFRESH_S  # the time taken, kept current
+            if (now != shown or stale) and self._show(last, place, ts, final=False):
+                shown, shown_at = now, time.monotonic()
+
+    def _final_reply(self, job: Job, caller: Caller, last: Job) -> Reply:
+        """The reply of a job the store says is final: from the runtime (its confirmation
+        tokens issued) as soon as it has it, else as the store keeps it (a job ended
+        elsewhere: a worker that stopped, a cancellation)."""
+        try:
+            return self.gateway.wait(job, caller, timeout=5.0)
+        except (concurrent.futures.TimeoutError, KeyError):
+            return Reply.from_dict(last.reply) if last.reply else _no_reply(last, f"ended {last.state}")
+
+    def _show(self, job: Job, place: _Place, ts: str | None, *, final: bool) -> bool:
+        """Update the job's message in place (its turn in the channel permitting, unless final)."""
+        from slack_sdk.errors import SlackApiError
+
+        if ts is None or place.client is None or not place.channel:
+            return False
+        if not self._pace.take(place.channel, wait=final):
+            return False
+        try:
+            place.client.chat_update(channel=place.channel, ts=ts, **job_message(job))
+        except SlackApiError as exc:
+            log.warning("cannot update the message of job %s: %s", job.id, exc.response.get("error"))
+        return True
+
+    @staticmethod
+    def _say(place: _Place) -> Callable[..., Any]:
+        def say(**message: Any) -> Any:
+            return place.client.chat_postMessage(channel=place.channel, **message)
+
+        return say
 
     # -- output ---------------------------------------------------------------------
     def _post(
@@ -135,6 +361,13 @@ class SlackFrontend:
                     alt_txt=f.get("alt_text"),
                     thread_ts=thread_ts,
                 )
+
+
+def _no_reply(job: Job, how: str) -> Reply:
+    return Reply.failure(
+        Error("internal", f"Job {job.id} {how} and sent no result here.", f"`job {job.id}` shows what is known."),
+        job.command,
+    )
 
 
 def _value(action: dict[str, Any]) -> dict[str, Any]:
@@ -170,7 +403,10 @@ def run_slack(registry: Any = None, *, socket_mode: bool = True, port: int = 300
             return None
         return resolve_reference(str(raw), config.environ)[0]
 
-    runtime = Runtime(registry, config=config)
+    from opspack.executor import for_runner
+
+    # commands run on a pool of worker processes (or Celery), so long ones run in the background
+    runtime = Runtime(registry, config=config, executor=for_runner)
     gateway = Gateway(runtime)
     bot_token = setting("SLACK_BOT_TOKEN", True)
     command = os.environ.get("OPSPACK_SLACK_COMMAND", DEFAULT_COMMAND)
@@ -189,4 +425,14 @@ def run_slack(registry: Any = None, *, socket_mode: bool = True, port: int = 300
     return 0
 
 
-__all__ = ["SlackFrontend", "caller_of", "create_app", "mention_text", "run_slack", "split_messages"]
+__all__ = [
+    "SlackFrontend",
+    "caller_of",
+    "create_app",
+    "duration",
+    "job_message",
+    "mention_text",
+    "progress_bar",
+    "run_slack",
+    "split_messages",
+]
