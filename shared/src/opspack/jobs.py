@@ -19,7 +19,6 @@ import datetime as dt
 import json
 import logging
 import os
-import queue
 import socket
 import threading
 import time
@@ -207,8 +206,12 @@ class JobStore:
         self._dirty: set[int] = set()
         self._written: dict[int, int] = {}  # job id -> progress lines already in the database
         self._ids: list[int] = []
-        self._queue: queue.Queue[int | None] = queue.Queue()
+        #: set when something is to be written; the writer thread waits on it
+        self._wake = threading.Event()
         self._hurry = threading.Event()
+        self._flushed = threading.Condition(self._lock)
+        self._asked = 0  # flushes asked for
+        self._done = 0  # flushes done
         self._closed = False
         self._writer = threading.Thread(target=self._write_loop, name="opspack-jobs", daemon=True)
         self._writer.start()
@@ -286,7 +289,7 @@ class JobStore:
         with self._lock:
             self._dirty.add(job_id)
             self._changed.notify_all()
-        self._queue.put(job_id)
+        self._wake.set()
 
     def wait(self, job_id: int, timeout: float | None) -> Job | None:
         """Wait until a job of this process changes (progress or state) or ``timeout`` passes."""
@@ -457,10 +460,14 @@ class JobStore:
         if self._closed:
             self._write(self._take())
             return
+        with self._lock:
+            self._asked += 1
+            target = self._asked
         self._hurry.set()
-        self._queue.put(None)
-        self._queue.join()
-        self._hurry.clear()
+        self._wake.set()
+        with self._lock:
+            while self._done < target and not self._closed:
+                self._flushed.wait(1.0)
 
     def _take(self) -> list[tuple[Job, int]]:
         """The changed jobs (copies) and how many of their progress lines are written."""
@@ -500,23 +507,28 @@ class JobStore:
 
     def _write_loop(self) -> None:
         while True:
-            item = self._queue.get()
-            if item is not None and not self._hurry.is_set():
-                self._hurry.wait(LINGER_S)
-            count, stop = 1, item is None and self._closed
-            while True:
-                try:
-                    self._queue.get_nowait()
-                except queue.Empty:
-                    break
-                count += 1
+            self._wake.wait()
+            if not self._hurry.is_set():
+                self._hurry.wait(LINGER_S)  # a burst of changes is one transaction
+            self._wake.clear()
+            with self._lock:
+                asked = self._asked
+                if asked == self._done:
+                    self._hurry.clear()
+            changed = self._take()
             try:
-                self._write(self._take())
+                self._write(changed)
             except Exception as exc:  # noqa: BLE001 - the writer must survive a database hiccup
-                log.error("writing jobs failed: %s", exc)
-            for _ in range(count):
-                self._queue.task_done()
-            if stop:
+                log.error("writing %d jobs failed (tried again shortly): %s", len(changed), exc)
+                with self._lock:
+                    self._dirty.update(job.id for job, _ in changed)
+                if not self._closed:
+                    time.sleep(0.5)
+                    self._wake.set()
+            with self._lock:
+                self._done = max(self._done, asked)
+                self._flushed.notify_all()
+            if self._closed:
                 return
 
     def close(self) -> None:
@@ -526,7 +538,7 @@ class JobStore:
         self.flush()
         self._closed = True
         self._beating.set()
-        self._queue.put(None)
+        self._wake.set()
         try:
             self.database.execute(f"DELETE FROM {quote(HOSTS.name)} WHERE name = ?", (self.host,))
         except Exception as exc:  # noqa: BLE001
