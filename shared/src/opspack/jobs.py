@@ -624,8 +624,15 @@ def cancelled(item: WorkItem) -> Reply:
     return failure("cancelled", f"Job {item.job} ({item.command}) was cancelled.", None, item.command)
 
 
+class Cancel(BaseException):
+    """Raised in the thread running a job inline to cancel it (the shell's Ctrl-C, see
+    :func:`opspack.frontends.terminal.cancel_on_interrupt`); the job ends ``cancelled``.
+    A BaseException, so that a command's ``except Exception`` cannot swallow it."""
+
+
 class Inline:
-    """Run each item at once in the calling thread (through the runtime's own timeouts)."""
+    """Run each item at once in the calling thread (through the runtime's own timeouts).
+    :class:`Cancel` raised while it runs ends the job ``cancelled``."""
 
     def __init__(self, execute: Callable[[WorkItem, ProgressSink], Reply]) -> None:
         self.execute = execute
@@ -634,7 +641,11 @@ class Inline:
         future: Future[Reply] = Future()
         future.set_running_or_notify_cancel()
         started()
-        future.set_result(self.execute(item, progress))
+        try:
+            reply = self.execute(item, progress)
+        except Cancel:
+            reply = cancelled(item)
+        future.set_result(reply)
         return future
 
     def cancel(self, job: int) -> bool:
@@ -696,6 +707,7 @@ class JobsSettings:
 __all__ = [
     "FINAL",
     "STATES",
+    "Cancel",
     "Executor",
     "Inline",
     "Job",
