@@ -65,15 +65,16 @@ def open_port() -> Iterator[int]:
 
 
 @contextlib.contextmanager
-def start_runner(registry_file: Path, log_dir: Path) -> Iterator[Runner]:
-    """A real `opspack serve` (uvicorn) on a free loopback port, stopped on exit. Every runner
-    of the session shares the audit trail the pytest plugin points OPSPACK_AUDIT_URL at."""
+def start_runner(registry_file: Path, log_dir: Path, **env: str) -> Iterator[Runner]:
+    """A real `opspack serve` (uvicorn) on a free loopback port, stopped on exit; ``env``: more
+    environment variables for it. Every runner of the session shares the audit trail the
+    pytest plugin points OPSPACK_AUDIT_URL at."""
     port = free_port()
     log = log_dir / "serve.log"
     with open(log, "wb") as out:
         proc = subprocess.Popen(
             [opspack_exe(), "--registry", str(registry_file), "serve", "--port", str(port), "--no-access-log"],
-            env=child_env(OPSPACK_SERVE_TOKENS="other-token,env:RUNNER_TOKEN", RUNNER_TOKEN=TOKEN),
+            env=child_env(OPSPACK_SERVE_TOKENS="other-token,env:RUNNER_TOKEN", RUNNER_TOKEN=TOKEN, **env),
             stdout=out,
             stderr=subprocess.STDOUT,
         )

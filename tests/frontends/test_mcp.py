@@ -168,3 +168,46 @@ def test_a_client_with_elicitation_asks_its_user_itself(registry_file: Path) -> 
         assert result.structured_content["error"]["kind"] == "denied"
         assert "Not run: the user" in result.content[0].text
         assert "token" not in json.dumps(result.structured_content).replace('"token": null', "")
+
+
+def test_progress_notifications_while_a_tool_runs(registry_file: Path) -> None:
+    """A call with a progress token gets each report as notifications/progress, then its result."""
+    reports: list[tuple[float, float | None, str | None]] = []
+    seen: dict[str, Any] = {}
+
+    async def progress(value: float, total: float | None, message: str | None) -> None:
+        reports.append((value, total, message))
+
+    async def body(session: ClientSession) -> None:
+        seen["steps"] = await session.call_tool(
+            "echo.msg.steps", {"count": 3, "pause": 0.05}, progress_callback=progress
+        )
+        seen["reports"] = list(reports)
+        seen["plain"] = await session.call_tool("echo.msg.steps", {"count": 2, "pause": 0})  # no token
+        seen["quiet"] = await session.call_tool("echo.msg.say", {"text": "hi"}, progress_callback=progress)
+
+    with_session(registry_file, body)
+    assert seen["steps"].is_error is False and seen["steps"].structured_content["results"][0]["text"] == "3 steps done"
+    assert seen["reports"] == [
+        (33.3, 100.0, "step 1 of 3"),
+        (66.7, 100.0, "step 2 of 3"),
+        (100.0, 100.0, "step 3 of 3"),
+    ]
+    assert seen["plain"].is_error is False and seen["quiet"].is_error is False
+    assert reports == seen["reports"]  # a command that reports nothing sends nothing
+
+
+def test_progress_of_a_grouped_tool(registry_file: Path) -> None:
+    reports: list[tuple[float, float | None, str | None]] = []
+
+    async def progress(value: float, total: float | None, message: str | None) -> None:
+        reports.append((value, total, message))
+
+    async def body(session: ClientSession) -> None:
+        result = await session.call_tool(
+            "echo.msg", {"command": "steps", "args": {"count": 2, "pause": 0}}, progress_callback=progress
+        )
+        assert result.is_error is False
+
+    with_session(registry_file, body, "--group-tools")
+    assert reports == [(50.0, 100.0, "step 1 of 2"), (100.0, 100.0, "step 2 of 2")]

@@ -639,15 +639,25 @@ def cancelled(item: WorkItem) -> Reply:
     return failure("cancelled", f"Job {item.job} ({item.command}) was cancelled.", None, item.command)
 
 
+class Cancel(BaseException):
+    """Raised in the thread running a job inline to cancel it (the shell's Ctrl-C, see
+    :func:`opspack.frontends.terminal.cancel_on_interrupt`); the job ends ``cancelled``.
+    A BaseException, so that a command's ``except Exception`` cannot swallow it."""
+
+
 class Inline:
-    """Run each item at once in the calling thread (through the runtime's own timeouts)."""
+    """Run each item at once in the calling thread (through the runtime's own timeouts).
+    :class:`Cancel` raised while it runs ends the job ``cancelled``."""
 
     def __init__(self, execute: Callable[[WorkItem, ProgressSink], Reply]) -> None:
         self.execute = execute
 
     def run(self, item: WorkItem, progress: ProgressSink, started: Callable[[], object]) -> Reply:
         started()
-        return self.execute(item, progress)
+        try:
+            return self.execute(item, progress)
+        except Cancel:  # Ctrl-C on the command line or in the shell
+            return cancelled(item)
 
     def submit(self, item: WorkItem, progress: ProgressSink, started: Callable[[], object]) -> Future[Reply]:
         future: Future[Reply] = Future()
@@ -723,6 +733,7 @@ class JobsSettings:
 __all__ = [
     "FINAL",
     "STATES",
+    "Cancel",
     "Executor",
     "Inline",
     "Job",

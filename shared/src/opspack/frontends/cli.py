@@ -13,6 +13,8 @@ from opspack.renderers import FORMATS
 from opspack.version import __version__
 
 EXIT_OK, EXIT_ERROR, EXIT_USAGE = 0, 1, 2
+#: a command stopped with Ctrl-C (128 + SIGINT, as shells say)
+EXIT_INTERRUPTED = 130
 
 
 def _registry(args: argparse.Namespace) -> Any:
@@ -28,9 +30,10 @@ def _print(text: str) -> None:
 
 
 def _emit(reply: Any, fmt: str) -> None:
+    from opspack.frontends.terminal import use_color
     from opspack.renderers import render
 
-    out = render(reply, fmt, color=fmt == "text" and sys.stdout.isatty())
+    out = render(reply, fmt, color=fmt == "text" and use_color(sys.stdout))
     if isinstance(out, str):
         _print(out)
     else:
@@ -38,9 +41,11 @@ def _emit(reply: Any, fmt: str) -> None:
 
 
 def exit_code(reply: Any) -> int:
+    """0 ok, 2 a usage error, 130 cancelled (Ctrl-C), 1 any other failure."""
     if reply.ok:
         return EXIT_OK
-    return EXIT_USAGE if reply.error is not None and reply.error.kind == "usage" else EXIT_ERROR
+    kind = reply.error.kind if reply.error is not None else None
+    return {"usage": EXIT_USAGE, "cancelled": EXIT_INTERRUPTED}.get(kind or "", EXIT_ERROR)
 
 
 def _local_user() -> str:
@@ -108,16 +113,20 @@ def chat_text(words: Sequence[str]) -> str:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    from opspack.renderers import render
-    from opspack.results import Progress, Reply
+    """Run one command here, in this process. Its progress shows as it comes (text format):
+    one live line on a terminal, a line per report elsewhere. Ctrl-C cancels the command
+    (its job ends ``cancelled``, exit status 130)."""
+    from opspack.frontends.terminal import ProgressDisplay, cancel_on_interrupt
+    from opspack.jobs import Cancel
+    from opspack.results import Progress
 
     gateway = _gateway(args, timeouts="signal")
     streamed: list[Progress] = []
+    display = ProgressDisplay(sys.stdout)
 
     def show_progress(item: Progress) -> None:
         streamed.append(item)
-        sys.stdout.write(render(Reply(ok=True, command=None, results=[item]), "text"))
-        sys.stdout.flush()
+        display.report(item)
 
     caller = _caller(
         args,
@@ -126,9 +135,16 @@ def cmd_run(args: argparse.Namespace) -> int:
         confirmed=args.yes,
         on_progress=show_progress if args.format == "text" else None,
     )
+    display.start()
     try:
-        reply = gateway.chat(chat_text(args.text), caller)
+        with cancel_on_interrupt():
+            reply = gateway.chat(chat_text(args.text), caller)
+    except Cancel:  # Ctrl-C outside the command itself (before it started, or as its record was written)
+        display.finish()
+        sys.stderr.write("opspack: cancelled\n")
+        return EXIT_INTERRUPTED
     finally:
+        display.finish()
         gateway.close()
     reply.results = [r for r in reply.results if not any(r is s for s in streamed)]
     _emit(reply, args.format)

@@ -15,6 +15,12 @@ Tools (one per command by default):
 the group (``server.host``), with arguments ``{"command": <verb, an enum>, "args":
 {...}}``; the description lists each verb's usage.
 
+Progress: when a ``tools/call`` request carries a progress token (``_meta.progressToken``),
+each progress report of the command is sent to the client while the call runs, as a
+``notifications/progress`` with ``progress`` = the percentage and ``total`` = 100 when the
+command gives one (else a counter of the reports and no total) and ``message``; the
+call then answers its result as usual.
+
 Confirmation: when the client supports elicitation, a destructive tool asks the user
 itself (``elicitation/create``: the command's chat text and summary, and a ``confirm``
 boolean) and runs only when the user accepts with ``confirm`` true; when the user
@@ -30,15 +36,17 @@ token path: the asking user cannot approve it.
 
 from __future__ import annotations
 
+import contextlib
 import logging
-from collections.abc import Iterable
+import threading
+from collections.abc import AsyncIterator, Callable, Iterable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from opspack.context import Caller
 from opspack.frontends.gateway import Gateway
 from opspack.registry import Entry, Registry
-from opspack.results import Confirmation, Image, Reply
+from opspack.results import Confirmation, Image, Progress, Reply
 
 if TYPE_CHECKING:
     import mcp_types
@@ -47,6 +55,9 @@ log = logging.getLogger("opspack.frontends.mcp")
 
 CONFIRM_TOOL = "opspack.confirm"
 SERVER_NAME = "opspack"
+
+#: what a call's progress reports go to
+ProgressListener = Callable[[Progress], None]
 
 
 @dataclass(frozen=True)
@@ -162,20 +173,22 @@ class McpFrontend:
         self.profile = profile
         self._groups = groups_of(gateway.registry)
 
-    def caller(self) -> Caller:
-        return Caller(user=self.user, frontend="mcp", format="json", profile=self.profile)
+    def caller(self, on_progress: ProgressListener | None = None) -> Caller:
+        """Who runs the tools; ``on_progress`` gets each progress report of the command."""
+        return Caller(user=self.user, frontend="mcp", format="json", profile=self.profile, on_progress=on_progress)
 
     def tools(self) -> list[ToolSpec]:
         entries = self.gateway.visible(self.caller())
         specs = group_tools(entries) if self.grouped else command_tools(entries)
         return [*specs, confirm_tool()]
 
-    def call(self, name: str, arguments: dict[str, Any] | None) -> Reply:
-        """Run tool ``name`` (blocking: call it from a worker thread)."""
+    def call(self, name: str, arguments: dict[str, Any] | None, on_progress: ProgressListener | None = None) -> Reply:
+        """Run tool ``name`` (blocking: call it from a worker thread); ``on_progress`` gets each
+        progress report while it runs."""
         from opspack.results import Error
 
         args = dict(arguments or {})
-        caller = self.caller()
+        caller = self.caller(on_progress)
         if name == CONFIRM_TOOL:
             return self.gateway.chat(None, caller, confirm_token=str(args.get("token") or ""))
         if self.grouped:
@@ -194,9 +207,9 @@ class McpFrontend:
             return self._confirming(self.gateway.invoke(entry["id"], inner, caller))
         return self._confirming(self.gateway.invoke(name, args, caller))
 
-    def confirm(self, token: str) -> Reply:
+    def confirm(self, token: str, on_progress: ProgressListener | None = None) -> Reply:
         """Run what ``token`` confirms (the user accepted the elicitation)."""
-        return self.gateway.confirm(token, self.caller())
+        return self.gateway.confirm(token, self.caller(on_progress))
 
     def decline(self, confirm: Confirmation, action: str) -> Reply:
         """The user did not accept: throw the token away and say what did not run."""
@@ -217,6 +230,42 @@ class McpFrontend:
                 f'{{"token": "{error.confirm.token}"}} (valid once, for 5 minutes).'
             )
         return reply
+
+
+def progress_values(item: Progress, count: int) -> tuple[float, float | None]:
+    """``progress`` and ``total`` of the ``count``-th progress notification of a call for ``item``:
+    the percentage out of 100 when the command gave one, else the count with no total."""
+    if item.percent is not None:
+        return float(item.percent), 100.0
+    return float(count), None
+
+
+@contextlib.asynccontextmanager
+async def progress_sender(ctx: Any) -> AsyncIterator[ProgressListener | None]:
+    """A listener that sends each progress report of a call as ``notifications/progress`` for
+    the request of ``ctx``, from whichever thread runs the command; None when the request
+    carries no progress token (then nothing is sent)."""
+    meta = getattr(ctx, "meta", None) or {}
+    if meta.get("progress_token") is None:
+        yield None
+        return
+    import anyio.from_thread
+
+    async with anyio.from_thread.BlockingPortal() as portal:
+        count = 0
+        lock = threading.Lock()
+
+        def send(item: Progress) -> None:
+            nonlocal count
+            with lock:  # in order, one at a time
+                count += 1
+                progress, total = progress_values(item, count)
+                try:
+                    portal.call(ctx.session.report_progress, progress, total, item.message)
+                except Exception:  # the client went away: the command goes on
+                    log.debug("a progress notification could not be sent", exc_info=True)
+
+        yield send
 
 
 def tool_result(reply: Reply) -> mcp_types.CallToolResult:
@@ -295,18 +344,19 @@ def build_server(frontend: McpFrontend) -> Any:
         return types.ListToolsResult(tools=[to_sdk_tool(t) for t in frontend.tools()])
 
     async def call_tool(ctx: Any, params: types.CallToolRequestParams) -> types.CallToolResult:
-        reply = await anyio.to_thread.run_sync(frontend.call, params.name, params.arguments)
-        confirm = reply.error.confirm if reply.error is not None else None
-        if confirm is not None and confirm.token and not confirm.approvers and _can_elicit(ctx):
-            answer = await ctx.session.elicit_form(
-                confirm.prompt,
-                ELICIT_SCHEMA,
-                related_request_id=getattr(ctx, "request_id", None),
-            )
-            if answer.action == "accept" and (answer.content or {}).get("confirm") is True:
-                reply = await anyio.to_thread.run_sync(frontend.confirm, confirm.token)
-            else:
-                reply = frontend.decline(confirm, answer.action)
+        async with progress_sender(ctx) as on_progress:
+            reply = await anyio.to_thread.run_sync(frontend.call, params.name, params.arguments, on_progress)
+            confirm = reply.error.confirm if reply.error is not None else None
+            if confirm is not None and confirm.token and not confirm.approvers and _can_elicit(ctx):
+                answer = await ctx.session.elicit_form(
+                    confirm.prompt,
+                    ELICIT_SCHEMA,
+                    related_request_id=getattr(ctx, "request_id", None),
+                )
+                if answer.action == "accept" and (answer.content or {}).get("confirm") is True:
+                    reply = await anyio.to_thread.run_sync(frontend.confirm, confirm.token, on_progress)
+                else:
+                    reply = frontend.decline(confirm, answer.action)
         return tool_result(reply)
 
     return Server(
@@ -350,4 +400,14 @@ def run_stdio(
     return 0
 
 
-__all__ = ["CONFIRM_TOOL", "McpFrontend", "ToolSpec", "build_server", "command_tools", "group_tools", "run_stdio"]
+__all__ = [
+    "CONFIRM_TOOL",
+    "McpFrontend",
+    "ToolSpec",
+    "build_server",
+    "command_tools",
+    "group_tools",
+    "progress_sender",
+    "progress_values",
+    "run_stdio",
+]

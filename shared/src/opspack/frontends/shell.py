@@ -2,20 +2,29 @@
 
 Type commands as in chat; ``help`` lists them; destructive commands ask for
 confirmation (through the :class:`~opspack.frontends.gateway.Gateway`, like every
-front-end); ``exit`` or end-of-input leaves. With a terminal it keeps a history
+front-end); ``exit`` or end-of-input (Ctrl-D) leaves. With a terminal it keeps a history
 file (``~/.opspack_history``) and completes command words.
+
+Commands run here, in the shell's process. A running command's progress shows as one
+live line on a terminal (a line per report otherwise, see
+:class:`~opspack.frontends.terminal.ProgressDisplay`); Ctrl-C while it runs cancels it
+(its job ends ``cancelled``) and the shell goes on.
 """
 
 from __future__ import annotations
 
 import contextlib
+import functools
 import os
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import IO, Any
 
 from opspack.context import Caller
 from opspack.frontends.gateway import Gateway
+from opspack.frontends.terminal import ProgressDisplay, cancel_on_interrupt, use_color
+from opspack.jobs import Cancel
 from opspack.registry import Registry
 from opspack.renderers import render
 from opspack.results import Progress, Reply
@@ -48,11 +57,16 @@ def _setup_readline(registry: Registry) -> Any:
 
 
 def _read_line(stream: IO[bytes], interactive: bool, prompt: str) -> str | None:
+    """The next line typed (None: end of input). On a terminal, Ctrl-C drops what was typed
+    (an empty line: a fresh prompt, or "no" to a question), as in other shells."""
     if interactive:
         try:
             return input(prompt)
         except EOFError:
             return None
+        except KeyboardInterrupt:
+            sys.stdout.write("\n")
+            return ""
     raw = stream.readline()
     if not raw:
         return None
@@ -80,53 +94,77 @@ def run_shell(
             out.write(f"(pack {b.name} is installed but unreadable: {b.reason})\n")
     stream = sys.stdin.buffer
     streamed: list[Progress] = []
+    display = ProgressDisplay(out)
 
     def show_progress(item: Progress) -> None:
         """Show a running command's progress at once (text format only)."""
         streamed.append(item)
         if fmt == "text":
-            out.write(render(Reply(ok=True, command=None, results=[item]), fmt))
+            display.report(item)
+
+    def run(call: Callable[[], Reply]) -> Reply | None:
+        """Run a call of the gateway; Ctrl-C cancels it (None: nothing ran to answer)."""
+        display.start()
+        try:
+            with cancel_on_interrupt():
+                return call()
+        except Cancel:
+            display.finish()
+            out.write("Cancelled.\n")
+            return None
+        finally:
+            display.finish()
+
+    def respond(text: str) -> None:
+        """Run one typed line and show its answer."""
+        streamed.clear()
+        caller = Caller(
+            user=user, roles=roles, frontend="shell", format=fmt, profile=profile, on_progress=show_progress
+        )
+        reply = run(functools.partial(gateway.chat, text, caller))
+        if reply is None:
+            return
+        confirm = reply.error.confirm if reply.error is not None else None
+        if confirm is not None and confirm.token and not confirm.approvers:
+            out.write(f"{confirm.prompt} [y/N] ")
             out.flush()
+            answer = _read_line(stream, interactive, "")
+            if not interactive:
+                out.write((answer or "") + "\n")
+            if (answer or "").strip().lower() not in ("y", "yes"):
+                gateway.confirmations.discard(confirm.token)
+                out.write("Cancelled.\n")
+                return
+            reply = run(functools.partial(gateway.confirm, confirm.token, caller))
+            if reply is None:
+                return
+        if fmt == "text":
+            reply.results = [r for r in reply.results if not any(r is s for s in streamed)]
+        rendered = render(reply, fmt, color=interactive and fmt == "text" and use_color(out))
+        if not isinstance(rendered, str):
+            import json
+
+            rendered = json.dumps(rendered, ensure_ascii=False, indent=2)
+        out.write(rendered if rendered.endswith("\n") else rendered + "\n")
+        out.flush()
 
     try:
         while True:
-            line = _read_line(stream, interactive, PROMPT)
-            if line is None:
-                break
-            if not interactive:
-                out.write(PROMPT + line.encode("utf-8", "replace").decode("utf-8") + "\n")
-            text = line.strip()
-            if not text:
-                continue
-            if text in ("exit", "quit", "bye"):
-                break
-            streamed.clear()
-            caller = Caller(
-                user=user, roles=roles, frontend="shell", format=fmt, profile=profile, on_progress=show_progress
-            )
-            reply = gateway.chat(text, caller)
-            confirm = reply.error.confirm if reply.error is not None else None
-            if confirm is not None and confirm.token and not confirm.approvers:
-                out.write(f"{confirm.prompt} [y/N] ")
-                out.flush()
-                answer = _read_line(stream, interactive, "")
+            try:
+                line = _read_line(stream, interactive, PROMPT)
+                if line is None:
+                    break
                 if not interactive:
-                    out.write((answer or "") + "\n")
-                if (answer or "").strip().lower() in ("y", "yes"):
-                    reply = gateway.confirm(confirm.token, caller)
-                else:
-                    gateway.confirmations.discard(confirm.token)
-                    out.write("Cancelled.\n")
-                    continue
-            if fmt == "text":
-                reply.results = [r for r in reply.results if not any(r is s for s in streamed)]
-            rendered = render(reply, fmt, color=interactive and fmt == "text")
-            if not isinstance(rendered, str):
-                import json
-
-                rendered = json.dumps(rendered, ensure_ascii=False, indent=2)
-            out.write(rendered if rendered.endswith("\n") else rendered + "\n")
-            out.flush()
+                    out.write(PROMPT + line.encode("utf-8", "replace").decode("utf-8") + "\n")
+                text = line.strip()
+                if text in ("exit", "quit", "bye"):
+                    break
+                if text:
+                    respond(text)
+            except KeyboardInterrupt:  # Ctrl-C between commands: a fresh prompt on a terminal
+                if not interactive:
+                    raise
+                out.write("\n")
     except KeyboardInterrupt:
         out.write("\n")
     finally:

@@ -12,44 +12,83 @@ card's hint says.
 The route is on only when a secret is set: ``OPSPACK_TEAMS_SECRET`` or ``secret`` in the
 ``[teams]`` table of opspack.toml (an ``env:``, ``file:`` or ``vault:`` reference allowed).
 It is exempt from the runner's bearer tokens; the HMAC signature is its authentication.
+
+Teams gives an outgoing webhook 5 seconds to answer. A quick command answers within the
+request. A long one (:meth:`~opspack.frontends.gateway.Gateway.is_long`: a timeout over
+60 s, or declared ``long=True``) answers at once "Started job N"; when the channel's
+incoming webhook is configured (``OPSPACK_TEAMS_INCOMING_WEBHOOK`` or ``incoming_webhook``
+in ``[teams]``, a secret: a reference allowed, masked everywhere) a thread of the runner
+posts the result there when the job ends (each activity the Teams renderer makes, retried
+on 5xx, 429 and network failures, failures logged); without one, the first answer says to
+follow it with ``job N``.
 """
 
 from __future__ import annotations
 
 import base64
 import binascii
+import functools
 import hashlib
 import hmac
 import html
 import json
+import logging
 import re
+import threading
+import time
+import urllib.error
+import urllib.parse
+import urllib.request
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from opspack.context import Caller
+from opspack.errors import ConfigError
 from opspack.frontends.guard import BodyTooLarge, failure_body
 from opspack.settings import Config, resolve_reference
 
 if TYPE_CHECKING:
     from opspack.frontends.gateway import Gateway
+    from opspack.jobs import Job
     from opspack.results import Reply
 
+log = logging.getLogger("opspack.frontends.teams")
+
 TEAMS_PATH = "/teams/messages"
+ADAPTIVE_CARD = "application/vnd.microsoft.card.adaptive"
+#: pauses between the attempts to post to an incoming webhook
+RETRY_PAUSES: tuple[float, ...] = (1.0, 4.0, 15.0)
 _MENTION = re.compile(r"<at>.*?</at>", re.S)
 _TAG = re.compile(r"<[^>]+>")
 
 
 @dataclass
 class TeamsSettings:
+    """The ``[teams]`` table of opspack.toml (or ``OPSPACK_TEAMS_<NAME>``)."""
+
+    #: the outgoing webhook's security token (base64): the route is on when it is set
     secret: str | None = None
+    #: the channel's incoming webhook URL: where the results of long commands are posted
+    incoming_webhook: str | None = None
 
     @classmethod
     def load(cls, config: Config) -> TeamsSettings:
-        raw = config.environ.get("OPSPACK_TEAMS_SECRET") or config.table("teams").get("secret")
-        if not raw:
-            return cls()
-        value, _ = resolve_reference(str(raw), config.environ)
-        return cls(secret=value or None)
+        table = config.table("teams")
+
+        def secret_value(name: str) -> str | None:
+            raw = config.environ.get(f"OPSPACK_TEAMS_{name.upper()}") or table.get(name)
+            if not raw:
+                return None
+            value, _ = resolve_reference(str(raw), config.environ)
+            return value or None
+
+        hook = secret_value("incoming_webhook")
+        if hook is not None and urllib.parse.urlsplit(hook).scheme not in ("https", "http"):
+            raise ConfigError(
+                "the Teams incoming_webhook is not an http(s) URL",
+                "Copy the URL Teams shows for the channel's incoming webhook (https://...).",
+            )
+        return cls(secret=secret_value("secret"), incoming_webhook=hook)
 
 
 def sign(body: bytes, secret: str) -> str:
@@ -92,6 +131,94 @@ def reply_activity(reply: Reply) -> dict[str, Any]:
     return {"type": "message", "attachments": attachments}
 
 
+def started_reply(job: Job, *, posting: bool) -> Reply:
+    """The first answer to a long command: its job started, and where its result will show."""
+    from opspack.results import Progress, Reply, Text
+
+    what = f"Started job {job.id}: `{job.text or job.command}`."
+    if posting:
+        follow = "It runs in the background; I'll post the result here when it ends."
+    else:
+        follow = f"It runs in the background; follow it with `job {job.id}`, stop it with `job cancel {job.id}`."
+    return Reply(
+        ok=True, command=job.command, results=[Text(f"{what} {follow}"), Progress(f"job {job.id} {job.state}")]
+    )
+
+
+def webhook_activities(reply: Reply) -> list[dict[str, Any]]:
+    """What an incoming webhook receives for ``reply``: each message activity the Teams renderer
+    makes (each under its size limit), holding its Adaptive Cards only (a webhook takes no files)."""
+    from opspack.renderers import render
+
+    out = []
+    for message in render(reply, "teams"):
+        cards = [a for a in message.get("attachments", []) if a.get("contentType") == ADAPTIVE_CARD]
+        if cards:
+            out.append({"type": "message", "attachments": cards})
+    return out
+
+
+class IncomingWebhook:
+    """Posts the results of long commands to a channel's incoming webhook, each from its own
+    thread once the job ends; never raises (a failure is logged)."""
+
+    def __init__(self, url: str, *, timeout_s: float = 10.0, pauses: tuple[float, ...] = RETRY_PAUSES) -> None:
+        self.url = url
+        self.timeout_s = timeout_s
+        self.pauses = pauses
+
+    def follow(self, gateway: Gateway, job: Job, caller: Caller) -> threading.Thread:
+        """Wait for ``job`` in a background thread, then post its reply."""
+        thread = threading.Thread(
+            target=self._deliver, args=(gateway, job, caller), name=f"opspack-teams-job-{job.id}", daemon=True
+        )
+        thread.start()
+        return thread
+
+    def _deliver(self, gateway: Gateway, job: Job, caller: Caller) -> None:
+        try:
+            reply = gateway.wait(job, caller)
+            activities = webhook_activities(reply)
+        except Exception:
+            log.exception("the result of job %s could not be made for the Teams incoming webhook", job.id)
+            return
+        for number, activity in enumerate(activities, 1):
+            if not self.post(activity):
+                log.error(
+                    "the Teams incoming webhook did not take the result of job %s (message %d of %d); "
+                    "`job %s` shows it",
+                    job.id,
+                    number,
+                    len(activities),
+                    job.id,
+                )
+                return
+
+    def post(self, activity: dict[str, Any]) -> bool:
+        """POST one activity; retried on 5xx, 429 and network failures. Whether it was taken."""
+        body = json.dumps(activity, ensure_ascii=False).encode("utf-8")
+        for attempt in range(len(self.pauses) + 1):
+            request = urllib.request.Request(  # noqa: S310 - an http(s) URL, checked when loaded
+                self.url, data=body, method="POST", headers={"Content-Type": "application/json"}
+            )
+            try:
+                with urllib.request.urlopen(request, timeout=self.timeout_s) as answer:  # noqa: S310
+                    answer.read()
+                return True
+            except urllib.error.HTTPError as exc:
+                retry = exc.code >= 500 or exc.code == 429
+                problem = f"HTTP {exc.code}"
+            except (urllib.error.URLError, OSError) as exc:  # refused, reset, timed out
+                retry = True
+                problem = type(getattr(exc, "reason", exc)).__name__
+            if not retry or attempt == len(self.pauses):
+                log.warning("the Teams incoming webhook answered %s; giving up", problem)
+                return False
+            log.info("the Teams incoming webhook answered %s; trying again in %g s", problem, self.pauses[attempt])
+            time.sleep(self.pauses[attempt])
+        return False
+
+
 def teams_routes(gateway: Gateway, settings: TeamsSettings) -> list[Any]:
     """Starlette routes for the outgoing webhook (the caller checks ``settings.secret``)."""
     import anyio
@@ -99,8 +226,13 @@ def teams_routes(gateway: Gateway, settings: TeamsSettings) -> list[Any]:
     from starlette.responses import JSONResponse, Response
     from starlette.routing import Route
 
+    from opspack.jobs import Job
+
     secret = settings.secret or ""
     gateway.runtime.masker.add(secret)
+    webhook = IncomingWebhook(settings.incoming_webhook) if settings.incoming_webhook else None
+    if webhook is not None:
+        gateway.runtime.masker.add(webhook.url)
 
     async def messages(request: Request) -> Response:
         try:
@@ -119,10 +251,29 @@ def teams_routes(gateway: Gateway, settings: TeamsSettings) -> list[Any]:
             return JSONResponse(failure_body("The body must be an activity object.", None), status_code=400)
         text = chat_text(activity)
         caller = caller_of(activity)
-        reply = await anyio.to_thread.run_sync(gateway.chat, text or "help", caller)
-        return JSONResponse(reply_activity(reply))
+        started = await anyio.to_thread.run_sync(
+            functools.partial(gateway.start_chat, text or "help", caller, only_long=True)
+        )
+        if not isinstance(started, Job):
+            return JSONResponse(reply_activity(started))
+        # a long command: answer now, within Teams' 5 seconds; the result follows
+        if webhook is not None:
+            webhook.follow(gateway, started, caller)
+        return JSONResponse(reply_activity(started_reply(started, posting=webhook is not None)))
 
     return [Route(TEAMS_PATH, messages, methods=["POST"])]
 
 
-__all__ = ["TEAMS_PATH", "TeamsSettings", "caller_of", "chat_text", "reply_activity", "sign", "teams_routes", "verify"]
+__all__ = [
+    "TEAMS_PATH",
+    "IncomingWebhook",
+    "TeamsSettings",
+    "caller_of",
+    "chat_text",
+    "reply_activity",
+    "sign",
+    "started_reply",
+    "teams_routes",
+    "verify",
+    "webhook_activities",
+]
