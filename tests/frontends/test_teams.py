@@ -40,6 +40,7 @@ def client(registry: Registry) -> Iterator[TestClient]:
         "OPSPACK_SERVE_TOKENS": "bearer-token",
         "OPSPACK_TEAMS_SECRET": "env:TEAMS_SECRET",
         "TEAMS_SECRET": SECRET,
+        "OPSPACK_JOBS_ASYNC_GRACE_S": "0",  # long commands start as jobs at once: what is tested
     }
     config = Config(data={}, path=None, environ=environ)
     runtime = Runtime(registry, config=config)
@@ -180,6 +181,7 @@ def teams_runner(
         OPSPACK_TEAMS_SECRET=SECRET,
         OPSPACK_TEAMS_INCOMING_WEBHOOK="env:TEAMS_HOOK",
         TEAMS_HOOK=webhook.url,
+        OPSPACK_JOBS_ASYNC_GRACE_S="0",
     ) as runner:
         yield runner
 

@@ -672,6 +672,10 @@ class Inline:
         return None
 
 
+def _first(value: Any, default: Any) -> Any:
+    return default if value is None or value == "" else value
+
+
 @dataclass(frozen=True)
 class JobsSettings:
     """The ``[jobs]`` table of opspack.toml (or ``OPSPACK_JOBS_<NAME>``)."""
@@ -690,8 +694,10 @@ class JobsSettings:
     queue_timeout_s: float = 10.0
     #: policy roles whose members see and cancel everyone's jobs
     admin_roles: tuple[str, ...] = ()
-    #: commands with a longer timeout (or declared long) answer "started job N" in chat at once
+    #: commands with a longer timeout (or declared long) answer "started job N" in chat ...
     async_after_s: float = 60.0
+    #: ... when they have not answered within this many seconds
+    async_grace_s: float = 2.5
 
     @classmethod
     def load(cls, data: Mapping[str, Any], environ: Mapping[str, str] | None = None) -> JobsSettings:
@@ -723,6 +729,7 @@ class JobsSettings:
                 queue_timeout_s=float(get("queue_timeout_s") or defaults.queue_timeout_s),
                 admin_roles=tuple(str(r) for r in roles),
                 async_after_s=float(get("async_after_s") or defaults.async_after_s),
+                async_grace_s=float(_first(get("async_grace_s"), defaults.async_grace_s)),
             )
         except (TypeError, ValueError) as exc:
             from opspack.errors import ConfigError

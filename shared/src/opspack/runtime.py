@@ -246,6 +246,7 @@ class Runtime:
                 log.exception("job %s (%s) failed in its executor", job.id, cid)
                 reply = Reply.failure(_internal(exc), cid)
             done.set_result(self._complete(call, caller, job, reply, began))
+            self._waiting.pop(job.id, None)  # its reply is in the job store from now on
 
         try:
             submitted = self.executor.submit(item, progress, functools.partial(self.jobs.start, job.id))

@@ -25,7 +25,7 @@ from opspack import grammar
 from opspack.confirm import DEFAULT_TTL_S, Confirmations
 from opspack.context import Caller
 from opspack.errors import OpsError
-from opspack.jobs import Job
+from opspack.jobs import Job, JobsSettings
 from opspack.registry import Entry, Registry
 from opspack.results import Error, Reply
 from opspack.runtime import Runtime
@@ -54,7 +54,7 @@ class Gateway:
         self._confirmations = confirmations
         self._confirm_ttl = confirm_ttl
         self._lock = threading.Lock()
-        self._async_after: float | None = None
+        self._jobs_settings: JobsSettings | None = None
 
     @property
     def confirmations(self) -> Confirmations:
@@ -79,24 +79,33 @@ class Gateway:
     ) -> Job | Reply:
         """Like :meth:`chat`, but a command answers at once with its job (special words, refusals
         and confirmation requests still answer with a reply). ``only_long``: only a long
-        command (see :meth:`is_long`) answers with its job; a quick one with its reply, as a
-        chat front-end wants."""
+        command (see :meth:`is_long`) that has not answered within ``[jobs] async_grace_s``
+        (2.5 s) answers with its job; anything else with its reply, as a chat front-end wants."""
         started = self._chat(text, caller, confirm_token, early=True)
         if only_long and isinstance(started, Job):
             entry = self.registry.get(started.command or "")
             if entry is None or not self.is_long(entry):
                 return self._finish(started, caller)
+            # a long command that answers within a moment (most days) is answered in place
+            grace = self._settings().async_grace_s
+            if grace <= 0:
+                return started
+            try:
+                return self._finish(started, caller, grace)
+            except TimeoutError:
+                return started
         return self._started(started, caller)
+
+    def _settings(self) -> JobsSettings:
+        if self._jobs_settings is None:
+            config = self.runtime.config
+            self._jobs_settings = JobsSettings.load(config.data, config.environ)
+        return self._jobs_settings
 
     def is_long(self, entry: Entry) -> bool:
         """Whether a command is long work that chat front-ends run in the background: its
         timeout is over ``[jobs] async_after_s`` (60 s; ``@command(long=True)`` gives an hour)."""
-        from opspack.jobs import JobsSettings
-
-        if self._async_after is None:
-            config = self.runtime.config
-            self._async_after = JobsSettings.load(config.data, config.environ).async_after_s
-        return float(entry.get("timeout_s") or 30) > self._async_after
+        return float(entry.get("timeout_s") or 30) > self._settings().async_after_s
 
     def _chat(self, text: str | None, caller: Caller, confirm_token: str | None, *, early: bool) -> Job | Reply:
         text = text or ""
