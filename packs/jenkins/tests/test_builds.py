@@ -127,6 +127,32 @@ def test_wait_reports_a_failed_build(run: Run) -> None:
     assert status.level == "critical" and "nightly #3: FAILURE" in status.message
 
 
+def test_a_first_build_without_an_estimate_counts_its_stages(
+    registry: Any, env: dict[str, str], fake: FakeJenkins
+) -> None:
+    """No earlier build, so estimatedDuration is -1: the percent is the share of stages done."""
+    from opspack.context import Caller
+    from opspack.runtime import Runtime
+    from opspack.settings import Config
+
+    job = "team/app/first"
+    fake.add_job(job, cls=PIPELINE, stages=["A", "B", "C", "D"], script=["a", "b", "c", "d"])
+    lines: list[tuple[str, float | None]] = []
+    runtime = Runtime(registry, config=Config(data={}, environ=env), audit=None)
+    reply = runtime.chat(
+        f"jenkins build {job} --wait", Caller(user="t", on_progress=lambda p: lines.append((p.message, p.percent)))
+    )
+    runtime.close()
+    assert reply.ok, reply.error
+    ticks = [(m, p) for m, p in lines if m.startswith(f"{job} #1: ")]
+    # each read of the fake's build moves it a step: some quarters may pass between two polls
+    assert ticks and ticks == [(f"{job} #1: {p:.0f}% (of its stages done)", p) for _, p in ticks]
+    quarters = [p for _, p in ticks]
+    assert quarters == sorted(set(quarters)) and set(quarters) <= {25.0, 50.0, 75.0} and quarters[-1] == 75.0
+    assert [p for _, p in lines] == sorted(p for _, p in lines)
+    assert lines[-1] == (f"{job} #1 finished: SUCCESS", 100.0)
+
+
 def test_status_of_a_pipeline_build_with_stages(run: Run) -> None:
     reply = run("jenkins status team/app/release")
     assert reply.ok, reply.error

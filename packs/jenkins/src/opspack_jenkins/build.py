@@ -221,6 +221,7 @@ def _follow(ctx: Context, c: JenkinsClient, job: str, number: int, limit: float,
         pipeline = "WorkflowRun" in str(info.get("_class", ""))
         stages = (c.stages(job, number) or {}).get("stages") or [] if pipeline else []
         percent = build_percent(info, time.time() * 1000)
+        estimated = percent is not None
         if percent is None and stages:  # no estimate yet: the share of stages done
             done = sum(1 for s in stages if s.get("status") not in ("IN_PROGRESS", "NOT_EXECUTED"))
             percent = min(99.0, round(100.0 * done / len(stages), 1))
@@ -233,9 +234,12 @@ def _follow(ctx: Context, c: JenkinsClient, job: str, number: int, limit: float,
         building = bool(info.get("building"))
         if building and shown >= ticked + PERCENT_STEP:
             ticked = shown
-            elapsed = view.duration(max(0.0, time.time() * 1000 - float(info.get("timestamp") or 0)))
-            estimate = view.duration(info.get("estimatedDuration"))
-            ctx.progress(f"{job} #{number}: {shown:.0f}% ({elapsed} of about {estimate})", percent=shown)
+            if estimated:
+                elapsed = view.duration(max(0.0, time.time() * 1000 - float(info.get("timestamp") or 0)))
+                how = f"{elapsed} of about {view.duration(info.get('estimatedDuration'))}"
+            else:
+                how = "of its stages done"
+            ctx.progress(f"{job} #{number}: {shown:.0f}% ({how})", percent=shown)
         if not building:
             ctx.progress(f"{job} #{number} finished: {info.get('result') or 'UNKNOWN'}", percent=100.0, done=True)
             out.extend(_verdict(job, info, stages))
