@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import re
+import time
 from typing import Any
 
 from conftest import TOKEN, Run
-from opspack_testkit.fakes.jenkins import FakeJenkins
+from opspack_testkit.fakes.jenkins import PIPELINE, FakeJenkins
 
 
 def _posts(fake: FakeJenkins) -> list[str]:
@@ -123,6 +125,32 @@ def test_wait_reports_a_failed_build(run: Run) -> None:
     reply = run("jenkins build nightly --wait")
     status = next(r for r in reply.results if r.kind == "status")
     assert status.level == "critical" and "nightly #3: FAILURE" in status.message
+
+
+def test_a_first_build_without_an_estimate_counts_its_stages(
+    registry: Any, env: dict[str, str], fake: FakeJenkins
+) -> None:
+    """No earlier build, so estimatedDuration is -1: the percent is the share of stages done."""
+    from opspack.context import Caller
+    from opspack.runtime import Runtime
+    from opspack.settings import Config
+
+    job = "team/app/first"
+    fake.add_job(job, cls=PIPELINE, stages=["A", "B", "C", "D"], script=["a", "b", "c", "d"])
+    lines: list[tuple[str, float | None]] = []
+    runtime = Runtime(registry, config=Config(data={}, environ=env), audit=None)
+    reply = runtime.chat(
+        f"jenkins build {job} --wait", Caller(user="t", on_progress=lambda p: lines.append((p.message, p.percent)))
+    )
+    runtime.close()
+    assert reply.ok, reply.error
+    ticks = [(m, p) for m, p in lines if m.startswith(f"{job} #1: ")]
+    # each read of the fake's build moves it a step: some quarters may pass between two polls
+    assert ticks and ticks == [(f"{job} #1: {p:.0f}% (of its stages done)", p) for _, p in ticks]
+    quarters = [p for _, p in ticks]
+    assert quarters == sorted(set(quarters)) and set(quarters) <= {25.0, 50.0, 75.0} and quarters[-1] == 75.0
+    assert [p for _, p in lines] == sorted(p for _, p in lines)
+    assert lines[-1] == (f"{job} #1 finished: SUCCESS", 100.0)
 
 
 def test_status_of_a_pipeline_build_with_stages(run: Run) -> None:
@@ -244,4 +272,48 @@ def test_wait_streams_progress_while_the_build_runs(registry: Any, env: dict[str
     assert reply.ok, reply.error
     assert seen[0].startswith("team/app/release: queued as item")
     assert any(m.endswith("started") for m in seen) and any("stage Publish: SUCCESS" in m for m in seen)
-    assert seen == [r.message for r in reply.results if r.kind == "progress"]
+    in_reply = [r.message for r in reply.results if r.kind == "progress"]  # for front-ends that cannot stream
+    assert seen == [*in_reply, "team/app/release #2 finished: SUCCESS"]
+
+
+def test_wait_reports_queued_started_stages_percent_and_done_in_order(
+    registry: Any, env: dict[str, str], fake: FakeJenkins
+) -> None:
+    """A build that runs for 2 s, estimated at 2 s from its last one: the percent lines rise as
+    Jenkins' progress bar does (elapsed time over estimatedDuration), between the stages."""
+    from opspack.context import Caller
+    from opspack.runtime import Runtime
+    from opspack.settings import Config
+
+    job = "team/app/slow"
+    fake.add_job(job, cls=PIPELINE, stages=["Build", "Test", "Deploy"], script=["b", "t", "d"], runs_for=2.0)
+    fake.add_history(job, "SUCCESS", duration_s=2.0)
+    fake.jobs[job].queue_polls = 3
+    lines: list[tuple[float, str, float | None]] = []
+    runtime = Runtime(registry, config=Config(data={}, environ={**env, "OPSPACK_JENKINS_POLL_INTERVAL": "0.05"}))
+    caller = Caller(user="t", on_progress=lambda p: lines.append((time.monotonic(), p.message, p.percent)))
+    began = time.monotonic()
+    reply = runtime.chat(f"jenkins build {job} --wait", caller)
+    runtime.close()
+    assert reply.ok, reply.error
+    assert time.monotonic() - began >= 2.0
+
+    messages = [m for _, m, _ in lines]
+    percents = [p for _, _, p in lines]
+    assert messages[:3] == [
+        f"{job}: queued as item 1",
+        f"{job}: still queued: Waiting for next available executor",  # once, however many polls
+        f"{job} #2 started",
+    ]
+    assert messages[-1] == f"{job} #2 finished: SUCCESS" and percents[-1] == 100.0
+    assert all(p is not None for p in percents) and percents == sorted(percents)  # never back
+    ticks = [(at, m, p) for at, m, p in lines if re.fullmatch(rf"{job} #2: \d+% \(\d+s of about 2s\)", m)]
+    tick_percents = [p for _, _, p in ticks]
+    assert len(ticks) >= 5 and tick_percents == sorted(set(tick_percents))  # each higher than the last
+    assert all(p is not None and 5 <= p <= 99 for p in tick_percents)
+    assert ticks[-1][0] - ticks[0][0] >= 1.0  # spread over the build's run, not bunched at its end
+    stages = [m for m in messages if m.startswith("stage ")]
+    assert stages[0] == "stage Build: IN_PROGRESS" and stages[-1] == "stage Deploy: SUCCESS"
+    assert stages.index("stage Test: IN_PROGRESS") < stages.index("stage Deploy: IN_PROGRESS")
+    status = next(r for r in reply.results if r.kind == "status")
+    assert status.level == "ok" and status.message == f"{job} #2: SUCCESS in 2s"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -201,6 +202,41 @@ def test_backup_of_a_group_with_failures(lab: Lab, registry: Registry, tmp_path:
     (table,) = ok(run(registry, "net backup broken", env))
     assert [r[1] for r in table["rows"]] == ["failed", "failed"] and table["row_status"] == ["critical", "critical"]
     assert not list(tmp_path.glob("*.cfg"))
+
+
+def test_backup_of_all_reports_each_device_as_it_finishes(lab: Lab, registry: Registry, tmp_path: Path) -> None:
+    """One progress line per device as it is done, counting up to 100 %; a device's file is
+    written by the time its line says "backed up"; the slow device comes last."""
+    from opspack.context import Caller
+    from opspack.runtime import Runtime
+    from opspack.settings import Config
+
+    folder = tmp_path / "configs"
+    lines: list[tuple[str, float | None, bool]] = []
+
+    def seen(p: Any) -> None:
+        name = p.message.split()[2] if p.message.startswith("backed up ") else p.message.split()[0]
+        lines.append((p.message, p.percent, (folder / f"{name}.cfg").exists()))
+
+    env = {**lab.env, "OPSPACK_NETWORK_BACKUP_DIR": str(folder), "OPSPACK_NETWORK_WORKERS": "2"}
+    runtime = Runtime(registry, config=Config(data={}, environ=env), audit=None)
+    reply = runtime.chat("net backup all", Caller(user="t", on_progress=seen))
+    runtime.close()
+    (table, *_) = ok(reply)
+    devices = [row[0] for row in table["rows"]]
+    assert len(devices) == 6 and len(lines) == 6
+
+    counts = [re.search(r"\((\d+) of 6\)", m) for m, _, _ in lines]
+    assert [int(c.group(1)) for c in counts if c] == [1, 2, 3, 4, 5, 6]
+    assert [p for _, p, _ in lines] == [16.7, 33.3, 50.0, 66.7, 83.3, 100.0]
+    done = {m.split()[2]: on_disk for m, _, on_disk in lines if m.startswith("backed up ")}
+    assert done == {"sw1": True, "sw2": True, "dsw": True, "slow": True}  # saved when its line came
+    failures = {m.split()[0]: m for m, _, _ in lines if " failed " in m}
+    assert set(failures) == {"down", "badpw"} and all(not on_disk for m, _, on_disk in lines if " failed " in m)
+    assert failures["down"].endswith("the device is unreachable (no SSH connection)")
+    assert failures["badpw"].endswith("the device refused the login (authentication failed)")
+    assert lines[-1][0] == "backed up slow (6 of 6)"  # 0.1 s per packet: the others are done first
+    assert sorted(p.name for p in folder.glob("*.cfg")) == ["dsw.cfg", "slow.cfg", "sw1.cfg", "sw2.cfg"]
 
 
 def test_inventory_problems_are_config_errors(lab: Lab, registry: Registry, tmp_path: Path) -> None:

@@ -203,6 +203,24 @@ def test_tasks(vcsim_bin: Path, py: Py) -> None:
         assert host.runtime.inMaintenanceMode is True
 
 
+def test_method_delay_holds_only_those_calls(vcsim_bin: Path, py: Py) -> None:
+    """A delayed *_Task call returns after the delay with its task already ended (vcsim
+    runs tasks inside the call, reporting no progress); other calls are not delayed."""
+    with pytest.raises(ValueError, match="method_delay_ms"):
+        Vcsim(binary=vcsim_bin, method_delay_ms={"PowerOffVM_Task; rm": 1})
+    with Vcsim(binary=vcsim_bin, hosts=1, vms=1, tls=False, method_delay_ms={"PowerOffVM_Task": 700}) as sim:
+        si = py.login(sim)
+        vm = si.content.searchIndex.FindByInventoryPath("DC0/vm/DC0_C0_RP0_VM0")
+        began = time.monotonic()
+        task = vm.PowerOffVM_Task()
+        assert time.monotonic() - began >= 0.7
+        assert task.info.state == "success" and task.info.progress is None
+        began = time.monotonic()
+        assert py.task.WaitForTask(vm.PowerOnVM_Task()) == "success" and vm.runtime.powerState == "poweredOn"
+        assert time.monotonic() - began < 0.5
+        py.connect.Disconnect(si)
+
+
 def test_start_failure_and_build_cache(vcsim_bin: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     missing = tmp_path / "missing.pem"
     sim = Vcsim(binary=vcsim_bin, tls_cert=missing, tls_key=missing)

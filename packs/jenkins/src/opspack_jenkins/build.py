@@ -14,6 +14,8 @@ from opspack_jenkins import access, view
 if TYPE_CHECKING:
     from opspack_jenkins.client import JenkinsClient
 
+#: with --wait, a progress line each time the build's percent (Jenkins' estimate) rises this much
+PERCENT_STEP = 5.0
 _TRUE = {"true", "yes", "on", "1", "y"}
 _FALSE = {"false", "no", "off", "0", "n"}
 PERMALINKS = {
@@ -110,7 +112,9 @@ def start(ctx: Context, job: str, *, params: dict[str, str] | None = None, wait:
     Parameters are checked against the job's parameter definitions (choices,
     booleans, unknown names) before anything is queued. The command waits until the
     queue item becomes a build (queue_wait seconds); with `--wait` it follows the
-    build to its end and answers with its progress, stages and result.
+    build to its end, reporting its progress as it goes (queued, started, each stage,
+    the percent done as Jenkins' own progress bar estimates it, finished), and answers
+    with its stages and result.
 
     Args:
         job: the job's full name (`deploy`, `team/app/release`)
@@ -137,7 +141,8 @@ def start(ctx: Context, job: str, *, params: dict[str, str] | None = None, wait:
     results: list[Result] = []
     if wait:
         results.append(ctx.progress(f"{job}: queued as item {queue_id}", percent=0.0))
-    number = _await_start(c, job, queue_id, float(ctx.settings["queue_wait"]), poll, results)
+    watch = ctx if wait else None
+    number = _await_start(c, job, queue_id, float(ctx.settings["queue_wait"]), poll, results, watch)
     if number is None:
         return results
     url = f"{str(info.get('url') or c.base + 'job/' + job).rstrip('/')}/{number}/"
@@ -145,17 +150,26 @@ def start(ctx: Context, job: str, *, params: dict[str, str] | None = None, wait:
         items: dict[str, Any] = {"job": job, "build": f"#{number}", "queue item": queue_id}
         items.update({f"param {k}": v for k, v in values.items()})
         return [KV(items, title=f"Started {job} #{number}"), Link(url, text=f"{job} #{number}")]
-    results.append(ctx.progress(f"{job} #{number} started", percent=5.0))
+    results.append(ctx.progress(f"{job} #{number} started", percent=0.0))
     results.extend(_follow(ctx, c, job, number, float(ctx.settings["wait_timeout"]), poll))
     results.append(Link(url, text=f"{job} #{number}"))
     return results
 
 
 def _await_start(
-    c: JenkinsClient, job: str, queue_id: int, limit: float, poll: float, results: list[Result]
+    c: JenkinsClient,
+    job: str,
+    queue_id: int,
+    limit: float,
+    poll: float,
+    results: list[Result],
+    watch: Context | None = None,
 ) -> int | None:
-    """Poll the queue item until it is a build; None (with a status in ``results``) if it is not yet."""
+    """Poll the queue item until it is a build; None (with a status in ``results``) if it is not yet.
+
+    With ``watch``, a progress line each time Jenkins gives another reason for the wait."""
     deadline = time.monotonic() + limit
+    said: str | None = None
     while True:
         item = c.queue_item(queue_id)
         if item.get("cancelled"):
@@ -166,6 +180,10 @@ def _await_start(
         executable = item.get("executable") or {}
         if executable.get("number"):
             return int(executable["number"])
+        why = str(item.get("why") or "")
+        if watch is not None and why and why != said:
+            said = why
+            watch.progress(f"{job}: still queued: {why}", percent=0.0)
         if time.monotonic() >= deadline:
             why = item.get("why") or "waiting in the queue"
             results.append(
@@ -180,24 +198,50 @@ def _await_start(
         time.sleep(poll)
 
 
+def build_percent(info: dict[str, Any], now_ms: float) -> float | None:
+    """How far a running build is, as Jenkins' own progress bar has it
+    (``hudson.model.Executor#getProgress``): the time since ``timestamp`` over
+    ``estimatedDuration``, at most 99 while it runs; None without an estimate (a first build)."""
+    estimate, started = info.get("estimatedDuration"), info.get("timestamp")
+    if not isinstance(estimate, int | float) or estimate <= 0 or not isinstance(started, int | float):
+        return None
+    return float(min(99, int(max(0.0, now_ms - started) * 100 // estimate)))
+
+
 def _follow(ctx: Context, c: JenkinsClient, job: str, number: int, limit: float, poll: float) -> list[Result]:
-    """Follow a running build: a progress result per stage change, then its verdict."""
+    """Follow a running build: a progress line per stage change and each time its percent
+    rises by PERCENT_STEP, a last one when it ends; the stage lines and its verdict are returned."""
     out: list[Result] = []
     deadline = time.monotonic() + limit
     seen: dict[str, str] = {}
+    shown = 0.0  # the percent of the last line: never goes back
+    ticked = 0.0
     while True:
         info = c.build(job, number)
         pipeline = "WorkflowRun" in str(info.get("_class", ""))
         stages = (c.stages(job, number) or {}).get("stages") or [] if pipeline else []
+        percent = build_percent(info, time.time() * 1000)
+        estimated = percent is not None
+        if percent is None and stages:  # no estimate yet: the share of stages done
+            done = sum(1 for s in stages if s.get("status") not in ("IN_PROGRESS", "NOT_EXECUTED"))
+            percent = min(99.0, round(100.0 * done / len(stages), 1))
+        shown = max(shown, percent or 0.0)
         for st in stages:
             name, status = str(st.get("name")), str(st.get("status"))
             if seen.get(name) != status:
                 seen[name] = status
-                done = sum(1 for s in stages if s.get("status") not in ("IN_PROGRESS", "NOT_EXECUTED"))
-                out.append(
-                    ctx.progress(f"stage {name}: {status}", percent=round(100.0 * done / max(1, len(stages)), 1))
-                )
-        if not info.get("building"):
+                out.append(ctx.progress(f"stage {name}: {status}", percent=shown))
+        building = bool(info.get("building"))
+        if building and shown >= ticked + PERCENT_STEP:
+            ticked = shown
+            if estimated:
+                elapsed = view.duration(max(0.0, time.time() * 1000 - float(info.get("timestamp") or 0)))
+                how = f"{elapsed} of about {view.duration(info.get('estimatedDuration'))}"
+            else:
+                how = "of its stages done"
+            ctx.progress(f"{job} #{number}: {shown:.0f}% ({how})", percent=shown)
+        if not building:
+            ctx.progress(f"{job} #{number} finished: {info.get('result') or 'UNKNOWN'}", percent=100.0, done=True)
             out.extend(_verdict(job, info, stages))
             return out
         if time.monotonic() >= deadline:

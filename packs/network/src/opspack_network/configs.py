@@ -41,20 +41,33 @@ def _running(session: Any) -> str:
 def backup(ctx: Context, target: str, *, workers: int | None = None) -> list[Result]:
     """Save the running configs of a device or a group, and show what changed since the last backup.
 
+    Each device's config is saved as soon as it is read, with a progress line
+    ("backed up sw3 (3 of 10)"); the git commit (backup_git) comes once all are done.
+
     Args:
         target: a device, a group, or all
         workers: at most this many devices at once (default: the pack's workers setting)
     """
-    from opspack_network.backups import Store
-    from opspack_network.session import fan_out
+    from opspack_network.backups import Saved, Store
+    from opspack_network.session import Outcome, fan_out
 
     store = Store(str(ctx.settings["backup_dir"]), bool(ctx.settings["backup_git"]))
     devices = load(ctx).select(target)
     w = int(workers if workers is not None else ctx.settings["workers"])
     if w < 1:
         raise UsageError("workers: give at least 1")
-    outcomes = fan_out(ctx, devices, _running, workers=w, timeout=_timeout(ctx))
-    saved = {s.device: s for s in store.save({o.device.name: o.value for o in outcomes if o.error is None})}
+    saved: dict[str, Saved] = {}
+
+    def finished(o: Outcome, count: int) -> None:
+        if o.error is None:
+            saved.update((s.device, s) for s in store.save({o.device.name: o.value}))
+            line = f"backed up {o.device.name} ({count} of {len(devices)})"
+        else:
+            line = f"{o.device.name} failed ({count} of {len(devices)}): {o.error.message}"
+        ctx.progress(line, percent=round(100.0 * count / len(devices), 1))
+
+    outcomes = fan_out(ctx, devices, _running, workers=w, timeout=_timeout(ctx), on_done=finished)
+    saved = {o.device.name: saved[o.device.name] for o in outcomes if o.device.name in saved}  # inventory order
     changed = [s for s in saved.values() if s.state != "unchanged"]
     commit = store.commit(
         f"net backup {target}: {len(changed)} changed of {len(saved)}\n\n"

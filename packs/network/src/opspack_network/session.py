@@ -242,10 +242,19 @@ def fan_out(
     *,
     workers: int,
     timeout: float,
+    on_done: Callable[[Outcome, int], None] | None = None,
 ) -> list[Outcome]:
-    """Run ``use`` on every device, ``workers`` at a time; one :class:`Outcome` per device, in order."""
+    """Run ``use`` on every device, ``workers`` at a time; one :class:`Outcome` per device, in order.
+
+    ``on_done(outcome, finished)`` is called in the calling thread as each device finishes
+    (answered, failed or timed out), with how many have finished so far."""
     outcomes: dict[str, Outcome] = {}
     started: dict[str, float] = {}
+
+    def finish(outcome: Outcome) -> None:
+        outcomes[outcome.device.name] = outcome
+        if on_done is not None:
+            on_done(outcome, len(outcomes))
 
     def one(device: Device) -> Outcome:
         started[device.name] = time.monotonic()
@@ -263,8 +272,7 @@ def fan_out(
         while pending:
             done, pending = cf.wait(pending, timeout=0.05, return_when=cf.FIRST_COMPLETED)
             for fut in done:
-                outcome = fut.result()
-                outcomes[outcome.device.name] = outcome
+                finish(fut.result())
             now = time.monotonic()
             for fut in list(pending):
                 device = futures[fut]
@@ -272,12 +280,14 @@ def fan_out(
                 if begin is not None and now - begin > timeout:
                     # its thread is left to netmiko's own timeouts; the reply does not wait
                     pending.discard(fut)
-                    outcomes[device.name] = Outcome(
-                        device,
-                        error=CommandTimeout(
-                            f"no answer within {timeout:g} s", "Raise the pack's device_timeout (or --timeout)."
-                        ),
-                        seconds=now - begin,
+                    finish(
+                        Outcome(
+                            device,
+                            error=CommandTimeout(
+                                f"no answer within {timeout:g} s", "Raise the pack's device_timeout (or --timeout)."
+                            ),
+                            seconds=now - begin,
+                        )
                     )
     finally:
         pool.shutdown(wait=False, cancel_futures=True)

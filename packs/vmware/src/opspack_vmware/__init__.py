@@ -13,9 +13,10 @@ SESSION_SETTINGS = ["url", "user", "password", "verify_tls", "ca_file"]
 
 pack = Pack(
     name="vmware",
-    summary="vSphere inventory and VM operations: VMs, snapshots, hosts, datastores, clusters",
+    summary="vSphere inventory and VM operations: VMs, migrations, snapshots, hosts, datastores, clusters",
     modules=[
         "opspack_vmware.vm",
+        "opspack_vmware.migrate",
         "opspack_vmware.snapshot",
         "opspack_vmware.host",
         "opspack_vmware.datastore",

@@ -30,7 +30,7 @@ from pyVim import connect as _pyvim_connect
 from pyVmomi import vim, vmodl
 
 from opspack_vmware import SESSION_SETTINGS
-from opspack_vmware.errors import fault_text, translate
+from opspack_vmware.errors import task_error, translate
 
 T = TypeVar("T")
 
@@ -367,43 +367,68 @@ class TaskResult:
     seconds: float
 
 
-def wait_task(session: Session, task: Any, what: str) -> TaskResult:
-    """Wait for a vSphere task to finish (up to the session's ``task_timeout``)."""
+#: What a task update reports: its state (queued, running, success, error) and percent done.
+TaskUpdate = Callable[[str, int | None], None]
+
+
+def wait_task(
+    session: Session,
+    task: Any,
+    what: str,
+    *,
+    on_update: TaskUpdate | None = None,
+    timeout: float | None = None,
+) -> TaskResult:
+    """Wait for a vSphere task to finish (up to ``timeout``, default the session's ``task_timeout``).
+
+    ``on_update(state, progress)`` is called whenever the task's state or percent done
+    changes, the final state included (vCenter reports progress only while running)."""
+    limit = session.task_timeout if timeout is None else timeout
     began = time.monotonic()
-    deadline = began + session.task_timeout
+    deadline = began + limit
     delay = 0.02
     task_id = str(task._moId)
+    seen: tuple[str, int | None] | None = None
     while True:
         # Only the fields needed: reading all of task.info also decodes info.entity,
         # which some servers fill with a non-entity (a snapshot) that pyvmomi rejects.
-        info = session.retrieve_objects([task], {"Task": ["info.state", "info.error", "info.result"]})["Task"][0]
+        info = session.retrieve_objects([task], {"Task": ["info.state", "info.progress", "info.error", "info.result"]})[
+            "Task"
+        ][0]
         state = str(info.get("info.state"))
+        progress = info.get("info.progress")
+        now = (state, int(progress) if progress is not None else None)
+        if on_update is not None and now != seen:
+            on_update(*now)
+        seen = now
         if state == "success":
             return TaskResult(task_id, info.get("info.result"), time.monotonic() - began)
         if state == "error":
-            raise BackendError(
-                f"{what} failed: vCenter task {task_id} says: {fault_text(info.get('info.error'))}",
-                "See the task in vCenter's Recent Tasks for details.",
-            )
+            raise task_error(what, task_id, info.get("info.error"))
         remaining = deadline - time.monotonic()
         if remaining <= 0:
             raise CommandTimeout(
-                f"{what}: vCenter task {task_id} is still {state} after {session.task_timeout:g} s",
-                "It may still finish: check vCenter's Recent Tasks, or raise the task_timeout setting.",
+                f"{what}: vCenter task {task_id} is still {state} after {limit:g} s",
+                "It may still finish: check vCenter's Recent Tasks"
+                + (", or raise the task_timeout setting." if timeout is None else "."),
             )
         time.sleep(min(delay, remaining))
         delay = min(delay * 2, 1.0)
 
 
-def run_task(session: Session, start: Callable[[], Any], what: str) -> TaskResult:
-    """Start a task, turning a fault raised at once into the same error as a failed task."""
+def start_task(start: Callable[[], Any], what: str) -> Any:
+    """Call a ``*_Task`` method; a fault raised at once becomes the same error as a failed task."""
     try:
-        task = start()
+        return start()
     except vmodl.MethodFault as exc:
         if _expired(exc):
             raise
-        raise BackendError(f"{what} failed: vCenter says: {fault_text(exc)}") from None
-    return wait_task(session, task, what)
+        raise task_error(what, None, exc) from None
+
+
+def run_task(session: Session, start: Callable[[], Any], what: str) -> TaskResult:
+    """Start a task and wait for it (:func:`start_task`, then :func:`wait_task`)."""
+    return wait_task(session, start_task(start, what), what)
 
 
 # ---------------------------------------------------------------------------

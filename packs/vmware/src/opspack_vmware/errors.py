@@ -91,4 +91,17 @@ def translate(exc: BaseException, *, url: str | None = None, user: str | None = 
     return None
 
 
-__all__ = ["fault_text", "translate"]
+def task_error(what: str, task_id: str | None, fault: Any) -> OpsError:
+    """The error for a vSphere task that ended in error (``task_id`` and its ``info.error``), or
+    that vCenter refused to start (``task_id`` None and the fault it raised): vCenter's own
+    message in both; a missing privilege is ``denied``, anything else ``backend``."""
+    said = f"vCenter task {task_id} says" if task_id else "vCenter says"
+    message = f"{what} failed: {said}: {fault_text(fault)}"
+    translated = translate(fault) if isinstance(fault, BaseException) else None
+    if isinstance(translated, Denied):
+        privilege = getattr(fault, "privilegeId", None)
+        return Denied(message + (f" (needs privilege {privilege})" if privilege else ""), translated.hint)
+    return BackendError(message, "See the task in vCenter's Recent Tasks for details." if task_id else None)
+
+
+__all__ = ["fault_text", "task_error", "translate"]

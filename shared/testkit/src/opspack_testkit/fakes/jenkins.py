@@ -21,7 +21,14 @@ Sources the payloads and behaviour follow:
   queue, ``cancelled: true`` for a ``hudson.model.Queue$LeftItem`` that was cancelled).
 - Build JSON (``/job/X/N/api/json``, ``hudson.model.Run``): ``number``, ``building``, ``result``,
   ``timestamp``, ``duration``, ``estimatedDuration``, ``builtOn``, ``culprits``, ``actions``
-  (``parameters``, ``causes``); permalinks ``lastBuild`` etc.
+  (``parameters``, ``causes``); permalinks ``lastBuild`` etc. ``timestamp`` is when the build
+  started (epoch ms), ``duration`` 0 while it runs. ``estimatedDuration`` is
+  ``hudson.model.Job#getEstimatedDuration`` (javadoc: "the estimated duration in milliseconds
+  ... -1 if no estimate is available"): the mean duration of
+  ``Job#getEstimatedDurationCandidates``, the last successful build and then the latest
+  SUCCESS or UNSTABLE builds among the last 6, made up to 3 with failed ones (never aborted).
+  Jenkins' own progress bar (``hudson.model.Executor#getProgress``) is elapsed time over that
+  estimate, at most 99 %, unknown without an estimate.
 - Console: ``/job/X/N/consoleText`` (text/plain). Stop: POST ``/job/X/N/stop``.
 - Pipeline stages: pipeline-stage-view plugin ``rest-api/README.md``,
   ``GET /job/:job/:run/wfapi/describe``; stage statuses from its ``StatusExt`` enum.
@@ -36,7 +43,9 @@ Sources the payloads and behaviour follow:
 
 State advances by requests, never by time, so tests need no sleeps: a queue item
 starts after ``queue_polls`` reads of it, and each read of a running build (its JSON,
-console or stages) runs one more step of its script.
+console or stages) runs one more step of its script. A job with ``runs_for`` set runs its
+builds in wall time instead: a build takes that many seconds, its script's lines and its
+stages spread evenly over them (what ``jenkins build --wait`` watches percent by percent).
 """
 
 from __future__ import annotations
@@ -45,6 +54,7 @@ import base64
 import hashlib
 import re
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -52,7 +62,7 @@ from urllib.parse import unquote
 
 from opspack_testkit.fakes.http import FakeHTTPServer, FakeService, Request, Response
 
-T0 = 1_700_000_000_000  # epoch ms of the fake's "now" at start
+T0 = 1_700_000_000_000  # epoch ms the history builds (add_history) are dated from
 
 FREESTYLE = "hudson.model.FreeStyleProject"
 PIPELINE = "org.jenkinsci.plugins.workflow.job.WorkflowJob"
@@ -124,6 +134,13 @@ class Build:
     console: list[str] = field(default_factory=list)
     timestamp: int = T0
     duration: int = 0
+    #: seconds of wall time the build runs; None: one script step per read
+    runs_for: float | None = None
+
+
+def now_ms() -> int:
+    """The wall clock in epoch milliseconds, as Jenkins stamps builds."""
+    return int(time.time() * 1000)
 
 
 @dataclass
@@ -142,6 +159,8 @@ class Job:
     stages: list[str] = field(default_factory=list)
     queue_polls: int = 1
     cancel_in_queue: bool = False
+    #: seconds of wall time each build runs (None: a build moves one step per read)
+    runs_for: float | None = None
 
     @property
     def name(self) -> str:
@@ -300,7 +319,7 @@ class FakeJenkins(FakeService):
         self.jobs[full_name] = job
         return job
 
-    def add_history(self, full_name: str, result: str, *, number: int | None = None, duration_s: int = 60) -> Build:
+    def add_history(self, full_name: str, result: str, *, number: int | None = None, duration_s: float = 60) -> Build:
         """A finished build of ``full_name`` with ``result`` (numbered after the last unless given)."""
         job = self.jobs[full_name]
         n = number or (job.builds[-1].number + 1 if job.builds else 1)
@@ -308,7 +327,7 @@ class FakeJenkins(FakeService):
         b.console = ["Started by timer", *(f"line {i}" for i in range(1, 6)), f"Finished: {result}"]
         b.step = len(b.console)
         b.timestamp = T0 - 3_600_000 + n * 60_000
-        b.duration = duration_s * 1000
+        b.duration = round(duration_s * 1000)
         job.builds.append(b)
         return b
 
@@ -462,25 +481,69 @@ class FakeJenkins(FakeService):
     def _start_build(self, item: QueueItem) -> None:
         job = item.job
         n = job.builds[-1].number + 1 if job.builds else 1
-        b = Build(n, item.params, list(job.script), job.result, list(job.stages), item.user)
+        b = Build(n, item.params, list(job.script), job.result, list(job.stages), item.user, runs_for=job.runs_for)
         b.console = [f"Started by user {item.user}"]
-        b.timestamp = T0 + n * 1000
+        b.timestamp = now_ms()
         job.builds.append(b)
         item.build = b
 
     def _advance(self, build: Build) -> None:
-        """One step of a running build: the next console line; at the end, the result."""
+        """A running build moves on: one step per read, or (``runs_for``) as far as the time
+        since it started says; at the end of its script, its result."""
         if not build.building:
             return
-        if build.step < len(build.script):
-            line = build.script[build.step]
-            for k, v in build.params.items():
-                line = line.replace("${" + k + "}", v)
-            build.console.append(line)
-            build.step += 1
+        if build.runs_for is None:
+            if build.step < len(build.script):
+                self._step(build)
+                return
+            self._finish(build, 1000 * (len(build.script) + 1))
             return
+        elapsed = max(0, now_ms() - build.timestamp)
+        total = round(build.runs_for * 1000)
+        # step k's line is printed as it starts: k steps are due k-1 n-ths of the way in
+        due = min(len(build.script), len(build.script) * elapsed // max(1, total) + 1)
+        while build.step < due:
+            self._step(build)
+        if elapsed >= total:
+            self._finish(build, total)
+
+    def _step(self, build: Build) -> None:
+        line = build.script[build.step]
+        for k, v in build.params.items():
+            line = line.replace("${" + k + "}", v)
+        build.console.append(line)
+        build.step += 1
+
+    def _finish(self, build: Build, duration_ms: int) -> None:
         build.console.append(f"Finished: {build.result}")
         build.building = False
+        build.duration = duration_ms
+
+    def _estimated_duration(self, job: Job) -> int:
+        """``Job#getEstimatedDuration``: the mean duration of up to 3 recent builds (the last
+        successful one, the latest SUCCESS or UNSTABLE ones among the last 6, then failed
+        ones to make up 3; never aborted ones); -1 without any."""
+        good = ("SUCCESS", "UNSTABLE")
+        last_good = next((b for b in reversed(job.builds) if not b.building and b.result in good), None)
+        candidates = [last_good] if last_good is not None else []
+        fallback: list[Build] = []
+        for i, b in enumerate(reversed(job.builds)):
+            if len(candidates) >= 3 or i >= 6:
+                break
+            if b.building or b is last_good:
+                continue
+            if b.result in good:
+                candidates.append(b)
+            elif b.result == "FAILURE":  # Result#isCompleteBuild: not ABORTED or NOT_BUILT
+                fallback.append(b)
+        candidates += fallback[: 3 - len(candidates)]
+        total = sum(self._duration(b) for b in candidates)
+        return round(total / len(candidates)) if candidates and total else -1
+
+    def _duration(self, b: Build) -> int:
+        if b.building:
+            return 0
+        return b.duration or 1000 * (len(b.script) + 1)
 
     def _find_build(self, job: Job, ref: str) -> Build | None:
         if ref.isdigit():
@@ -566,9 +629,6 @@ class FakeJenkins(FakeService):
         return done[-1].result if done else None
 
     def _build_obj(self, job: Job, b: Build) -> dict[str, Any]:
-        duration = b.duration if not b.building else 0
-        if not b.building and not duration:
-            duration = 1000 * (len(b.script) + 1)
         actions: list[dict[str, Any]] = [
             {
                 "_class": "hudson.model.CauseAction",
@@ -602,8 +662,8 @@ class FakeJenkins(FakeService):
             "building": b.building,
             "description": None,
             "displayName": f"#{b.number}",
-            "duration": duration,
-            "estimatedDuration": 1000 * (len(b.script) + 1),
+            "duration": self._duration(b),
+            "estimatedDuration": self._estimated_duration(job),
             "fullDisplayName": f"{job.full_name.replace('/', ' » ')} #{b.number}",
             "id": str(b.number),
             "number": b.number,
@@ -618,6 +678,7 @@ class FakeJenkins(FakeService):
     def _describe(self, job: Job, b: Build) -> dict[str, Any]:
         """``wfapi/describe``: stages complete one per build step; the last takes the build's result."""
         href = f"/{self._job_url(job)[len(self.url) :]}{b.number}"
+        step_ms = round(b.runs_for * 1000 / max(1, len(b.script))) if b.runs_for else 1000
         stages = []
         for i, name in enumerate(b.stages):
             if b.aborted and i >= b.step:
@@ -637,8 +698,8 @@ class FakeJenkins(FakeService):
                     "name": name,
                     "execNode": "",
                     "status": status,
-                    "startTimeMillis": b.timestamp + 1000 * i,
-                    "durationMillis": 1000,
+                    "startTimeMillis": b.timestamp + step_ms * i,
+                    "durationMillis": step_ms,
                     "pauseDurationMillis": 0,
                 }
             )
@@ -649,8 +710,8 @@ class FakeJenkins(FakeService):
             "name": f"#{b.number}",
             "status": run_status,
             "startTimeMillis": b.timestamp,
-            "endTimeMillis": b.timestamp + 1000 * len(b.stages),
-            "durationMillis": 1000 * len(b.stages),
+            "endTimeMillis": b.timestamp + step_ms * len(b.stages),
+            "durationMillis": step_ms * len(b.stages),
             "queueDurationMillis": 3,
             "pauseDurationMillis": 0,
             "stages": stages,

@@ -73,10 +73,12 @@ from __future__ import annotations
 import fcntl
 import hashlib
 import os
+import re
 import shutil
 import ssl
 import subprocess
 import tempfile
+from collections.abc import Mapping
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -97,6 +99,7 @@ MAIN_GO = Path(__file__).with_name("vcsim_main.go")
 URL_PREFIX = "OPSPACK_VCSIM_URL="
 _GOVMOMI = Path("src/github.com/vmware/govmomi")
 _INSTALL_HINT = "apt-get install -y " + " ".join(APT_PACKAGES)
+_METHOD = re.compile(r"[A-Za-z][A-Za-z0-9_]*")
 
 
 class VcsimUnavailable(RuntimeError):
@@ -203,7 +206,12 @@ class Vcsim(ManagedProcess):
     inventory holds ``datacenters * (clusters * hosts + standalone_hosts) *
     vms`` VMs (``vm_count``). ``username``/``password``: only that login is
     accepted (both or neither). ``session_idle_timeout``: seconds after which
-    an idle session expires. ``delay_ms``: delay of every SOAP call.
+    an idle session expires. ``delay_ms``: delay of every SOAP call;
+    ``method_delay_ms``: delay of these SOAP methods (added to ``delay_ms``),
+    e.g. ``{"RelocateVM_Task": 2000}``. Delays start once the inventory is
+    built. vcsim runs a task within the call that starts it (its state is
+    ``success`` or ``error`` when the call returns, with no progress in
+    between), so a delayed ``*_Task`` method is how a long task looks here.
     ``port=0`` lets the simulator bind a free loopback port itself (no race).
     """
 
@@ -233,6 +241,7 @@ class Vcsim(ManagedProcess):
         guest_ip_base: str | None = None,
         session_idle_timeout: float | None = None,
         delay_ms: int = 0,
+        method_delay_ms: Mapping[str, int] | None = None,
         listen_host: str = "127.0.0.1",
         port: int = 0,
         binary: Path | None = None,
@@ -244,6 +253,10 @@ class Vcsim(ManagedProcess):
             raise ValueError("tls_cert and tls_key go together, and need tls=True")
         if vms > 0 and datastores < 1:
             raise ValueError("VMs need datastores >= 1")
+        method_delays = dict(method_delay_ms or {})
+        for method, ms in method_delays.items():
+            if not _METHOD.fullmatch(method) or not isinstance(ms, int) or ms < 0:
+                raise ValueError(f"method_delay_ms: {method}={ms!r}, expected a SOAP method name and milliseconds >= 0")
         self.datacenters = datacenters
         self.clusters = clusters
         self.hosts = hosts
@@ -282,6 +295,8 @@ class Vcsim(ManagedProcess):
             self._args += [f"-username={username}", f"-password={password}"]
         if tls_cert is not None and tls_key is not None:
             self._args += [f"-tlscert={tls_cert}", f"-tlskey={tls_key}"]
+        if method_delays:
+            self._args.append("-method-delay=" + ",".join(f"{m}={ms}" for m, ms in sorted(method_delays.items())))
         if guest_ip_base is not None:
             self._args.append(f"-guest-ip-base={guest_ip_base}")
         if session_idle_timeout is not None:

@@ -28,6 +28,8 @@ import (
 	"os"
 	"os/signal"
 	"sort"
+	"strconv"
+	"strings"
 	"syscall"
 
 	"github.com/vmware/govmomi/object"
@@ -67,6 +69,8 @@ func main() {
 	pass := flag.String("password", "", "password for -username")
 	idle := flag.Duration("session-idle-timeout", 0, "expire sessions idle this long (0: never)")
 	delay := flag.Int("delay", 0, "milliseconds to delay every SOAP call")
+	methodDelay := flag.String("method-delay", "",
+		"milliseconds to delay these SOAP methods, e.g. RelocateVM_Task=2000,PowerOffVM_Task=500 (added to -delay)")
 	ipBase := flag.String("guest-ip-base", "", "if set, VM number n (creation order) reports guest IP base+n and hostname <vm name>")
 	stdinExit := flag.Bool("stdin-exit", false, "exit when stdin reaches EOF (parent process gone)")
 	flag.Parse()
@@ -93,6 +97,10 @@ func main() {
 		}
 		base = binary.BigEndian.Uint32(ip)
 	}
+	delays, err := parseMethodDelay(*methodDelay)
+	if err != nil {
+		log.Fatalf("-method-delay: %v", err)
+	}
 	var tlsConfig *tls.Config // nil: plain http
 	if *useTLS {
 		tlsConfig = new(tls.Config)
@@ -106,7 +114,6 @@ func main() {
 	}
 	simulator.SessionIdleTimeout = *idle
 	m.Machine = 0 // VMs are created below, pinned to their hosts
-	m.DelayConfig.Delay = *delay
 
 	if err := m.Create(); err != nil {
 		log.Fatal(err)
@@ -121,6 +128,10 @@ func main() {
 		m.Remove()
 		log.Fatal(err)
 	}
+	// Delays only once the inventory is built, so they slow the tests' calls, not the start.
+	// The service reads this DelayConfig (a pointer to it) on every call.
+	m.DelayConfig.Delay = *delay
+	m.DelayConfig.MethodDelay = delays
 
 	m.Service.Listen = &url.URL{Host: *listen}
 	if *user != "" {
@@ -133,6 +144,25 @@ func main() {
 	u.User = nil
 	fmt.Printf("OPSPACK_VCSIM_URL=%s\n", u.String())
 	<-ctx.Done()
+}
+
+// parseMethodDelay reads "Method=ms,Method2=ms" into govmomi's DelayConfig.MethodDelay,
+// keyed by the SOAP method's name as the request names it (RelocateVM_Task).
+func parseMethodDelay(text string) (map[string]int, error) {
+	if strings.TrimSpace(text) == "" {
+		return nil, nil
+	}
+	out := map[string]int{}
+	for _, item := range strings.Split(text, ",") {
+		name, ms, ok := strings.Cut(strings.TrimSpace(item), "=")
+		n, err := strconv.Atoi(strings.TrimSpace(ms))
+		name = strings.TrimSpace(name)
+		if !ok || name == "" || err != nil || n < 0 {
+			return nil, fmt.Errorf("%q: expected Method=milliseconds", item)
+		}
+		out[name] = n
+	}
+	return out, nil
 }
 
 // collectPools lists cluster root pools and standalone host pools, sorted by name.
