@@ -567,6 +567,8 @@ class WorkItem:
     roles: tuple[str, ...] = ()
     channel: str | None = None
     frontend: str = "cli"
+    #: the format the reply will be rendered in (a command may size a picture for it)
+    format: str = "text"
     profile: str | None = None
     confirmed: bool = False
     approved_by: str | None = None
@@ -594,6 +596,7 @@ class WorkItem:
             "roles": self.roles,
             "channel": self.channel,
             "frontend": self.frontend,
+            "format": self.format,
             "profile": self.profile,
             "confirmed": self.confirmed,
             "approved_by": self.approved_by,

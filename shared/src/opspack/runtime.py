@@ -286,6 +286,7 @@ class Runtime:
             roles=tuple(caller.roles),
             channel=caller.channel,
             frontend=caller.frontend,
+            format=caller.format,
             profile=caller.profile,
             confirmed=caller.confirmed,
             approved_by=caller.approved_by,

@@ -383,9 +383,12 @@ def run_stdio(
     import anyio
     from mcp.server.stdio import stdio_server
 
+    from opspack.executor import for_runner
     from opspack.runtime import Runtime
 
-    runtime = Runtime(registry)
+    # the tools run in worker processes: a hung backend is stopped at its timeout, and the
+    # client's progress token follows the command there
+    runtime = Runtime(registry, executor=for_runner)
     frontend = McpFrontend(Gateway(runtime), grouped=group_tools, user=user, profile=profile)
     server = build_server(frontend)
 

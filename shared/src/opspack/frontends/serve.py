@@ -368,7 +368,9 @@ def build_app(
     config = config or Config.load()
     settings = settings or ServeSettings.load(config)
     if runtime is None:
-        runtime = Runtime(config=config, max_workers=settings.threads)
+        from opspack.executor import for_runner
+
+        runtime = Runtime(config=config, max_workers=settings.threads, executor=for_runner)
     gateway = Gateway(runtime, confirm_ttl=settings.confirm_ttl)
     extra: list[Any] = []
     public = PUBLIC_PATHS
