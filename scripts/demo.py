@@ -50,13 +50,22 @@ def _vcsim(demo: Demo) -> str:
     from opspack_testkit.servers.vcsim import Vcsim, vmware_pack_environ
 
     sim = demo.stack.enter_context(
-        Vcsim(clusters=2, hosts=2, vms=3, standalone_hosts=1, tls=False, guest_ip_base="198.18.0.10")
+        Vcsim(
+            clusters=2,
+            hosts=2,
+            vms=3,
+            standalone_hosts=1,
+            tls=False,
+            guest_ip_base="198.18.0.10",
+            # a migration takes a few seconds, as a small vMotion does: `vm migrate` shows its progress
+            method_delay_ms={"RelocateVM_Task": 3000},
+        )
     )
     env = vmware_pack_environ(sim)
     password = env.pop("OPSPACK_VMWARE_PASSWORD", "demo-password")
     demo.env.update(env)
     demo.secrets["OPSPACK_VMWARE_PASSWORD"] = {"path": "secret/demo/vmware", "key": "password", "value": password}
-    return f"vcsim {sim.url} (try: vm list, host list, datastore list, cluster summary)"
+    return f"vcsim {sim.url} (try: vm list, host list, cluster summary, vm migrate DC0_C0_RP0_VM0 --host DC0_C0_H1)"
 
 
 @contextlib.contextmanager
@@ -179,21 +188,57 @@ def services() -> Iterator[tuple[dict[str, str], list[str]]]:
         yield demo.env, report
 
 
+@contextlib.contextmanager
+def celery_workers(folder: str) -> Iterator[str]:
+    """Redis and an `opspack worker` for every pack, sharing an audit trail with the console:
+    the demo's `--celery`. Yields a line for the report."""
+    import subprocess
+
+    from opspack_testkit import stop_process
+    from opspack_testkit.servers.redis import RedisServer
+
+    with RedisServer() as redis:
+        os.environ["OPSPACK_BROKER_URL"] = redis.url()
+        os.environ["OPSPACK_AUDIT_URL"] = f"sqlite:///{folder}/demo-audit.db"
+        log = open(f"{folder}/worker.log", "wb")  # noqa: SIM115 - closed below
+        worker = subprocess.Popen(
+            [sys.executable, "-m", "opspack.frontends.cli", "worker", "--concurrency", "2"],
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
+        try:
+            yield f"  jobs: Redis {redis.url()} and a Celery worker (log: {folder}/worker.log)"
+        finally:
+            stop_process(worker)
+            log.close()
+
+
 def main() -> int:
+    import tempfile
+
     from opspack.frontends.shell import run_shell
     from opspack.registry import Registry
 
-    with services() as (env, report):
+    celery = "--celery" in sys.argv[1:]
+    with services() as (env, report), tempfile.TemporaryDirectory(prefix="opspack-demo-") as folder:
         os.environ.update(env)
-        registry = Registry.from_installed()
-        sys.stdout.write(
-            f"opspack demo: {len(registry)} commands from {len(registry.packs)} packs "
-            f"({', '.join(p['name'] for p in registry.packs)}).\n"
-            + ("Local services for the demo:\n" + "\n".join(report) + "\n" if report else "")
-            + "Try: help | vm list | sql blocking | net status all | server test localhost --ports 22,80 | history\n"
-        )
-        sys.stdout.flush()
-        return run_shell(registry)
+        executor = None
+        with contextlib.ExitStack() as stack:
+            if celery:
+                from opspack.executor import for_runner
+
+                report.append(stack.enter_context(celery_workers(folder)))
+                executor = for_runner
+            registry = Registry.from_installed()
+            sys.stdout.write(
+                f"opspack demo: {len(registry)} commands from {len(registry.packs)} packs "
+                f"({', '.join(p['name'] for p in registry.packs)}).\n"
+                + ("Local services for the demo:\n" + "\n".join(report) + "\n" if report else "")
+                + "Try: help | vm list | vm migrate DC0_C0_RP0_VM0 --host DC0_C0_H1 | sql blocking | "
+                "net status all | server test localhost --ports 22,80 | jobs | history\n"
+            )
+            sys.stdout.flush()
+            return run_shell(registry, executor=executor)
 
 
 if __name__ == "__main__":

@@ -57,3 +57,13 @@ def test_demo_first_vm_list_shows_machines_and_sql_blocking_a_chain(tmp_path: Pa
     stored = {line.split()[0] for line in out.splitlines() if line.rstrip().endswith(" secret")}
     assert {"vmware", "sql", "network"} <= stored
     assert "all 3 devices reachable" in out
+
+
+def test_demo_vm_migrate_shows_its_progress_then_where_the_vm_is(tmp_path: Path) -> None:
+    """The jobs issue's demo: a vMotion that takes a few seconds, its progress in the console."""
+    out = run_demo(["vm migrate DC0_C0_RP0_VM0 --host DC0_C0_H1", "jobs"], tmp_path)
+    assert "migrating" in out and "DC0_C0_H1" in out, out[-3000:]
+    lines = out[out.index("vm migrate DC0_C0_RP0_VM0") :].splitlines()
+    progress = [line for line in lines if "%" in line or "task" in line.lower()]
+    assert len(progress) >= 2, lines[:20]
+    assert "vmware.vm.migrate" in out or "vm migrate DC0_C0_RP0_VM0" in out.split("Jobs of", 1)[-1]

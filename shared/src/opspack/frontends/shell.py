@@ -83,10 +83,13 @@ def run_shell(
     profile: str | None = None,
     user: str = "local",
     roles: tuple[str, ...] = (),
+    executor: Any = None,
 ) -> int:
+    """The console; ``executor``: where commands run (default: in this process; the demo's
+    ``--celery`` passes the runner's choice, Celery workers)."""
     interactive = sys.stdin.isatty() and sys.stdout.isatty()
     save_history = _setup_readline(registry) if interactive else None
-    gateway = Gateway(Runtime(registry, timeouts="signal"))
+    gateway = Gateway(Runtime(registry, timeouts="signal", executor=executor))
     out = sys.stdout
     out.write(BANNER + "\n")
     if registry.broken:
