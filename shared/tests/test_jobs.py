@@ -144,6 +144,18 @@ def test_jobs_of_a_host_that_stopped_end_interrupted(tmp_path: Path) -> None:
     alive.close()
 
 
+def test_jobs_of_a_store_that_never_beats_are_not_reaped(tmp_path: Path) -> None:
+    db = Database(f"sqlite:///{tmp_path / 'jobs.db'}")
+    quiet, reaper = JobStore(db, beat=False), JobStore(db)  # the command line's store, a worker's
+    job = quiet.new(command="c", user="u")
+    quiet.start(job.id)
+    quiet.flush()
+    assert reaper.reap() == []
+    assert quiet.get(job.id).state == "running"  # type: ignore[union-attr]
+    quiet.close()
+    reaper.close()
+
+
 def test_commands_run_in_worker_processes(pooled: Runtime) -> None:
     reply = pooled.chat("thing list --limit 2", Caller(user="alice"))
     assert reply.ok, reply.error

@@ -456,12 +456,13 @@ class JobStore:
 
     def reap(self, *, rerun: Callable[[Job], bool] | None = None) -> list[int]:
         """End the open jobs of hosts that stopped beating: ``interrupted``, or queued again
-        when ``rerun(job)`` says so (an idempotent job a worker will run again)."""
+        when ``rerun(job)`` says so (an idempotent job a worker will run again). A host that
+        never beat (a store made with ``beat=False``, the command line's) is not taken for dead."""
         self.flush()
         gone_before = time.time() - HOST_TIMEOUT_S
         rows = self.database.query(
             f"{_SELECT} WHERE state IN ('queued', 'running') AND host IS NOT NULL AND host <> ? AND "
-            f"host NOT IN (SELECT name FROM {quote(HOSTS.name)} WHERE seen >= ?)",
+            f"host IN (SELECT name FROM {quote(HOSTS.name)} WHERE seen < ?)",
             (self.host, gone_before),
         )
         ended = []
@@ -480,7 +481,7 @@ class JobStore:
                     "hint": "It may not have run or may have run in part: check, then run it again.",
                 },
             }
-            if self.end(job.id, "interrupted", reply):
+            if self.end(job.id, "interrupted", reply, host=job.host):
                 ended.append(job.id)
         return ended
 
