@@ -700,6 +700,10 @@ class JobsSettings:
     admin_roles: tuple[str, ...] = ()
     #: commands with a longer timeout (or declared long) answer "started job N" in chat at once
     async_after_s: float = 60.0
+    #: Celery over Redis: seconds after which a job a worker took but did not acknowledge (the
+    #: worker died) is delivered again; jobs a dead worker had reserved run elsewhere within
+    #: this and a few seconds
+    visibility_timeout_s: float = 50.0
 
     @classmethod
     def load(cls, data: Mapping[str, Any], environ: Mapping[str, str] | None = None) -> JobsSettings:
@@ -725,6 +729,7 @@ class JobsSettings:
                 queue_timeout_s=float(get("queue_timeout_s") or defaults.queue_timeout_s),
                 admin_roles=tuple(str(r) for r in roles),
                 async_after_s=float(get("async_after_s") or defaults.async_after_s),
+                visibility_timeout_s=max(1.0, float(get("visibility_timeout_s") or defaults.visibility_timeout_s)),
             )
         except (TypeError, ValueError) as exc:
             from opspack.errors import ConfigError

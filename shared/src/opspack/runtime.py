@@ -259,6 +259,12 @@ class Runtime:
             except Exception as exc:  # an executor's own failure: still an answer
                 log.exception("job %s (%s) failed in its executor", job.id, cid)
                 reply = Reply.failure(_internal(exc), cid)
+            else:
+                if getattr(self.executor, "ends_jobs", False):
+                    # its workers ended the job and wrote the audit record (Celery workers)
+                    self.masker.scrub(reply)
+                    done.set_result(reply)
+                    return
             done.set_result(self._complete(call, caller, job, reply, began))
 
         try:
