@@ -106,8 +106,9 @@ def tests(session: nox.Session, target: str) -> None:
     """The tests of the core, of the test kit, or of one pack in a virtualenv with only the
     core, the test kit and that pack."""
     if target == "core":
-        # vault: references read from a real OpenBao; the audit trail on a real PostgreSQL
-        session.install("-e", "shared[vault,postgres]", "-e", "shared/testkit[openbao]")
+        # vault: references read from a real OpenBao; the audit trail on a real PostgreSQL;
+        # celery: jobs on real `opspack worker` processes over a real Redis
+        session.install("-e", "shared[vault,postgres,celery]", "-e", "shared/testkit[openbao]")
         _pytest(session, "shared/tests")
         return
     if target == "testkit":

@@ -16,6 +16,10 @@ apt_install() {
 if ! { [ -x /usr/lib/postgresql/15/bin/initdb ] && command -v mariadbd >/dev/null && command -v psql >/dev/null; }; then
     apt_install postgresql postgresql-contrib mariadb-server mariadb-client
 fi
+# core: jobs on Celery workers over a real Redis (tests start private instances on free ports)
+if ! command -v redis-server >/dev/null 2>&1; then
+    apt_install redis-server
+fi
 if [ "$(id -u)" = 0 ] && ! id opspack-test >/dev/null 2>&1; then
     useradd --system --no-create-home --shell /usr/sbin/nologin opspack-test
 fi

@@ -84,6 +84,47 @@ def test_claim_is_a_compare_and_set(tmp_path: Path) -> None:
         s.close()
 
 
+def test_a_released_job_is_the_database_s_and_other_processes_end_it(tmp_path: Path) -> None:
+    db = Database(f"sqlite:///{tmp_path / 'jobs.db'}")
+    runner, worker = JobStore(db, beat=False), JobStore(db, beat=False)
+    job = runner.new(command="c", user="u")
+    released = runner.release(job.id)
+    assert released is not None and released.state == "queued"
+    assert worker.claim(job.id) is not None
+    # the runner's calls no longer touch it: the worker's claim stands
+    assert not runner.start(job.id) and runner.report(job.id, "x") is None
+    assert runner.finish(job.id, "failed", None) is None
+    runner.flush()
+    assert runner.get(job.id).state == "running"  # type: ignore[union-attr]
+    # ending is a compare-and-set on the state and on who holds it
+    assert not worker.end(job.id, "failed", None, only_from=("queued",))
+    assert not worker.end(job.id, "failed", None, host="someone-else")
+    assert not worker.requeue(job.id, host="someone-else")
+    assert worker.end(job.id, "succeeded", {"ok": True}, only_from=("running",), host=worker.host)
+    assert runner.get(job.id).state == "succeeded"  # type: ignore[union-attr]
+    runner.close()
+    worker.close()
+
+
+def test_a_job_ended_elsewhere_is_not_reopened_by_its_holder(tmp_path: Path) -> None:
+    db = Database(f"sqlite:///{tmp_path / 'jobs.db'}")
+    runner, worker = JobStore(db, beat=False), JobStore(db, beat=False)
+    job = runner.new(command="c", user="u")
+    runner.release(job.id)
+    assert worker.claim(job.id) is not None
+    runner.request_cancel(job.id)
+    worker.report(job.id, "still going", 50.0)  # the worker's copy knows of no cancellation
+    worker.flush()
+    assert worker.cancel_requested(job.id)  # its write kept the cancellation asked for
+    assert runner.end(job.id, "cancelled", None)
+    worker.report(job.id, "and going", 60.0)
+    worker.flush()
+    ended = runner.get(job.id)
+    assert ended is not None and ended.state == "cancelled"
+    runner.close()
+    worker.close()
+
+
 def test_jobs_of_a_host_that_stopped_end_interrupted(tmp_path: Path) -> None:
     import opspack.jobs as jobs
 
@@ -101,6 +142,18 @@ def test_jobs_of_a_host_that_stopped_end_interrupted(tmp_path: Path) -> None:
     assert ended is not None and ended.state == "interrupted" and ended.reply is not None
     assert ended.reply["error"]["kind"] == "interrupted"
     alive.close()
+
+
+def test_jobs_of_a_store_that_never_beats_are_not_reaped(tmp_path: Path) -> None:
+    db = Database(f"sqlite:///{tmp_path / 'jobs.db'}")
+    quiet, reaper = JobStore(db, beat=False), JobStore(db)  # the command line's store, a worker's
+    job = quiet.new(command="c", user="u")
+    quiet.start(job.id)
+    quiet.flush()
+    assert reaper.reap() == []
+    assert quiet.get(job.id).state == "running"  # type: ignore[union-attr]
+    quiet.close()
+    reaper.close()
 
 
 def test_commands_run_in_worker_processes(pooled: Runtime) -> None:

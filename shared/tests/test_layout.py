@@ -14,6 +14,7 @@ SRC = Path(__file__).resolve().parents[1] / "src"
 #: the core's model: what packs and front-ends build on (CONTRACT.md; STYLE.md, 13)
 CORE_TOP = {
     "audit",
+    "celery_executor",
     "confirm",
     "connections",
     "context",

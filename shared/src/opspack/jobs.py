@@ -247,6 +247,19 @@ class JobStore:
         self._touch(job.id)
         return job
 
+    def release(self, job_id: int) -> Job | None:
+        """Write a job of this process now and stop keeping it in memory: another process
+        takes it over (a Celery worker claims it). From then on it is read from the database,
+        and :meth:`start`, :meth:`report` and :meth:`finish` of this store leave it alone.
+        None when this store does not keep it."""
+        self.flush()
+        with self._lock:
+            job = self._live.pop(job_id, None)
+            self._dirty.discard(job_id)
+            self._written.pop(job_id, None)
+            self._changed.notify_all()
+        return _copy(job) if job is not None else None
+
     def adopt(self, job: Job) -> None:
         """Keep ``job`` (read from the database, run here) in memory and write it behind."""
         with self._lock:
@@ -367,24 +380,44 @@ class JobStore:
             self.adopt(job)
         return job
 
-    def requeue(self, job_id: int) -> bool:
-        """``running`` → ``queued`` for a job whose worker died (an idempotent one runs again)."""
+    def requeue(self, job_id: int, *, host: str | None = None) -> bool:
+        """``running`` → ``queued`` for a job whose worker died (an idempotent one runs again);
+        with ``host``, only while that host still holds it (not once another worker took it)."""
+        sql = f"UPDATE {quote(JOBS.name)} SET state = 'queued', host = NULL WHERE id = ? AND state = 'running'"
+        params: list[Any] = [job_id]
+        if host is not None:
+            sql += " AND host = ?"
+            params.append(host)
         with self.database.transaction() as tx:
-            changed = tx.execute(
-                f"UPDATE {quote(JOBS.name)} SET state = 'queued', host = NULL WHERE id = ? AND state = 'running'",
-                (job_id,),
-            )
+            changed = tx.execute(sql, params)
         return changed == 1
 
-    def end(self, job_id: int, state: JobState, reply: dict[str, Any] | None) -> bool:
-        """End a job of any process in the database (once: False when already final)."""
+    def end(
+        self,
+        job_id: int,
+        state: JobState,
+        reply: dict[str, Any] | None,
+        *,
+        only_from: Iterable[JobState] = ("queued", "running"),
+        host: str | None = None,
+    ) -> bool:
+        """End a job of any process in the database (once: False when already final, or
+        not in one of the states ``only_from``: a job still queued, not one a worker took;
+        with ``host``, only while that host holds it)."""
         self.flush()
+        allowed = [s for s in only_from if s not in FINAL]
+        if not allowed:
+            return False
+        sql = (
+            f"UPDATE {quote(JOBS.name)} SET state = ?, finished = ?, reply = ? "
+            f"WHERE id = ? AND state IN ({', '.join('?' * len(allowed))})"
+        )
+        params: list[Any] = [state, time.time(), json.dumps(reply) if reply is not None else None, job_id, *allowed]
+        if host is not None:
+            sql += " AND host = ?"
+            params.append(host)
         with self.database.transaction() as tx:
-            changed = tx.execute(
-                f"UPDATE {quote(JOBS.name)} SET state = ?, finished = ?, reply = ? "
-                "WHERE id = ? AND state IN ('queued', 'running')",
-                (state, time.time(), json.dumps(reply) if reply is not None else None, job_id),
-            )
+            changed = tx.execute(sql, params)
         with self._lock:
             job = self._live.get(job_id)
             if job is not None and changed == 1:
@@ -426,19 +459,24 @@ class JobStore:
 
     def reap(self, *, rerun: Callable[[Job], bool] | None = None) -> list[int]:
         """End the open jobs of hosts that stopped beating: ``interrupted``, or queued again
-        when ``rerun(job)`` says so (an idempotent job a worker will run again)."""
+        when ``rerun(job)`` says so (an idempotent job a worker will run again). A host that
+        never beat (a store made with ``beat=False``, the command line's) is not taken for dead,
+        but its jobs are once they are past their timeout (and :data:`HOST_TIMEOUT_S`): no
+        command runs that long, so whoever ran it stopped."""
         self.flush()
-        gone_before = time.time() - HOST_TIMEOUT_S
+        now = time.time()
+        gone_before = now - HOST_TIMEOUT_S
         rows = self.database.query(
-            f"{_SELECT} WHERE state IN ('queued', 'running') AND host IS NOT NULL AND host <> ? AND "
-            f"host NOT IN (SELECT name FROM {quote(HOSTS.name)} WHERE seen >= ?)",
-            (self.host, gone_before),
+            f"{_SELECT} WHERE state IN ('queued', 'running') AND host IS NOT NULL AND host <> ? AND ("
+            f"host IN (SELECT name FROM {quote(HOSTS.name)} WHERE seen < ?) OR ("
+            f"host NOT IN (SELECT name FROM {quote(HOSTS.name)}) AND created + timeout_s < ?))",
+            (self.host, gone_before, gone_before),
         )
         ended = []
         for row in rows:
             job = Job.from_row(row)
             if rerun is not None and job.state == "running" and rerun(job):
-                self.requeue(job.id)
+                self.requeue(job.id, host=job.host)
                 continue
             reply: dict[str, Any] = {
                 "ok": False,
@@ -450,7 +488,7 @@ class JobStore:
                     "hint": "It may not have run or may have run in part: check, then run it again.",
                 },
             }
-            if self.end(job.id, "interrupted", reply):
+            if self.end(job.id, "interrupted", reply, host=job.host):
                 ended.append(job.id)
         return ended
 
@@ -479,11 +517,16 @@ class JobStore:
     def _write(self, changed: list[tuple[Job, int]]) -> None:
         if not changed:
             return
-        columns = [c for c in _JOB_COLUMNS if c != "id"]
+        table = quote(JOBS.name)
+        columns = [c for c in _JOB_COLUMNS if c not in ("id", "cancel")]
+        # a job another process ended (cancelled, reaped) stays ended, and a cancellation
+        # asked for elsewhere stays asked for: this process's copy may not know yet
         upsert = (
-            f"INSERT INTO {quote(JOBS.name)} ({', '.join(quote(c) for c in _JOB_COLUMNS)}) "
+            f"INSERT INTO {table} ({', '.join(quote(c) for c in _JOB_COLUMNS)}) "
             f"VALUES ({', '.join('?' * len(_JOB_COLUMNS))}) ON CONFLICT (id) DO UPDATE SET "
             + ", ".join(f"{quote(c)} = excluded.{quote(c)}" for c in columns)
+            + f", cancel = ({table}.cancel OR excluded.cancel)"
+            + f" WHERE {table}.state IN ('queued', 'running')"
         )
         progress = [
             {"job": job.id, "seq": seq, "at": line.at, "message": line.message, "percent": line.percent}
@@ -701,6 +744,10 @@ class JobsSettings:
     async_after_s: float = 60.0
     #: ... when they have not answered within this many seconds
     async_grace_s: float = 2.5
+    #: Celery over Redis: seconds after which a job a worker took but did not acknowledge (the
+    #: worker died) is delivered again; jobs a dead worker had reserved run elsewhere within
+    #: this and a few seconds
+    visibility_timeout_s: float = 50.0
 
     @classmethod
     def load(cls, data: Mapping[str, Any], environ: Mapping[str, str] | None = None) -> JobsSettings:
@@ -733,6 +780,7 @@ class JobsSettings:
                 admin_roles=tuple(str(r) for r in roles),
                 async_after_s=float(get("async_after_s") or defaults.async_after_s),
                 async_grace_s=float(_first(get("async_grace_s"), defaults.async_grace_s)),
+                visibility_timeout_s=max(1.0, float(get("visibility_timeout_s") or defaults.visibility_timeout_s)),
             )
         except (TypeError, ValueError) as exc:
             from opspack.errors import ConfigError

@@ -145,7 +145,11 @@ class Runtime:
 
                     # a process that runs jobs for others says it is alive, so that the jobs of
                     # one that died are ended by the others (JobStore.reap)
-                    beat = audit is not None and not isinstance(self.executor, Inline)
+                    beat = (
+                        audit is not None
+                        and not isinstance(self.executor, Inline)
+                        and not getattr(self.executor, "ends_jobs", False)  # Celery keeps its own
+                    )
                     self._jobs = JobStore(audit.database if audit is not None else Database("sqlite://"), beat=beat)
         return self._jobs
 
@@ -245,6 +249,12 @@ class Runtime:
             except Exception as exc:  # an executor's own failure: still an answer
                 log.exception("job %s (%s) failed in its executor", job.id, cid)
                 reply = Reply.failure(_internal(exc), cid)
+            else:
+                if getattr(self.executor, "ends_jobs", False):
+                    # its workers ended the job and wrote the audit record (Celery workers)
+                    self.masker.scrub(reply)
+                    done.set_result(reply)
+                    return
             done.set_result(self._complete(call, caller, job, reply, began))
             self._waiting.pop(job.id, None)  # its reply is in the job store from now on
 

@@ -1,4 +1,4 @@
-"""The ``opspack`` command line: list, help, run, shell, serve, mcp, slack and registry build|check."""
+"""The ``opspack`` command line: list, help, run, shell, serve, mcp, slack, worker and registry build|check."""
 
 from __future__ import annotations
 
@@ -275,6 +275,18 @@ def cmd_slack(args: argparse.Namespace) -> int:
     return _frontend(args, "slack", run)
 
 
+def cmd_worker(args: argparse.Namespace) -> int:
+    """``opspack worker [--packs a,b] [--concurrency N] [--loglevel L]``: a Celery worker."""
+
+    def run() -> int:
+        from opspack.celery_executor import run_worker
+
+        packs = [p.strip() for p in args.packs.split(",") if p.strip()] if args.packs else None
+        return run_worker(_registry(args), packs=packs, concurrency=args.concurrency, loglevel=args.loglevel)
+
+    return _frontend(args, "celery", run)
+
+
 def cmd_whats_new(args: argparse.Namespace) -> int:
     """``opspack whats-new [--since X] [--repo DIR] [--format F]``."""
     from opspack.devtools import registry_build
@@ -359,6 +371,12 @@ def parser() -> argparse.ArgumentParser:
     s.add_argument("--http", action="store_true", help="serve Slack's HTTP events instead of Socket Mode")
     s.add_argument("--port", type=int, default=3000, help="port for --http")
     s.set_defaults(func=cmd_slack)
+
+    s = sub.add_parser("worker", help="run jobs from the broker: a Celery worker (needs opspack[celery])")
+    s.add_argument("--packs", help="only the jobs of these packs, comma-separated (default: every installed pack)")
+    s.add_argument("--concurrency", type=int, help="jobs run at once (worker processes; default: one per CPU)")
+    s.add_argument("--loglevel", default="info", choices=["critical", "error", "warning", "info", "debug"])
+    s.set_defaults(func=cmd_worker)
 
     s = sub.add_parser("history", help="who ran what: history [words] [--user U] [--since 7d] [--failed]")
     s.add_argument("words", nargs="*", help="command words to filter on, or `stats`")

@@ -155,6 +155,42 @@ def change_slowly(ctx: Context, *, seconds: float = 5.0, key: str = "c") -> Text
     return Text(f"{key} changed")
 
 
+def _log_run(path: str, seconds: float, ctx: Context, key: str) -> None:
+    """Append this run (its process id) to ``path``, then take ``seconds`` reporting progress."""
+    import os
+
+    with open(path, "a", encoding="utf-8") as log:
+        log.write(f"{os.getpid()}\n")
+    steps = 10
+    for i in range(steps):
+        ctx.progress(f"{key}: step {i + 1} of {steps}", percent=100.0 * (i + 1) / steps)
+        time.sleep(seconds / steps)
+
+
+@command(settings=[], mutating=True, timeout=30.0)
+def append(ctx: Context, log: str, *, seconds: float = 5.0) -> Text:
+    """Append a line to a file, then take a while: a change that must never run twice.
+
+    Args:
+        log: the file each run appends its process id to
+        seconds: how long it takes
+    """
+    _log_run(log, seconds, ctx, "append")
+    return Text(f"appended to {log}")
+
+
+@command(settings=[], timeout=30.0)
+def probe(ctx: Context, log: str, *, seconds: float = 5.0) -> Text:
+    """Look at things slowly: a read, safe to run again (each run is logged for the tests).
+
+    Args:
+        log: the file each run appends its process id to
+        seconds: how long it takes
+    """
+    _log_run(log, seconds, ctx, "probe")
+    return Text(f"probed, logged in {log}")
+
+
 @command(settings=[])
 def broken(*, how: Literal["bug", "backend", "missing"] = "bug") -> Text:
     """Fail in several ways.
