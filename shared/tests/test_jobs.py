@@ -228,3 +228,22 @@ def gateway_parse(rt: Runtime, text: str) -> object:
     from opspack import grammar
 
     return grammar.parse(text, rt.registry)
+
+
+def test_a_job_past_its_timeout_whose_host_never_beat_ends_interrupted(tmp_path: Path) -> None:
+    """The command line's jobs (no heartbeat): one left running by a process that crashed ends
+    once it is past its timeout, so no job stays open forever."""
+    import opspack.jobs as jobs
+
+    db = Database(f"sqlite:///{tmp_path / 'jobs.db'}")
+    cli, runner = JobStore(db, beat=False), JobStore(db)
+    fresh = cli.new(command="c", user="u", timeout_s=30.0)
+    stale = cli.new(command="c", user="u", timeout_s=30.0)
+    for job in (fresh, stale):
+        cli.start(job.id)
+    cli.flush()
+    long_ago = time.time() - 30.0 - jobs.HOST_TIMEOUT_S - 1
+    db.execute("UPDATE opspack_jobs SET created = ? WHERE id = ?", (long_ago, stale.id))
+    assert runner.reap() == [stale.id]
+    assert runner.get(fresh.id).state == "running"  # type: ignore[union-attr]
+    runner.close()
