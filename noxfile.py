@@ -147,7 +147,7 @@ def registry(session: nox.Session) -> None:
 @nox.session(python=PYTHON)
 def benchmarks(session: nox.Session) -> None:
     """Speed and memory figures (dispatch overhead, registry load, the runner); prints a report."""
-    session.install("-e", "shared[serve]", *TESTKIT, *_pack_args(*PACKS))
+    session.install("-e", "shared[serve,celery]", *TESTKIT, *_pack_args(*PACKS))
     for name in PACKS:
         _pack_test_installs(session, name)
     for script in sorted((ROOT / "benchmarks").glob("bench_*.py")):

@@ -95,7 +95,9 @@ def _listener(drip: bool) -> Iterator[int]:
 
 
 @contextlib.contextmanager
-def _runner(folder: Path, executor: str, **settings: str) -> Iterator[tuple[str, subprocess.Popen[bytes]]]:
+def _runner(
+    folder: Path, executor: str, registry: str | None = None, **settings: str
+) -> Iterator[tuple[str, subprocess.Popen[bytes]]]:
     port = _free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith("OPSPACK_")}
     env.update(
@@ -103,11 +105,20 @@ def _runner(folder: Path, executor: str, **settings: str) -> Iterator[tuple[str,
         OPSPACK_AUDIT_URL=f"sqlite:///{folder / 'audit.db'}",
         OPSPACK_JOBS_EXECUTOR=executor,
         XDG_DATA_HOME=str(folder),
-        **settings,
     )
+    env.update(settings)
     log = open(folder / f"serve-{executor}.log", "wb")  # noqa: SIM115 - closed below
     proc = subprocess.Popen(
-        [_opspack(), "serve", "--port", str(port), "--no-access-log", "--log-level", "warning"],
+        [
+            _opspack(),
+            *(["--registry", registry] if registry else []),
+            "serve",
+            "--port",
+            str(port),
+            "--no-access-log",
+            "--log-level",
+            "warning",
+        ],
         env=env,
         stdout=log,
         stderr=subprocess.STDOUT,
@@ -270,11 +281,117 @@ def kill_burst(n: int) -> dict[str, Any]:
         }
 
 
+NAP_PACK_INIT = '''"""A one-command pack for the benchmark: work that takes 100 ms."""
+from opspack.pack import Pack
+
+pack = Pack(name="benchnap", summary="Benchmark commands", modules=["opspack_benchnap.nap"], settings=[])
+'''
+NAP_PACK_MODULE = '''"""100 ms of waiting, as a quick call to a backend takes."""
+import time
+
+from opspack import Text, command
+
+
+@command(group="work", verb="nap", words=["nap"], settings=[])
+def nap(*, ms: int = 100) -> Text:
+    """Wait, then answer.
+
+    Args:
+        ms: how long to wait
+    """
+    time.sleep(ms / 1000)
+    return Text("rested")
+'''
+
+
+def throughput(n: int, connections: int = 16) -> dict[str, float]:
+    """``n`` jobs of 100 ms through one runner with its own pool of 8 worker processes, then
+    through a runner with Celery: 2 `opspack worker` x 4 processes over Redis. Jobs per second."""
+    from opspack_testkit.servers.redis import RedisServer
+
+    results: dict[str, float] = {}
+    with tempfile.TemporaryDirectory(prefix="bench-jobs-nap-") as tmp:
+        folder = Path(tmp)
+        pkg = folder / "opspack_benchnap"
+        pkg.mkdir()
+        (pkg / "__init__.py").write_text(NAP_PACK_INIT)
+        (pkg / "nap.py").write_text(NAP_PACK_MODULE)
+        sys.path.insert(0, tmp)
+        from opspack.devtools.registry_build import registry_from_package
+
+        registry = folder / "registry.json"
+        registry.write_text(json.dumps(registry_from_package("opspack_benchnap", "0.0.1").to_data()))
+        base = {
+            "PYTHONPATH": tmp,
+            "OPSPACK_JOBS_PER_PACK": str(4 * connections),
+            "OPSPACK_JOBS_QUEUE_TIMEOUT_S": "120",
+        }
+        for mode in ("embedded", "celery"):
+            with contextlib.ExitStack() as stack:
+                settings = dict(base, OPSPACK_AUDIT_URL=f"sqlite:///{folder / (mode + '.db')}")
+                if mode == "celery":
+                    redis = stack.enter_context(RedisServer())
+                    settings["OPSPACK_BROKER_URL"] = redis.url()
+                    env = {k: v for k, v in os.environ.items() if not k.startswith("OPSPACK_")} | settings
+                    for _ in range(2):
+                        worker = subprocess.Popen(
+                            [_opspack(), "--registry", str(registry), "worker", "--concurrency", "4"],
+                            env=env,
+                            stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL,
+                            start_new_session=True,
+                        )
+                        stack.callback(_stop_group, worker)
+                    time.sleep(3.0)  # the workers connect to Redis
+                url, _ = stack.enter_context(_runner(folder, "embedded", registry=str(registry), **settings))
+                _post(url, "/invoke", {"command": "benchnap.work.nap", "args": {"ms": 1}, "user": "warm"})
+                rate, failures = _naps(url, n, connections)
+                results[mode] = rate
+                results[mode + "_failures"] = float(failures)
+    return results
+
+
+def _naps(url: str, n: int, connections: int) -> tuple[float, int]:
+    """``n`` naps from ``connections`` clients at once: jobs per second, and how many failed."""
+    todo = list(range(n))
+    lock = threading.Lock()
+    failures: list[str] = []
+
+    def client(user: str) -> None:
+        while True:
+            with lock:
+                if not todo:
+                    return
+                todo.pop()
+            reply = _post(url, "/invoke", {"command": "benchnap.work.nap", "user": user})
+            if not reply["ok"]:
+                failures.append(reply["error"]["kind"])
+
+    started = time.perf_counter()
+    threads = [threading.Thread(target=client, args=(f"u{c}",)) for c in range(connections)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    return n / (time.perf_counter() - started), len(failures)
+
+
+def _stop_group(proc: subprocess.Popen[bytes]) -> None:
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(proc.pid, signal.SIGTERM)
+    try:
+        proc.wait(30)
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait()
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--flood", type=int, default=70)
     p.add_argument("--alice", type=int, default=20)
     p.add_argument("--burst", type=int, default=200)
+    p.add_argument("--naps", type=int, default=1000, help="jobs of 100 ms for the throughput comparison")
     args = p.parse_args()
     print(f"jobs on opspack serve ({os.cpu_count()} CPUs, loopback)")
     # the thread path is measured with fewer tries: each may wait its whole 10 s client timeout
@@ -290,6 +407,13 @@ def main() -> None:
         f"  kill -9:  {r['jobs']} `friction add` jobs, {r['workers_killed']} workers killed: answers {r['answers']}, "
         f"job states {r['job_states']}, ran twice {r['ran_twice']}, left open {r['open_jobs_left']}, "
         f"lost without a state {r['lost_without_state']}   (targets: 0, 0, 0)"
+    )
+    t = throughput(args.naps)
+    print(
+        f"  {args.naps} jobs of 100 ms, 16 clients: one runner's 8 worker processes {t['embedded']:.1f} jobs/s; "
+        f"Celery, 2 workers x 4 processes over Redis {t['celery']:.1f} jobs/s "
+        f"({t['celery'] / t['embedded']:.2f}x; failures {t['embedded_failures']:.0f} / {t['celery_failures']:.0f}; "
+        "ideal 80 jobs/s)"
     )
 
 
