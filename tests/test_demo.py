@@ -10,11 +10,11 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def run_demo(lines: list[str], data_home: Path) -> str:
+def run_demo(lines: list[str], data_home: Path, *options: str) -> str:
     env = {k: v for k, v in os.environ.items() if not k.startswith("OPSPACK_")}
     env["XDG_DATA_HOME"] = str(data_home)
     proc = subprocess.run(
-        [sys.executable, str(ROOT / "scripts" / "demo.py")],
+        [sys.executable, str(ROOT / "scripts" / "demo.py"), *options],
         input="\n".join([*lines, "exit"]) + "\n",
         capture_output=True,
         text=True,
@@ -67,3 +67,11 @@ def test_demo_vm_migrate_shows_its_progress_then_where_the_vm_is(tmp_path: Path)
     progress = [line for line in lines if "%" in line or "task" in line.lower()]
     assert len(progress) >= 2, lines[:20]
     assert "vmware.vm.migrate" in out or "vm migrate DC0_C0_RP0_VM0" in out.split("Jobs of", 1)[-1]
+
+
+def test_demo_with_celery_runs_the_console_commands_on_a_worker(tmp_path: Path) -> None:
+    """`nox -s demo -- --celery`: Redis and a Celery worker start too, and `vm migrate` shows
+    its progress in the console while a worker runs it."""
+    out = run_demo(["vm migrate DC0_C0_RP0_VM2 --host DC0_C0_H1", "jobs"], tmp_path, "--celery")
+    assert "jobs: Redis redis://127.0.0.1:" in out and "Celery worker" in out
+    assert "is on host DC0_C0_H1" in out and "succeeded" in out, out[-3000:]
