@@ -206,6 +206,7 @@ class JobStore:
         self._dirty: set[int] = set()
         self._written: dict[int, int] = {}  # job id -> progress lines already in the database
         self._ids: list[int] = []
+        self._id_lock = threading.Lock()
         #: set when something is to be written; the writer thread waits on it
         self._wake = threading.Event()
         self._hurry = threading.Event()
@@ -222,21 +223,24 @@ class JobStore:
 
     # -- ids ----------------------------------------------------------------------
     def _next_id(self) -> int:
-        with self._lock:
-            if self._ids:
+        with self._id_lock:  # one thread of this process reserves the next block
+            with self._lock:
+                if self._ids:
+                    return self._ids.pop()
+            # One row counts for every process. An upsert is one atomic statement in SQLite and
+            # PostgreSQL alike: two processes reserving their first block at once both succeed.
+            with self.database.transaction() as tx:
+                top = int(
+                    tx.scalar(
+                        f"INSERT INTO {quote(IDS.name)} (name, next) VALUES ('jobs', ?) ON CONFLICT (name) "
+                        f"DO UPDATE SET next = {quote(IDS.name)}.next + ? RETURNING next",
+                        (1 + ID_BLOCK, ID_BLOCK),
+                    )
+                )
+            block = list(range(top - 1, top - 1 - ID_BLOCK, -1))  # popped from the end: ascending
+            with self._lock:
+                self._ids = block + self._ids
                 return self._ids.pop()
-        with self.database.transaction() as tx:
-            # one row counts for every process; an UPDATE takes its lock, so blocks never overlap
-            if not tx.execute(f"UPDATE {quote(IDS.name)} SET next = next + ? WHERE name = 'jobs'", (ID_BLOCK,)):
-                try:
-                    tx.insert(IDS, {"name": "jobs", "next": 1 + ID_BLOCK})
-                except Exception:  # noqa: BLE001 - another process inserted it first
-                    tx.execute(f"UPDATE {quote(IDS.name)} SET next = next + ? WHERE name = 'jobs'", (ID_BLOCK,))
-            top = int(tx.scalar(f"SELECT next FROM {quote(IDS.name)} WHERE name = 'jobs'"))
-        block = list(range(top - 1, top - 1 - ID_BLOCK, -1))  # popped from the end: ascending
-        with self._lock:
-            self._ids = block + self._ids
-            return self._ids.pop()
 
     # -- this process's jobs ---------------------------------------------------------
     def new(self, **fields: Any) -> Job:

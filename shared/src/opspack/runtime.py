@@ -215,12 +215,15 @@ class Runtime:
         refusal = self._checked(call, caller)
         if refusal is not None:
             return self._complete(call, caller, None, refusal, began)
-        job, item, progress = self._job(call, caller)
+        try:
+            job, item, progress = self._job(call, caller)
+        except Exception as exc:  # noqa: BLE001 - the jobs' database: answered, never a traceback
+            return self._complete(call, caller, None, _no_job(call, exc), began)
         started = functools.partial(self.jobs.start, job.id)
         try:
             run = getattr(self.executor, "run", None)
             if run is not None:  # the executor runs it from this thread
-                reply = run(item, progress, started)
+                reply: Reply = run(item, progress, started)
             else:
                 reply = self.executor.submit(item, progress, started).result()
         except OpsError as exc:  # busy: a bulkhead is full
@@ -228,6 +231,11 @@ class Runtime:
         except Exception as exc:
             log.exception("job %s (%s) failed in its executor", job.id, call.entry["id"])
             reply = Reply.failure(_internal(exc), call.entry["id"])
+        else:
+            if getattr(self.executor, "ends_jobs", False):
+                # its workers ended the job and wrote the audit record (Celery workers)
+                self.masker.scrub(reply)
+                return reply
         return self._complete(call, caller, job, reply, began)
 
     def start(self, parsed: Parsed, caller: Caller | None = None) -> Job | Reply:
@@ -239,7 +247,10 @@ class Runtime:
         refusal = self._checked(call, caller)
         if refusal is not None:
             return self._complete(call, caller, None, refusal, began)
-        job, item, progress = self._job(call, caller)
+        try:
+            job, item, progress = self._job(call, caller)
+        except Exception as exc:  # noqa: BLE001 - the jobs' database: answered, never a traceback
+            return self._complete(call, caller, None, _no_job(call, exc), began)
         cid = call.entry["id"]
         done: concurrent.futures.Future[Reply] = concurrent.futures.Future()
 
@@ -254,6 +265,7 @@ class Runtime:
                     # its workers ended the job and wrote the audit record (Celery workers)
                     self.masker.scrub(reply)
                     done.set_result(reply)
+                    self._waiting.pop(job.id, None)
                     return
             done.set_result(self._complete(call, caller, job, reply, began))
             self._waiting.pop(job.id, None)  # its reply is in the job store from now on
@@ -571,6 +583,18 @@ class Call:
         from opspack.grammar import to_chat_text
 
         return to_chat_text(self.entry, json.loads(self.masked_args))
+
+
+def _no_job(call: Call, exc: Exception) -> Reply:
+    log.error("no job could be made for %s: %s", call.entry["id"], exc)
+    return Reply.failure(
+        Error(
+            "backend",
+            f"{call.entry['id']} did not start: the jobs' database failed ({type(exc).__name__}).",
+            "Try again in a moment; the bot's log says what the database answered.",
+        ),
+        call.entry["id"],
+    )
 
 
 def _final_state(reply: Reply) -> JobState:
