@@ -226,9 +226,11 @@ def _measure(args: argparse.Namespace, registry: Path, env: dict[str, str]) -> d
     try:
         _wait(port, server)
         client = [sys.executable, __file__, "--client", "127.0.0.1", str(port)]
-        # Warm up (imports, the command's module, the pools), then measure.
+        # Warm up (imports, the command's module in every worker, the pools), then measure.
         subprocess.run(
-            [*client, "--connections", "4", "--seconds", "2", "--requests", "500"], check=True, capture_output=True
+            [*client, "--connections", str(args.connections), "--seconds", "3", "--requests", "2000"],
+            check=True,
+            capture_output=True,
         )
         out = subprocess.run(
             [

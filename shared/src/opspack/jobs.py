@@ -223,9 +223,12 @@ class JobStore:
 
     # -- ids ----------------------------------------------------------------------
     def _next_id(self) -> int:
+        with self._lock:
+            if self._ids:
+                return self._ids.pop()
         with self._id_lock:  # one thread of this process reserves the next block
             with self._lock:
-                if self._ids:
+                if self._ids:  # another thread did meanwhile
                     return self._ids.pop()
             # One row counts for every process. An upsert is one atomic statement in SQLite and
             # PostgreSQL alike: two processes reserving their first block at once both succeed.
