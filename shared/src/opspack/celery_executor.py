@@ -70,12 +70,12 @@ from opspack.jobs import (
     HOSTS,
     Job,
     JobsSettings,
-    JobState,
     JobStore,
     ProgressSink,
     WorkItem,
     cancelled,
     failure,
+    final_state,
     host_name,
     timed_out,
 )
@@ -168,16 +168,8 @@ def from_payload(data: dict[str, Any]) -> WorkItem:
     return WorkItem(**values)
 
 
-def state_of(reply: Reply) -> JobState:
-    """The final state of a job that answered ``reply``."""
-    if reply.ok:
-        return "succeeded"
-    kind = reply.error.kind if reply.error is not None else None
-    if kind == "cancelled":
-        return "cancelled"
-    if kind == "interrupted":
-        return "interrupted"
-    return "failed"
+#: the final state of a job that answered a reply (kept for callers of this module)
+state_of = final_state
 
 
 def record(runtime: Runtime, job: Job, reply: Reply, item: WorkItem | None = None) -> None:

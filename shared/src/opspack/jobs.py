@@ -725,6 +725,18 @@ class Inline:
         return None
 
 
+def final_state(reply: Reply) -> JobState:
+    """The state a job ends in when it answered ``reply``."""
+    if reply.ok:
+        return "succeeded"
+    kind = reply.error.kind if reply.error is not None else None
+    if kind == "cancelled":
+        return "cancelled"
+    if kind == "interrupted":
+        return "interrupted"
+    return "failed"
+
+
 def _first(value: Any, default: Any) -> Any:
     return default if value is None or value == "" else value
 
@@ -808,5 +820,6 @@ __all__ = [
     "ProgressLine",
     "ProgressSink",
     "WorkItem",
+    "final_state",
     "host_name",
 ]

@@ -26,6 +26,7 @@ from typing import TYPE_CHECKING, Any, Literal, cast
 from opspack.connections import ConnectionPool
 from opspack.context import Caller, Context
 from opspack.errors import BackendError, ConfigError, OpsError
+from opspack.jobs import Inline, final_state
 from opspack.masking import Masker, MaskingFilter, mask_args
 from opspack.registry import Entry, Registry
 from opspack.results import Confirmation, Error, Menu, MenuOption, Reply, Result
@@ -34,7 +35,7 @@ from opspack.settings import Config, Settings
 if TYPE_CHECKING:
     from opspack.audit import AuditLog
     from opspack.grammar import Parsed
-    from opspack.jobs import Executor, Job, JobState, JobStore, WorkItem
+    from opspack.jobs import Executor, Job, JobStore, WorkItem
     from opspack.policy import Policy
 
 log = logging.getLogger("opspack.runtime")
@@ -89,8 +90,6 @@ class Runtime:
         self._lock = threading.Lock()
         self.timeouts = timeouts
         self._jobs: JobStore | None = None
-        from opspack.jobs import Inline
-
         if executor is None:
             self.executor: Executor = Inline(self.execute)
         elif callable(executor) and not hasattr(executor, "submit"):
@@ -141,8 +140,6 @@ class Runtime:
                 audit = None
             with self._lock:
                 if self._jobs is None:
-                    from opspack.jobs import Inline
-
                     # a process that runs jobs for others says it is alive, so that the jobs of
                     # one that died are ended by the others (JobStore.reap)
                     beat = (
@@ -350,7 +347,7 @@ class Runtime:
         self.masker.scrub(reply)
         self._record(caller, call, None, reply, began)
         if job is not None:
-            self.jobs.finish(job.id, _final_state(reply), reply.to_dict())
+            self.jobs.finish(job.id, final_state(reply), reply.to_dict())
         return reply
 
     # -- what a worker runs ----------------------------------------------------------
@@ -595,18 +592,6 @@ def _no_job(call: Call, exc: Exception) -> Reply:
         ),
         call.entry["id"],
     )
-
-
-def _final_state(reply: Reply) -> JobState:
-    """The state a job ends in for ``reply``."""
-    if reply.ok:
-        return "succeeded"
-    kind = reply.error.kind if reply.error is not None else None
-    if kind == "cancelled":
-        return "cancelled"
-    if kind == "interrupted":
-        return "interrupted"
-    return "failed"
 
 
 def _confirmation(call: Call) -> Error:
