@@ -206,16 +206,10 @@ class Runtime:
     def run(self, parsed: Parsed, caller: Caller | None = None) -> Reply:
         """Run a call the grammar (or :meth:`invoke`) resolved, and wait for its reply: the
         one path every call takes (the policy, a job, the executor, the audit trail)."""
-        caller = caller or Caller()
-        began = time.perf_counter()
-        call = Call(parsed.entry, dict(parsed.args), self.masker)
-        refusal = self._checked(call, caller)
-        if refusal is not None:
-            return self._complete(call, caller, None, refusal, began)
-        try:
-            job, item, progress = self._job(call, caller)
-        except Exception as exc:  # noqa: BLE001 - the jobs' database: answered, never a traceback
-            return self._complete(call, caller, None, _no_job(call, exc), began)
+        admitted = self._admit(parsed, caller or Caller())
+        if isinstance(admitted, Reply):
+            return admitted
+        call, caller, job, item, progress, began = admitted
         started = functools.partial(self.jobs.start, job.id)
         try:
             run = getattr(self.executor, "run", None)
@@ -224,47 +218,29 @@ class Runtime:
             else:
                 reply = self.executor.submit(item, progress, started).result()
         except OpsError as exc:  # busy: a bulkhead is full
-            reply = Reply.failure(exc.to_error(), call.entry["id"])
+            return self._complete(call, caller, job, Reply.failure(exc.to_error(), call.entry["id"]), began)
         except Exception as exc:
             log.exception("job %s (%s) failed in its executor", job.id, call.entry["id"])
-            reply = Reply.failure(_internal(exc), call.entry["id"])
-        else:
-            if getattr(self.executor, "ends_jobs", False):
-                # its workers ended the job and wrote the audit record (Celery workers)
-                self.masker.scrub(reply)
-                return reply
-        return self._complete(call, caller, job, reply, began)
+            return self._complete(call, caller, job, Reply.failure(_internal(exc), call.entry["id"]), began)
+        return self._answered(call, caller, job, reply, began)
 
     def start(self, parsed: Parsed, caller: Caller | None = None) -> Job | Reply:
         """Start a call as a job and answer at once with the job, or with the reply when it
         was refused before it could start (the policy, a gate, a concurrency limit)."""
-        caller = caller or Caller()
-        began = time.perf_counter()
-        call = Call(parsed.entry, dict(parsed.args), self.masker)
-        refusal = self._checked(call, caller)
-        if refusal is not None:
-            return self._complete(call, caller, None, refusal, began)
-        try:
-            job, item, progress = self._job(call, caller)
-        except Exception as exc:  # noqa: BLE001 - the jobs' database: answered, never a traceback
-            return self._complete(call, caller, None, _no_job(call, exc), began)
+        admitted = self._admit(parsed, caller or Caller())
+        if isinstance(admitted, Reply):
+            return admitted
+        call, caller, job, item, progress, began = admitted
         cid = call.entry["id"]
         done: concurrent.futures.Future[Reply] = concurrent.futures.Future()
 
         def finished(future: concurrent.futures.Future[Reply]) -> None:
             try:
-                reply = future.result()
+                reply = self._answered(call, caller, job, future.result(), began)
             except Exception as exc:  # an executor's own failure: still an answer
                 log.exception("job %s (%s) failed in its executor", job.id, cid)
-                reply = Reply.failure(_internal(exc), cid)
-            else:
-                if getattr(self.executor, "ends_jobs", False):
-                    # its workers ended the job and wrote the audit record (Celery workers)
-                    self.masker.scrub(reply)
-                    done.set_result(reply)
-                    self._waiting.pop(job.id, None)
-                    return
-            done.set_result(self._complete(call, caller, job, reply, began))
+                reply = self._complete(call, caller, job, Reply.failure(_internal(exc), cid), began)
+            done.set_result(reply)
             self._waiting.pop(job.id, None)  # its reply is in the job store from now on
 
         try:
@@ -274,6 +250,30 @@ class Runtime:
         self._waiting[job.id] = done
         submitted.add_done_callback(finished)
         return job
+
+    def _admit(
+        self, parsed: Parsed, caller: Caller
+    ) -> Reply | tuple[Call, Caller, Job, WorkItem, Callable[[str, float | None], None], float]:
+        """What :meth:`run` and :meth:`start` share: the call past the policy and its job, or
+        the reply that refuses it (recorded)."""
+        began = time.perf_counter()
+        call = Call(parsed.entry, dict(parsed.args), self.masker)
+        refusal = self._checked(call, caller)
+        if refusal is not None:
+            return self._complete(call, caller, None, refusal, began)
+        try:
+            job, item, progress = self._job(call, caller)
+        except Exception as exc:  # noqa: BLE001 - the jobs' database: answered, never a traceback
+            return self._complete(call, caller, None, _no_job(call, exc), began)
+        return call, caller, job, item, progress, began
+
+    def _answered(self, call: Call, caller: Caller, job: Job, reply: Reply, began: float) -> Reply:
+        """The end of a job the executor answered: the runtime's own ending, unless the
+        executor's workers ended the job and wrote its audit record (Celery workers)."""
+        if getattr(self.executor, "ends_jobs", False):
+            self.masker.scrub(reply)
+            return reply
+        return self._complete(call, caller, job, reply, began)
 
     def _checked(self, call: Call, caller: Caller) -> Reply | None:
         try:
