@@ -247,3 +247,139 @@ def test_a_job_past_its_timeout_whose_host_never_beat_ends_interrupted(tmp_path:
     assert runner.reap() == [stale.id]
     assert runner.get(fresh.id).state == "running"  # type: ignore[union-attr]
     runner.close()
+
+
+# -- calls awaited on an event loop (opspack serve's hot path) ------------------------------
+def _ready(rt: Runtime) -> None:
+    """Wait until every worker process has started and an id block is at hand."""
+    rt.jobs.new(command="warm", user="x")
+    deadline = time.monotonic() + 30
+    while rt.executor.stats()["idle"] < 2 and time.monotonic() < deadline:  # type: ignore[attr-defined]
+        time.sleep(0.05)
+
+
+@pytest.fixture
+def no_threads(monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    """Fails a test in which a call on the loop fell back to a thread of its own."""
+    fell_back: list[int] = []
+    original = Embedded._in_thread
+
+    def spy(self: Embedded, item: object, *args: object, **kwargs: object) -> object:
+        fell_back.append(item.job)  # type: ignore[attr-defined]
+        return original(self, item, *args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(Embedded, "_in_thread", spy)
+    return fell_back
+
+
+def _on_loop(rt: Runtime, *calls: tuple[str, str]) -> list[object]:
+    """Run chat texts ``(user, text)`` at once through Gateway.chat_async on one event loop."""
+    import asyncio
+
+    gateway = Gateway(rt)
+    _ready(rt)
+
+    async def offload(func: object, *args: object) -> object:
+        return await asyncio.to_thread(func, *args)  # type: ignore[arg-type]
+
+    async def main() -> list[object]:
+        return list(
+            await asyncio.gather(*(gateway.chat_async(text, Caller(user=u), None, offload) for u, text in calls))
+        )
+
+    return asyncio.run(main())
+
+
+def test_calls_on_an_event_loop_wait_in_line_for_a_worker(pooled: Runtime, no_threads: list[int]) -> None:
+    _ready(pooled)
+    assert pooled.runs_on_loop(gateway_parse(pooled, "thing list"), Caller(user="a"))  # type: ignore[arg-type]
+    # six calls (three users, two each: the per-user limit) on two workers: four wait in line
+    assert isinstance(pooled.executor, Embedded)
+    pooled.executor.limits.per_pack = 6
+    texts = [(f"u{i % 3}", "thing change-slowly --seconds 0.3") for i in range(6)]
+    replies = _on_loop(pooled, *texts)
+    assert all(r.ok for r in replies), [r.error for r in replies]  # type: ignore[attr-defined]
+    assert pooled.executor.stats() == {"queued": 0, "running": 0, "idle": 2, "workers": 2}
+    assert no_threads == []  # all six driven by the loop itself
+    pooled.jobs.flush()
+    done = [j for u in ("u0", "u1", "u2") for j in pooled.jobs.find(user=u)]
+    assert len(done) == 6 and {j.state for j in done} == {"succeeded"}
+    assert all(len(pooled.jobs.get(j.id).progress) == 10 for j in done)  # type: ignore[union-attr]  # read off the pipe by the loop
+    # never more than two at once: at each start, fewer than two others were running
+    for job in done:
+        assert job.started is not None and job.finished is not None
+        overlapping = [o for o in done if o is not job and o.started <= job.started < o.finished]  # type: ignore[operator]
+        assert len(overlapping) <= 1, (job.id, [o.id for o in overlapping])
+
+
+def test_on_an_event_loop_a_hung_command_is_killed_and_a_waiting_call_answers_busy(pooled: Runtime) -> None:
+    assert isinstance(pooled.executor, Embedded)
+    pooled.executor.limits.queue_timeout_s = 0.5
+    replies = _on_loop(
+        pooled, ("alice", "thing hang --seconds 60"), ("bob", "thing hang --seconds 60"), ("carol", "thing list")
+    )
+    kinds = [r.error.kind if r.error else None for r in replies]  # type: ignore[attr-defined]
+    assert kinds == ["timeout", "timeout", "busy"], replies
+    # the killed workers were replaced: the pool serves again, from the loop and from threads
+    assert [r.ok for r in _on_loop(pooled, ("alice", "thing list"), ("bob", "thing list"))] == [True, True]  # type: ignore[attr-defined]
+    assert pooled.chat("thing list", Caller(user="carol")).ok
+    assert pooled.executor.stats()["running"] == 0
+
+
+def test_on_an_event_loop_cancel_and_a_killed_worker_end_the_job(pooled: Runtime, no_threads: list[int]) -> None:
+    import asyncio
+
+    _ready(pooled)
+    gateway = Gateway(pooled)
+    executor = pooled.executor
+    assert isinstance(executor, Embedded)
+
+    async def offload(func: object, *args: object) -> object:
+        return await asyncio.to_thread(func, *args)  # type: ignore[arg-type]
+
+    async def main() -> list[object]:
+        cancelled = asyncio.ensure_future(
+            gateway.chat_async("thing change-slowly --seconds 10 --key a", Caller(user="alice"), None, offload)
+        )
+        killed = asyncio.ensure_future(
+            gateway.chat_async("thing change-slowly --seconds 10 --key b", Caller(user="bob"), None, offload)
+        )
+        while len(executor.busy_workers()) < 2:
+            await asyncio.sleep(0.05)
+        by_user = {r.item.user: r for r in executor._running.values()}
+        assert executor.cancel(by_user["alice"].item.job)
+        os.kill(by_user["bob"].worker.process.pid, signal.SIGKILL)  # type: ignore[union-attr]
+        return [await asyncio.wait_for(cancelled, 10), await asyncio.wait_for(killed, 10)]
+
+    cancelled, killed = asyncio.run(main())
+    assert cancelled.error is not None and cancelled.error.kind == "cancelled"  # type: ignore[attr-defined]
+    assert killed.error is not None and killed.error.kind == "interrupted"  # type: ignore[attr-defined]
+    assert no_threads == []
+    assert executor.stats()["running"] == 0
+    assert pooled.chat("thing list", Caller(user="carol")).ok
+
+
+def test_on_an_event_loop_a_read_whose_worker_died_runs_again_once(pooled: Runtime, tmp_path: Path) -> None:
+    import asyncio
+
+    _ready(pooled)
+    gateway = Gateway(pooled)
+    executor = pooled.executor
+    assert isinstance(executor, Embedded)
+    log = tmp_path / "runs.log"
+
+    async def offload(func: object, *args: object) -> object:
+        return await asyncio.to_thread(func, *args)  # type: ignore[arg-type]
+
+    async def main() -> object:
+        call = asyncio.ensure_future(
+            gateway.chat_async(f"thing probe {log} --seconds 1", Caller(user="alice"), None, offload)
+        )
+        while not (log.exists() and log.read_text().strip()):  # the first run has begun
+            await asyncio.sleep(0.05)
+        os.kill(executor.busy_workers()[0].process.pid, signal.SIGKILL)
+        return await asyncio.wait_for(call, 20)
+
+    reply = asyncio.run(main())
+    assert reply.ok, reply.error  # type: ignore[attr-defined]
+    assert len(log.read_text().split()) == 2  # the killed run and the one after it, no more

@@ -18,6 +18,7 @@ runtime does the rest (masking, the audit trail, the job's final state).
 
 from __future__ import annotations
 
+import asyncio
 import collections
 import contextlib
 import logging
@@ -52,7 +53,7 @@ class _Limits:
     queue_timeout_s: float = 10.0
 
 
-@dataclass(eq=False)
+@dataclass(eq=False, repr=False)
 class _Worker:
     """One worker process and the pipe to it."""
 
@@ -85,6 +86,59 @@ class _Running:
     item: WorkItem
     worker: _Worker | None = None
     cancelled: bool = False
+    #: wakes the call when the job is cancelled, whatever it waits on (thread-safe)
+    wake: Callable[[], object] | None = None
+
+
+@dataclass(eq=False, repr=False)
+class _Waiter:
+    """A call waiting for a worker, in line (first come, first served): a thread waits on
+    its event, an event loop on its future."""
+
+    event: threading.Event | None = None
+    worker: _Worker | None = None
+    loop: asyncio.AbstractEventLoop | None = None
+    future: asyncio.Future[_Worker | None] | None = None
+    #: taken out of the line (handed a worker, or abandoned)
+    out: bool = False
+
+    def take(self, worker: _Worker, give_back: Callable[[_Worker], None]) -> bool:
+        """Hand ``worker`` over (under the pool's lock); False when this waiter is gone."""
+        if self.event is not None:
+            self.worker = worker
+            self.event.set()
+            return True
+        assert self.loop is not None and self.future is not None
+        future = self.future
+
+        def deliver() -> None:
+            if future.done():  # it stopped waiting meanwhile: the worker goes back
+                give_back(worker)
+            else:
+                future.set_result(worker)
+
+        try:
+            self.loop.call_soon_threadsafe(deliver)
+        except RuntimeError:  # its loop is closed
+            return False
+        return True
+
+    def abandon(self) -> None:
+        """Wake it with nothing (the pool is closing)."""
+        if self.event is not None:
+            self.event.set()
+        elif self.loop is not None and self.future is not None:
+            with contextlib.suppress(RuntimeError):
+                self.loop.call_soon_threadsafe(_settle, self.future, None)
+
+
+#: what an event loop's checkout answers when a worker is to be started first
+_START: Any = object()
+
+
+def _settle(future: asyncio.Future[Any], value: Any) -> None:
+    if not future.done():
+        future.set_result(value)
 
 
 @dataclass
@@ -126,7 +180,7 @@ class Embedded:
         self._cond = threading.Condition()
         self._idle: list[_Worker] = []
         self._alive = 0  # workers started and not yet discarded (idle or busy)
-        self._waiting = 0  # calls waiting for a worker
+        self._waiters: collections.deque[_Waiter] = collections.deque()  # calls waiting for a worker
         self._running: dict[int, _Running] = {}
         self._counts = _Counts()
         self._closed = False
@@ -149,15 +203,28 @@ class Embedded:
             self._checkin_new(worker)
 
     def _checkin_new(self, worker: _Worker) -> None:
+        self._checkin(worker)
+
+    def _replace(self) -> None:
+        """Start a worker in place of one that was killed (in the background), so the pool
+        stays full and calls waiting in line get it."""
         with self._cond:
-            if not self._closed:
-                self._idle.append(worker)
-                self._cond.notify()
+            if self._closed or self._alive >= self.size:
                 return
-            self._alive -= 1
-        with contextlib.suppress(Exception):
-            worker.conn.send(None)
-        worker.kill()
+            self._alive += 1
+        try:
+            worker = self._spawn()
+        except Exception as exc:  # noqa: BLE001 - the next call that needs one tries again
+            log.warning("cannot start a worker process: %s", exc)
+            with self._cond:
+                self._alive -= 1
+                waiters, self._waiters = self._waiters, collections.deque()
+                for waiter in waiters:
+                    waiter.out = True
+            for waiter in waiters:  # no worker will come: they answer busy now, not at their timeout
+                waiter.abandon()
+            return
+        self._checkin(worker)
 
     # -- the interface ----------------------------------------------------------------
     def run(self, item: WorkItem, progress: ProgressSink, started: Callable[[], object]) -> Reply:
@@ -172,11 +239,70 @@ class Embedded:
     def submit(self, item: WorkItem, progress: ProgressSink, started: Callable[[], object]) -> Future[Reply]:
         """Run ``item`` in the background (a thread of its own drives its worker)."""
         self._admit(item)
+        return self._in_thread(item, progress, started)
+
+    async def run_async(self, item: WorkItem, progress: ProgressSink, started: Callable[[], object]) -> Reply:
+        """Run ``item`` and wait for its reply, from an event loop (``opspack serve``).
+
+        When a worker is idle, the loop itself drives it: the item goes down the worker's
+        pipe and the loop reads the pipe when it is readable, so no thread is woken for
+        the call (the HTTP runner's hot path). Otherwise (all busy, a worker to start, a
+        worker lost under an idempotent command) a thread waits as :meth:`submit`'s do.
+        Progress and ``started`` are called on the loop's thread."""
+        self._admit(item)
+        with self._cond:
+            running = self._running[item.job]
+        try:
+            worker = await self._checkout_async(running)
+        except BaseException:
+            with self._cond:
+                self._release(item)
+            raise
+        if worker is _START:  # a worker is to be started first: a thread does it
+            return await asyncio.wrap_future(self._in_thread(item, progress, started))
+        if worker is None:
+            with self._cond:
+                self._release(item)
+            return cancelled(item) if running.cancelled else self._busy(item)
+        try:
+            with self._cond:
+                running.worker = worker
+            with contextlib.suppress(Exception):
+                started()
+            reply, healthy = await self._drive_on_loop(running, worker, progress)
+            with self._cond:
+                running.worker = None
+                running.wake = None
+        except BaseException:
+            with self._cond:
+                self._release(item)
+            self._discard(worker)
+            raise
+        if healthy:
+            self._checkin(worker)
+        else:
+            self._discard(worker)
+            lost = reply.error is not None and reply.error.kind == "interrupted"
+            if lost and item.idempotent and not running.cancelled:
+                log.warning("job %s: its worker died; running it again on a fresh one", item.job)
+                return await asyncio.wrap_future(self._in_thread(item, progress, None, attempts=1))
+        with self._cond:
+            self._release(item)
+        return reply
+
+    def _in_thread(
+        self,
+        item: WorkItem,
+        progress: ProgressSink,
+        started: Callable[[], object] | None,
+        attempts: int | None = None,
+    ) -> Future[Reply]:
+        """Run an admitted item from a thread of its own; releases it at the end."""
         future: Future[Reply] = Future()
 
         def drive() -> None:
             try:
-                future.set_result(self._run_admitted(item, progress, started))
+                future.set_result(self._run_admitted(item, progress, started, attempts))
             except BaseException as exc:  # noqa: BLE001 - the job's future carries every failure
                 future.set_exception(exc)
             finally:
@@ -186,20 +312,83 @@ class Embedded:
         threading.Thread(target=drive, name=f"opspack-job-{item.job}", daemon=True).start()
         return future
 
+    async def _drive_on_loop(self, running: _Running, worker: _Worker, progress: ProgressSink) -> tuple[Reply, bool]:
+        """:meth:`_drive` for an event loop: the pipe is read when the loop sees it readable."""
+        item = running.item
+        loop = asyncio.get_running_loop()
+        done: asyncio.Future[tuple[Reply, bool]] = loop.create_future()
+
+        def finish(result: tuple[Reply, bool]) -> None:
+            if not done.done():
+                done.set_result(result)
+
+        def readable() -> None:
+            try:
+                while not done.done() and worker.ready(0):
+                    message = worker.conn.recv()
+                    if message[0] == "progress":
+                        with contextlib.suppress(Exception):
+                            progress(message[1], message[2])
+                    elif message[0] == "done":
+                        finish((message[1], True))
+            except (OSError, EOFError):
+                finish((self._lost(item), False))
+
+        def stop() -> None:
+            log.warning(
+                "job %s (%s) passed its %g s timeout: its worker is stopped", item.job, item.command, item.timeout_s
+            )
+            finish((timed_out(item), False))
+
+        fd = worker.conn.fileno()
+        with self._cond:
+            if running.cancelled:
+                return cancelled(item), True
+            running.wake = lambda: loop.call_soon_threadsafe(finish, (cancelled(item), False))
+        try:
+            worker.conn.send((item.job, item.command, item.args, item.caller_fields()))
+        except (OSError, EOFError, ValueError) as exc:
+            log.warning("worker process %s is gone before job %s: %s", worker.process.pid, item.job, exc)
+            return self._lost(item), False
+        loop.add_reader(fd, readable)
+        timer = loop.call_later(item.timeout_s + GRACE_S, stop)
+        try:
+            return await done
+        finally:
+            timer.cancel()
+            loop.remove_reader(fd)
+
+    def _discard(self, worker: _Worker) -> None:
+        """Kill a worker that cannot be used again, off the caller's thread (it may be an
+        event loop), and let a fresh one start in its place."""
+
+        def discard() -> None:
+            worker.kill()
+            self._checkin(None)
+
+        threading.Thread(target=discard, name="opspack-worker-stop", daemon=True).start()
+
     def cancel(self, job: int) -> bool:
         with self._cond:
             running = self._running.get(job)
             if running is None:
                 return False
             running.cancelled = True
-            self._cond.notify_all()
+            wake = running.wake
+        if wake is not None:
+            with contextlib.suppress(RuntimeError):  # its loop is closed: nothing waits any more
+                wake()
         return True
 
     def close(self) -> None:
         with self._cond:
             self._closed = True
             idle, self._idle = self._idle, []
-            self._cond.notify_all()
+            waiters, self._waiters = self._waiters, collections.deque()
+            for waiter in waiters:
+                waiter.out = True
+        for waiter in waiters:
+            waiter.abandon()
         for worker in idle:
             with contextlib.suppress(Exception):
                 worker.conn.send(None)
@@ -211,10 +400,10 @@ class Embedded:
             return [r.worker for r in self._running.values() if r.worker is not None]
 
     def stats(self) -> dict[str, int]:
-        """Waiting and running calls, for health checks and tests."""
+        """Calls waiting in line and running, idle workers and the pool's size (health checks, tests)."""
         with self._cond:
             running = sum(1 for r in self._running.values() if r.worker is not None)
-            return {"queued": self._waiting, "running": running, "workers": self.size}
+            return {"queued": len(self._waiters), "running": running, "idle": len(self._idle), "workers": self.size}
 
     # -- admission and workers ------------------------------------------------------------
     def _admit(self, item: WorkItem) -> None:
@@ -247,48 +436,62 @@ class Embedded:
             del self._counts.packs[item.pack]
 
     def _checkout(self, running: _Running) -> _Worker | None:
-        """An idle worker (started when fewer than ``size`` live), waiting up to the queue
-        timeout; None when none became free in time or the job was cancelled meanwhile."""
-        deadline = time.monotonic() + self.limits.queue_timeout_s
-        spawn = False
+        """An idle worker (started when fewer than ``size`` live), waiting in line up to the
+        queue timeout; None when none became free in time or the job was cancelled meanwhile."""
         with self._cond:
-            self._waiting += 1
+            if self._closed or running.cancelled:
+                return None
+            if self._idle and not self._waiters:
+                return self._idle.pop()
+            spawn = self._alive < self.size
+            if spawn:
+                self._alive += 1
+            else:
+                event = threading.Event()
+                waiter = _Waiter(event=event)
+                self._waiters.append(waiter)
+                running.wake = event.set
+        if spawn:
             try:
-                while True:
-                    if self._closed or running.cancelled:
-                        return None
-                    if self._idle:
-                        return self._idle.pop()
-                    if self._alive < self.size:
-                        self._alive += 1
-                        spawn = True
-                        break
-                    left = deadline - time.monotonic()
-                    if left <= 0:
-                        return None
-                    self._cond.wait(left)
-            finally:
-                self._waiting -= 1
-        try:
-            return self._spawn() if spawn else None
-        except BaseException:
-            with self._cond:
-                self._alive -= 1
-                self._cond.notify()
-            raise
+                return self._spawn()
+            except BaseException:
+                with self._cond:
+                    self._alive -= 1
+                raise
+        event.wait(self.limits.queue_timeout_s)
+        with self._cond:
+            running.wake = None
+            handed = waiter.worker
+            if not waiter.out:
+                waiter.out = True
+                self._waiters.remove(waiter)
+        if handed is not None and running.cancelled:  # given just as it was cancelled: back it goes
+            self._checkin(handed)
+            return None
+        return handed
 
     def _checkin(self, worker: _Worker | None) -> None:
-        """Give a worker back (None: it was killed; a new one may start in its place)."""
+        """Give a worker back to the first call in line, or to the idle ones (None: it was
+        killed; a new one starts in its place)."""
+        replace = False
         with self._cond:
             if worker is None or self._closed:
                 self._alive -= 1
+                replace = worker is None and not self._closed
             else:
-                self._idle.append(worker)
-            self._cond.notify()
+                while self._waiters:
+                    waiter = self._waiters.popleft()
+                    waiter.out = True
+                    if waiter.take(worker, self._checkin):
+                        break
+                else:
+                    self._idle.append(worker)
         if worker is not None and self._closed:
             with contextlib.suppress(Exception):
                 worker.conn.send(None)
             worker.kill()
+        if replace:
+            threading.Thread(target=self._replace, name="opspack-workers-start", daemon=True).start()
 
     def _spawn(self) -> _Worker:
         parent, child = self._mp.Pipe()
@@ -298,10 +501,52 @@ class Embedded:
         return _Worker(process, parent)
 
     # -- one job on one worker --------------------------------------------------------------
-    def _run_admitted(self, item: WorkItem, progress: ProgressSink, started: Callable[[], object]) -> Reply:
+    async def _checkout_async(self, running: _Running) -> _Worker | None:
+        """:meth:`_checkout` for an event loop: an idle worker, or a place in line awaited up
+        to the queue timeout; ``_START`` when a worker is to be started (a thread does that)."""
+        loop = asyncio.get_running_loop()
+        with self._cond:
+            if self._closed or running.cancelled:
+                return None
+            if self._idle and not self._waiters:
+                return self._idle.pop()
+            if self._alive < self.size:
+                return _START  # type: ignore[no-any-return]
+            future: asyncio.Future[_Worker | None] = loop.create_future()
+            waiter = _Waiter(loop=loop, future=future)
+            self._waiters.append(waiter)
+            running.wake = lambda: loop.call_soon_threadsafe(_settle, future, None)
+        try:
+            return await asyncio.wait_for(future, self.limits.queue_timeout_s)
+        except TimeoutError:
+            return None
+        finally:
+            with self._cond:
+                running.wake = None
+                if not waiter.out:
+                    waiter.out = True
+                    self._waiters.remove(waiter)
+
+    def _busy(self, item: WorkItem) -> Reply:
+        return failure(
+            "busy",
+            f"{item.command} could not start within {self.limits.queue_timeout_s:g} s: "
+            f"all {self.size} workers were busy.",
+            "Try again in a moment ([jobs] workers and queue_timeout_s size the pool).",
+            item.command,
+        )
+
+    def _run_admitted(
+        self,
+        item: WorkItem,
+        progress: ProgressSink,
+        started: Callable[[], object] | None,
+        attempts: int | None = None,
+    ) -> Reply:
         with self._cond:
             running = self._running[item.job]
-        attempts = 2 if item.idempotent else 1  # an idempotent command may run again on a fresh worker
+        if attempts is None:
+            attempts = 2 if item.idempotent else 1  # an idempotent command may run again on a fresh worker
         reply: Reply | None = None
         for attempt in range(attempts):
             try:
@@ -310,18 +555,10 @@ class Embedded:
                 log.error("cannot start a worker process: %s", exc)
                 return failure("internal", f"No worker process could start: {exc}.", None, item.command)
             if worker is None:
-                if running.cancelled:
-                    return cancelled(item)
-                return failure(
-                    "busy",
-                    f"{item.command} could not start within {self.limits.queue_timeout_s:g} s: "
-                    f"all {self.size} workers were busy.",
-                    "Try again in a moment ([jobs] workers and queue_timeout_s size the pool).",
-                    item.command,
-                )
+                return cancelled(item) if running.cancelled else self._busy(item)
             with self._cond:
                 running.worker = worker
-            if attempt == 0:
+            if attempt == 0 and started is not None:
                 with contextlib.suppress(Exception):
                     started()
             reply, healthy = self._drive(running, worker, progress)

@@ -245,6 +245,12 @@ class JobStore:
                 self._ids = block + self._ids
                 return self._ids.pop()
 
+    def has_ids(self) -> bool:
+        """Whether :meth:`new` can take an id without asking the database (an event loop
+        asks before it makes a job on its own thread)."""
+        with self._lock:
+            return bool(self._ids)
+
     # -- this process's jobs ---------------------------------------------------------
     def new(self, **fields: Any) -> Job:
         """A new queued job of this process."""
@@ -668,6 +674,8 @@ class Executor(Protocol):
 
     # An executor may also have ``run(item, progress, started) -> Reply``: run and wait from
     # the calling thread (saves a thread handoff); without it the runtime waits on submit().
+    # And ``async run_async(item, progress, started) -> Reply``: run and wait from an event
+    # loop (:meth:`opspack.runtime.Runtime.run_async`).
 
     def close(self) -> None:
         """Stop every worker."""

@@ -18,7 +18,7 @@ from __future__ import annotations
 import dataclasses
 import logging
 import threading
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
 from opspack import grammar
@@ -38,6 +38,9 @@ HELP_WORDS = frozenset({"help", "?"})
 CONFIRM_WORD = "confirm"
 #: ``jobs [--all] [--state S]``, ``job <id>``, ``job cancel <id>``: the caller's jobs.
 JOB_WORDS = frozenset({"jobs", "job"})
+
+#: how an event-loop front-end runs a blocking call in a thread: ``await offload(func, *args)``
+Offload = Callable[..., Awaitable[Any]]
 
 
 class Gateway:
@@ -136,6 +139,49 @@ class Gateway:
     ) -> Reply:
         """Run a command by id; with ``confirm_token``, run what it confirms."""
         return self._finish(self._invoke(command, args, caller, confirm_token, early=False), caller)
+
+    async def invoke_async(
+        self,
+        command: str | None,
+        args: dict[str, Any] | None,
+        caller: Caller,
+        confirm_token: str | None,
+        offload: Offload,
+    ) -> Reply:
+        """:meth:`invoke` for an event loop. A plain call whose runtime can run it on the loop
+        (:meth:`Runtime.runs_on_loop`) is awaited there; anything else (a confirmation, an
+        unknown command, a job id still to reserve) runs in a thread by ``offload(func,
+        *args)``, which the front-end gives (its thread limiter)."""
+        entry = self.registry.get(command) if command and not confirm_token else None
+        if entry is not None:
+            parsed = grammar.Parsed(entry, dict(args or {}))
+            if self.runtime.runs_on_loop(parsed, caller):
+                return await self._on_loop(parsed, caller, offload)
+        reply: Reply = await offload(self.invoke, command, args, caller, confirm_token)
+        return reply
+
+    async def chat_async(self, text: str | None, caller: Caller, confirm_token: str | None, offload: Offload) -> Reply:
+        """:meth:`chat` for an event loop, as :meth:`invoke_async` is for :meth:`invoke`."""
+        if text and not confirm_token:
+            try:
+                tokens = grammar.tokenize(text.strip())
+                special = bool(tokens) and (
+                    tokens[0].lower() in (*HELP_WORDS, CONFIRM_WORD, *JOB_WORDS) and not self._claimed(tokens[0])
+                )
+                parsed = None if special else grammar.parse(text, self.registry, tokens)
+            except OpsError:
+                parsed = None  # the thread's path answers it (and records the refusal)
+            if parsed is not None and self.runtime.runs_on_loop(parsed, caller):
+                return await self._on_loop(parsed, caller, offload)
+        reply: Reply = await offload(self.chat, text, caller, confirm_token)
+        return reply
+
+    async def _on_loop(self, parsed: grammar.Parsed, caller: Caller, offload: Offload) -> Reply:
+        reply = await self.runtime.run_async(parsed, caller)
+        if reply.error is not None and reply.error.confirm is not None:  # an approval request: its token
+            issued: Reply = await offload(self._issue, reply, caller)
+            return issued
+        return reply
 
     def start_invoke(
         self, command: str | None, args: dict[str, Any] | None, caller: Caller, confirm_token: str | None = None

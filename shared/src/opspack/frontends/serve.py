@@ -29,9 +29,11 @@ with the same command or text) runs it. A token is valid once, for that user, fo
 several runners sharing it (a PostgreSQL ``OPSPACK_AUDIT_URL``) behind one address
 accept each other's tokens; with the trail off, in the runner's process.
 
-Commands run in worker threads (``anyio.to_thread`` with a capacity limiter, then the
-runtime's own pool with each command's timeout), so a slow backend never blocks the
-event loop or other requests.
+Commands run in the runtime's executor (worker processes by default, see
+:mod:`opspack.executor`). A plain call is awaited on the event loop itself (the
+worker's pipe is read when it is readable: no thread is woken); confirmations, approvals
+and anything that may wait for a database go through worker threads (``anyio.to_thread``
+with a capacity limiter, ``threads``), so a slow backend never blocks the event loop.
 
 Settings: ``OPSPACK_SERVE_TOKENS`` (comma-separated; each may be an ``env:``, ``file:``
 or ``vault:`` reference) or ``tokens = [...]`` in the ``[serve]`` table of opspack.toml;
@@ -195,6 +197,9 @@ def create_app(
             limiter = anyio.CapacityLimiter(settings.threads)
         return limiter
 
+    async def offload(func: Any, *args: Any) -> Any:
+        return await anyio.to_thread.run_sync(func, *args, limiter=get_limiter())
+
     for token in settings.tokens:
         gateway.runtime.masker.add(token)
 
@@ -242,9 +247,7 @@ def create_app(
                 gateway.start_invoke, body.command, body.args, body.caller("http"), body.confirm_token
             )
             return accepted(started, body.format)
-        reply = await anyio.to_thread.run_sync(
-            gateway.invoke, body.command, body.args, body.caller("http"), body.confirm_token, limiter=get_limiter()
-        )
+        reply = await gateway.invoke_async(body.command, body.args, body.caller("http"), body.confirm_token, offload)
         return respond(reply, body.format)
 
     async def chat(request: Request) -> Response:
@@ -256,9 +259,7 @@ def create_app(
                 gateway.start_chat, body.text, body.caller("http"), body.confirm_token
             )
             return accepted(started, body.format)
-        reply = await anyio.to_thread.run_sync(
-            gateway.chat, body.text, body.caller("http"), body.confirm_token, limiter=get_limiter()
-        )
+        reply = await gateway.chat_async(body.text, body.caller("http"), body.confirm_token, offload)
         return respond(reply, body.format)
 
     def job_of(request: Request) -> int:
