@@ -4,10 +4,11 @@ Storage is a :class:`~opspack.store.Database`: SQLite by default (``audit.db`` i
 user's data folder, WAL mode), PostgreSQL when ``[audit] url`` in opspack.toml or
 ``OPSPACK_AUDIT_URL`` says ``postgresql://...`` (with ``pip install 'opspack[postgres]'``).
 ``OPSPACK_AUDIT_URL=off`` turns it off.
-Records are written by one background thread in batches (it waits up to 20 ms after a
-record for more, so a burst is one transaction), so recording never slows a command and
-nothing is lost under load: :meth:`AuditLog.flush` and :meth:`AuditLog.close` store what is
-queued at once and wait for it.
+Records are written by the database's writer thread (:class:`opspack.store.Writer`), a
+burst in one transaction; :meth:`AuditLog.record` answers the writer round that commits the
+record, and the runtime waits for that round before a call's answer leaves (group commit):
+nothing answered is missing from the trail, even when the process is killed right after.
+:meth:`AuditLog.flush` and :meth:`AuditLog.close` store what is kept and wait for it.
 Arguments are stored with secret values masked.
 """
 
@@ -17,7 +18,6 @@ import datetime as dt
 import json
 import logging
 import os
-import queue
 import threading
 import time
 from collections.abc import Mapping
@@ -25,7 +25,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from opspack.store import Column, Database, Table, quote
+from opspack.store import Column, Database, Table, Transaction, quote
 
 log = logging.getLogger("opspack.audit")
 
@@ -73,8 +73,9 @@ def default_url(config_data: Mapping[str, Any], environ: Mapping[str, str] | Non
     return f"sqlite:///{base / 'audit.db'}"
 
 
-#: how long the writer waits after a record for more, to store them in one transaction
-LINGER_S = 0.02
+#: how long a call waits for its audit record to be committed before it answers anyway
+#: (the database is down: the writer has tried again and logged the loss)
+RECORD_WAIT_S = 10.0
 
 
 #: the invocations, as the audit trail has always stored them
@@ -109,6 +110,17 @@ FRICTION = Table(
     ),
 )
 _RECORD_COLUMNS = ", ".join(quote(c) for c in INVOCATIONS.column_names)
+_STORED_COLUMNS = [c for c in INVOCATIONS.column_names if c != "id"]
+_INSERT = (
+    f"INSERT INTO {quote(INVOCATIONS.name)} ({', '.join(quote(c) for c in _STORED_COLUMNS)}) "  # noqa: S608
+    f"VALUES ({', '.join('?' * len(_STORED_COLUMNS))})"
+)
+
+
+def _row(rec: Record) -> list[Any]:
+    return [getattr(rec, c) for c in _STORED_COLUMNS]
+
+
 _FRICTION_COLUMNS = ", ".join(quote(c) for c in FRICTION.column_names)
 
 
@@ -137,89 +149,56 @@ class AuditLog:
             self.database, self._owns_database = Database(url), True
         self.url = self.database.url
         self.database.create_tables(INVOCATIONS, FRICTION)
-        self._queue: queue.Queue[Record | None] = queue.Queue()
-        #: set by flush() and close(): store what is queued now, without lingering
-        self._hurry = threading.Event()
-        self._thread = threading.Thread(target=self._writer, name="opspack-audit", daemon=True)
-        self._thread.start()
+        self._pending: list[Record] = []
+        self._lock = threading.Lock()
         self._closed = False
+        self.writer = self.database.writer
+        self.writer.add(self)
 
     # -- writing ------------------------------------------------------------------
-    def record(self, rec: Record) -> None:
-        """Queue a record (returns at once; the writer thread stores it)."""
-        if self._closed:
-            self._insert([rec])
-            return
-        self._queue.put(rec)
+    def record(self, rec: Record) -> int:
+        """Keep a record for the database's writer (returns at once): the writer round that
+        commits it, for :meth:`committed`."""
+        with self._lock:
+            self._pending.append(rec)
+        return self.writer.changed()
 
-    def _insert(self, batch: list[Record]) -> None:
-        rows = [{k: v for k, v in asdict(r).items() if k != "id"} for r in batch]
-        with self.database.transaction() as tx:
-            tx.insert_many(INVOCATIONS, rows)
+    def committed(self, round_: int, timeout: float | None = RECORD_WAIT_S) -> bool:
+        """Wait until the records kept up to ``round_`` are committed (or given up after
+        retries, and logged); False when ``timeout`` passed first."""
+        return self.writer.wait(round_, timeout)
 
-    def _store(self, batch: list[Record]) -> None:
-        """Insert a batch; on failure retry with backoff, then record by record, so one
-        bad record never costs the others."""
-        for attempt in range(5):
+    # what the database's writer calls (opspack.store.Source)
+    def take(self) -> list[Record]:
+        with self._lock:
+            taken, self._pending = self._pending, []
+        return taken
+
+    def write(self, tx: Transaction, taken: list[Record]) -> None:
+        tx.executemany(_INSERT, [_row(r) for r in taken])
+
+    def written(self, taken: list[Record]) -> None:
+        pass
+
+    def failed(self, taken: list[Record], error: Exception) -> None:
+        """Record by record, so that one bad record never costs the others."""
+        for rec in taken:
             try:
-                if batch:
-                    self._insert(batch)
-                return
-            except Exception as exc:  # noqa: BLE001 - the writer must survive a database hiccup
-                log.warning("audit write of %d records failed (attempt %d): %s", len(batch), attempt + 1, exc)
-                time.sleep(0.2 * (attempt + 1))
-        for rec in batch:
-            try:
-                self._insert([rec])
+                with self.database.transaction() as tx:
+                    self.write(tx, [rec])
             except Exception as exc:  # noqa: BLE001
                 log.error("audit record of %s by %s could not be stored: %s", rec.command, rec.user, exc)
 
-    def _writer(self) -> None:
-        while True:
-            item = self._queue.get()
-            if item is not None and not self._hurry.is_set():
-                # Linger a moment so that a burst of commands is one transaction, not one
-                # each: an insert costs the writer ~0.3 ms of the interpreter's time, which
-                # the commands running meanwhile would otherwise wait for.
-                self._hurry.wait(LINGER_S)
-            batch: list[Record] = []
-            stop = item is None
-            if item is not None:
-                batch.append(item)
-            while len(batch) < 500:
-                try:
-                    more = self._queue.get_nowait()
-                except queue.Empty:
-                    break
-                if more is None:
-                    stop = True
-                    self._queue.task_done()
-                    continue
-                batch.append(more)
-            self._store(batch)
-            for _ in batch:
-                self._queue.task_done()
-            if item is None:
-                self._queue.task_done()
-            if stop:
-                return
-
     def flush(self) -> None:
-        """Wait until every queued record is stored."""
-        self._hurry.set()
-        try:
-            self._queue.join()
-        finally:
-            self._hurry.clear()
+        """Wait until every record kept so far is stored."""
+        self.writer.flush()
 
     def close(self) -> None:
-        """Store what is queued, stop the writer and close the database's connections."""
+        """Store what is kept and close the database's connections (when this log owns them)."""
         if self._closed:
             return
         self._closed = True
-        self._hurry.set()
-        self._queue.put(None)
-        self._thread.join(timeout=30)
+        self.flush()
         if self._owns_database:
             self.database.close()
 

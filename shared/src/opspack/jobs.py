@@ -29,7 +29,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal, Protocol
 
 from opspack.results import Error, Reply
-from opspack.store import Column, Database, Table, quote
+from opspack.store import Column, Database, Table, Transaction, quote
 
 if TYPE_CHECKING:
     from opspack.registry import Entry
@@ -45,8 +45,6 @@ ID_BLOCK = 100
 HOST_TIMEOUT_S = 30.0
 #: how often a host beats its heartbeat
 HEARTBEAT_S = 5.0
-#: how long the writer waits after a change for more, so a burst is one transaction
-LINGER_S = 0.02
 #: progress lines kept per job (later ones are dropped)
 MAX_PROGRESS = 1000
 
@@ -193,8 +191,9 @@ def host_name() -> str:
 
 
 class JobStore:
-    """Jobs of this process in memory, written behind to the shared database; reads of
-    other processes' jobs go to the database. Thread-safe."""
+    """Jobs of this process in memory, written behind to the shared database by its writer
+    (:class:`opspack.store.Writer`, with the audit trail's records in the same transaction);
+    reads of other processes' jobs go to the database. Thread-safe."""
 
     def __init__(self, database: Database, *, host: str | None = None, beat: bool = True) -> None:
         self.database = database
@@ -207,15 +206,9 @@ class JobStore:
         self._written: dict[int, int] = {}  # job id -> progress lines already in the database
         self._ids: list[int] = []
         self._id_lock = threading.Lock()
-        #: set when something is to be written; the writer thread waits on it
-        self._wake = threading.Event()
-        self._hurry = threading.Event()
-        self._flushed = threading.Condition(self._lock)
-        self._asked = 0  # flushes asked for
-        self._done = 0  # flushes done
         self._closed = False
-        self._writer = threading.Thread(target=self._write_loop, name="opspack-jobs", daemon=True)
-        self._writer.start()
+        self.writer = database.writer
+        self.writer.add(self)
         self._beating = threading.Event()
         if beat:
             self.heartbeat()
@@ -315,7 +308,7 @@ class JobStore:
         with self._lock:
             self._dirty.add(job_id)
             self._changed.notify_all()
-        self._wake.set()
+        self.writer.changed()
 
     def wait(self, job_id: int, timeout: float | None) -> Job | None:
         """Wait until a job of this process changes (progress or state) or ``timeout`` passes."""
@@ -508,17 +501,7 @@ class JobStore:
     # -- writing behind -------------------------------------------------------------------
     def flush(self) -> None:
         """Write every pending change now and wait for it."""
-        if self._closed:
-            self._write(self._take())
-            return
-        with self._lock:
-            self._asked += 1
-            target = self._asked
-        self._hurry.set()
-        self._wake.set()
-        with self._lock:
-            while self._done < target and not self._closed:
-                self._flushed.wait(1.0)
+        self.writer.flush()
 
     def _take(self) -> list[tuple[Job, int]]:
         """The changed jobs (copies) and how many of their progress lines are written."""
@@ -527,9 +510,11 @@ class JobStore:
             self._dirty.clear()
             return [(_copy(self._live[i]), self._written.get(i, 0)) for i in ids]
 
-    def _write(self, changed: list[tuple[Job, int]]) -> None:
-        if not changed:
-            return
+    # what the database's writer calls (opspack.store.Source)
+    def take(self) -> list[tuple[Job, int]]:
+        return self._take()
+
+    def write(self, tx: Transaction, changed: list[tuple[Job, int]]) -> None:
         table = quote(JOBS.name)
         columns = [c for c in _JOB_COLUMNS if c not in ("id", "cancel")]
         # a job another process ended (cancelled, reaped) stays ended, and a cancellation
@@ -550,9 +535,10 @@ class JobStore:
         for job, _ in changed:
             row = job.row()
             rows.append([row[c] for c in _JOB_COLUMNS])
-        with self.database.transaction() as tx:
-            tx.executemany(upsert, rows)
-            tx.insert_many(PROGRESS, progress)
+        tx.executemany(upsert, rows)
+        tx.insert_many(PROGRESS, progress)
+
+    def written(self, changed: list[tuple[Job, int]]) -> None:
         with self._lock:
             for job, _ in changed:
                 self._written[job.id] = len(job.progress)
@@ -561,31 +547,15 @@ class JobStore:
                     del self._live[job.id]  # in the database for good: read from there
                     self._written.pop(job.id, None)
 
-    def _write_loop(self) -> None:
-        while True:
-            self._wake.wait()
-            if not self._hurry.is_set():
-                self._hurry.wait(LINGER_S)  # a burst of changes is one transaction
-            self._wake.clear()
-            with self._lock:
-                asked = self._asked
-                if asked == self._done:
-                    self._hurry.clear()
-            changed = self._take()
-            try:
-                self._write(changed)
-            except Exception as exc:  # noqa: BLE001 - the writer must survive a database hiccup
-                log.error("writing %d jobs failed (tried again shortly): %s", len(changed), exc)
-                with self._lock:
-                    self._dirty.update(job.id for job, _ in changed)
-                if not self._closed:
-                    time.sleep(0.5)
-                    self._wake.set()
-            with self._lock:
-                self._done = max(self._done, asked)
-                self._flushed.notify_all()
-            if self._closed:
-                return
+    def failed(self, changed: list[tuple[Job, int]], error: Exception) -> None:
+        """Keep the changes for a later round (the database may be back by then)."""
+        log.error("writing %d jobs failed (tried again shortly): %s", len(changed), error)
+        with self._lock:
+            self._dirty.update(job.id for job, _ in changed)
+        if not self._closed:
+            timer = threading.Timer(0.5, self.writer.changed)
+            timer.daemon = True
+            timer.start()
 
     def close(self) -> None:
         """Write what is pending, stop the threads and forget this host's heartbeat."""
@@ -594,7 +564,6 @@ class JobStore:
         self.flush()
         self._closed = True
         self._beating.set()
-        self._wake.set()
         try:
             self.database.execute(f"DELETE FROM {quote(HOSTS.name)} WHERE name = ?", (self.host,))
         except Exception as exc:  # noqa: BLE001

@@ -237,33 +237,32 @@ class Runtime:
 
     async def run_async(self, parsed: Parsed, caller: Caller) -> Reply:
         """:meth:`run` for an event loop, when :meth:`runs_on_loop` says so: the policy, the
-        job and the audit record as in :meth:`run`, the executor awaited instead of waited on
-        from a thread (``opspack serve``'s hot path: no thread is woken for the call)."""
-        admitted = self._admit(parsed, caller)
+        job and the audit record as in :meth:`run`, the executor and the commit of the audit
+        record awaited instead of waited on from a thread (``opspack serve``'s hot path: no
+        thread is woken for the call)."""
+        reply = await self._run_on_loop(parsed, caller)
+        await self._committed()
+        return reply
+
+    async def _run_on_loop(self, parsed: Parsed, caller: Caller) -> Reply:
+        admitted = self._admit(parsed, caller, wait=False)
         if isinstance(admitted, Reply):
             return admitted
         call, caller, job, item, progress, began = admitted
+        cid = call.entry["id"]
         started = functools.partial(self.jobs.start, job.id)
         try:
             reply: Reply = await self.executor.run_async(item, progress, started)  # type: ignore[attr-defined]
         except OpsError as exc:  # busy: a bulkhead is full
-            return self._complete(call, caller, job, Reply.failure(exc.to_error(), call.entry["id"]), began)
+            return self._complete(call, caller, job, Reply.failure(exc.to_error(), cid), began, wait=False)
         except asyncio.CancelledError:  # the runner is stopping under the call: the job ends, told why
-            self._complete(
-                call,
-                caller,
-                job,
-                Reply.failure(
-                    Error("interrupted", f"The runner stopped while job {job.id} ran.", "Check, then run it again."),
-                    call.entry["id"],
-                ),
-                began,
-            )
+            stopped = Error("interrupted", f"The runner stopped while job {job.id} ran.", "Check, then run it again.")
+            self._complete(call, caller, job, Reply.failure(stopped, cid), began, wait=False)
             raise
         except Exception as exc:
-            log.exception("job %s (%s) failed in its executor", job.id, call.entry["id"])
-            return self._complete(call, caller, job, Reply.failure(_internal(exc), call.entry["id"]), began)
-        return self._answered(call, caller, job, reply, began)
+            log.exception("job %s (%s) failed in its executor", job.id, cid)
+            return self._complete(call, caller, job, Reply.failure(_internal(exc), cid), began, wait=False)
+        return self._answered(call, caller, job, reply, began, wait=False)
 
     def start(self, parsed: Parsed, caller: Caller | None = None) -> Job | Reply:
         """Start a call as a job and answer at once with the job, or with the reply when it
@@ -293,7 +292,7 @@ class Runtime:
         return job
 
     def _admit(
-        self, parsed: Parsed, caller: Caller
+        self, parsed: Parsed, caller: Caller, *, wait: bool = True
     ) -> Reply | tuple[Call, Caller, Job, WorkItem, Callable[[str, float | None], None], float]:
         """What :meth:`run` and :meth:`start` share: the call past the policy and its job, or
         the reply that refuses it (recorded)."""
@@ -301,20 +300,22 @@ class Runtime:
         call = Call(parsed.entry, dict(parsed.args), self.masker)
         refusal = self._checked(call, caller)
         if refusal is not None:
-            return self._complete(call, caller, None, refusal, began)
+            return self._complete(call, caller, None, refusal, began, wait=wait)
         try:
             job, item, progress = self._job(call, caller)
         except Exception as exc:  # noqa: BLE001 - the jobs' database: answered, never a traceback
-            return self._complete(call, caller, None, _no_job(call, exc), began)
+            return self._complete(call, caller, None, _no_job(call, exc), began, wait=wait)
         return call, caller, job, item, progress, began
 
-    def _answered(self, call: Call, caller: Caller, job: Job, reply: Reply, began: float) -> Reply:
+    def _answered(
+        self, call: Call, caller: Caller, job: Job, reply: Reply, began: float, *, wait: bool = True
+    ) -> Reply:
         """The end of a job the executor answered: the runtime's own ending, unless the
         executor's workers ended the job and wrote its audit record (Celery workers)."""
         if getattr(self.executor, "ends_jobs", False):
             self.masker.scrub(reply)
             return reply
-        return self._complete(call, caller, job, reply, began)
+        return self._complete(call, caller, job, reply, began, wait=wait)
 
     def _checked(self, call: Call, caller: Caller) -> Reply | None:
         try:
@@ -383,13 +384,30 @@ class Runtime:
         """Stop a job (queued or running) this runtime's executor holds."""
         return bool(self.executor.cancel(job_id))
 
-    def _complete(self, call: Call, caller: Caller, job: Job | None, reply: Reply, began: float) -> Reply:
-        """The end of every call: secrets masked, the audit record, the job's final state."""
+    def _complete(
+        self, call: Call, caller: Caller, job: Job | None, reply: Reply, began: float, *, wait: bool = True
+    ) -> Reply:
+        """The end of every call: secrets masked, the job's final state and the audit record,
+        committed together before the answer leaves (``wait``; an event loop awaits
+        :meth:`_committed` instead)."""
         self.masker.scrub(reply)
-        self._record(caller, call, None, reply, began)
         if job is not None:
             self.jobs.finish(job.id, final_state(reply), reply.to_dict())
+        self._record(caller, call, None, reply, began, wait=wait)
         return reply
+
+    async def _committed(self) -> None:
+        """Wait, on an event loop, until what this runtime recorded so far is committed."""
+        audit = self._audit_or_none()
+        if audit is None:
+            return
+        from opspack.audit import RECORD_WAIT_S
+
+        writer = audit.writer
+        try:
+            await asyncio.wait_for(writer.wait_async(writer.mark()), RECORD_WAIT_S)
+        except TimeoutError:
+            log.error("audit records were not committed within %g s; answering anyway", RECORD_WAIT_S)
 
     # -- what a worker runs ----------------------------------------------------------
     def execute(self, item: WorkItem, progress: Callable[[str, float | None], None] | None = None) -> Reply:
@@ -425,22 +443,27 @@ class Runtime:
         """The masked chat text of a call, as the audit trail and confirmations show it."""
         return Call(parsed.entry, dict(parsed.args), self.masker).text
 
-    def _record(self, caller: Caller, call: Call | None, text: str | None, reply: Reply, started: float) -> None:
-        """Add the invocation to the audit trail (secrets masked); never fails the command."""
+    def _audit_or_none(self) -> AuditLog | None:
         try:
-            audit = self.audit
+            return self.audit
         except OpsError as exc:  # a missing driver, a bad URL: what to do, without a traceback
             log.error("the audit trail cannot be opened: %s. %s", exc.message, exc.hint or "")
-            return
         except Exception:
             log.exception("the audit trail cannot be opened")
-            return
+        return None
+
+    def _record(
+        self, caller: Caller, call: Call | None, text: str | None, reply: Reply, started: float, *, wait: bool = True
+    ) -> None:
+        """Add the invocation to the audit trail (secrets masked) and, with ``wait``, wait
+        until it is committed (what was answered is in the trail); never fails the command."""
+        audit = self._audit_or_none()
         if audit is None:
             return
-        from opspack.audit import Record
+        from opspack.audit import RECORD_WAIT_S, Record
 
         try:
-            audit.record(
+            round_ = audit.record(
                 Record(
                     at=time.time(),
                     user=caller.user,
@@ -456,6 +479,10 @@ class Runtime:
             )
         except Exception:
             log.exception("recording %s in the audit trail failed", call.entry["id"] if call else text)
+            return
+        if wait and not audit.committed(round_, RECORD_WAIT_S):
+            what = call.entry["id"] if call else text
+            log.error("the audit record of %s was not committed within %g s; answering anyway", what, RECORD_WAIT_S)
 
     # -- the steps ----------------------------------------------------------------
     def _gate(self, call: Call, caller: Caller) -> Reply | None:

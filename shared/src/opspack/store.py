@@ -30,6 +30,12 @@ existing database changes nothing in it)::
 The audit trail's database is ``runtime.audit.database``: new tables go there with
 :meth:`Database.create_tables`, beside the audit trail's own.
 
+What several stores keep behind (the audit trail's records, the jobs' rows) goes through
+the database's one :class:`Writer`: a thread that writes everything pending in one
+transaction per round (group commit) and then releases whoever waits for that round, so
+that an answer can leave once its audit record is committed, at the price of one commit
+per burst rather than one per call.
+
 Connections come from a small pool (one connection per thread using the database at
 the same moment, at most ``max_connections``), so a multi-threaded runner reads and
 writes in parallel. SQLite runs in WAL mode with a busy timeout, and a write transaction
@@ -40,20 +46,25 @@ when the server dropped it.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import functools
+import logging
 import os
 import threading
+import time
 import urllib.parse
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import TracebackType
-from typing import Any, Literal, Self
+from typing import Any, Literal, Protocol, Self
 
 from opspack.errors import ConfigError
 
 Dialect = Literal["sqlite", "postgresql"]
+
+log = logging.getLogger("opspack.store")
 
 #: the URL forms accepted, for error hints
 URL_FORMS = "sqlite:///path/to/file.db, sqlite:// (in memory) or postgresql://user@host:5432/db"
@@ -478,11 +489,19 @@ class Database:
                 for statement in table.ddl(self.dialect):
                     tx.execute(statement)
 
+    @functools.cached_property
+    def writer(self) -> Writer:
+        """The one thread that writes what the stores of this database keep behind."""
+        return Writer(self)
+
     def close(self) -> None:
-        """Close the idle connections (those in use close when released).
+        """Write what is pending (:attr:`writer`), then close the idle connections (those
+        in use close when released).
 
         The database stays usable: later calls open new connections. An in-memory SQLite
         database is gone once its connection is closed."""
+        if "writer" in self.__dict__:
+            self.writer.close()
         self._pool.close_idle()
 
     def __enter__(self) -> Self:
@@ -494,4 +513,204 @@ class Database:
         self.close()
 
 
-__all__ = ["URL_FORMS", "Column", "Database", "Dialect", "Table", "Transaction", "quote", "redact"]
+__all__ = ["URL_FORMS", "Column", "Database", "Dialect", "Source", "Table", "Transaction", "Writer", "quote", "redact"]
+
+
+# -- writing behind, committed in groups -----------------------------------------------------
+class Source(Protocol):
+    """Something a :class:`Writer` writes for: a store with changes kept behind."""
+
+    def take(self) -> Any:
+        """What is pending now (taken away), or something false-y when nothing is."""
+        ...
+
+    def write(self, tx: Transaction, taken: Any) -> None:
+        """Write ``taken`` in the round's transaction."""
+        ...
+
+    def written(self, taken: Any) -> None:
+        """``taken`` is committed."""
+        ...
+
+    def failed(self, taken: Any, error: Exception) -> None:
+        """The round's transaction failed, again and again: do what can be done with
+        ``taken`` (write it in parts, keep it for later); never raise."""
+        ...
+
+
+#: how long the writer waits for more changes when nobody waits for them to be committed
+LINGER_S = 0.02
+#: tries of a round's transaction before each source is left to deal with its part
+ROUND_TRIES = 4
+
+
+class Writer:
+    """One thread per :class:`Database` that writes what its sources keep behind: each
+    round takes everything pending from every source and writes it in one transaction,
+    then releases the callers waiting for that round (group commit).
+
+    A source calls :meth:`changed` after it keeps something new; the number it answers
+    is a round that will hold it, for :meth:`wait` or :meth:`wait_async`. While nobody
+    waits, the writer lingers :data:`LINGER_S` for more (a burst is one transaction); a
+    waiter makes it write at once. A round whose transaction fails is tried again a few
+    times, then each source deals with its part (:meth:`Source.failed`); either way the
+    round ends, so nobody waits forever."""
+
+    def __init__(self, database: Database) -> None:
+        self.database = database
+        self._sources: list[Source] = []
+        self._cond = threading.Condition()
+        self._reset()
+
+    def _reset(self) -> None:
+        self._pid = os.getpid()
+        self._pending = False  # a source changed since the last round was taken
+        self._taken = 0  # rounds taken
+        self._done = 0  # rounds ended
+        self._urgent = 0  # the highest round somebody waits for
+        self._loops: list[tuple[int, asyncio.AbstractEventLoop, asyncio.Future[None]]] = []
+        self._closed = False
+        self._thread: threading.Thread | None = None
+
+    def add(self, source: Source) -> None:
+        """Write for ``source`` from now on."""
+        with self._cond:
+            self._sources.append(source)
+
+    def changed(self) -> int:
+        """``source`` keeps something new: the round that will have written it."""
+        with self._cond:
+            self._check_fork()
+            self._pending = True
+            self._start()
+            self._cond.notify_all()
+            return self._taken + 1
+
+    def mark(self) -> int:
+        """The round that will have written everything kept so far."""
+        with self._cond:
+            self._check_fork()
+            # not pending: what was kept is in a round already taken (it may still be running)
+            return self._taken + 1 if self._pending else self._taken
+
+    def wait(self, round_: int, timeout: float | None = None) -> bool:
+        """Wait until ``round_`` has ended; False on timeout."""
+        deadline = None if timeout is None else time.monotonic() + timeout
+        with self._cond:
+            if self._done >= round_:
+                return True
+            self._urgent = max(self._urgent, round_)
+            self._start()
+            self._cond.notify_all()
+            while self._done < round_:
+                left = None if deadline is None else deadline - time.monotonic()
+                if left is not None and left <= 0:
+                    return False
+                self._cond.wait(left)
+            return True
+
+    async def wait_async(self, round_: int) -> None:
+        """:meth:`wait`, for an event loop (no thread blocks)."""
+        loop = asyncio.get_running_loop()
+        with self._cond:
+            if self._done >= round_:
+                return
+            future: asyncio.Future[None] = loop.create_future()
+            self._loops.append((round_, loop, future))
+            self._urgent = max(self._urgent, round_)
+            self._start()
+            self._cond.notify_all()
+        await future
+
+    def flush(self, timeout: float | None = None) -> bool:
+        """Write everything kept so far and wait for it."""
+        return self.wait(self.mark(), timeout)
+
+    def close(self) -> None:
+        """Write what is pending and stop the thread (a later change starts it again)."""
+        with self._cond:
+            thread = self._thread
+            if thread is None or self._pid != os.getpid():
+                return
+            self._closed = True
+            self._cond.notify_all()
+        thread.join(timeout=30)
+        with self._cond:
+            self._thread = None
+            self._closed = False
+
+    # -- the thread ---------------------------------------------------------------------
+    def _check_fork(self) -> None:
+        if self._pid != os.getpid():  # a forked child: the parent's thread is not here
+            self._reset()
+
+    def _start(self) -> None:
+        if self._thread is None:
+            self._thread = threading.Thread(target=self._run, name="opspack-writer", daemon=True)
+            self._thread.start()
+
+    def _run(self) -> None:
+        while True:
+            with self._cond:
+                while not self._pending and not self._closed and self._urgent <= self._done:
+                    self._cond.wait()
+                if not self._pending and self._closed:
+                    return
+                if self._urgent <= self._done and not self._closed:
+                    # nobody waits: linger, so that a burst of changes is one transaction
+                    self._cond.wait_for(lambda: self._urgent > self._done or self._closed, LINGER_S)
+                self._pending = False
+                self._taken += 1
+                round_ = self._taken
+                sources = list(self._sources)
+            taken = []
+            for source in sources:
+                try:
+                    part = source.take()
+                except Exception:
+                    log.exception("taking what %r keeps behind failed", source)
+                    continue
+                if part:
+                    taken.append((source, part))
+            if taken:
+                self._commit(taken)
+            with self._cond:
+                self._done = round_
+                due = [w for w in self._loops if w[0] <= round_]
+                self._loops = [w for w in self._loops if w[0] > round_]
+                self._cond.notify_all()
+            for loop in {id(w[1]): w[1] for w in due}.values():
+                futures = [w[2] for w in due if w[1] is loop]
+                with contextlib.suppress(RuntimeError):  # its loop is closed: nobody waits there
+                    loop.call_soon_threadsafe(_release, futures)
+
+    def _commit(self, taken: list[tuple[Source, Any]]) -> None:
+        error: Exception | None = None
+        for attempt in range(ROUND_TRIES):
+            try:
+                with self.database.transaction() as tx:
+                    for source, part in taken:
+                        source.write(tx, part)
+            except Exception as exc:  # noqa: BLE001 - the writer must survive a database hiccup
+                error = exc
+                log.warning(
+                    "writing to %s failed (try %d of %d): %s", redact(self.database.url), attempt + 1, ROUND_TRIES, exc
+                )
+                time.sleep(0.1 * (attempt + 1))
+                continue
+            for source, part in taken:
+                with contextlib.suppress(Exception):
+                    source.written(part)
+            return
+        assert error is not None
+        for source, part in taken:
+            try:
+                source.failed(part, error)
+            except Exception:
+                log.exception("%r could not deal with a failed write", source)
+
+
+def _release(futures: list[asyncio.Future[None]]) -> None:
+    for future in futures:
+        if not future.done():
+            future.set_result(None)
