@@ -218,31 +218,47 @@ class JobStore:
     def _next_id(self) -> int:
         with self._lock:
             if self._ids:
+                if len(self._ids) == ID_BLOCK // 4:  # running low: the next block, in the background
+                    threading.Thread(target=self._reserve_ahead, name="opspack-job-ids", daemon=True).start()
                 return self._ids.pop()
         with self._id_lock:  # one thread of this process reserves the next block
             with self._lock:
                 if self._ids:  # another thread did meanwhile
                     return self._ids.pop()
-            # One row counts for every process. An upsert is one atomic statement in SQLite and
-            # PostgreSQL alike: two processes reserving their first block at once both succeed.
-            with self.database.transaction() as tx:
-                top = int(
-                    tx.scalar(
-                        f"INSERT INTO {quote(IDS.name)} (name, next) VALUES ('jobs', ?) ON CONFLICT (name) "
-                        f"DO UPDATE SET next = {quote(IDS.name)}.next + ? RETURNING next",
-                        (1 + ID_BLOCK, ID_BLOCK),
-                    )
-                )
-            block = list(range(top - 1, top - 1 - ID_BLOCK, -1))  # popped from the end: ascending
+            block = self._reserve()
             with self._lock:
                 self._ids = block + self._ids
                 return self._ids.pop()
+
+    def _reserve_ahead(self) -> None:
+        try:
+            with self._id_lock:
+                block = self._reserve()
+        except Exception as exc:  # noqa: BLE001 - the next call reserves it in its own time
+            log.warning("reserving job ids failed: %s", exc)
+            return
+        with self._lock:
+            self._ids = block + self._ids
 
     def has_ids(self) -> bool:
         """Whether :meth:`new` can take an id without asking the database (an event loop
         asks before it makes a job on its own thread)."""
         with self._lock:
             return bool(self._ids)
+
+    def _reserve(self) -> list[int]:
+        """The next block of ids (under ``_id_lock``), highest first: popped from the end."""
+        # One row counts for every process. An upsert is one atomic statement in SQLite and
+        # PostgreSQL alike: two processes reserving their first block at once both succeed.
+        with self.database.transaction() as tx:
+            top = int(
+                tx.scalar(
+                    f"INSERT INTO {quote(IDS.name)} (name, next) VALUES ('jobs', ?) ON CONFLICT (name) "
+                    f"DO UPDATE SET next = {quote(IDS.name)}.next + ? RETURNING next",
+                    (1 + ID_BLOCK, ID_BLOCK),
+                )
+            )
+        return list(range(top - 1, top - 1 - ID_BLOCK, -1))
 
     # -- this process's jobs ---------------------------------------------------------
     def new(self, **fields: Any) -> Job:
@@ -571,9 +587,11 @@ class JobStore:
 
 
 def _copy(job: Job) -> Job:
-    from dataclasses import replace
-
-    return replace(job, progress=list(job.progress))
+    """A copy that shares nothing mutable with ``job`` (cheap: it is taken under the lock)."""
+    copy = object.__new__(Job)
+    copy.__dict__.update(job.__dict__)
+    copy.progress = list(job.progress)
+    return copy
 
 
 # -- running jobs -------------------------------------------------------------------

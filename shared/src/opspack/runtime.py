@@ -20,8 +20,6 @@ import logging
 import threading
 import time
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
-from functools import cached_property
 from typing import TYPE_CHECKING, Any, Literal, cast
 
 from opspack.connections import ConnectionPool
@@ -627,27 +625,38 @@ class Runtime:
                         opt.text = to_chat_text(target, opt.args) if target else opt.command
 
 
-@dataclass
 class Call:
     """One call on its way through the runtime: the entry, the raw arguments and, built
     once when first needed, the masked arguments and chat text that the confirmation
-    request, the approval request and the audit record all show."""
+    request, the approval request and the audit record all show.
 
-    entry: Entry
-    args: dict[str, Any]
-    masker: Masker
+    One thread uses a call at a time: the lazy values need no lock (functools'
+    cached_property takes one lock shared by every instance on Python 3.11)."""
 
-    @cached_property
+    __slots__ = ("_masked_args", "_text", "args", "entry", "masker")
+
+    def __init__(self, entry: Entry, args: dict[str, Any], masker: Masker) -> None:
+        self.entry = entry
+        self.args = args
+        self.masker = masker
+        self._masked_args: str | None = None
+        self._text: str | None = None
+
+    @property
     def masked_args(self) -> str:
         """The arguments as JSON, secret-looking names and registered secrets masked."""
-        return mask_args(self.args, self.masker)
+        if self._masked_args is None:
+            self._masked_args = mask_args(self.args, self.masker)
+        return self._masked_args
 
-    @cached_property
+    @property
     def text(self) -> str:
         """The chat text that runs this call, secrets masked."""
-        from opspack.grammar import to_chat_text
+        if self._text is None:
+            from opspack.grammar import to_chat_text
 
-        return to_chat_text(self.entry, json.loads(self.masked_args))
+            self._text = to_chat_text(self.entry, json.loads(self.masked_args))
+        return self._text
 
 
 def _no_job(call: Call, exc: Exception) -> Reply:

@@ -54,6 +54,7 @@ import os
 import threading
 import time
 import urllib.parse
+import weakref
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -559,10 +560,14 @@ class Writer:
     def __init__(self, database: Database) -> None:
         self.database = database
         self._sources: list[Source] = []
-        self._cond = threading.Condition()
         self._reset()
+        _WRITERS.add(self)
 
     def _reset(self) -> None:
+        """A fresh state (a new process: a forked child has no thread of its parent's)."""
+        self._lock = threading.Lock()
+        self._work = threading.Condition(self._lock)  # the thread waits on it for something to do
+        self._ended = threading.Condition(self._lock)  # callers wait on it for their round
         self._pid = os.getpid()
         self._pending = False  # a source changed since the last round was taken
         self._taken = 0  # rounds taken
@@ -571,55 +576,60 @@ class Writer:
         self._loops: list[tuple[int, asyncio.AbstractEventLoop, asyncio.Future[None]]] = []
         self._closed = False
         self._thread: threading.Thread | None = None
+        self._idle = False  # the thread waits for something to do
 
     def add(self, source: Source) -> None:
         """Write for ``source`` from now on."""
-        with self._cond:
+        with self._lock:
             self._sources.append(source)
 
     def changed(self) -> int:
-        """``source`` keeps something new: the round that will have written it."""
-        with self._cond:
-            self._check_fork()
+        """A source keeps something new: the round that will have written it."""
+        with self._lock:
             self._pending = True
-            self._start()
-            self._cond.notify_all()
+            if self._thread is None:
+                self._start()
+            elif self._idle:
+                self._work.notify()
             return self._taken + 1
 
     def mark(self) -> int:
         """The round that will have written everything kept so far."""
-        with self._cond:
-            self._check_fork()
+        with self._lock:
             # not pending: what was kept is in a round already taken (it may still be running)
             return self._taken + 1 if self._pending else self._taken
+
+    def _urge(self, round_: int) -> None:
+        """Somebody waits for ``round_``: no lingering (under the lock)."""
+        if round_ > self._urgent:
+            self._urgent = round_
+            if self._thread is None:
+                self._start()
+            self._work.notify()
 
     def wait(self, round_: int, timeout: float | None = None) -> bool:
         """Wait until ``round_`` has ended; False on timeout."""
         deadline = None if timeout is None else time.monotonic() + timeout
-        with self._cond:
+        with self._lock:
             if self._done >= round_:
                 return True
-            self._urgent = max(self._urgent, round_)
-            self._start()
-            self._cond.notify_all()
+            self._urge(round_)
             while self._done < round_:
                 left = None if deadline is None else deadline - time.monotonic()
                 if left is not None and left <= 0:
                     return False
-                self._cond.wait(left)
+                self._ended.wait(left)
             return True
 
     async def wait_async(self, round_: int) -> None:
         """:meth:`wait`, for an event loop (no thread blocks)."""
         loop = asyncio.get_running_loop()
-        with self._cond:
+        with self._lock:
             if self._done >= round_:
                 return
             future: asyncio.Future[None] = loop.create_future()
             self._loops.append((round_, loop, future))
-            self._urgent = max(self._urgent, round_)
-            self._start()
-            self._cond.notify_all()
+            self._urge(round_)
         await future
 
     def flush(self, timeout: float | None = None) -> bool:
@@ -628,37 +638,34 @@ class Writer:
 
     def close(self) -> None:
         """Write what is pending and stop the thread (a later change starts it again)."""
-        with self._cond:
+        with self._lock:
             thread = self._thread
-            if thread is None or self._pid != os.getpid():
+            if thread is None:
                 return
             self._closed = True
-            self._cond.notify_all()
+            self._work.notify()
         thread.join(timeout=30)
-        with self._cond:
+        with self._lock:
             self._thread = None
             self._closed = False
 
     # -- the thread ---------------------------------------------------------------------
-    def _check_fork(self) -> None:
-        if self._pid != os.getpid():  # a forked child: the parent's thread is not here
-            self._reset()
-
     def _start(self) -> None:
-        if self._thread is None:
-            self._thread = threading.Thread(target=self._run, name="opspack-writer", daemon=True)
-            self._thread.start()
+        self._thread = threading.Thread(target=self._run, name="opspack-writer", daemon=True)
+        self._thread.start()
 
     def _run(self) -> None:
         while True:
-            with self._cond:
+            with self._lock:
                 while not self._pending and not self._closed and self._urgent <= self._done:
-                    self._cond.wait()
+                    self._idle = True
+                    self._work.wait()
+                    self._idle = False
                 if not self._pending and self._closed:
                     return
                 if self._urgent <= self._done and not self._closed:
                     # nobody waits: linger, so that a burst of changes is one transaction
-                    self._cond.wait_for(lambda: self._urgent > self._done or self._closed, LINGER_S)
+                    self._work.wait_for(lambda: self._urgent > self._done or self._closed, LINGER_S)
                 self._pending = False
                 self._taken += 1
                 round_ = self._taken
@@ -674,11 +681,12 @@ class Writer:
                     taken.append((source, part))
             if taken:
                 self._commit(taken)
-            with self._cond:
+            with self._lock:
                 self._done = round_
                 due = [w for w in self._loops if w[0] <= round_]
-                self._loops = [w for w in self._loops if w[0] > round_]
-                self._cond.notify_all()
+                if due:
+                    self._loops = [w for w in self._loops if w[0] > round_]
+                self._ended.notify_all()
             for loop in {id(w[1]): w[1] for w in due}.values():
                 futures = [w[2] for w in due if w[1] is loop]
                 with contextlib.suppress(RuntimeError):  # its loop is closed: nobody waits there
@@ -708,6 +716,18 @@ class Writer:
                 source.failed(part, error)
             except Exception:
                 log.exception("%r could not deal with a failed write", source)
+
+
+#: every writer of this process, reset in a forked child (its parent's threads are not there)
+_WRITERS: weakref.WeakSet[Writer] = weakref.WeakSet()
+
+
+def _after_fork() -> None:
+    for writer in list(_WRITERS):
+        writer._reset()
+
+
+os.register_at_fork(after_in_child=_after_fork)
 
 
 def _release(futures: list[asyncio.Future[None]]) -> None:

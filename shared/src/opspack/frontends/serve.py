@@ -43,6 +43,7 @@ same table or as ``OPSPACK_SERVE_<NAME>``.
 
 from __future__ import annotations
 
+import gc
 import json
 import logging
 import os
@@ -508,6 +509,7 @@ def serve(
     """Run the runner until interrupted (``opspack serve``)."""
     import uvicorn
 
+    from opspack.executor import for_runner
     from opspack.runtime import Runtime
 
     # A snapshot of the environment: settings are read on every call, and a plain dict
@@ -520,11 +522,13 @@ def serve(
             "Set OPSPACK_SERVE_TOKENS (comma-separated; env:, file: or vault: references allowed) "
             "or `tokens = [...]` in the [serve] table of opspack.toml.",
         )
-    from opspack.executor import for_runner
-
     runtime = Runtime(registry, config=config, max_workers=settings.threads, executor=for_runner)
     app = build_app(runtime, config=config, settings=settings)
     log.info("opspack serve: %d commands on http://%s:%d", len(runtime.registry), host, port)
+    # What is loaded now lives as long as the runner: out of the collector's way, so that its
+    # full collections scan only what calls leave behind (tens of ms less at the tail).
+    gc.collect()
+    gc.freeze()
     uvicorn.run(app, host=host, port=port, access_log=access_log, log_level=log_level)
     runtime.close()
     return 0
