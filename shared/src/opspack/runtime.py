@@ -20,7 +20,7 @@ import logging
 import threading
 import time
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import cached_property
 from typing import TYPE_CHECKING, Any, Literal, cast
 
@@ -159,8 +159,16 @@ class Runtime:
         policy = self.policy
         commands = policy.visible(self.registry.commands, caller) if policy is not None else self.registry.commands
         if self.gates:
+            caller = self.with_roles(caller)
             commands = [e for e in commands if all(g(e, caller) is None for g in self.gates)]
         return list(commands)
+
+    def with_roles(self, caller: Caller) -> Caller:
+        """``caller`` holding the roles the policy grants it (none without a policy), in place of
+        whatever its ``roles`` said: what gates and commands read."""
+        policy = self.policy
+        roles = tuple(policy.roles_of(caller)) if policy is not None else ()
+        return caller if caller.roles == roles else replace(caller, roles=roles)
 
     def visible_registry(self, caller: Caller) -> Registry:
         """The registry as ``caller`` sees it (:meth:`visible_commands`), packs included."""
@@ -299,9 +307,10 @@ class Runtime:
         the reply that refuses it (recorded)."""
         began = time.perf_counter()
         call = Call(parsed.entry, dict(parsed.args), self.masker)
-        refusal = self._checked(call, caller)
-        if refusal is not None:
-            return self._complete(call, caller, None, refusal, began)
+        checked = self._checked(call, caller)
+        if isinstance(checked, Reply):
+            return self._complete(call, caller, None, checked, began)
+        caller = checked
         try:
             job, item, progress = self._job(call, caller)
         except Exception as exc:  # noqa: BLE001 - the jobs' database: answered, never a traceback
@@ -316,9 +325,13 @@ class Runtime:
             return reply
         return self._complete(call, caller, job, reply, began)
 
-    def _checked(self, call: Call, caller: Caller) -> Reply | None:
+    def _checked(self, call: Call, caller: Caller) -> Reply | Caller:
+        """The refusal, or the caller with the roles the policy grants it."""
         try:
-            return self._gate(call, caller)
+            caller = self.with_roles(caller)
+            return self._gate(call, caller) or caller
+        except OpsError as exc:  # a policy that does not load: said, never a traceback
+            return Reply.failure(exc.to_error(), call.entry["id"])
         except Exception as exc:
             log.exception("checking %s failed unexpectedly", call.entry["id"])
             return Reply.failure(_internal(exc), call.entry["id"])
@@ -343,14 +356,17 @@ class Runtime:
             entry=entry,
             args=call.args,
             user=caller.user,
+            groups=tuple(caller.groups),
             roles=tuple(caller.roles),
             channel=caller.channel,
             frontend=caller.frontend,
             format=caller.format,
             profile=caller.profile,
             confirmed=caller.confirmed,
-            approved_by=caller.approved_by,
+            approved_by=call.approver,
             confirm_token=caller.confirm_token,
+            token=caller.token,
+            reason=call.reason,
         )
         listener = caller.on_progress
 
@@ -414,18 +430,39 @@ class Runtime:
         self.masker.scrub(reply)
         return reply
 
-    def refuse(self, text: str | None, error: Error, caller: Caller | None = None) -> Reply:
-        """Answer a text that names no runnable command with ``error``, and record it."""
-        reply = Reply.failure(error)
+    def refuse(
+        self,
+        text: str | None,
+        error: Error,
+        caller: Caller | None = None,
+        *,
+        command: str | None = None,
+        reason: str | None = None,
+    ) -> Reply:
+        """Answer with ``error`` a call that runs nothing, and record it: a text that names no
+        runnable command, or a refusal before the runtime (a confirmation token refused, a
+        bearer token speaking for a user it may not): ``command`` is what it was about,
+        ``reason`` why it was refused."""
+        reply = Reply.failure(error, command)
         self.masker.scrub(reply)
-        self._record(caller or Caller(), None, text, reply, time.perf_counter())
+        self._record(caller or Caller(), None, text, reply, time.perf_counter(), command=command, reason=reason)
         return reply
 
     def chat_text(self, parsed: Parsed) -> str:
         """The masked chat text of a call, as the audit trail and confirmations show it."""
         return Call(parsed.entry, dict(parsed.args), self.masker).text
 
-    def _record(self, caller: Caller, call: Call | None, text: str | None, reply: Reply, started: float) -> None:
+    def _record(
+        self,
+        caller: Caller,
+        call: Call | None,
+        text: str | None,
+        reply: Reply,
+        started: float,
+        *,
+        command: str | None = None,
+        reason: str | None = None,
+    ) -> None:
         """Add the invocation to the audit trail (secrets masked); never fails the command."""
         try:
             audit = self.audit
@@ -437,8 +474,9 @@ class Runtime:
             return
         if audit is None:
             return
-        from opspack.audit import Record
+        from opspack.audit import Record, error_kind
 
+        why = call.reason if call else reason
         try:
             audit.record(
                 Record(
@@ -446,12 +484,15 @@ class Runtime:
                     user=caller.user,
                     channel=caller.channel,
                     frontend=caller.frontend,
-                    command=call.entry["id"] if call else None,
+                    command=call.entry["id"] if call else command,
                     text=call.text if call else (self.masker(_printable(text)) if text else None),
                     args=call.masked_args if call else "{}",
                     ok=reply.ok,
-                    error_kind=reply.error.kind if reply.error else None,
+                    error_kind=error_kind(reply),
                     duration_ms=(time.perf_counter() - started) * 1000,
+                    token=caller.token,
+                    approver=call.approver if call else None,
+                    reason=self.masker(why) if why else None,
                 )
             )
         except Exception:
@@ -464,7 +505,9 @@ class Runtime:
         cid = entry["id"]
         policy = self.policy
         if policy is not None:
-            refusal = policy.gate(entry, caller)
+            verdict = policy.judge(entry, caller)
+            call.reason, call.approver = verdict.reason, verdict.approver
+            refusal = verdict.error
             if refusal is not None:
                 if refusal.confirm is not None:  # an approval request: say exactly what would run
                     refusal.confirm.args = dict(call.args)
@@ -473,7 +516,10 @@ class Runtime:
         for gate in self.gates:
             refusal = gate(entry, caller)
             if refusal is not None:
+                call.reason = refusal.message
                 return Reply.failure(refusal, cid)
+        if caller.confirmed and entry["effects"].get("confirm") and call.approver is None:
+            call.reason = f"{call.reason}; confirmed" if call.reason else "confirmed"
         return None
 
     def _execute(self, call: Call, caller: Caller) -> Reply:
@@ -609,6 +655,10 @@ class Call:
     entry: Entry
     args: dict[str, Any]
     masker: Masker
+    #: why the policy (and the gates) let it through or refused it, for the audit trail
+    reason: str | None = None
+    #: who approved it, when it needed a second person's approval and that approval held
+    approver: str | None = None
 
     @cached_property
     def masked_args(self) -> str:

@@ -1,4 +1,5 @@
-"""The ``opspack`` command line: list, help, run, shell, serve, mcp, slack, worker and registry build|check."""
+"""The ``opspack`` command line: list, help, run, shell, serve, mcp, slack, worker, history
+and registry build|check."""
 
 from __future__ import annotations
 
@@ -69,7 +70,7 @@ def _gateway(args: argparse.Namespace, **runtime_options: Any) -> Any:
 def _caller(args: argparse.Namespace, **fields: Any) -> Any:
     from opspack.context import Caller
 
-    return Caller(user=args.user, roles=tuple(args.role or ()), frontend="cli", **fields)
+    return Caller(user=args.user, groups=tuple(args.group or ()), frontend="cli", **fields)
 
 
 def cmd_list(args: argparse.Namespace) -> int:
@@ -155,7 +156,7 @@ def cmd_shell(args: argparse.Namespace) -> int:
     from opspack.frontends.shell import run_shell
 
     return run_shell(
-        _registry(args), fmt=args.format, profile=args.profile, user=args.user, roles=tuple(args.role or ())
+        _registry(args), fmt=args.format, profile=args.profile, user=args.user, groups=tuple(args.group or ())
     )
 
 
@@ -326,7 +327,13 @@ def parser() -> argparse.ArgumentParser:
 
     def who(s: argparse.ArgumentParser) -> None:
         s.add_argument("--user", default=_local_user(), help="run or look as this user (default: you)")
-        s.add_argument("--role", action="append", help="a group or role the user has (repeatable)")
+        s.add_argument(
+            "--group",
+            "--role",
+            dest="group",
+            action="append",
+            help="a group the user is in, mapped to roles by the policy's [groups] (repeatable)",
+        )
 
     s = sub.add_parser("list", help="list the commands of the installed packs")
     who(s)

@@ -216,7 +216,7 @@ class McpFrontend:
         from opspack.results import Error
 
         if confirm.token:
-            self.gateway.confirmations.discard(confirm.token)
+            self.gateway.decline(confirm.token, self.caller())
         what = confirm.text or confirm.command
         said = "declined" if action == "decline" else "dismissed the question"
         return Reply.failure(Error("denied", f"Not run: the user {said} `{what}`."), confirm.command)
