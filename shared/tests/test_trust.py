@@ -174,6 +174,69 @@ def test_invalid_policies_are_config_errors() -> None:
         Policy.from_toml('roles = {ops = "all"}\n')
 
 
+def test_policy_check_names_every_problem(full_registry: Registry) -> None:
+    from opspack.policy import check
+
+    assert check(POLICY, full_registry.commands, "p.toml") == []
+    text = (
+        '[defaults]\ncolour = "red"\n[users]\nalice = ["ops"]\ndave = []\n[groups]\n"g" = ["ghost"]\n'
+        '[roles.ops]\nallow = ["sample.thing.list", "vmware.vm.power", "*.read"]\ndeny = ["sample.nothing"]\n'
+        'grant_by = "@x"\n[approvals]\n"sql.session.kill" = ["ops"]\n[role.typo]\nallow = ["*"]\n'
+    )
+    assert check(text, full_registry.commands, "p.toml") == [
+        "p.toml: groups.g names undefined roles ghost",
+        "p.toml: unknown table [role]",
+        "p.toml: defaults.colour is not a setting",
+        "p.toml: roles.ops.grant_by is not a setting",
+        "p.toml: users.dave has no roles",
+        "p.toml: roles.ops.allow: vmware.vm.power matches no command",
+        "p.toml: roles.ops.deny: sample.nothing matches no command",
+        "p.toml: approvals: sql.session.kill matches no command",
+    ]
+    assert check("[users\n", full_registry.commands, "p.toml")[0].startswith("policy p.toml is not valid TOML")
+
+
+def test_cli_policy_check(tmp_path: Path, full_registry: Registry) -> None:
+    """`opspack policy check` against the repository's registry.json passes the docs' example,
+    names the problems of another and exits 1; the file in force by default."""
+    root = Path(__file__).resolve().parents[2]
+
+    def cli(*args: str, **env: str) -> subprocess.CompletedProcess[str]:
+        cmd = [sys.executable, "-m", "opspack.frontends.cli", *args]
+        environ = {k: v for k, v in os.environ.items() if k != "OPSPACK_POLICY"} | env
+        return subprocess.run(cmd, env=environ, capture_output=True, text=True, check=False, timeout=60)
+
+    docs = cli("--registry", str(root / "registry.json"), "policy", "check", str(root / "docs/examples/policy.toml"))
+    assert docs.returncode == 0, docs.stdout + docs.stderr
+    assert "every pattern matches" in docs.stdout
+    bad = tmp_path / "bad.toml"
+    bad.write_text('[users]\nalice = ["ops"]\n[roles.ops]\nallow = ["vmware.vm.power"]\n')
+    reg = tmp_path / "registry.json"
+    reg.write_text(json.dumps(full_registry.to_data()))
+    refused = cli("--registry", str(reg), "policy", "check", OPSPACK_POLICY=str(bad))
+    assert refused.returncode == 1
+    assert refused.stdout == f"{bad}: roles.ops.allow: vmware.vm.power matches no command\n"
+    assert cli("policy", "check").returncode == 2
+
+
+def test_a_long_running_front_end_refuses_a_policy_that_does_not_load(
+    full_registry: Registry, environ: dict[str, str], tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    from opspack.errors import ConfigError
+
+    policy = tmp_path / "policy.toml"
+    policy.write_text('[channels]\n"#incident" = ["responder"]\n')
+    rt = Runtime(full_registry, config=Config(data={}, environ={**environ, "OPSPACK_POLICY": str(policy)}), audit=None)
+    with pytest.raises(ConfigError, match=r"channels\.#incident names undefined roles responder"):
+        rt.require_policy()
+    policy.write_text('[users]\nal = ["ops"]\n[roles.ops]\nallow = ["vmware.*"]\n')
+    with caplog.at_level("WARNING", logger="opspack.policy"):
+        loaded = rt.require_policy()
+    assert loaded is not None and loaded.users == {"al": ["ops"]}
+    assert f"{policy}: roles.ops.allow: vmware.* matches no command" in caplog.text
+    rt.close()
+
+
 def test_every_invocation_is_recorded_with_secrets_masked(secured: Runtime, audit: AuditLog) -> None:
     secured.masker.add("hunter2-secret")
     secured.chat("thing list --limit 1", Caller(user="alice", channel="#ops", frontend="slack"))

@@ -120,6 +120,7 @@ def setup(registry: Registry, fake: FakeJenkins, tmp_path: Path) -> Iterator[Set
     }
     config = Config.load(environ=environ)
     runtime = Runtime(registry, config=config)
+    runtime.require_policy()
     with TestClient(build_app(runtime, config=config)) as client:
         assert runtime.audit is not None
         yield Setup(client, runtime.audit, fake, runtime, audit_url)
@@ -328,6 +329,25 @@ def test_history_json_prints_the_token_and_the_approver(setup: Setup, registry_f
 
 
 # -- a real runner ---------------------------------------------------------------------------
+@pytest.mark.parametrize("frontend", [["serve", "--port", "1"], ["mcp"], ["slack"]], ids=["serve", "mcp", "slack"])
+def test_a_front_end_does_not_start_with_a_policy_that_does_not_load(
+    registry_file: Path, tmp_path: Path, frontend: list[str]
+) -> None:
+    policy = tmp_path / "policy.toml"
+    policy.write_text('[users]\nalice = ["ops"]\n[channels]\n"#incident" = ["responder"]\n[roles.ops]\nallow = ["*"]\n')
+    proc = subprocess.run(
+        [opspack_exe(), "--registry", str(registry_file), *frontend],
+        env=child_env(OPSPACK_SERVE_TOKENS=LEGACY, OPSPACK_POLICY=str(policy)),
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert proc.returncode == 1
+    assert f"policy {policy}: channels.#incident names undefined roles responder" in proc.stderr
+    assert "Traceback" not in proc.stderr
+
+
 def test_a_real_runner_binds_its_tokens(registry_file: Path, tmp_path: Path) -> None:
     """`opspack serve` from opspack.toml: named tokens, the policy, the refusals over HTTP."""
     import httpx

@@ -38,12 +38,14 @@ everything is allowed (a single operator at a terminal). The policy file is name
 
 The names a front-end passes (:attr:`Caller.groups`) are group names: they grant roles only
 through ``[groups]``, never by naming a role. A policy that names an undefined role does
-not load.
+not load; :func:`check` also names users and groups without roles, unknown tables and keys,
+and every pattern that matches no command of a registry (``opspack policy check``).
 """
 
 from __future__ import annotations
 
 import fnmatch
+import logging
 import os
 import tomllib
 from collections.abc import Iterable, Mapping
@@ -55,6 +57,8 @@ from opspack.context import Caller
 from opspack.errors import ConfigError
 from opspack.registry import Entry
 from opspack.results import Error
+
+log = logging.getLogger("opspack.policy")
 
 
 @dataclass
@@ -285,6 +289,47 @@ def _table(data: Mapping[str, Any], name: str, source: str) -> Mapping[str, Any]
     return value
 
 
+#: the tables a policy has, and the keys of those whose keys are fixed
+_TABLES = ("defaults", "users", "groups", "channels", "roles", "approvals")
+_DEFAULTS_KEYS = ("read_only", "mutating", "contact")
+_ROLE_KEYS = ("allow", "deny", "granted_by")
+
+
+def check(text: str, registry: Iterable[Entry], source: str = "policy") -> list[str]:
+    """What is wrong with a policy, one line each (empty: nothing): it does not load (not
+    TOML, a wrong type), names an undefined role, has an unknown table or key, gives a
+    user, group or channel no role, or has an allow, deny or approval pattern that matches
+    no command of ``registry`` (``opspack policy check``)."""
+    try:
+        data = _toml(text, source)
+        pol, problems = Policy._parse(data, source)
+    except ConfigError as exc:
+        return [exc.message]
+    problems = [f"{source}: {p}" for p in problems]
+    problems += [f"{source}: unknown table [{name}]" for name in data if name not in _TABLES]
+    problems += [
+        f"{source}: defaults.{k} is not a setting" for k in data.get("defaults", {}) if k not in _DEFAULTS_KEYS
+    ]
+    for role, spec in data.get("roles", {}).items():
+        problems += [f"{source}: roles.{role}.{k} is not a setting" for k in spec if k not in _ROLE_KEYS]
+    for name in ("users", "groups", "channels"):
+        problems += [f"{source}: {name}.{who} has no roles" for who, roles in getattr(pol, name).items() if not roles]
+    names = [n for entry in registry for n in Policy.names(entry)]
+
+    def unmatched(where: str, patterns: Iterable[str]) -> list[str]:
+        return [
+            f"{source}: {where}: {p} matches no command"
+            for p in patterns
+            if not any(fnmatch.fnmatchcase(n, p) for n in names)
+        ]
+
+    for role in pol.roles.values():
+        problems += unmatched(f"roles.{role.name}.allow", role.allow)
+        problems += unmatched(f"roles.{role.name}.deny", role.deny)
+    problems += unmatched("approvals", pol.approvals)
+    return problems
+
+
 def policy_path(config_data: Mapping[str, Any], environ: Mapping[str, str] | None = None) -> Path | None:
     env = os.environ if environ is None else environ
     if env.get("OPSPACK_POLICY"):
@@ -295,9 +340,15 @@ def policy_path(config_data: Mapping[str, Any], environ: Mapping[str, str] | Non
     return None
 
 
-def load_policy(config_data: Mapping[str, Any], environ: Mapping[str, str] | None = None) -> Policy | None:
+def load_policy(
+    config_data: Mapping[str, Any],
+    environ: Mapping[str, str] | None = None,
+    *,
+    warn_for: Iterable[Entry] | None = None,
+) -> Policy | None:
     """The policy in force, or None when none is configured (everything allowed). A
-    :class:`ConfigError` when it cannot be read or does not load."""
+    :class:`ConfigError` when it cannot be read or does not load. ``warn_for``: commands to
+    :func:`check` it against, each problem logged as a warning."""
     path = policy_path(config_data, environ)
     if path is None:
         return None
@@ -305,4 +356,8 @@ def load_policy(config_data: Mapping[str, Any], environ: Mapping[str, str] | Non
         text = path.read_text(encoding="utf-8")
     except OSError as exc:
         raise ConfigError(f"policy file {path} cannot be read: {exc.strerror}") from None
-    return Policy.from_toml(text, str(path))
+    policy = Policy.from_toml(text, str(path))
+    if warn_for is not None:
+        for problem in check(text, warn_for, str(path)):
+            log.warning("%s (opspack policy check names every problem)", problem)
+    return policy

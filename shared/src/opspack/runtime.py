@@ -114,6 +114,19 @@ class Runtime:
             self._policy = load_policy(self.config.data, self.config.environ)
         return self._policy
 
+    def require_policy(self) -> Policy | None:
+        """The permission policy, loaded now: a long-running front-end calls this as it starts,
+        so that it refuses to start (:class:`ConfigError`) with a policy that does not load.
+        What ``opspack policy check`` would name is logged as warnings; without a policy, a
+        warning says that everything is allowed."""
+        if self._policy == _AUTO:
+            from opspack.policy import load_policy
+
+            self._policy = load_policy(self.config.data, self.config.environ, warn_for=self.registry.commands)
+            if self._policy is None:
+                log.warning("no policy file (OPSPACK_POLICY or [policy] file): anyone may run every command")
+        return self._policy
+
     @property
     def audit(self) -> AuditLog | None:
         """The audit trail (None when turned off); opened on first use."""

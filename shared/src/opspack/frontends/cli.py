@@ -1,5 +1,5 @@
-"""The ``opspack`` command line: list, help, run, shell, serve, mcp, slack, worker, history
-and registry build|check."""
+"""The ``opspack`` command line: list, help, run, shell, serve, mcp, slack, worker, history,
+policy check and registry build|check."""
 
 from __future__ import annotations
 
@@ -208,6 +208,39 @@ def cmd_history(args: argparse.Namespace) -> int:
         runtime.close()
 
 
+def cmd_policy(args: argparse.Namespace) -> int:
+    """``opspack policy check [FILE]``: the policy (FILE, else the one in force) against the
+    installed registry (or ``--registry``); each problem on a line, exit 1 on any."""
+    from opspack.errors import ConfigError
+    from opspack.policy import check, policy_path
+    from opspack.settings import Config
+
+    try:
+        path = Path(args.file) if args.file else policy_path(Config.load().data)
+    except ConfigError as exc:
+        sys.stderr.write(f"opspack policy: {exc.message}\n")
+        return EXIT_ERROR
+    if path is None:
+        sys.stderr.write(
+            "opspack policy: no policy file given, and none is configured (OPSPACK_POLICY or [policy] file)\n"
+        )
+        return EXIT_USAGE
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        sys.stderr.write(f"opspack policy: {path} cannot be read: {exc.strerror}\n")
+        return EXIT_ERROR
+    registry = _registry(args)
+    problems = check(text, registry.commands, str(path))
+    for problem in problems:
+        _print(problem)
+    if problems:
+        sys.stderr.write(f"opspack policy: {len(problems)} problem(s) in {path}\n")
+        return EXIT_ERROR
+    _print(f"{path}: loads, and every pattern matches one of the {len(registry)} commands")
+    return EXIT_OK
+
+
 def cmd_registry(args: argparse.Namespace) -> int:
     from opspack.devtools import registry_build as build
 
@@ -394,6 +427,11 @@ def parser() -> argparse.ArgumentParser:
     s.add_argument("--json", action="store_true", help="print the records as a JSON list")
     s.add_argument("--as-user", dest="user_self", default=_local_user(), help=argparse.SUPPRESS)
     s.set_defaults(func=cmd_history)
+
+    s = sub.add_parser("policy", help="check a permission policy against the installed commands")
+    s.add_argument("action", choices=["check"])
+    s.add_argument("file", nargs="?", help="the policy file (default: OPSPACK_POLICY or [policy] file)")
+    s.set_defaults(func=cmd_policy)
 
     s = sub.add_parser("registry", help="build or check the generated registry")
     s.add_argument("action", choices=["build", "check"])

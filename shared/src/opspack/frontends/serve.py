@@ -661,7 +661,12 @@ def serve(
     from opspack.executor import for_runner
 
     runtime = Runtime(registry, config=config, max_workers=settings.threads, executor=for_runner)
-    app = build_app(runtime, config=config, settings=settings)
+    try:
+        runtime.require_policy()
+        app = build_app(runtime, config=config, settings=settings)
+    except BaseException:
+        runtime.close()
+        raise
     log.info(
         "opspack serve: %d commands on http://%s:%d; tokens %s",
         len(runtime.registry),
