@@ -133,9 +133,11 @@ def integration(session: nox.Session) -> None:
 
 @nox.session(python=PYTHON)
 def registry(session: nox.Session) -> None:
-    """registry.json and each pack's opspack-pack.json are up to date and valid."""
+    """registry.json and each pack's opspack-pack.json are up to date and valid, and the
+    docs' example policy loads and matches real commands of it."""
     session.install("-e", "shared", *TESTKIT)
     session.run("opspack", "registry", "check")
+    session.run("opspack", "--registry", "registry.json", "policy", "check", "docs/examples/policy.toml")
     session.run(
         "python",
         "-c",

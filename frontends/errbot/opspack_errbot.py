@@ -10,7 +10,9 @@ words Errbot cannot use as a command name, or ``!ops help vm``).
 Commands run in this process through the opspack runtime, with the packs installed
 beside Errbot (``pip install opspack opspack-server``); ``OPSPACK_REGISTRY`` may name a
 registry.json to read instead of the installed packs' metadata. Settings come from
-the environment or opspack.toml as for ``opspack run``.
+the environment or opspack.toml as for ``opspack run``; the permission policy too: with
+one that does not load, the plugin does not activate. Errbot's users are the policy's
+users; no platform group or role is passed.
 """
 
 from __future__ import annotations
@@ -50,7 +52,9 @@ class Opspack(BotPlugin):
 
     def activate(self) -> None:
         super().activate()
-        self.gateway = Gateway(Runtime(load_registry()))
+        runtime = Runtime(load_registry())
+        runtime.require_policy()  # a policy that does not load: the plugin does not activate
+        self.gateway = Gateway(runtime)
         self.pack_plugins: list[str] = []
         taken = set(self._bot.all_commands) if hasattr(self._bot, "all_commands") else set()
         by_pack: dict[str, list[Command]] = {}

@@ -124,18 +124,37 @@ def make_old_database(url: str) -> None:
     db.close()
 
 
+#: what opening an earlier version's database adds: the invocations' new columns (at the end,
+#: nullable) and the table of spent confirmation tokens
+ADDED_COLUMNS = {"opspack_invocations": ["token", "approver", "reason"]}
+ADDED_TABLES = {"opspack_confirmations_spent"}
+
+
 def test_an_audit_database_made_by_the_earlier_version_keeps_working(audit_url: str) -> None:
     make_old_database(audit_url)
-    before = catalog(Database(audit_url))
+    before_columns, before_indexes = catalog(Database(audit_url))
     audit = AuditLog(audit_url)
     try:
         confirmations = SqlConfirmations(audit.database)
-        assert catalog(audit.database) == before  # opening it changed nothing
+        columns, indexes = catalog(audit.database)
+        # opening it added the new columns, nullable and at the end, and the new table; nothing else
+        added = [c for c in columns if c not in before_columns]
+        assert [c[:2] for c in added if c[0] not in ADDED_TABLES] == [
+            (table, name) for table, names in ADDED_COLUMNS.items() for name in names
+        ]
+        assert {c[0] for c in added} - set(ADDED_COLUMNS) == ADDED_TABLES
+        assert all(c in columns for c in before_columns)
+        nullable = {c[1]: c for c in added if c[0] == "opspack_invocations"}
+        assert all((c[3] == 0) if audit.database.dialect == "sqlite" else (c[4] == "YES") for c in nullable.values())
+        assert [i for i in indexes if i not in before_indexes] == [
+            i for i in indexes if "opspack_confirmations_spent" in i[0]
+        ]
         old = audit.history(limit=5)
         assert [(r.id, r.user, r.ok, r.duration_ms) for r in old] == [(1, "olduser", True, 12.5)]
-        audit.record(record("newuser", ok=False, error_kind="backend"))
-        both = [(r.id, r.user, r.ok) for r in audit.history(limit=5)]
-        assert both == [(2, "newuser", False), (1, "olduser", True)]
+        assert (old[0].token, old[0].approver, old[0].reason) == (None, None, None)
+        audit.record(record("newuser", ok=False, error_kind="backend", token="hubot", reason="why not"))
+        both = [(r.id, r.user, r.ok, r.token, r.reason) for r in audit.history(limit=5)]
+        assert both == [(2, "newuser", False, "hubot", "why not"), (1, "olduser", True, None, None)]
         assert [r.user for r in audit.history(failed=True)] == ["newuser"]
         assert audit.stats()[0] == {
             "command": "sample.thing.list", "runs": 2, "failures": 1, "failure_rate": 0.5, "median_ms": 12.5,
@@ -153,22 +172,36 @@ def test_an_audit_database_made_by_the_earlier_version_keeps_working(audit_url: 
         audit.close()
 
 
-def test_new_tables_are_the_ones_the_earlier_version_made(
+def test_new_tables_are_the_ones_an_earlier_database_is_brought_to(
     audit_url: str, tmp_path: Path, request: pytest.FixtureRequest
 ) -> None:
-    """Same names, types, keys, defaults and indexes: either version opens the other's database."""
+    """Same names, types, keys, defaults and indexes: the earlier version's tables with the
+    columns added since, and a database it made, once opened, is the same again. Opening
+    it twice (or from two processes) changes nothing more."""
     if audit_url.startswith("sqlite"):
         old_url = f"sqlite:///{tmp_path / 'old.db'}"
     else:
         old_url = audit_url.rsplit("/", 1)[0] + "/oldschema"  # a sibling database on the same server
         request.getfixturevalue("postgres").psql("CREATE DATABASE oldschema")
     make_old_database(old_url)
+    old_columns, old_indexes = catalog(Database(old_url))
     audit = AuditLog(audit_url)
     SqlConfirmations(audit.database)
+    migrated = [AuditLog(old_url) for _ in range(2)]
+    SqlConfirmations(migrated[0].database)
     try:
-        assert catalog(audit.database) == catalog(Database(old_url))
+        columns, indexes = catalog(audit.database)
+        assert (columns, indexes) == catalog(migrated[0].database)
+        new = [c for c in columns if c not in old_columns]
+        assert [c[:2] for c in new if c[0] == "opspack_invocations"] == [
+            ("opspack_invocations", n) for n in ADDED_COLUMNS["opspack_invocations"]
+        ]
+        assert {c[0] for c in new} == {"opspack_invocations", *ADDED_TABLES}
+        assert set(old_indexes) <= set(indexes)
     finally:
         audit.close()
+        for log in migrated:
+            log.close()
 
 
 def test_without_psycopg_the_command_line_says_what_to_install(tmp_path: Path, registry: Registry) -> None:

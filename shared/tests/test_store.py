@@ -85,6 +85,31 @@ def test_a_transaction_that_raises_leaves_nothing(audit_url: str) -> None:
     db.close()
 
 
+def test_a_table_made_before_gets_the_columns_declared_since(audit_url: str) -> None:
+    """create_tables adds a newer version's nullable columns (and their indexes) to a table an
+    earlier version made, keeps its rows, and refuses a column the rows cannot have."""
+    db = Database(audit_url)
+    old = Table("events", (Column("id", "INTEGER", primary_key=True, autoincrement=True), Column("what", "TEXT")))
+    db.create_tables(old)
+    db.execute("INSERT INTO events (what) VALUES (?)", ("before",))
+    new = Table("events", (*old.columns, Column("who", "VARCHAR(200)", index=True), Column("why", "TEXT")))
+    db.create_tables(new)
+    db.create_tables(new)  # once is enough: again changes nothing
+    db.execute("INSERT INTO events (what, who, why) VALUES (?, ?, ?)", ("after", "al", "because"))
+    rows = db.query("SELECT id, what, who, why FROM events ORDER BY id")
+    assert rows == [(1, "before", None, None), (2, "after", "al", "because")]
+    if db.dialect == "sqlite":
+        indexes = [r[0] for r in db.query("SELECT name FROM sqlite_master WHERE type = 'index'")]
+    else:
+        indexes = [r[0] for r in db.query("SELECT indexname FROM pg_indexes WHERE tablename = 'events'")]
+    assert "ix_events_who" in indexes
+    required = Table("events", (*new.columns, Column("when_at", "FLOAT", nullable=False)))
+    with pytest.raises(ConfigError, match="lacks column when_at, which cannot be added"):
+        db.create_tables(required)
+    assert db.query("SELECT COUNT(*) FROM events") == [(2,)]
+    db.close()
+
+
 def test_sqlite_url_forms(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.chdir(tmp_path)
     relative = Database("sqlite:///rel/audit.db")

@@ -8,11 +8,14 @@ import os
 import subprocess
 import sys
 import threading
+import time
+from collections.abc import Callable
 from importlib import metadata
 from pathlib import Path
 
 import pytest
 from opspack.audit import AuditLog
+from opspack.confirm import REMEMBER_S, Confirmations
 from opspack.context import Caller
 from opspack.devtools.registry_build import registry_from_package
 from opspack.frontends.gateway import Gateway
@@ -36,6 +39,7 @@ carol = ["dba-leads"]
 
 [groups]
 "ops-team" = ["ops"]
+"dba" = ["dba-leads"]
 
 [channels]
 "#incident" = ["responder"]
@@ -97,12 +101,27 @@ def test_mutating_needs_a_role_and_deny_wins(secured: Runtime) -> None:
 
 
 def test_groups_and_channels_grant_roles(secured: Runtime) -> None:
-    via_group = secured.chat("thing power-off w1", Caller(user="dave", roles=("ops-team",), confirmed=True))
+    via_group = secured.chat("thing power-off w1", Caller(user="dave", groups=("ops-team",), confirmed=True))
     assert via_group.ok
     in_incident = secured.chat("thing power-off w1", Caller(user="erin", channel="#incident", confirmed=True))
     assert in_incident.ok
     elsewhere = secured.chat("thing power-off w1", Caller(user="erin", channel="#random", confirmed=True))
     assert elsewhere.error is not None and elsewhere.error.kind == "denied"
+
+
+def test_a_group_named_like_a_role_grants_nothing(secured: Runtime, audit: AuditLog) -> None:
+    """What a front-end passes are group names: `ops` is no group of the policy, so mallory
+    gets no role from it, and what a front-end puts in `roles` is replaced by the policy's."""
+    claims = secured.chat("thing power-off w1", Caller(user="mallory", groups=("ops",), confirmed=True))
+    assert claims.error is not None and claims.error.kind == "denied"
+    forged = secured.chat("thing power-off w1", Caller(user="mallory", roles=("ops",), confirmed=True))
+    assert forged.error is not None and forged.error.kind == "denied"
+    assert secured.with_roles(Caller(user="dave", groups=("ops-team", "ops"), roles=("admin",))).roles == ("ops",)
+    assert secured.with_roles(Caller(user="erin", channel="#incident")).roles == ("responder",)
+    assert [(r.user, r.error_kind, r.reason) for r in audit.history(limit=5)] == [
+        ("mallory", "denied", "no role of the user allows it"),
+        ("mallory", "denied", "no role of the user allows it"),
+    ]
 
 
 def test_second_person_approval(secured: Runtime) -> None:
@@ -114,6 +133,24 @@ def test_second_person_approval(secured: Runtime) -> None:
     assert wrong.error is not None and "bob may not approve" in wrong.error.message
     approved = secured.chat("thing config sw1 x", Caller(user="alice", approved_by="carol"))
     assert approved.ok
+
+
+def test_an_approver_through_a_group_approves_and_is_recorded(secured: Runtime, audit: AuditLog) -> None:
+    """The approver's groups and channel count for the runtime's check as for the gateway's:
+    one check, so a token is never used up by an approval the runtime then refuses."""
+    gw = Gateway(secured)
+    asked = gw.chat("thing config sw1 x", Caller(user="alice", channel="#ops"))
+    token = asked.error.confirm.token if asked.error and asked.error.confirm else None
+    assert token
+    approved = gw.chat(f"confirm {token}", Caller(user="erin", groups=("dba",), channel="#dba"))
+    assert approved.ok, approved.error
+    run = audit.history(limit=1)[0]
+    assert (run.user, run.channel, run.approver, run.ok) == ("alice", "#ops", "erin", True)
+    assert run.reason == "role ops allows sample.thing.*; approved by erin"
+    requested = audit.history(limit=2)[1]
+    assert (requested.user, requested.error_kind, requested.approver) == ("alice", "confirm_requested", None)
+    shown = secured.chat("history thing config", Caller(user="alice")).to_dict()["results"][0]["rows"]
+    assert [(r[1], r[5]) for r in shown] == [("alice", "ok, approved by erin"), ("alice", "confirm_requested")]
 
 
 def test_help_shows_only_what_the_user_may_run(secured: Runtime) -> None:
@@ -129,8 +166,75 @@ def test_invalid_policies_are_config_errors() -> None:
 
     with pytest.raises(ConfigError, match="undefined roles ghost"):
         Policy.from_toml('[users]\nalice = ["ghost"]\n')
+    with pytest.raises(ConfigError, match=r"approvals\.x\.y names undefined roles nobody"):
+        Policy.from_toml('[approvals]\n"x.y" = ["nobody"]\n')
     with pytest.raises(ConfigError, match="not valid TOML"):
         Policy.from_toml("[users\n")
+    with pytest.raises(ConfigError, match=r"roles\.ops must be a table"):
+        Policy.from_toml('roles = {ops = "all"}\n')
+
+
+def test_policy_check_names_every_problem(full_registry: Registry) -> None:
+    from opspack.policy import check
+
+    assert check(POLICY, full_registry.commands, "p.toml") == []
+    text = (
+        '[defaults]\ncolour = "red"\n[users]\nalice = ["ops"]\ndave = []\n[groups]\n"g" = ["ghost"]\n'
+        '[roles.ops]\nallow = ["sample.thing.list", "vmware.vm.power", "*.read"]\ndeny = ["sample.nothing"]\n'
+        'grant_by = "@x"\n[approvals]\n"sql.session.kill" = ["ops"]\n[role.typo]\nallow = ["*"]\n'
+    )
+    assert check(text, full_registry.commands, "p.toml") == [
+        "p.toml: groups.g names undefined roles ghost",
+        "p.toml: unknown table [role]",
+        "p.toml: defaults.colour is not a setting",
+        "p.toml: roles.ops.grant_by is not a setting",
+        "p.toml: users.dave has no roles",
+        "p.toml: roles.ops.allow: vmware.vm.power matches no command",
+        "p.toml: roles.ops.deny: sample.nothing matches no command",
+        "p.toml: approvals: sql.session.kill matches no command",
+    ]
+    assert check("[users\n", full_registry.commands, "p.toml")[0].startswith("policy p.toml is not valid TOML")
+
+
+def test_cli_policy_check(tmp_path: Path, full_registry: Registry) -> None:
+    """`opspack policy check` against the repository's registry.json passes the docs' example,
+    names the problems of another and exits 1; the file in force by default."""
+    root = Path(__file__).resolve().parents[2]
+
+    def cli(*args: str, **env: str) -> subprocess.CompletedProcess[str]:
+        cmd = [sys.executable, "-m", "opspack.frontends.cli", *args]
+        environ = {k: v for k, v in os.environ.items() if k != "OPSPACK_POLICY"} | env
+        return subprocess.run(cmd, env=environ, capture_output=True, text=True, check=False, timeout=60)
+
+    docs = cli("--registry", str(root / "registry.json"), "policy", "check", str(root / "docs/examples/policy.toml"))
+    assert docs.returncode == 0, docs.stdout + docs.stderr
+    assert "every pattern matches" in docs.stdout
+    bad = tmp_path / "bad.toml"
+    bad.write_text('[users]\nalice = ["ops"]\n[roles.ops]\nallow = ["vmware.vm.power"]\n')
+    reg = tmp_path / "registry.json"
+    reg.write_text(json.dumps(full_registry.to_data()))
+    refused = cli("--registry", str(reg), "policy", "check", OPSPACK_POLICY=str(bad))
+    assert refused.returncode == 1
+    assert refused.stdout == f"{bad}: roles.ops.allow: vmware.vm.power matches no command\n"
+    assert cli("policy", "check").returncode == 2
+
+
+def test_a_long_running_front_end_refuses_a_policy_that_does_not_load(
+    full_registry: Registry, environ: dict[str, str], tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    from opspack.errors import ConfigError
+
+    policy = tmp_path / "policy.toml"
+    policy.write_text('[channels]\n"#incident" = ["responder"]\n')
+    rt = Runtime(full_registry, config=Config(data={}, environ={**environ, "OPSPACK_POLICY": str(policy)}), audit=None)
+    with pytest.raises(ConfigError, match=r"channels\.#incident names undefined roles responder"):
+        rt.require_policy()
+    policy.write_text('[users]\nal = ["ops"]\n[roles.ops]\nallow = ["vmware.*"]\n')
+    with caplog.at_level("WARNING", logger="opspack.policy"):
+        loaded = rt.require_policy()
+    assert loaded is not None and loaded.users == {"al": ["ops"]}
+    assert f"{policy}: roles.ops.allow: vmware.* matches no command" in caplog.text
+    rt.close()
 
 
 def test_every_invocation_is_recorded_with_secrets_masked(secured: Runtime, audit: AuditLog) -> None:
@@ -416,3 +520,70 @@ def test_one_record_the_database_refuses_never_costs_the_rest_of_its_batch(audit
         assert {r.user for r in audit.history(limit=10)} == {"al", "bo"}
     finally:
         audit.close()
+
+
+def _refusal_reasons(confirmations: Confirmations, let_expire: Callable[[], None]) -> None:
+    """Each way a token is refused, with the reason the audit trail gets."""
+    from opspack.confirm import Refused
+    from opspack.results import Confirmation, Error, Reply
+
+    cid = "sample.thing.power_off"
+
+    def ask(approvers: list[str] | None = None) -> str:
+        confirm = Confirmation(command=cid, args={}, prompt="?", text="thing power-off x", approvers=approvers)
+        issued = confirmations.issue(Reply.failure(Error("denied", "?", confirm=confirm)), "al")
+        assert issued.error is not None and issued.error.confirm is not None and issued.error.confirm.token
+        return issued.error.confirm.token
+
+    def why(token: str, user: str = "al", text: str | None = None) -> tuple[str, str | None]:
+        with pytest.raises(Refused) as refused:
+            confirmations.redeem(token, user, text)
+        assert refused.value.message in (
+            "This confirmation is unknown, expired or already used.",
+            "This confirmation belongs to another user, not bo.",
+            "This confirmation is for `thing power-off x`, not `thing power-off y`.",
+            "You cannot approve your own request.",
+        )
+        return refused.value.reason, refused.value.command
+
+    token = ask()
+    assert why(token, "bo") == ("wrong user: the confirmation is al's", cid)
+    assert why(token, text="thing power-off y") == ("other command: presented with `thing power-off y`", cid)
+    assert confirmations.redeem(token, "al", "thing power-off x").command == cid  # still good after both
+    assert why(token) == ("reused: already used by al", cid)
+    declined = ask()
+    assert confirmations.discard(declined, "al")
+    assert why(declined) == ("declined: al said no", cid)
+    assert why("never-issued") == ("unknown token", None)
+    assert why(ask(["dba-leads"])) == ("own request: the requester cannot approve it", cid)
+    late = ask()
+    let_expire()
+    assert why(late) == ("expired", cid)
+    ask()  # issuing another one clears the expired ones away: still known as expired
+    assert why(late) == ("expired", cid)
+    gone = confirmations.gone(late)
+    assert gone is not None and gone.why == "expired"
+
+
+def test_a_refused_confirmation_says_why_in_this_process() -> None:
+    now = [1000.0]
+    confirmations = Confirmations(ttl=60, clock=lambda: now[0])
+
+    def let_expire() -> None:
+        now[0] += 61
+
+    _refusal_reasons(confirmations, let_expire)
+    now[0] += REMEMBER_S + 61
+    assert confirmations.gone("never-issued") is None and len(confirmations._spent) == 0
+
+
+def test_a_refused_confirmation_says_why_in_the_database(audit: AuditLog) -> None:
+    """The same reasons with the tokens in the audit trail's database (SQLite, PostgreSQL)."""
+    from opspack.confirm import SqlConfirmations
+
+    _refusal_reasons(SqlConfirmations(audit.database, ttl=0.5), lambda: time.sleep(0.6))
+    spent = audit.database.query("SELECT why, by_user, command FROM opspack_confirmations_spent ORDER BY at")
+    assert sorted(spent) == sorted(
+        [("used", "al", "sample.thing.power_off"), ("declined", "al", "sample.thing.power_off")]
+        + [("expired", None, "sample.thing.power_off")] * 2  # the approval asked for and `late`
+    )

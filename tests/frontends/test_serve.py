@@ -192,7 +192,7 @@ def test_registry_lists_every_command(client: TestClient, registry: Registry) ->
 
 def test_registry_is_filtered_by_the_runtime_gates(registry: Registry) -> None:
     def admins_only_for_destructive(entry: Entry, caller: Caller) -> Error | None:
-        if entry["effects"]["destructive"] and "admin" not in caller.roles:
+        if entry["effects"]["destructive"] and "admin" not in caller.groups:
             return Error("denied", "admins only")
         return None
 

@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 from conftest import TOKEN, Run
 from opspack.context import Caller
+from opspack.policy import Policy
 from opspack.registry import Registry
 from opspack.runtime import Runtime
 from opspack.settings import Config
@@ -61,23 +62,47 @@ def test_no_crumb_is_a_clear_denied_error(run: Run, fake: FakeJenkins) -> None:
     assert "proxy" in reply.error.hint
 
 
-def test_role_globs_choose_what_a_caller_may_build(runtime: Runtime, fake: FakeJenkins) -> None:
-    runtime.config.environ = {
-        **runtime.config.environ,
+ROLES_POLICY = """
+[users]
+r = ["release"]
+a = ["builder"]
+[groups]
+"qa-team" = ["qa"]
+[roles.release]
+allow = ["jenkins.*"]
+[roles.qa]
+allow = ["jenkins.*"]
+[roles.builder]
+allow = ["jenkins.*"]
+"""
+
+
+def test_role_globs_choose_what_a_caller_may_build(registry: Registry, env: dict[str, str], fake: FakeJenkins) -> None:
+    """role_jobs follows the roles the policy grants (a user's, a group's), never a name the
+    caller passes: a group named like a role grants nothing."""
+    env = {
+        **env,
         "OPSPACK_JENKINS_ALLOWED_JOBS": "tools/*",
         "OPSPACK_JENKINS_ROLE_JOBS": "release=team/app/*|deploy; qa=team/app/lint",
     }
-    qa = Caller(user="q", roles=("qa",), frontend="test")
-    rel = Caller(user="r", roles=("release",), frontend="test")
-    anyone = Caller(user="a", frontend="test")
-    assert runtime.chat("jenkins build deploy", qa).error.kind == "denied"
-    assert runtime.chat("jenkins build team/app/lint", qa).ok
-    assert runtime.chat("jenkins build deploy", rel).ok
-    assert runtime.chat("jenkins build deploy", anyone).error.kind == "denied"
-    assert runtime.chat("jenkins build tools/cleanup", anyone).ok
-    menu = runtime.chat("jenkins menu", qa)
-    check_rendering(menu)
-    assert [o.label for o in menu.results[0].options] == ["team/"]
+    runtime = Runtime(registry, config=Config.load(environ=env), policy=Policy.from_toml(ROLES_POLICY))
+    try:
+        qa = Caller(user="q", groups=("qa-team",), frontend="test")
+        rel = Caller(user="r", frontend="test")
+        anyone = Caller(user="a", frontend="test")
+        claims = Caller(user="a", groups=("release",), frontend="test")  # not a group of the policy
+        assert runtime.chat("jenkins build deploy", qa).error.kind == "denied"
+        assert runtime.chat("jenkins build team/app/lint", qa).ok
+        assert runtime.chat("jenkins build deploy", rel).ok
+        assert runtime.chat("jenkins build deploy", anyone).error.kind == "denied"
+        refused = runtime.chat("jenkins build deploy", claims)
+        assert refused.error.kind == "denied" and "deploy" in refused.error.message
+        assert runtime.chat("jenkins build tools/cleanup", anyone).ok
+        menu = runtime.chat("jenkins menu", qa)
+        check_rendering(menu)
+        assert [o.label for o in menu.results[0].options] == ["team/"]
+    finally:
+        runtime.close()
 
 
 def test_profiles_pick_the_controller(registry: Registry, fake: FakeJenkins, tmp_path: Path) -> None:

@@ -9,7 +9,9 @@ burst in one transaction; :meth:`AuditLog.record` answers the writer round that 
 record, and the runtime waits for that round before a call's answer leaves (group commit):
 nothing answered is missing from the trail, even when the process is killed right after.
 :meth:`AuditLog.flush` and :meth:`AuditLog.close` store what is kept and wait for it.
-Arguments are stored with secret values masked.
+Arguments are stored with secret values masked. Each record names the runner's bearer token
+the call came with (``token``), who approved it (``approver``) and why it was allowed or
+refused (``reason``); a request for confirmation is recorded as ``confirm_requested``.
 """
 
 from __future__ import annotations
@@ -23,9 +25,12 @@ import time
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from opspack.store import Column, Database, Table, Transaction, quote
+
+if TYPE_CHECKING:
+    from opspack.results import Reply
 
 log = logging.getLogger("opspack.audit")
 
@@ -45,6 +50,13 @@ class Record:
     error_kind: str | None
     duration_ms: float
     id: int | None = None
+    #: the name of the runner's bearer token the call came with (None off the runner)
+    token: str | None = None
+    #: who approved the run, for a command that needed a second person's approval
+    approver: str | None = None
+    #: why the runner decided as it did: the policy's reason for allowing or denying,
+    #: "confirmed", "approved by <who>", or why a confirmation token was refused
+    reason: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
         out = asdict(self)
@@ -93,8 +105,15 @@ INVOCATIONS = Table(
         Column("ok", "BOOLEAN", nullable=False),
         Column("error_kind", "VARCHAR(20)"),
         Column("duration_ms", "FLOAT", nullable=False),
+        # added later: an audit database made before gets them (NULL in its old rows)
+        Column("token", "VARCHAR(200)"),
+        Column("approver", "VARCHAR(200)"),
+        Column("reason", "TEXT"),
     ),
 )
+#: what an audit record's ``error_kind`` says of a request for confirmation or approval
+#: (the reply's error is of kind ``denied``, carrying a ``confirm`` object)
+CONFIRM_REQUESTED = "confirm_requested"
 #: the friction log
 FRICTION = Table(
     "opspack_friction",
@@ -122,6 +141,14 @@ def _row(rec: Record) -> list[Any]:
 
 
 _FRICTION_COLUMNS = ", ".join(quote(c) for c in FRICTION.column_names)
+
+
+def error_kind(reply: Reply) -> str | None:
+    """The ``error_kind`` a reply is recorded with: its error's kind, except that a request
+    for confirmation or approval is :data:`CONFIRM_REQUESTED`, not a denial."""
+    if reply.error is None:
+        return None
+    return CONFIRM_REQUESTED if reply.error.confirm is not None else reply.error.kind
 
 
 def _like_prefix(prefix: str) -> str:
@@ -246,10 +273,14 @@ class AuditLog:
         return int(self.database.scalar("SELECT COUNT(*) FROM opspack_invocations"))
 
     def stats(self, *, since: float | None = None, limit: int = 15) -> list[dict[str, Any]]:
-        """Per command: runs, failures, failure rate, median and slowest duration."""
+        """Per command: runs, failures, failure rate, median and slowest duration (a request
+        for confirmation is not a run)."""
         self.flush()
-        sql = "SELECT command, ok, duration_ms FROM opspack_invocations WHERE command IS NOT NULL"
-        params: list[Any] = []
+        sql = (
+            "SELECT command, ok, duration_ms FROM opspack_invocations WHERE command IS NOT NULL"
+            " AND (error_kind IS NULL OR error_kind <> ?)"
+        )
+        params: list[Any] = [CONFIRM_REQUESTED]
         if since is not None:
             sql += " AND at >= ?"
             params.append(since)

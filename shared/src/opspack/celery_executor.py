@@ -157,6 +157,7 @@ def to_payload(item: WorkItem) -> dict[str, Any]:
         "entry": item.entry,
         "args": json.loads(json.dumps(item.args, default=str)),
         **{k: list(v) if isinstance(v, tuple) else v for k, v in item.caller_fields().items()},
+        "reason": item.reason,
     }
 
 
@@ -164,7 +165,8 @@ def from_payload(data: dict[str, Any]) -> WorkItem:
     """The work item :func:`to_payload` sent (fields this version does not know are left out)."""
     known = {f.name for f in dataclasses.fields(WorkItem)}
     values = {k: v for k, v in data.items() if k in known}
-    values["roles"] = tuple(values.get("roles") or ())
+    for name in ("roles", "groups"):
+        values[name] = tuple(values.get(name) or ())
     return WorkItem(**values)
 
 
@@ -176,7 +178,7 @@ def record(runtime: Runtime, job: Job, reply: Reply, item: WorkItem | None = Non
     """Add a job that ended outside the runner's own path to the audit trail (committed when
     this returns): its masked chat text, masked arguments when ``item`` is known, and the
     time since it was queued. Never raises: a failure is logged."""
-    from opspack.audit import Record
+    from opspack.audit import Record, error_kind
     from opspack.masking import mask_args
 
     try:
@@ -193,8 +195,11 @@ def record(runtime: Runtime, job: Job, reply: Reply, item: WorkItem | None = Non
                 text=job.text,
                 args=mask_args(item.args, runtime.masker) if item is not None else "{}",
                 ok=reply.ok,
-                error_kind=reply.error.kind if reply.error is not None else None,
+                error_kind=error_kind(reply),
                 duration_ms=max(0.0, time.time() - job.created) * 1000,
+                token=item.token if item is not None else None,
+                approver=item.approved_by if item is not None else None,
+                reason=item.reason if item is not None else None,
             )
         )
         audit.flush()

@@ -8,6 +8,12 @@ token into the request (``error.confirm.token``). The confirmed call presents th
 token; :meth:`Confirmations.redeem` checks it and hands back what to run, and the
 front-end runs it with ``Caller(confirmed=True)``.
 
+A token that is refused says why to the audit trail (:class:`Refused`'s ``reason``):
+``wrong user``, ``own request``, ``other command``, ``reused``, ``declined``, ``expired`` or
+``unknown token``; used, declined and expired tokens are remembered (their hashes, for
+:data:`REMEMBER_S`) to tell those apart. The person presenting a token that is gone is told
+no more than that it is unknown, expired or already used.
+
 Where tokens live: :class:`Confirmations` keeps them in the process that issued them
 (thread-safe and bounded); :class:`SqlConfirmations` keeps them in the audit trail's
 database, so that every process sharing it redeems them. A :class:`~opspack.frontends.gateway.Gateway`
@@ -24,7 +30,7 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
-from typing import Any
+from typing import Any, Literal
 
 from opspack.errors import Denied
 from opspack.results import Reply
@@ -32,6 +38,11 @@ from opspack.store import Column, Database, Table
 
 DEFAULT_TTL_S = 300.0
 MAX_PENDING = 10_000
+#: how long a used, declined or expired token is remembered, to say why it is refused
+REMEMBER_S = 86_400.0
+
+GONE_MESSAGE = "This confirmation is unknown, expired or already used."
+GONE_HINT = "Run the command again to get a new confirmation."
 
 
 @dataclass(frozen=True)
@@ -46,7 +57,32 @@ class Pending:
     channel: str | None = None
     #: when set, a different user holding one of these roles redeems it (an approval)
     approvers: tuple[str, ...] = ()
-    roles: tuple[str, ...] = ()
+    #: the requester's groups, as its front-end passed them (an approval runs with them)
+    groups: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class Spent:
+    """A token that can no longer be redeemed, remembered to say why."""
+
+    why: Literal["used", "declined", "expired"]
+    at: float
+    by: str | None = None
+    command: str | None = None
+
+
+class Refused(Denied):
+    """A confirmation token refused; ``reason`` says why, for the audit trail (it starts with
+    one of ``wrong user``, ``own request``, ``other command``, ``reused``, ``declined``,
+    ``expired``, ``unknown token``); ``command`` and ``text`` name what it confirms, when known."""
+
+    def __init__(
+        self, reason: str, message: str, hint: str | None, command: str | None = None, text: str | None = None
+    ) -> None:
+        super().__init__(message, hint)
+        self.reason = reason
+        self.command = command
+        self.text = text
 
 
 @dataclass
@@ -59,10 +95,12 @@ class Confirmations:
     clock: Callable[[], float] = time.monotonic
     max_pending: int = MAX_PENDING
     _pending: dict[str, Pending] = field(default_factory=dict, init=False, repr=False)
+    _spent: dict[str, Spent] = field(default_factory=dict, init=False, repr=False)
     _lock: threading.Lock = field(default_factory=threading.Lock, init=False, repr=False)
 
-    def issue(self, reply: Reply, user: str, channel: str | None = None, roles: tuple[str, ...] = ()) -> Reply:
-        """Give ``reply``'s confirmation request (if any) a token bound to ``user``."""
+    def issue(self, reply: Reply, user: str, channel: str | None = None, groups: tuple[str, ...] = ()) -> Reply:
+        """Give ``reply``'s confirmation request (if any) a token bound to ``user`` (who asked
+        in ``channel``, with ``groups``)."""
         confirm = reply.error.confirm if reply.error is not None else None
         if confirm is None:
             return reply
@@ -76,7 +114,7 @@ class Confirmations:
             text=confirm.text,
             channel=channel,
             approvers=tuple(confirm.approvers or ()),
-            roles=tuple(roles),
+            groups=tuple(groups),
         )
         self._put(token, pending, now)
         confirm.token = token
@@ -94,42 +132,67 @@ class Confirmations:
         return self._get(token, self.clock())
 
     def redeem(self, token: str, user: str, text: str | None = None) -> Pending:
-        """Consume ``token`` for ``user``; raise :class:`Denied` when it is not valid.
+        """Consume ``token`` for ``user``; raise :class:`Refused` when it is not valid.
 
         ``text``, when given, is the chat text of the call that presents the token
         (``vm power-off web01``); it must name what was confirmed, or the token is
-        refused and stays valid.
+        refused and stays valid. So it stays when the wrong user presents it.
         """
-        unknown = Denied(
-            "This confirmation is unknown, expired or already used.",
-            "Run the command again to get a new confirmation.",
-        )
-        pending = self._get(token, self.clock())
+        now = self.clock()
+        pending = self._get(token, now)
         if pending is None:
-            raise unknown
+            raise self._gone_refusal(token, now)
         if pending.approvers:
             if secrets.compare_digest(pending.user, user):
-                raise Denied(
+                raise Refused(
+                    "own request: the requester cannot approve it",
                     "You cannot approve your own request.",
                     f"Ask a member of {', '.join(pending.approvers)} to answer `confirm <token>`.",
+                    pending.command,
+                    pending.text,
                 )
         elif not secrets.compare_digest(pending.user, user):
-            raise Denied(
+            raise Refused(
+                f"wrong user: the confirmation is {pending.user}'s",
                 f"This confirmation belongs to another user, not {user}.",
                 "Only the person who asked can confirm; run the command yourself to get your own.",
+                pending.command,
+                pending.text,
             )
         if text is not None and pending.text is not None and text != pending.text:
-            raise Denied(
+            raise Refused(
+                f"other command: presented with `{text}`",
                 f"This confirmation is for `{pending.text}`, not `{text}`.",
                 "Confirm the command you were asked about, or run this one to get its own confirmation.",
+                pending.command,
+                pending.text,
             )
-        if not self._take(token):  # used meanwhile (by another thread or process)
-            raise unknown
+        if not self._take(token, Spent("used", now, user, pending.command)):  # used meanwhile (another process)
+            raise self._gone_refusal(token, self.clock())
         return pending
 
-    def discard(self, token: str) -> bool:
-        """Drop ``token`` unused (the user said no); False when it was not pending."""
-        return self._take(token)
+    def discard(self, token: str, by: str | None = None) -> bool:
+        """Drop ``token`` unused (``by`` said no); False when it was not pending."""
+        now = self.clock()
+        pending = self._get(token, now)
+        return self._take(token, Spent("declined", now, by, pending.command if pending else None))
+
+    def gone(self, token: str) -> Spent | None:
+        """Why ``token`` can no longer be redeemed: used, declined or expired (None: it is
+        pending, or was never issued, or is forgotten)."""
+        return self._gone(token, self.clock())
+
+    def _gone_refusal(self, token: str, now: float) -> Refused:
+        spent = self._gone(token, now)
+        if spent is None:
+            return Refused("unknown token", GONE_MESSAGE, GONE_HINT)
+        if spent.why == "used":
+            reason = f"reused: already used by {spent.by}" if spent.by else "reused"
+        elif spent.why == "declined":
+            reason = f"declined: {spent.by} said no" if spent.by else "declined"
+        else:
+            reason = "expired"
+        return Refused(reason, GONE_MESSAGE, GONE_HINT, spent.command)
 
     def __len__(self) -> int:
         with self._lock:
@@ -150,15 +213,32 @@ class Confirmations:
             self._purge(now)
             return self._pending.get(token)
 
-    def _take(self, token: str) -> bool:
-        """Remove ``token``; True only for the one caller that removed it."""
+    def _take(self, token: str, spent: Spent) -> bool:
+        """Remove ``token``, remembering it as ``spent``; True only for the one caller that removed it."""
         with self._lock:
-            return self._pending.pop(token, None) is not None
+            if self._pending.pop(token, None) is None:
+                return False
+            self._remember(token, spent)
+            return True
+
+    def _gone(self, token: str, now: float) -> Spent | None:
+        with self._lock:
+            self._purge(now)
+            return self._spent.get(token)
+
+    def _remember(self, token: str, spent: Spent) -> None:
+        if len(self._spent) >= self.max_pending:
+            self._spent.pop(next(iter(self._spent)))
+        self._spent[token] = spent
 
     def _purge(self, now: float) -> None:
         expired = [t for t, p in self._pending.items() if p.expires <= now]
         for t in expired:
-            del self._pending[t]
+            gone = self._pending.pop(t)
+            self._remember(t, Spent("expired", gone.expires, None, gone.command))
+        forgotten = [t for t, s in self._spent.items() if s.at <= now - REMEMBER_S]
+        for t in forgotten:
+            del self._spent[t]
 
 
 #: confirmation tokens in the audit trail's database (a hash of each token, never the token)
@@ -169,6 +249,21 @@ CONFIRMATIONS = Table(
         Column("expires", "FLOAT", nullable=False, index=True),
         Column("pending", "TEXT", nullable=False),
     ),
+)
+#: tokens used, declined or expired, remembered for :data:`REMEMBER_S` to say why one is refused
+SPENT = Table(
+    "opspack_confirmations_spent",
+    (
+        Column("token_sha256", "VARCHAR(64)", nullable=False, primary_key=True),
+        Column("at", "FLOAT", nullable=False, index=True),
+        Column("why", "VARCHAR(20)", nullable=False),
+        Column("by_user", "VARCHAR(200)"),
+        Column("command", "VARCHAR(200)"),
+    ),
+)
+_REMEMBER_SPENT = (
+    "INSERT INTO opspack_confirmations_spent (token_sha256, at, why, by_user, command) VALUES (?, ?, ?, ?, ?) "
+    "ON CONFLICT DO NOTHING"
 )
 
 
@@ -181,17 +276,28 @@ class SqlConfirmations(Confirmations):
     token, so reading the database does not let anyone confirm. One-time use holds across
     processes: a redeem counts only when its ``DELETE`` removed the row (PostgreSQL makes a
     second ``DELETE`` of the row wait for the first and then find nothing; SQLite runs one
-    writer at a time). Expiry uses the wall clock.
+    writer at a time). Expiry uses the wall clock. Used, declined and expired tokens move
+    to ``opspack_confirmations_spent`` (hash, when, why, by whom, which command).
     """
 
     def __init__(self, database: Database, ttl: float = DEFAULT_TTL_S, max_pending: int = MAX_PENDING) -> None:
         super().__init__(ttl=ttl, clock=time.time, max_pending=max_pending)
         self.database = database
-        database.create_tables(CONFIRMATIONS)
+        database.create_tables(CONFIRMATIONS, SPENT)
 
     @staticmethod
     def _key(token: str) -> str:
         return hashlib.sha256(token.encode("utf-8")).hexdigest()
+
+    @staticmethod
+    def _load(stored: str) -> Pending:
+        """A pending confirmation from its stored form."""
+        data = json.loads(stored)
+        if "roles" in data:  # a token issued before groups had their name
+            data["groups"] = data.pop("roles")
+        for name in ("approvers", "groups"):
+            data[name] = tuple(data.get(name) or ())
+        return Pending(**data)
 
     def _put(self, token: str, pending: Pending, now: float) -> None:
         row = {
@@ -200,29 +306,48 @@ class SqlConfirmations(Confirmations):
             "pending": json.dumps(asdict(pending), default=str),
         }
         with self.database.transaction() as tx:
+            expired = tx.query(
+                "SELECT token_sha256, expires, pending FROM opspack_confirmations WHERE expires <= ?", (now,)
+            )
+            for key, expires, stored in expired:
+                tx.execute(_REMEMBER_SPENT, (key, expires, "expired", None, self._load(stored).command))
             tx.execute("DELETE FROM opspack_confirmations WHERE expires <= ?", (now,))
+            tx.execute("DELETE FROM opspack_confirmations_spent WHERE at <= ?", (now - REMEMBER_S,))
             tx.insert(CONFIRMATIONS, row)
 
     def _get(self, token: str, now: float) -> Pending | None:
         found = self.database.scalar(
             "SELECT pending FROM opspack_confirmations WHERE token_sha256 = ? AND expires > ?", (self._key(token), now)
         )
-        if found is None:
-            return None
-        data = json.loads(found)
-        for name in ("approvers", "roles"):
-            data[name] = tuple(data.get(name) or ())
-        return Pending(**data)
+        return None if found is None else self._load(found)
 
-    def _take(self, token: str) -> bool:
-        gone = self.database.execute(
-            "DELETE FROM opspack_confirmations WHERE token_sha256 = ? AND expires > ?", (self._key(token), time.time())
+    def _take(self, token: str, spent: Spent) -> bool:
+        key = self._key(token)
+        with self.database.transaction() as tx:
+            gone = tx.execute(
+                "DELETE FROM opspack_confirmations WHERE token_sha256 = ? AND expires > ?", (key, time.time())
+            )
+            if gone != 1:
+                return False
+            tx.execute(_REMEMBER_SPENT, (key, spent.at, spent.why, spent.by, spent.command))
+        return True
+
+    def _gone(self, token: str, now: float) -> Spent | None:
+        key = self._key(token)
+        rows = self.database.query(
+            "SELECT why, at, by_user, command FROM opspack_confirmations_spent WHERE token_sha256 = ?", (key,)
         )
-        return gone == 1
+        if rows:
+            why, at, by, command = rows[0]
+            return Spent(why, float(at), by, command)
+        rows = self.database.query(
+            "SELECT expires, pending FROM opspack_confirmations WHERE token_sha256 = ? AND expires <= ?", (key, now)
+        )
+        return Spent("expired", float(rows[0][0]), None, self._load(rows[0][1]).command) if rows else None
 
     def __len__(self) -> int:
         count = self.database.scalar("SELECT COUNT(*) FROM opspack_confirmations WHERE expires > ?", (time.time(),))
         return int(count or 0)
 
 
-__all__ = ["DEFAULT_TTL_S", "Confirmations", "Pending", "SqlConfirmations"]
+__all__ = ["DEFAULT_TTL_S", "REMEMBER_S", "Confirmations", "Pending", "Refused", "Spent", "SqlConfirmations"]

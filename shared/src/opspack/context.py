@@ -20,17 +20,31 @@ T = TypeVar("T")
 
 @dataclass
 class Caller:
-    """Who runs a command and from where; front-ends fill it in."""
+    """Who runs a command and from where; front-ends fill it in.
+
+    ``groups`` are the names a front-end passes for the user (Slack user groups, the
+    runner's ``roles``/``groups`` fields): the policy maps them to roles through its
+    ``[groups]`` table, never taking one for a role. ``roles`` are what the policy granted:
+    the runtime fills them in before a command runs (whatever a front-end put there is
+    replaced), so a command reads ``ctx.caller.roles`` and can trust them."""
 
     user: str = "local"
-    roles: tuple[str, ...] = ()
+    groups: tuple[str, ...] = ()
     channel: str | None = None
     frontend: str = "cli"
     format: str = "text"
     profile: str | None = None
     confirmed: bool = False
     confirm_token: str | None = None
+    #: who approved the call (a command that needs a second person's approval) ...
     approved_by: str | None = None
+    #: ... and the groups and channel that approver spoke with, which the policy reads too
+    approver_groups: tuple[str, ...] = ()
+    approver_channel: str | None = None
+    #: the name of the runner's bearer token the call came with (None off the runner)
+    token: str | None = None
+    #: the roles the policy grants this caller (filled in by the runtime)
+    roles: tuple[str, ...] = ()
     #: called with each Progress a command reports while it runs (a front-end streams it)
     on_progress: Callable[[Progress], None] | None = field(default=None, repr=False, compare=False)
 

@@ -607,6 +607,7 @@ class WorkItem:
     entry: Entry
     args: dict[str, Any]
     user: str
+    #: the roles the policy granted the caller (what the command reads as ``ctx.caller.roles``)
     roles: tuple[str, ...] = ()
     channel: str | None = None
     frontend: str = "cli"
@@ -616,6 +617,12 @@ class WorkItem:
     confirmed: bool = False
     approved_by: str | None = None
     confirm_token: str | None = None
+    #: the group names the front-end passed
+    groups: tuple[str, ...] = ()
+    #: the name of the runner's bearer token the call came with
+    token: str | None = None
+    #: why the policy let it run (for the audit record a worker writes)
+    reason: str | None = None
 
     @property
     def command(self) -> str:
@@ -644,6 +651,8 @@ class WorkItem:
             "confirmed": self.confirmed,
             "approved_by": self.approved_by,
             "confirm_token": self.confirm_token,
+            "groups": self.groups,
+            "token": self.token,
         }
 
 

@@ -20,6 +20,7 @@ import logging
 import threading
 import time
 from collections.abc import Callable, Iterable
+from dataclasses import replace
 from typing import TYPE_CHECKING, Any, Literal, cast
 
 from opspack.connections import ConnectionPool
@@ -112,6 +113,19 @@ class Runtime:
             self._policy = load_policy(self.config.data, self.config.environ)
         return self._policy
 
+    def require_policy(self) -> Policy | None:
+        """The permission policy, loaded now: a long-running front-end calls this as it starts,
+        so that it refuses to start (:class:`ConfigError`) with a policy that does not load.
+        What ``opspack policy check`` would name is logged as warnings; without a policy, a
+        warning says that everything is allowed."""
+        if self._policy == _AUTO:
+            from opspack.policy import load_policy
+
+            self._policy = load_policy(self.config.data, self.config.environ, warn_for=self.registry.commands)
+            if self._policy is None:
+                log.warning("no policy file (OPSPACK_POLICY or [policy] file): anyone may run every command")
+        return self._policy
+
     @property
     def audit(self) -> AuditLog | None:
         """The audit trail (None when turned off); opened on first use."""
@@ -157,8 +171,16 @@ class Runtime:
         policy = self.policy
         commands = policy.visible(self.registry.commands, caller) if policy is not None else self.registry.commands
         if self.gates:
+            caller = self.with_roles(caller)
             commands = [e for e in commands if all(g(e, caller) is None for g in self.gates)]
         return list(commands)
+
+    def with_roles(self, caller: Caller) -> Caller:
+        """``caller`` holding the roles the policy grants it (none without a policy), in place of
+        whatever its ``roles`` said: what gates and commands read."""
+        policy = self.policy
+        roles = tuple(policy.roles_of(caller)) if policy is not None else ()
+        return caller if caller.roles == roles else replace(caller, roles=roles)
 
     def visible_registry(self, caller: Caller) -> Registry:
         """The registry as ``caller`` sees it (:meth:`visible_commands`), packs included."""
@@ -296,9 +318,10 @@ class Runtime:
         the reply that refuses it (recorded)."""
         began = time.perf_counter()
         call = Call(parsed.entry, dict(parsed.args), self.masker)
-        refusal = self._checked(call, caller)
-        if refusal is not None:
-            return self._complete(call, caller, None, refusal, began, wait=wait)
+        checked = self._checked(call, caller)
+        if isinstance(checked, Reply):
+            return self._complete(call, caller, None, checked, began, wait=wait)
+        caller = checked
         try:
             job, item, progress = self._job(call, caller)
         except Exception as exc:  # noqa: BLE001 - the jobs' database: answered, never a traceback
@@ -315,9 +338,13 @@ class Runtime:
             return reply
         return self._complete(call, caller, job, reply, began, wait=wait)
 
-    def _checked(self, call: Call, caller: Caller) -> Reply | None:
+    def _checked(self, call: Call, caller: Caller) -> Reply | Caller:
+        """The refusal, or the caller with the roles the policy grants it."""
         try:
-            return self._gate(call, caller)
+            caller = self.with_roles(caller)
+            return self._gate(call, caller) or caller
+        except OpsError as exc:  # a policy that does not load: said, never a traceback
+            return Reply.failure(exc.to_error(), call.entry["id"])
         except Exception as exc:
             log.exception("checking %s failed unexpectedly", call.entry["id"])
             return Reply.failure(_internal(exc), call.entry["id"])
@@ -342,14 +369,17 @@ class Runtime:
             entry=entry,
             args=call.args,
             user=caller.user,
+            groups=tuple(caller.groups),
             roles=tuple(caller.roles),
             channel=caller.channel,
             frontend=caller.frontend,
             format=caller.format,
             profile=caller.profile,
             confirmed=caller.confirmed,
-            approved_by=caller.approved_by,
+            approved_by=call.approver,
             confirm_token=caller.confirm_token,
+            token=caller.token,
+            reason=call.reason,
         )
         listener = caller.on_progress
 
@@ -430,11 +460,22 @@ class Runtime:
         self.masker.scrub(reply)
         return reply
 
-    def refuse(self, text: str | None, error: Error, caller: Caller | None = None) -> Reply:
-        """Answer a text that names no runnable command with ``error``, and record it."""
-        reply = Reply.failure(error)
+    def refuse(
+        self,
+        text: str | None,
+        error: Error,
+        caller: Caller | None = None,
+        *,
+        command: str | None = None,
+        reason: str | None = None,
+    ) -> Reply:
+        """Answer with ``error`` a call that runs nothing, and record it: a text that names no
+        runnable command, or a refusal before the runtime (a confirmation token refused, a
+        bearer token speaking for a user it may not): ``command`` is what it was about,
+        ``reason`` why it was refused."""
+        reply = Reply.failure(error, command)
         self.masker.scrub(reply)
-        self._record(caller or Caller(), None, text, reply, time.perf_counter())
+        self._record(caller or Caller(), None, text, reply, time.perf_counter(), command=command, reason=reason)
         return reply
 
     def chat_text(self, parsed: Parsed) -> str:
@@ -451,15 +492,25 @@ class Runtime:
         return None
 
     def _record(
-        self, caller: Caller, call: Call | None, text: str | None, reply: Reply, started: float, *, wait: bool = True
+        self,
+        caller: Caller,
+        call: Call | None,
+        text: str | None,
+        reply: Reply,
+        started: float,
+        *,
+        command: str | None = None,
+        reason: str | None = None,
+        wait: bool = True,
     ) -> None:
         """Add the invocation to the audit trail (secrets masked) and, with ``wait``, wait
         until it is committed (what was answered is in the trail); never fails the command."""
         audit = self._audit_or_none()
         if audit is None:
             return
-        from opspack.audit import RECORD_WAIT_S, Record
+        from opspack.audit import RECORD_WAIT_S, Record, error_kind
 
+        why = call.reason if call else reason
         try:
             round_ = audit.record(
                 Record(
@@ -467,12 +518,15 @@ class Runtime:
                     user=caller.user,
                     channel=caller.channel,
                     frontend=caller.frontend,
-                    command=call.entry["id"] if call else None,
+                    command=call.entry["id"] if call else command,
                     text=call.text if call else (self.masker(_printable(text)) if text else None),
                     args=call.masked_args if call else "{}",
                     ok=reply.ok,
-                    error_kind=reply.error.kind if reply.error else None,
+                    error_kind=error_kind(reply),
                     duration_ms=(time.perf_counter() - started) * 1000,
+                    token=caller.token,
+                    approver=call.approver if call else None,
+                    reason=self.masker(why) if why else None,
                 )
             )
         except Exception:
@@ -489,7 +543,9 @@ class Runtime:
         cid = entry["id"]
         policy = self.policy
         if policy is not None:
-            refusal = policy.gate(entry, caller)
+            verdict = policy.judge(entry, caller)
+            call.reason, call.approver = verdict.reason, verdict.approver
+            refusal = verdict.error
             if refusal is not None:
                 if refusal.confirm is not None:  # an approval request: say exactly what would run
                     refusal.confirm.args = dict(call.args)
@@ -498,7 +554,10 @@ class Runtime:
         for gate in self.gates:
             refusal = gate(entry, caller)
             if refusal is not None:
+                call.reason = refusal.message
                 return Reply.failure(refusal, cid)
+        if caller.confirmed and entry["effects"].get("confirm") and call.approver is None:
+            call.reason = f"{call.reason}; confirmed" if call.reason else "confirmed"
         return None
 
     def _execute(self, call: Call, caller: Caller) -> Reply:
@@ -633,12 +692,16 @@ class Call:
     One thread uses a call at a time: the lazy values need no lock (functools'
     cached_property takes one lock shared by every instance on Python 3.11)."""
 
-    __slots__ = ("_masked_args", "_text", "args", "entry", "masker")
+    __slots__ = ("_masked_args", "_text", "approver", "args", "entry", "masker", "reason")
 
     def __init__(self, entry: Entry, args: dict[str, Any], masker: Masker) -> None:
         self.entry = entry
         self.args = args
         self.masker = masker
+        #: why the policy (and the gates) let it through or refused it, for the audit trail
+        self.reason: str | None = None
+        #: who approved it, when it needed a second person's approval and that approval held
+        self.approver: str | None = None
         self._masked_args: str | None = None
         self._text: str | None = None
 

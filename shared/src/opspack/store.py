@@ -12,8 +12,9 @@ One :class:`Database` is opened from a URL and shared by whatever keeps tables i
 SQL is written once for both: ``?`` placeholders (turned into psycopg's ``%s``),
 identifiers that are keywords in PostgreSQL double-quoted (``"user"``), no ``?`` or
 ``%`` in comments. Tables are declared with :class:`Table` and :class:`Column` and
-created with :meth:`Database.create_tables` (``CREATE ... IF NOT EXISTS``, so opening an
-existing database changes nothing in it)::
+created with :meth:`Database.create_tables` (``CREATE ... IF NOT EXISTS``; in a table made by
+an earlier version it adds the nullable columns declared since, ``ALTER TABLE ... ADD COLUMN``,
+and their indexes, and changes nothing else)::
 
     JOBS = Table("jobs", (
         Column("id", "INTEGER", nullable=False, primary_key=True, autoincrement=True),
@@ -481,19 +482,45 @@ class Database:
         return rows[0][0] if rows else None
 
     def create_tables(self, *tables: Table) -> None:
-        """Create the tables and their indexes unless they exist (existing ones are left as they are)."""
+        """Create the tables and their indexes unless they exist. A table an earlier version
+        made gets the columns declared since (each must be nullable: the rows it holds have
+        no value for it), added at its end, as a new table has them; nothing else changes."""
         with self.transaction() as tx:
             if self.dialect == "postgresql":
                 # two processes creating the same table at once would collide in the catalog
                 tx.execute("SELECT pg_advisory_xact_lock(?)", (_SCHEMA_LOCK,))
             for table in tables:
-                for statement in table.ddl(self.dialect):
+                statements = table.ddl(self.dialect)
+                tx.execute(statements[0])  # CREATE TABLE IF NOT EXISTS
+                present = self._columns(tx, table.name)
+                for column in table.columns:
+                    if column.name in present:
+                        continue
+                    if not column.nullable or column.primary_key:
+                        raise ConfigError(
+                            f"{redact(self.url)}: table {table.name} lacks column {column.name}, "
+                            "which cannot be added to rows that exist",
+                            "Use a database made by this version, or move the table aside.",
+                        )
+                    tx.execute(f"ALTER TABLE {quote(table.name)} ADD COLUMN {quote(column.name)} {column.type}")
+                for statement in statements[1:]:  # the indexes
                     tx.execute(statement)
 
     @functools.cached_property
     def writer(self) -> Writer:
         """The one thread that writes what the stores of this database keep behind."""
         return Writer(self)
+
+    def _columns(self, tx: Transaction, table: str) -> set[str]:
+        """The names of the columns ``table`` has in this database."""
+        if self.dialect == "sqlite":
+            return {str(row[0]) for row in tx.query("SELECT name FROM pragma_table_info(?)", (table,))}
+        rows = tx.query(
+            "SELECT column_name FROM information_schema.columns WHERE table_schema = current_schema() "
+            "AND table_name = ?",
+            (table,),
+        )
+        return {str(row[0]) for row in rows}
 
     def close(self) -> None:
         """Write what is pending (:attr:`writer`), then close the idle connections (those

@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 import datetime as dt
+from typing import TYPE_CHECKING
 
 from opspack import Context, Table, command
 from opspack.grammar import parse_since
 from opspack.registry import Registry
 
 from opspack_core._store import audit_of
+
+if TYPE_CHECKING:
+    from opspack.audit import Record
 
 
 def _when(at: float) -> str:
@@ -70,7 +74,7 @@ def list_(
             r.channel or "",
             r.frontend,
             r.text or r.command or "",
-            "ok" if r.ok else r.error_kind,
+            _outcome(r),
             round(r.duration_ms),
         ]
         for r in records
@@ -81,6 +85,12 @@ def list_(
         row_status=["ok" if r.ok else "warning" for r in records],
         title=f"History ({len(rows)} most recent)",
     )
+
+
+def _outcome(record: Record) -> str:
+    """``ok`` or the error kind, and who approved it."""
+    outcome = "ok" if record.ok else str(record.error_kind)
+    return f"{outcome}, approved by {record.approver}" if record.approver else outcome
 
 
 @command(group="history", verb="stats", words=["history", "stats"], examples=["history stats --since 7d"], settings=[])

@@ -30,8 +30,8 @@ pack = Pack(
         ),
         Setting(
             "role_jobs",
-            "job globs per chat role, `role=glob|glob; role2=glob`: a caller with one of these roles may "
-            "start the union of its roles' globs instead of allowed_jobs",
+            "job globs per policy role, `role=glob|glob; role2=glob`: a caller the policy grants one of "
+            "these roles may start the union of its roles' globs instead of allowed_jobs",
             default="",
         ),
         Setting("timeout", "seconds to wait for each HTTP request", type="float", default=15.0),

@@ -30,7 +30,8 @@ def parse_role_jobs(value: str) -> dict[str, list[str]]:
 
 
 def job_globs(settings: Mapping[str, Any], roles: Sequence[str]) -> list[str]:
-    """The globs that apply to a caller with ``roles``."""
+    """The globs that apply to a caller with ``roles`` (the roles the policy grants it,
+    ``ctx.caller.roles``; never names a front-end passed)."""
     by_role = parse_role_jobs(str(settings.get("role_jobs") or ""))
     matched = [g for r in roles if r in by_role for g in by_role[r]]
     if matched:

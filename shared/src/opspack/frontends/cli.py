@@ -1,4 +1,5 @@
-"""The ``opspack`` command line: list, help, run, shell, serve, mcp, slack, worker and registry build|check."""
+"""The ``opspack`` command line: list, help, run, shell, serve, mcp, slack, worker, history,
+policy check and registry build|check."""
 
 from __future__ import annotations
 
@@ -69,7 +70,7 @@ def _gateway(args: argparse.Namespace, **runtime_options: Any) -> Any:
 def _caller(args: argparse.Namespace, **fields: Any) -> Any:
     from opspack.context import Caller
 
-    return Caller(user=args.user, roles=tuple(args.role or ()), frontend="cli", **fields)
+    return Caller(user=args.user, groups=tuple(args.group or ()), frontend="cli", **fields)
 
 
 def cmd_list(args: argparse.Namespace) -> int:
@@ -155,7 +156,7 @@ def cmd_shell(args: argparse.Namespace) -> int:
     from opspack.frontends.shell import run_shell
 
     return run_shell(
-        _registry(args), fmt=args.format, profile=args.profile, user=args.user, roles=tuple(args.role or ())
+        _registry(args), fmt=args.format, profile=args.profile, user=args.user, groups=tuple(args.group or ())
     )
 
 
@@ -205,6 +206,39 @@ def cmd_history(args: argparse.Namespace) -> int:
         return exit_code(reply)
     finally:
         runtime.close()
+
+
+def cmd_policy(args: argparse.Namespace) -> int:
+    """``opspack policy check [FILE]``: the policy (FILE, else the one in force) against the
+    installed registry (or ``--registry``); each problem on a line, exit 1 on any."""
+    from opspack.errors import ConfigError
+    from opspack.policy import check, policy_path
+    from opspack.settings import Config
+
+    try:
+        path = Path(args.file) if args.file else policy_path(Config.load().data)
+    except ConfigError as exc:
+        sys.stderr.write(f"opspack policy: {exc.message}\n")
+        return EXIT_ERROR
+    if path is None:
+        sys.stderr.write(
+            "opspack policy: no policy file given, and none is configured (OPSPACK_POLICY or [policy] file)\n"
+        )
+        return EXIT_USAGE
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        sys.stderr.write(f"opspack policy: {path} cannot be read: {exc.strerror}\n")
+        return EXIT_ERROR
+    registry = _registry(args)
+    problems = check(text, registry.commands, str(path))
+    for problem in problems:
+        _print(problem)
+    if problems:
+        sys.stderr.write(f"opspack policy: {len(problems)} problem(s) in {path}\n")
+        return EXIT_ERROR
+    _print(f"{path}: loads, and every pattern matches one of the {len(registry)} commands")
+    return EXIT_OK
 
 
 def cmd_registry(args: argparse.Namespace) -> int:
@@ -326,7 +360,13 @@ def parser() -> argparse.ArgumentParser:
 
     def who(s: argparse.ArgumentParser) -> None:
         s.add_argument("--user", default=_local_user(), help="run or look as this user (default: you)")
-        s.add_argument("--role", action="append", help="a group or role the user has (repeatable)")
+        s.add_argument(
+            "--group",
+            "--role",
+            dest="group",
+            action="append",
+            help="a group the user is in, mapped to roles by the policy's [groups] (repeatable)",
+        )
 
     s = sub.add_parser("list", help="list the commands of the installed packs")
     who(s)
@@ -387,6 +427,11 @@ def parser() -> argparse.ArgumentParser:
     s.add_argument("--json", action="store_true", help="print the records as a JSON list")
     s.add_argument("--as-user", dest="user_self", default=_local_user(), help=argparse.SUPPRESS)
     s.set_defaults(func=cmd_history)
+
+    s = sub.add_parser("policy", help="check a permission policy against the installed commands")
+    s.add_argument("action", choices=["check"])
+    s.add_argument("file", nargs="?", help="the policy file (default: OPSPACK_POLICY or [policy] file)")
+    s.set_defaults(func=cmd_policy)
 
     s = sub.add_parser("registry", help="build or check the generated registry")
     s.add_argument("action", choices=["build", "check"])

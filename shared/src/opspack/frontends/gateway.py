@@ -8,7 +8,8 @@ The command line, the shell, ``opspack serve``, Teams, Slack, MCP and Errbot all
   :meth:`~opspack.runtime.Runtime.run` (no second lookup);
 - gives each confirmation request a one-time token (:mod:`opspack.confirm`) and, when a
   call presents a valid token, runs the confirmed command with ``Caller(confirmed=True)``
-  (an approval runs as the requester, with the approver recorded);
+  (an approval runs as the requester, with the approver recorded), and records every
+  token it refuses, with why, in the audit trail;
 - shows a caller the commands they may run, through the runtime's one filter
   (:meth:`~opspack.runtime.Runtime.visible_commands`).
 """
@@ -22,7 +23,7 @@ from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
 from opspack import grammar
-from opspack.confirm import DEFAULT_TTL_S, Confirmations
+from opspack.confirm import DEFAULT_TTL_S, Confirmations, Pending, Refused
 from opspack.context import Caller
 from opspack.errors import OpsError
 from opspack.jobs import Job, JobsSettings
@@ -234,6 +235,16 @@ class Gateway:
         """Run what ``token`` confirms (the shell's "yes", a Slack button, an MCP elicitation)."""
         return self._confirmed(token, caller, None)
 
+    def decline(self, token: str, caller: Caller) -> bool:
+        """Throw ``token`` away unused because ``caller`` said no (recorded); False when it was
+        not pending."""
+        pending = self.confirmations.peek(token)
+        if pending is None or not self.confirmations.discard(token, caller.user):
+            return False
+        error = Error("denied", f"Not run: {caller.user} declined `{pending.text or pending.command}`.")
+        self.runtime.refuse(pending.text, error, caller, command=pending.command, reason=f"declined by {caller.user}")
+        return True
+
     # -- what the caller sees ----------------------------------------------------------
     def visible(self, caller: Caller) -> list[Entry]:
         """The registry entries ``caller`` may run."""
@@ -267,7 +278,7 @@ class Gateway:
     def _issue(self, reply: Reply, caller: Caller) -> Reply:
         if reply.error is None or reply.error.confirm is None:
             return reply
-        return self.confirmations.issue(reply, caller.user, caller.channel, caller.roles)
+        return self.confirmations.issue(reply, caller.user, caller.channel, caller.groups)
 
     def _confirmed(self, token: str, caller: Caller, text: str | None) -> Reply:
         waiting = self.confirmations.peek(token)
@@ -282,30 +293,37 @@ class Gateway:
             and not policy.may_approve(waiting.approvers, caller)
         ):
             who = ", ".join(waiting.approvers)
-            return Reply.failure(
-                Error(
-                    "denied",
-                    f"{caller.user} may not approve this: approvers are {who}.",
-                    f"Ask a member of {who} to answer `confirm {token}`.",
-                ),
-                waiting.command,
+            error = Error(
+                "denied",
+                f"{caller.user} may not approve this: approvers are {who}.",
+                f"Ask a member of {who} to answer `confirm {token}`.",
             )
+            return self._refused(caller, waiting, f"not an approver: approvers are {who}", error)
         try:
             pending = self.confirmations.redeem(token, caller.user, text)
+        except Refused as exc:
+            return self.runtime.refuse(exc.text, exc.to_error(), caller, command=exc.command, reason=exc.reason)
         except OpsError as exc:
             return Reply.failure(exc.to_error())
-        if pending.approvers:  # run it as the requester, approved by the caller
+        if pending.approvers:  # run it as the requester, where they asked, approved by the caller
             runner = dataclasses.replace(
                 caller,
                 user=pending.user,
-                roles=pending.roles,
+                groups=pending.groups,
+                channel=pending.channel,
                 approved_by=caller.user,
+                approver_groups=caller.groups,
+                approver_channel=caller.channel,
                 confirmed=True,
                 confirm_token=token,
             )
         else:
             runner = dataclasses.replace(caller, confirmed=True, confirm_token=token)
         return self.runtime.invoke(pending.command, pending.args, runner)
+
+    def _refused(self, caller: Caller, pending: Pending, reason: str, error: Error) -> Reply:
+        """Answer a confirmation token refused before it was used, and record it."""
+        return self.runtime.refuse(pending.text, error, caller, command=pending.command, reason=reason)
 
 
 def _default_confirmations(runtime: Runtime, ttl: float) -> Confirmations:

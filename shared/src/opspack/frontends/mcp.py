@@ -216,7 +216,7 @@ class McpFrontend:
         from opspack.results import Error
 
         if confirm.token:
-            self.gateway.confirmations.discard(confirm.token)
+            self.gateway.decline(confirm.token, self.caller())
         what = confirm.text or confirm.command
         said = "declined" if action == "decline" else "dismissed the question"
         return Reply.failure(Error("denied", f"Not run: the user {said} `{what}`."), confirm.command)
@@ -389,6 +389,11 @@ def run_stdio(
     # the tools run in worker processes: a hung backend is stopped at its timeout, and the
     # client's progress token follows the command there
     runtime = Runtime(registry, executor=for_runner)
+    try:
+        runtime.require_policy()  # a policy that does not load: the server does not start
+    except BaseException:
+        runtime.close()
+        raise
     frontend = McpFrontend(Gateway(runtime), grouped=group_tools, user=user, profile=profile)
     server = build_server(frontend)
 

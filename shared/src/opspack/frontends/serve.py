@@ -4,10 +4,10 @@ Endpoints (every one but ``GET /healthz`` needs ``Authorization: Bearer <token>`
 
 - ``GET /healthz``: liveness, no token.
 - ``GET /registry``: registry.json's shape, holding what the caller may run
-  (``?user=...&roles=a,b``; the runtime's gates decide).
-- ``POST /invoke``: ``{"command": id, "args": {...}, "user", "roles", "channel", "format",
+  (``?user=...&groups=a,b``; the runtime's gates decide).
+- ``POST /invoke``: ``{"command": id, "args": {...}, "user", "groups", "channel", "format",
   "profile", "confirm_token"}``.
-- ``POST /chat``: ``{"text": "vm list --cluster c1", "user", "roles", "channel", "format",
+- ``POST /chat``: ``{"text": "vm list --cluster c1", "user", "groups", "channel", "format",
   "profile", "confirm_token"}``.
 - ``GET /openapi.json``: the OpenAPI 3.1 document of all this.
 - ``POST /teams/messages``: Microsoft Teams outgoing webhook (HMAC-signed, see
@@ -35,10 +35,19 @@ worker's pipe is read when it is readable: no thread is woken); confirmations, a
 and anything that may wait for a database go through worker threads (``anyio.to_thread``
 with a capacity limiter, ``threads``), so a slow backend never blocks the event loop.
 
-Settings: ``OPSPACK_SERVE_TOKENS`` (comma-separated; each may be an ``env:``, ``file:``
-or ``vault:`` reference) or ``tokens = [...]`` in the ``[serve]`` table of opspack.toml;
-``max_body`` (bytes, default 1 MiB), ``confirm_ttl`` (seconds) and ``threads`` in the
-same table or as ``OPSPACK_SERVE_<NAME>``.
+Who is calling: each bearer token has a name. ``[serve.tokens.<name>]`` tables give
+``token`` (a value or an ``env:``, ``file:`` or ``vault:`` reference), ``users`` (``"*"`` or
+the list of chat users the bot may speak for) and ``groups`` (true: it may pass group
+names; default false). ``OPSPACK_SERVE_TOKENS`` (comma-separated references or values) or a
+list ``tokens = [...]`` in ``[serve]`` still work: those are named ``default``, ``default2``
+..., speak for any user and may pass groups (they could name any user anyway). A request's
+``groups`` (or ``roles``, its older name) are group names, mapped to roles only by the
+policy's ``[groups]``. A call for a user outside its token's ``users``, or with groups from
+a token that may not pass them, answers 403 with a result object (kind ``denied``) and is
+recorded. The token's name is in every audit record of its calls.
+
+Settings: ``max_body`` (bytes, default 1 MiB), ``confirm_ttl`` (seconds) and ``threads`` in
+the ``[serve]`` table or as ``OPSPACK_SERVE_<NAME>``.
 """
 
 from __future__ import annotations
@@ -47,7 +56,7 @@ import gc
 import json
 import logging
 import os
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -56,10 +65,20 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from opspack.context import Caller
 from opspack.errors import ConfigError
 from opspack.frontends.gateway import Gateway
-from opspack.frontends.guard import PUBLIC_PATHS, BodyTooLarge, Guard, failure_body, too_large
+from opspack.frontends.guard import (
+    PUBLIC_PATHS,
+    TEAMS_TOKEN_NAME,
+    TOKEN_SCOPE_KEY,
+    BearerToken,
+    BodyTooLarge,
+    Guard,
+    bearer_tokens,
+    failure_body,
+    too_large,
+)
 from opspack.jobs import STATES, Job
 from opspack.renderers import FORMATS, render
-from opspack.results import Reply
+from opspack.results import Error, Reply
 from opspack.settings import Config, resolve_reference
 from opspack.version import __version__
 
@@ -83,7 +102,12 @@ class _CallerFields(BaseModel):
     model_config = ConfigDict(extra="forbid", populate_by_name=True)
 
     user: str = Field("anonymous", max_length=256, description="who asks (the bot's user id or name)")
-    roles: list[str] = Field(default_factory=list, description="the user's roles, for permission checks")
+    groups: list[str] = Field(
+        default_factory=list,
+        description="the user's groups on the platform; the policy's [groups] maps them to roles "
+        "(the bearer token must be allowed to pass groups)",
+    )
+    roles: list[str] = Field(default_factory=list, description="the older name of `groups`: group names, not roles")
     channel: str | None = Field(None, max_length=256, description="where the user asks")
     format: FormatName = Field("json", description="json: the result object; other: rendered too")
     profile: str | None = Field(None, max_length=128, description="settings profile to use")
@@ -96,14 +120,17 @@ class _CallerFields(BaseModel):
         description="answer 202 with the job at once; follow it at /jobs/<id> or /jobs/<id>/events",
     )
 
-    def caller(self, frontend: str) -> Caller:
+    def caller(self, frontend: str, token: str | None = None) -> Caller:
+        """Who asks: the user, their groups (``groups`` and ``roles`` together), where, and
+        the name of the bearer token the request came with."""
         return Caller(
             user=self.user,
-            roles=tuple(self.roles),
+            groups=tuple(dict.fromkeys([*self.groups, *self.roles])),
             channel=self.channel,
             frontend=frontend,
             format=self.format,
             profile=self.profile,
+            token=token,
         )
 
 
@@ -123,29 +150,41 @@ class ChatRequest(_CallerFields):
 # -- settings -------------------------------------------------------------------
 @dataclass
 class ServeSettings:
-    """The runner's own settings (tokens, limits)."""
+    """The runner's own settings (tokens, limits). ``tokens``: :class:`BearerToken`, or plain
+    values (named by position, ``default``, ``default2`` ...)."""
 
-    tokens: list[str] = field(default_factory=list)
+    tokens: Sequence[BearerToken | str] = field(default_factory=list)
     max_body: int = DEFAULT_MAX_BODY
     confirm_ttl: float = 300.0
     threads: int = DEFAULT_THREADS
+
+    @property
+    def bearer(self) -> list[BearerToken]:
+        """The tokens, each with its name."""
+        return bearer_tokens(self.tokens)
 
     @classmethod
     def load(cls, config: Config) -> ServeSettings:
         table = config.table("serve")
         env = config.environ
         raw_tokens: Any = env.get("OPSPACK_SERVE_TOKENS")
+        configured = table.get("tokens", [])
+        named: dict[str, Any] = configured if isinstance(configured, dict) else {}
         if raw_tokens:
             items = [t for t in str(raw_tokens).split(",") if t.strip()]
+        elif isinstance(configured, str):
+            items = [configured]
+        elif isinstance(configured, list):
+            items = configured
         else:
-            items = table.get("tokens", [])
-            if isinstance(items, str):
-                items = [items]
-        tokens = []
+            items = []
+        tokens: list[BearerToken | str] = []
         for item in items:
             value, _ = resolve_reference(str(item).strip(), env)
             if value:
                 tokens.append(value)
+        tokens += [_named_token(name, spec, env) for name, spec in named.items()]
+        _distinct(bearer_tokens(tokens))
 
         def number(name: str, default: float) -> float:
             raw = env.get(f"OPSPACK_SERVE_{name.upper()}", table.get(name, default))
@@ -160,6 +199,52 @@ class ServeSettings:
             confirm_ttl=number("confirm_ttl", 300.0),
             threads=int(number("threads", DEFAULT_THREADS)),
         )
+
+
+#: the keys of a ``[serve.tokens.<name>]`` table
+_TOKEN_KEYS = ("token", "users", "groups")
+
+
+def _named_token(name: str, spec: Any, env: Mapping[str, str]) -> BearerToken:
+    """A ``[serve.tokens.<name>]`` table as a token."""
+    where = f"[serve.tokens.{name}]"
+    hint = 'Write token = "env:NAME" (or a value), users = ["alice", "bob"] or "*", groups = true or false.'
+    if not isinstance(spec, dict):
+        raise ConfigError(f"{where} must be a table", hint)
+    unknown = sorted(set(spec) - set(_TOKEN_KEYS))
+    if unknown:
+        raise ConfigError(f"{where} has unknown keys {', '.join(unknown)}", hint)
+    if name == TEAMS_TOKEN_NAME:
+        raise ConfigError(f"{where}: the name {name} is the Teams webhook's in the audit trail", "Name it otherwise.")
+    raw = spec.get("token")
+    if not isinstance(raw, str) or not raw.strip():
+        raise ConfigError(f"{where} has no token", hint)
+    value, _ = resolve_reference(raw.strip(), env)
+    if not value:
+        raise ConfigError(f"{where}: its token {raw.strip()!r} resolves to nothing", hint)
+    users = spec.get("users")
+    if users == "*":
+        allowed: frozenset[str] | None = None
+    elif isinstance(users, list) and users and all(isinstance(u, str) and u for u in users):
+        allowed = frozenset(users)
+    else:
+        raise ConfigError(f'{where}: users must be "*" or a list of chat users (got {users!r})', hint)
+    groups = spec.get("groups", False)
+    if not isinstance(groups, bool):
+        raise ConfigError(f"{where}: groups must be true or false (got {groups!r})", hint)
+    return BearerToken(name, value, allowed, groups)
+
+
+def _distinct(tokens: list[BearerToken]) -> None:
+    """Each name and each value once (one value under two names would make the name a guess)."""
+    names = [t.name for t in tokens]
+    twice = sorted({n for n in names if names.count(n) > 1})
+    if twice:
+        raise ConfigError(f"serve: two tokens are named {', '.join(twice)}", "Give each token its own name.")
+    values = [t.value for t in tokens]
+    if len(set(values)) != len(values):
+        same = [t.name for t in tokens if values.count(t.value) > 1]
+        raise ConfigError(f"serve: tokens {', '.join(same)} have the same value", "Give each bot its own token.")
 
 
 def _event(name: str, data: Any) -> bytes:
@@ -201,8 +286,8 @@ def create_app(
     async def offload(func: Any, *args: Any) -> Any:
         return await anyio.to_thread.run_sync(func, *args, limiter=get_limiter())
 
-    for token in settings.tokens:
-        gateway.runtime.masker.add(token)
+    for bearer in settings.bearer:
+        gateway.runtime.masker.add(bearer.value)
 
     async def parse(request: Request, model: type[BaseModel]) -> Any:
         try:
@@ -229,9 +314,43 @@ def create_app(
     async def healthz(request: Request) -> Response:
         return JSONResponse({"ok": True, "version": __version__, "commands": len(gateway.registry)})
 
+    def token_of(request: Request) -> BearerToken | None:
+        token: BearerToken | None = request.scope.get(TOKEN_SCOPE_KEY)
+        return token
+
+    def forbidden(why: str, command: str | None = None) -> Response:
+        hint = (
+            "Use a bearer token made for this user (its `users` in [serve.tokens.<name>]), or ask the runner's admin."
+        )
+        return JSONResponse(Reply.failure(Error("denied", why, hint), command).to_dict(), status_code=403)
+
+    async def speaking(
+        request: Request, body: _CallerFields, command: str | None, text: str | None
+    ) -> Caller | Response:
+        """The caller of a call, or the 403 that refuses it (recorded in the audit trail)
+        when its token may not speak for that user or pass groups."""
+        token = token_of(request)
+        caller = body.caller("http", token.name if token is not None else None)
+        why = token.refusal(caller.user, caller.groups) if token is not None else None
+        if why is None:
+            return caller
+        response = forbidden(why, command)
+        error = Error("denied", why)
+        await offload(lambda: gateway.runtime.refuse(text, error, caller, command=command, reason=why))
+        return response
+
+    def may_see(request: Request, user: str) -> bool:
+        token = token_of(request)
+        return token is None or token.refusal(user) is None
+
     async def registry(request: Request) -> Response:
-        roles = tuple(r for r in request.query_params.get("roles", "").split(",") if r)
-        caller = Caller(user=request.query_params.get("user", "anonymous"), roles=roles, frontend="http")
+        query = request.query_params
+        groups = tuple(g for name in ("groups", "roles") for g in query.get(name, "").split(",") if g)
+        token = token_of(request)
+        caller = Caller(user=query.get("user", "anonymous"), groups=groups, frontend="http")
+        why = token.refusal(caller.user, caller.groups) if token is not None else None
+        if why is not None:
+            return forbidden(why)
         return JSONResponse(gateway.registry_data(caller))
 
     def accepted(started: Job | Reply, fmt: str) -> Response:
@@ -243,24 +362,28 @@ def create_app(
         body: InvokeRequest = await parse(request, InvokeRequest)
         if not body.command and not body.confirm_token:
             raise HTTPException(400, "Malformed request: command is required (or a confirm_token).")
+        caller = await speaking(request, body, body.command, body.command)
+        if not isinstance(caller, Caller):
+            return caller
         if body.run_async:
             started = await anyio.to_thread.run_sync(
-                gateway.start_invoke, body.command, body.args, body.caller("http"), body.confirm_token
+                gateway.start_invoke, body.command, body.args, caller, body.confirm_token
             )
             return accepted(started, body.format)
-        reply = await gateway.invoke_async(body.command, body.args, body.caller("http"), body.confirm_token, offload)
+        reply = await gateway.invoke_async(body.command, body.args, caller, body.confirm_token, offload)
         return respond(reply, body.format)
 
     async def chat(request: Request) -> Response:
         body: ChatRequest = await parse(request, ChatRequest)
         if not (body.text and body.text.strip()) and not body.confirm_token:
             raise HTTPException(400, "Malformed request: text is required (or a confirm_token).")
+        caller = await speaking(request, body, None, body.text)
+        if not isinstance(caller, Caller):
+            return caller
         if body.run_async:
-            started = await anyio.to_thread.run_sync(
-                gateway.start_chat, body.text, body.caller("http"), body.confirm_token
-            )
+            started = await anyio.to_thread.run_sync(gateway.start_chat, body.text, caller, body.confirm_token)
             return accepted(started, body.format)
-        reply = await gateway.chat_async(body.text, body.caller("http"), body.confirm_token, offload)
+        reply = await gateway.chat_async(body.text, caller, body.confirm_token, offload)
         return respond(reply, body.format)
 
     def job_of(request: Request) -> int:
@@ -277,6 +400,8 @@ def create_app(
         found = await anyio.to_thread.run_sync(gateway.runtime.jobs.get, job_id)
         if found is None:
             return JSONResponse(failure_body(f"There is no job {job_id}.", "GET /jobs lists them.", "not_found"), 404)
+        if not may_see(request, found.user):
+            return forbidden(f"Job {job_id} is {found.user}'s, whom this token may not speak for.")
         body = found.to_dict()
         if fmt != "json" and found.reply is not None:  # its result as /chat renders it (a bot posts it as is)
             body["rendered"] = render(Reply.from_dict(found.reply), fmt)
@@ -292,16 +417,21 @@ def create_app(
             limit = int(query.get("limit", "50"))
         except ValueError:
             raise HTTPException(400, "Malformed request: limit must be a number.") from None
-        found = await anyio.to_thread.run_sync(
-            lambda: gateway.runtime.jobs.find(user=query.get("user") or None, states=states, limit=limit)
-        )
-        return JSONResponse({"jobs": [j.to_dict() for j in found]})
+        user = query.get("user") or None
+        token = token_of(request)
+        if user is not None and not may_see(request, user):
+            return forbidden(f"The token {token.name if token else '?'} may not speak for {user}.")
+        found = await anyio.to_thread.run_sync(lambda: gateway.runtime.jobs.find(user=user, states=states, limit=limit))
+        # a token bound to users sees their jobs only
+        return JSONResponse({"jobs": [j.to_dict() for j in found if may_see(request, j.user)]})
 
     async def job_events(request: Request) -> Response:
         job_id = job_of(request)
         first = await anyio.to_thread.run_sync(gateway.runtime.jobs.get, job_id)
         if first is None:
             return JSONResponse(failure_body(f"There is no job {job_id}.", "GET /jobs lists them.", "not_found"), 404)
+        if not may_see(request, first.user):
+            return forbidden(f"Job {job_id} is {first.user}'s, whom this token may not speak for.")
 
         async def stream() -> AsyncIterator[bytes]:
             state, lines = None, 0
@@ -353,7 +483,7 @@ def create_app(
         *(extra_routes or []),
     ]
     app = Starlette(routes=routes, exception_handlers={HTTPException: http_error})
-    app.add_middleware(Guard, tokens=settings.tokens, max_body=settings.max_body, public=public_paths)
+    app.add_middleware(Guard, tokens=settings.bearer, max_body=settings.max_body, public=public_paths)
     app.state.gateway = gateway
     return app
 
@@ -441,6 +571,7 @@ def openapi_document() -> dict[str, Any]:
     errors = {
         "400": failure("Malformed request"),
         "401": failure("Missing or unknown bearer token"),
+        "403": failure("The bearer token may not speak for this user, or may not pass groups"),
         "413": failure("Body over the size limit"),
     }
 
@@ -477,11 +608,18 @@ def openapi_document() -> dict[str, Any]:
                     "summary": "The registry, holding what the caller may run",
                     "parameters": [
                         {"name": "user", "in": "query", "schema": {"type": "string"}},
-                        {"name": "roles", "in": "query", "schema": {"type": "string"}, "description": "a,b"},
+                        {"name": "groups", "in": "query", "schema": {"type": "string"}, "description": "a,b"},
+                        {
+                            "name": "roles",
+                            "in": "query",
+                            "schema": {"type": "string"},
+                            "description": "the older name of groups",
+                        },
                     ],
                     "responses": {
                         "200": {"description": "registry.json's shape"},
                         "401": errors["401"],
+                        "403": errors["403"],
                     },
                 }
             },
@@ -519,12 +657,23 @@ def serve(
     if not settings.tokens:
         raise ConfigError(
             "opspack serve has no bearer tokens, so nobody could use it",
-            "Set OPSPACK_SERVE_TOKENS (comma-separated; env:, file: or vault: references allowed) "
-            "or `tokens = [...]` in the [serve] table of opspack.toml.",
+            "Add [serve.tokens.<name>] tables (token, users, groups) to opspack.toml, or set "
+            "OPSPACK_SERVE_TOKENS (comma-separated; env:, file: or vault: references allowed).",
         )
     runtime = Runtime(registry, config=config, max_workers=settings.threads, executor=for_runner)
-    app = build_app(runtime, config=config, settings=settings)
-    log.info("opspack serve: %d commands on http://%s:%d", len(runtime.registry), host, port)
+    try:
+        runtime.require_policy()
+        app = build_app(runtime, config=config, settings=settings)
+    except BaseException:
+        runtime.close()
+        raise
+    log.info(
+        "opspack serve: %d commands on http://%s:%d; tokens %s",
+        len(runtime.registry),
+        host,
+        port,
+        ", ".join(t.name for t in settings.bearer),
+    )
     # What is loaded now lives as long as the runner: out of the collector's way, so that its
     # full collections scan only what calls leave behind (tens of ms less at the tail).
     gc.collect()

@@ -82,7 +82,7 @@ def run_shell(
     fmt: str = "text",
     profile: str | None = None,
     user: str = "local",
-    roles: tuple[str, ...] = (),
+    groups: tuple[str, ...] = (),
     executor: Any = None,
 ) -> int:
     """The console; ``executor``: where commands run (default: in this process; the demo's
@@ -122,7 +122,7 @@ def run_shell(
         """Run one typed line and show its answer."""
         streamed.clear()
         caller = Caller(
-            user=user, roles=roles, frontend="shell", format=fmt, profile=profile, on_progress=show_progress
+            user=user, groups=groups, frontend="shell", format=fmt, profile=profile, on_progress=show_progress
         )
         reply = run(functools.partial(gateway.chat, text, caller))
         if reply is None:
@@ -135,7 +135,7 @@ def run_shell(
             if not interactive:
                 out.write((answer or "") + "\n")
             if (answer or "").strip().lower() not in ("y", "yes"):
-                gateway.confirmations.discard(confirm.token)
+                gateway.decline(confirm.token, caller)
                 out.write("Cancelled.\n")
                 return
             reply = run(functools.partial(gateway.confirm, confirm.token, caller))

@@ -407,6 +407,11 @@ def run_slack(registry: Any = None, *, socket_mode: bool = True, port: int = 300
 
     # commands run on a pool of worker processes (or Celery), so long ones run in the background
     runtime = Runtime(registry, config=config, executor=for_runner)
+    try:
+        runtime.require_policy()  # a policy that does not load: the app does not start
+    except BaseException:
+        runtime.close()
+        raise
     gateway = Gateway(runtime)
     bot_token = setting("SLACK_BOT_TOKEN", True)
     command = os.environ.get("OPSPACK_SLACK_COMMAND", DEFAULT_COMMAND)

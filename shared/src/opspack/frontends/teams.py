@@ -44,7 +44,7 @@ from typing import TYPE_CHECKING, Any
 
 from opspack.context import Caller
 from opspack.errors import ConfigError
-from opspack.frontends.guard import BodyTooLarge, failure_body
+from opspack.frontends.guard import TEAMS_TOKEN_NAME, BodyTooLarge, failure_body
 from opspack.settings import Config, resolve_reference
 
 if TYPE_CHECKING:
@@ -119,7 +119,10 @@ def caller_of(activity: dict[str, Any]) -> Caller:
     sender = activity.get("from") or {}
     conversation = activity.get("conversation") or {}
     user = sender.get("aadObjectId") or sender.get("id") or sender.get("name") or "teams-user"
-    return Caller(user=str(user), channel=conversation.get("id"), frontend="teams", format="teams")
+    # no groups: Teams sends no memberships a policy could trust; the webhook's secret is the token
+    return Caller(
+        user=str(user), channel=conversation.get("id"), frontend="teams", format="teams", token=TEAMS_TOKEN_NAME
+    )
 
 
 def reply_activity(reply: Reply) -> dict[str, Any]:
