@@ -7,11 +7,14 @@ pre-built requests and timing each answer. Bounded by count and time. Compares
 with the naive way a non-Python bot would run a command without a runner: one
 `opspack run --format json` process per request.
 
-    python benchmarks/bench_serve.py [--connections 32] [--seconds 10] [--requests 20000] [--executors embedded,threads]
+    python benchmarks/bench_serve.py [--connections 32] [--seconds 10] [--requests 20000]
+        [--executors embedded,threads,celery]
 
 Prints requests/s and the latency percentiles, with the commands in the runner's worker
-processes (the default) and, for comparison, in threads of the runner; the target is
->= 1,000 requests/s with p99 < 50 ms at 32 connections on a 2-core machine.
+processes (the default), for comparison in threads of the runner, and on Celery (one
+`opspack worker --concurrency 4` over a Redis the benchmark starts); the target is
+>= 1,000 requests/s with p99 < 50 ms at 32 connections on a 2-core machine, with the
+runner's worker processes.
 """
 
 from __future__ import annotations
@@ -133,8 +136,8 @@ def main() -> None:
     p.add_argument(
         "--executors",
         type=lambda v: [x for x in v.split(",") if x],
-        default=["embedded", "threads"],
-        help="where commands run: embedded (worker processes), threads",
+        default=["embedded", "threads", "celery"],
+        help="where commands run: embedded (worker processes), threads, celery (Redis and a worker)",
     )
     p.add_argument("--seconds", type=float, default=10.0)
     p.add_argument("--requests", type=int, default=20_000)
@@ -160,7 +163,27 @@ def main() -> None:
         # one trivial command from every connection at once: the bulkheads (4 per user, 8 per
         # pack by default) would answer most of them `busy`, which is not what is measured here
         env.update(OPSPACK_JOBS_PER_USER=str(4 * args.connections), OPSPACK_JOBS_PER_PACK=str(4 * args.connections))
-        results = {ex: _measure(args, registry, {**env, "OPSPACK_JOBS_EXECUTOR": ex}) for ex in args.executors}
+        results = {}
+        for ex in args.executors:
+            settings = {"OPSPACK_JOBS_EXECUTOR": ex, "OPSPACK_AUDIT_URL": f"sqlite:///{tmp}/{ex}.db"}
+            if ex != "celery":
+                results[ex] = _measure(args, registry, {**env, **settings})
+                continue
+            from opspack_testkit.servers.redis import RedisServer
+
+            with RedisServer() as redis:
+                settings.update(OPSPACK_JOBS_EXECUTOR="embedded", OPSPACK_BROKER_URL=redis.url())
+                worker = subprocess.Popen(
+                    [_opspack(), "--registry", str(registry), "worker", "--concurrency", "4"],
+                    env={**env, **settings},
+                    stdout=subprocess.DEVNULL,
+                    stderr=subprocess.DEVNULL,
+                )
+                try:
+                    results[ex] = _measure(args, registry, {**env, **settings})
+                finally:
+                    worker.terminate()
+                    worker.wait(timeout=30)
 
         naive: list[float] = []
         for _ in range(args.naive):
@@ -182,21 +205,24 @@ def main() -> None:
         lat: list[float] = result["latencies"]
         rps = len(lat) / result["elapsed"]
         result["rps"] = rps
-        where = {"embedded": "the runner's worker processes", "threads": "threads of the runner"}.get(
-            executor, executor
-        )
-        print(f"  commands in {where} ([jobs] executor = {executor}):")
+        where = {
+            "embedded": "the runner's worker processes ([jobs] executor = embedded)",
+            "threads": "threads of the runner ([jobs] executor = threads)",
+            "celery": "a Celery worker of 4 processes over Redis ([jobs] broker)",
+        }.get(executor, executor)
+        print(f"  commands in {where}:")
         print(f"    requests:     {len(lat)} in {result['elapsed']:.2f} s, errors: {result['error_count']}")
         print(f"    throughput:   {rps:,.0f} requests/s   (target >= 1,000 with worker processes)")
-        print(
-            f"    latency (ms): p50 {_pct(lat, 0.50):.1f}  p90 {_pct(lat, 0.90):.1f}  "
-            f"p99 {_pct(lat, 0.99):.1f}  max {max(lat) * 1000:.1f}   (target p99 < 50)"
-        )
+        print(f"    latency (ms): p50 {_pct(lat, 0.50):.1f}  p90 {_pct(lat, 0.90):.1f}  ", end="")
+        print(f"p99 {_pct(lat, 0.99):.1f}  max {max(lat) * 1000:.1f}   (target p99 < 50)")
         if result["errors"]:
             print(f"    first errors: {result['errors']}")
     if {"embedded", "threads"} <= set(results):
         ratio = results["embedded"]["rps"] / results["threads"]["rps"]
         print(f"  worker processes answer {ratio:.2f}x the requests per second of threads")
+    if {"embedded", "celery"} <= set(results):
+        ratio = results["celery"]["rps"] / results["embedded"]["rps"]
+        print(f"  Celery answers {ratio:.2f}x the requests per second of the runner's worker processes")
     rps = max(r["rps"] for r in results.values())
     print("naive way, one `opspack run --format json` process per request:")
     print(
