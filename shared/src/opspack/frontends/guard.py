@@ -1,15 +1,31 @@
-"""The HTTP front-ends' guard: bearer tokens (401), the body-size limit (413), and the
-result-object shape of a request's own errors. Shared by :mod:`opspack.frontends.serve`
-and :mod:`opspack.frontends.teams`."""
+"""The HTTP front-ends' guard: bearer tokens (401), the per-token rate limit (429), the
+body-size limit (413), JSON read within a depth limit (400), and the result-object shape
+of a request's own errors. Shared by :mod:`opspack.frontends.serve` and
+:mod:`opspack.frontends.teams`.
+
+A token is taken from the ``Authorization: Bearer`` header only: a token anywhere else
+(the query string, a cookie) authenticates nothing. The name of the token that let a
+request in is put in its ASGI scope under :data:`TOKEN_SCOPE_KEY`; the rate limit keeps
+one bucket per name.
+"""
 
 from __future__ import annotations
 
 import hmac
+import itertools
 import json
-from collections.abc import Awaitable, Callable, MutableMapping
+import math
+import operator
+import re
+import time
+from collections.abc import Awaitable, Callable, MutableMapping, Sequence
 from typing import Any
 
 PUBLIC_PATHS = frozenset({"/healthz"})
+#: where the guard puts the name of the token a request came with
+TOKEN_SCOPE_KEY = "opspack.token"  # noqa: S105 - a key of the ASGI scope, not a secret
+#: how deep a request's JSON may nest, by default (a call's body is 3 or 4 deep)
+DEFAULT_JSON_DEPTH = 32
 
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
@@ -17,46 +33,117 @@ Receive = Callable[[], Awaitable[Message]]
 Send = Callable[[Message], Awaitable[None]]
 ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 
+#: the error kind of each status a front-end answers itself
+KINDS = {401: "denied", 403: "denied", 404: "not_found", 408: "timeout", 429: "busy"}
+
+
+def token_names(count: int) -> list[str]:
+    """The names of ``count`` tokens given as a list: ``default``, ``default2``, ``default3``..."""
+    return ["default" if i == 0 else f"default{i + 1}" for i in range(count)]
+
+
+class RateLimit:
+    """A token bucket per name: ``rate`` requests a second on average, ``burst`` at once.
+    Used from the event loop's thread only."""
+
+    def __init__(self, rate: float, burst: float) -> None:
+        self.rate = rate
+        self.burst = max(1.0, burst)
+        self._buckets: dict[str, tuple[float, float]] = {}  # name -> (tokens left, when counted)
+
+    def take(self, name: str, now: float | None = None) -> float:
+        """Take one request from ``name``'s bucket: 0 when it may go, else the seconds until it may."""
+        if self.rate <= 0:
+            return 0.0
+        now = time.monotonic() if now is None else now
+        left, then = self._buckets.get(name, (self.burst, now))
+        left = min(self.burst, left + (now - then) * self.rate)
+        if left >= 1.0:
+            self._buckets[name] = (left - 1.0, now)
+            return 0.0
+        self._buckets[name] = (left, now)
+        return (1.0 - left) / self.rate
+
 
 class Guard:
-    """ASGI middleware: bearer tokens (401) and the body-size limit (413)."""
+    """ASGI middleware: bearer tokens (401), the per-token rate limit (429) and the
+    body-size limit (413)."""
 
-    def __init__(self, app: ASGIApp, tokens: list[str], max_body: int, public: frozenset[str] = PUBLIC_PATHS):
+    def __init__(
+        self,
+        app: ASGIApp,
+        tokens: Sequence[str],
+        max_body: int,
+        public: frozenset[str] = PUBLIC_PATHS,
+        *,
+        names: Sequence[str] | None = None,
+        rate: float = 0.0,
+        burst: float = 1.0,
+    ):
+        """``names``: each token's name, in the order of ``tokens`` (by default ``default``,
+        ``default2``...); ``rate`` requests a second per token on average, ``burst`` at
+        once (``rate`` 0: no limit)."""
         self.app = app
         self.tokens = [t.encode() for t in tokens]
+        self.names = list(names) if names is not None else token_names(len(self.tokens))
+        if len(self.names) != len(self.tokens):
+            raise ValueError("one name per token")
         self.max_body = max_body
         self.public = public
+        self.limit = RateLimit(rate, burst)
 
-    def authorized(self, scope: Scope) -> bool:
+    def token_name(self, scope: Scope) -> str | None:
+        """The name of the token in the request's ``Authorization: Bearer`` header, or None."""
         for name, value in scope.get("headers", ()):
             if name == b"authorization":
                 scheme, _, token = value.partition(b" ")
                 if scheme.lower() != b"bearer" or not token:
-                    return False
+                    return None
                 token = token.strip()
                 # Compare against every token, so the time taken says nothing.
-                found = False
-                for known in self.tokens:
-                    found |= hmac.compare_digest(token, known)
+                found: str | None = None
+                for known, known_name in zip(self.tokens, self.names, strict=True):
+                    if hmac.compare_digest(token, known) and found is None:
+                        found = known_name
                 return found
-        return False
+        return None
+
+    def authorized(self, scope: Scope) -> bool:
+        """Whether the request carries a known bearer token."""
+        return self.token_name(scope) is not None
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
         path = scope["path"]
-        if path not in self.public and not self.authorized(scope):
-            await send_error(
-                send,
-                401,
-                "A valid bearer token is required.",
-                "Send `Authorization: Bearer <token>` with a token from OPSPACK_SERVE_TOKENS.",
-                {"www-authenticate": "Bearer"},
-            )
-            return
-        for name, value in scope.get("headers", ()):
-            if name == b"content-length":
+        if path not in self.public:
+            name = self.token_name(scope)
+            if name is None:
+                await send_error(
+                    send,
+                    401,
+                    "A valid bearer token is required.",
+                    "Send `Authorization: Bearer <token>` with a token from OPSPACK_SERVE_TOKENS "
+                    "(a token anywhere else is not read).",
+                    {"www-authenticate": "Bearer"},
+                )
+                return
+            scope[TOKEN_SCOPE_KEY] = name
+            wait = self.limit.take(name)
+            if wait > 0:
+                seconds = max(1, math.ceil(wait))
+                await send_error(
+                    send,
+                    429,
+                    f"Too many requests with token {name}: the limit is {self.limit.rate:g} a second "
+                    f"(bursts of {self.limit.burst:g}).",
+                    f"Try again in {seconds} s.",
+                    {"retry-after": str(seconds)},
+                )
+                return
+        for name_, value in scope.get("headers", ()):
+            if name_ == b"content-length":
                 try:
                     size = int(value)
                 except ValueError:
@@ -73,10 +160,12 @@ class BodyTooLarge(Exception):
 
 
 def too_large(limit: int) -> tuple[str, str]:
+    """The message and hint of a 413."""
     return (f"The request body is over the limit of {limit} bytes.", "Send a smaller request.")
 
 
 def limited(receive: Receive, limit: int) -> Receive:
+    """``receive`` that raises :class:`BodyTooLarge` once the body is over ``limit`` bytes."""
     seen = 0
 
     async def wrapped() -> Message:
@@ -91,19 +180,106 @@ def limited(receive: Receive, limit: int) -> Receive:
     return wrapped
 
 
+# -- JSON within limits ----------------------------------------------------------------
+class BadJson(ValueError):
+    """A request's JSON cannot be read, or nests deeper than allowed; the message says which."""
+
+
+_JSON_STRING = re.compile(rb'"[^"\\]*(?:\\.[^"\\]*)*"')
+#: objects count as arrays: only how deep they nest matters here (mixed-up pairs are not JSON anyway)
+_AS_ARRAYS = bytes.maketrans(b"{}", b"[]")
+_NOT_BRACKET = bytes(c for c in range(256) if c not in b"[]{}")
+_OPENS = re.compile(rb"\[+")
+_CLOSES = re.compile(rb"\]+")
+#: runs of opening brackets measured one by one at most (else a pass takes the innermost pairs away)
+_MEASURED_RUNS = 50_000
+
+
+def nested_deeper(raw: bytes, limit: int) -> bool:
+    """Whether the JSON text ``raw`` nests arrays and objects more than ``limit`` deep.
+
+    Cheap whatever the input, and without recursion: only the brackets outside strings are
+    kept, then measured run by run with C iterators (the depth after each run of opening
+    brackets). While there are too many runs for that (a long flat list), a pass takes away
+    the innermost pairs first (one level each, at least half the runs). Brackets that
+    cannot pair up are not JSON: :class:`BadJson`."""
+    if raw.count(b"[") + raw.count(b"{") <= limit:  # nothing can nest deeper than it opens
+        return False
+    brackets = _JSON_STRING.sub(b"", raw).translate(_AS_ARRAYS, _NOT_BRACKET)
+    while brackets.count(b"[]") > _MEASURED_RUNS:
+        fewer = brackets.replace(b"[]", b"")  # one level: what a removal joins is not looked at again
+        brackets, limit = fewer, limit - 1
+        if limit < 0:
+            return True
+    if not brackets:
+        return False
+    if brackets[0] != ord("[") or b"[]" not in brackets:
+        raise BadJson("The body is not JSON: its brackets do not pair up.")
+    opened = itertools.accumulate(map(len, _OPENS.findall(brackets)))
+    closed = itertools.chain((0,), itertools.accumulate(map(len, _CLOSES.findall(brackets))))
+    deepest: int = max(map(operator.sub, opened, closed))
+    return deepest > limit
+
+
+def read_json(raw: bytes, max_depth: int = DEFAULT_JSON_DEPTH) -> Any:
+    """A request body's JSON, nested at most ``max_depth`` deep; :class:`BadJson` otherwise
+    (never a ``RecursionError``)."""
+    if nested_deeper(raw, max_depth):
+        raise BadJson(f"The JSON nests deeper than {max_depth} levels.")
+    try:
+        return json.loads(raw)
+    except (ValueError, UnicodeDecodeError, RecursionError) as exc:
+        raise BadJson(f"The body is not JSON: {exc}.") from None
+
+
+# -- answers -----------------------------------------------------------------------------
 def failure_body(message: str, hint: str | None, kind: str = "usage") -> dict[str, Any]:
+    """The result object of a request the front-end answers itself."""
     return {"ok": False, "command": None, "results": [], "error": {"kind": kind, "message": message, "hint": hint}}
+
+
+def error_bytes(status: int, message: str, hint: str | None, headers: dict[str, str] | None = None) -> bytes:
+    """A whole HTTP/1.1 answer (closing the connection) with a result object, for a protocol
+    that answers before any application sees the request."""
+    from http import HTTPStatus
+
+    body = json.dumps(failure_body(message, hint, KINDS.get(status, "usage"))).encode()
+    lines = [
+        f"HTTP/1.1 {status} {HTTPStatus(status).phrase}",
+        "content-type: application/json",
+        f"content-length: {len(body)}",
+        "connection: close",
+        *(f"{k}: {v}" for k, v in (headers or {}).items()),
+    ]
+    return ("\r\n".join(lines) + "\r\n\r\n").encode() + body
 
 
 async def send_error(
     send: Send, status: int, message: str, hint: str | None, headers: dict[str, str] | None = None
 ) -> None:
-    kind = {401: "denied", 413: "usage"}.get(status, "usage")
-    body = json.dumps(failure_body(message, hint, kind)).encode()
+    """Answer ``status`` with a result object (kind from :data:`KINDS`, else ``usage``)."""
+    body = json.dumps(failure_body(message, hint, KINDS.get(status, "usage"))).encode()
     raw = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]
     raw += [(k.encode(), v.encode()) for k, v in (headers or {}).items()]
     await send({"type": "http.response.start", "status": status, "headers": raw})
     await send({"type": "http.response.body", "body": body})
 
 
-__all__ = ["PUBLIC_PATHS", "BodyTooLarge", "Guard", "failure_body", "limited", "send_error", "too_large"]
+__all__ = [
+    "DEFAULT_JSON_DEPTH",
+    "KINDS",
+    "PUBLIC_PATHS",
+    "TOKEN_SCOPE_KEY",
+    "BadJson",
+    "BodyTooLarge",
+    "Guard",
+    "RateLimit",
+    "error_bytes",
+    "failure_body",
+    "limited",
+    "nested_deeper",
+    "read_json",
+    "send_error",
+    "token_names",
+    "too_large",
+]
