@@ -5,7 +5,8 @@ uvicorn gives the keep-alive timeout after an answer; the rest is added here, in
 protocol, where it costs nothing per request beyond two timers:
 
 - **idle**: a connection with no request in progress (a new one that has sent nothing,
-  or a kept-alive one between requests) is closed after ``keep_alive`` seconds;
+  or a kept-alive one between requests) is closed after ``keep_alive`` seconds (up to a
+  quarter more, so that a burst of connections is not closed all at once);
 - **head**: a request's line and headers must arrive within ``header_timeout`` seconds of
   its first byte, else ``408``; and be at most ``max_header`` bytes, else ``431`` (counted
   as they arrive: a 1 MB header is refused after one read, never kept whole);
@@ -26,6 +27,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import random
 import time
 from collections import OrderedDict
 from dataclasses import dataclass
@@ -41,6 +43,8 @@ log = logging.getLogger("opspack.frontends.serve")
 
 #: connections held at most by default (each idle one costs a few kilobytes)
 DEFAULT_MAX_CONNECTIONS = 10_000
+#: an idle connection is closed between keep_alive and (1 + IDLE_SPREAD) * keep_alive seconds
+IDLE_SPREAD = 0.25
 #: how often the runner says that it dropped or refused connections
 REPORT_EVERY_S = 60.0
 
@@ -138,7 +142,10 @@ class HeldProtocol(HttpToolsProtocol):
         self.waiting[self] = None
         self.waiting.move_to_end(self)
         self._unset_keepalive_if_required()
-        self.timeout_keep_alive_task = self.loop.call_later(self.limits.keep_alive, self.timeout_keep_alive_handler)
+        # a little later for some than for others: connections opened in one burst are not all
+        # closed in one turn of the event loop
+        idle = self.limits.keep_alive * (1.0 + IDLE_SPREAD * random.random())  # noqa: S311 - not a secret
+        self.timeout_keep_alive_task = self.loop.call_later(idle, self.timeout_keep_alive_handler)
 
     def on_response_complete(self) -> None:
         super().on_response_complete()
