@@ -92,7 +92,7 @@ def attacker_main(port: int, count: int, source: str, reconnect: float) -> None:
             tasks.append(asyncio.ensure_future(slot()))
             if i % 200 == 199:
                 await asyncio.sleep(0.01)  # open them over a moment, not in one burst of SYNs
-        while stats["opened"] + stats["failed"] < count:
+        while stats["opened"] + stats["failed"] < count and not stop.is_set():
             await asyncio.sleep(0.05)
         print("ready", flush=True)
         samples = []
