@@ -102,6 +102,7 @@ def _runner(
     env = {k: v for k, v in os.environ.items() if not k.startswith("OPSPACK_")}
     env.update(
         OPSPACK_SERVE_TOKENS=TOKEN,
+        OPSPACK_SERVE_RATE="0",  # one token for every client here: its rate limit is not what is measured
         OPSPACK_AUDIT_URL=f"sqlite:///{folder / 'audit.db'}",
         OPSPACK_JOBS_EXECUTOR=executor,
         XDG_DATA_HOME=str(folder),

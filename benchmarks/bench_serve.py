@@ -160,6 +160,7 @@ def main() -> None:
         registry.write_text(json.dumps(registry_from_package("opspack_benchping", "0.0.1").to_data()))
         env = {k: v for k, v in os.environ.items() if not k.startswith("OPSPACK_")}
         env.update(PYTHONPATH=tmp, OPSPACK_SERVE_TOKENS=TOKEN, XDG_DATA_HOME=tmp)
+        env.update(OPSPACK_SERVE_RATE="0")  # one token, every connection: its rate limit is not what is measured
         # one trivial command from every connection at once: the bulkheads (4 per user, 8 per
         # pack by default) would answer most of them `busy`, which is not what is measured here
         env.update(OPSPACK_JOBS_PER_USER=str(4 * args.connections), OPSPACK_JOBS_PER_PACK=str(4 * args.connections))

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
 import jsonschema
 import pytest
-from opspack.declare import command, spec_of
+from opspack.declare import MaxItems, command, spec_of
+from opspack.errors import UsageError
 from opspack.registry import Registry
 from opspack_testkit.validate import validate_registry
 
@@ -108,3 +109,57 @@ def test_commands_outside_a_pack_package_are_refused() -> None:
     spec = spec_of(command()(f))
     with pytest.raises(ValueError, match="opspack_<pack>"):
         _ = spec.id
+
+
+def test_a_list_argument_declares_its_most_values() -> None:
+    def scan(host: str, *, ports: Annotated[list[int] | None, MaxItems(3)] = None) -> None:
+        """Scan.
+
+        Args:
+            host: where
+            ports: which ports
+        """
+
+    def names(items: Annotated[list[str], MaxItems(2)] | None = None) -> None:
+        """Names.
+
+        Args:
+            items: the names
+        """
+
+    spec = spec_of(_declare(scan))
+    prop = spec.args_schema()["properties"]["ports"]
+    assert prop["type"] == "array" and prop["maxItems"] == 3 and prop["items"] == {"type": "integer"}
+    assert spec.validate({"host": "h", "ports": ["1", "2", "3"]})["ports"] == [1, 2, 3]
+    assert spec.validate({"host": "h"})["ports"] is None
+    with pytest.raises(
+        UsageError, match=r"ports: got \[1, 2, 3, 4\], expected a comma-separated list of whole numbers \(at most 3\)"
+    ):
+        spec.validate({"host": "h", "ports": [1, 2, 3, 4]})
+    other = spec_of(_declare(names))
+    assert other.args_schema()["properties"]["items"]["maxItems"] == 2
+    with pytest.raises(UsageError, match="at most 2"):
+        other.validate({"items": ["a", "b", "c"]})
+
+
+def test_max_items_is_for_list_arguments_only() -> None:
+    def wrong(host: Annotated[str, MaxItems(3)]) -> None:
+        """Wrong.
+
+        Args:
+            host: where
+        """
+
+    def other(host: Annotated[list[str], "a note"]) -> None:
+        """Other.
+
+        Args:
+            host: where
+        """
+
+    with pytest.raises(TypeError, match="MaxItems is for list arguments"):
+        _ = spec_of(_declare(wrong)).args
+    with pytest.raises(TypeError, match="one MaxItems"):
+        _ = spec_of(_declare(other)).args
+    with pytest.raises(ValueError, match="at least 1"):
+        MaxItems(0)

@@ -236,3 +236,25 @@ def test_a_call_that_would_fail_is_refused_before_anyone_confirms(runtime: Runti
     assert "check retire thing2" in thing.CALLS and "retire thing2" not in thing.CALLS
     done = runtime.chat("thing retire thing2", Caller(confirmed=True))
     assert done.ok and "retire thing2" in thing.CALLS
+
+
+def test_a_call_by_id_is_held_to_the_length_of_chat_text(runtime: Runtime) -> None:
+    """/invoke and MCP pass typed arguments: written as chat text, they may not be longer
+    than a chat message may be; refused before the policy, without keeping them."""
+    lines = ["x" * 50] * 100
+    reply = runtime.invoke("sample.thing.config", {"device": "sw1", "lines": lines})
+    assert not reply.ok and reply.error is not None and reply.error.kind == "usage"
+    assert "characters as chat text; the limit is 4,000" in reply.error.message
+    assert reply.command == "sample.thing.config"
+    assert runtime.invoke("sample.thing.config", {"device": "sw1", "lines": lines[:10]}).ok
+    # a chat message is held to it when it is read, and the same call fits
+    assert runtime.chat("thing config sw1 " + " ".join(lines[:10])).ok
+
+
+def test_a_call_by_id_with_nested_arguments_is_refused_before_it_is_recorded(runtime: Runtime) -> None:
+    nested: object = "x"
+    for _ in range(900):
+        nested = [nested]
+    reply = runtime.invoke("sample.thing.config", {"device": "sw1", "lines": [nested]})
+    assert reply.error is not None and reply.error.kind == "usage"
+    assert "lines nests lists or mappings" in reply.error.message

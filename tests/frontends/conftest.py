@@ -13,6 +13,7 @@ import contextlib
 import json
 import socket
 import subprocess
+import sys
 import threading
 from collections.abc import Iterator
 from pathlib import Path
@@ -65,15 +66,23 @@ def open_port() -> Iterator[int]:
 
 
 @contextlib.contextmanager
-def start_runner(registry_file: Path, log_dir: Path, **env: str) -> Iterator[Runner]:
+def start_runner(
+    registry_file: Path, log_dir: Path, *, access_log: bool = False, open_files: int | None = None, **env: str
+) -> Iterator[Runner]:
     """A real `opspack serve` (uvicorn) on a free loopback port, stopped on exit; ``env``: more
-    environment variables for it. Every runner of the session shares the audit trail the
-    pytest plugin points OPSPACK_AUDIT_URL at."""
+    environment variables for it; ``open_files``: its RLIMIT_NOFILE (soft and hard). Every
+    runner of the session shares the audit trail the pytest plugin points OPSPACK_AUDIT_URL at."""
     port = free_port()
     log = log_dir / "serve.log"
+    command = [opspack_exe(), "--registry", str(registry_file), "serve", "--port", str(port)]
+    if not access_log:
+        command.append("--no-access-log")
+    if open_files is not None:  # set in the child itself, then exec: no preexec_fn in a threaded process
+        limit = f"import os, resource, sys; resource.setrlimit(resource.RLIMIT_NOFILE, ({open_files}, {open_files}))"
+        command = [sys.executable, "-c", f"{limit}; os.execv(sys.argv[1], sys.argv[1:])", *command]
     with open(log, "wb") as out:
         proc = subprocess.Popen(
-            [opspack_exe(), "--registry", str(registry_file), "serve", "--port", str(port), "--no-access-log"],
+            command,
             env=child_env(OPSPACK_SERVE_TOKENS="other-token,env:RUNNER_TOKEN", RUNNER_TOKEN=TOKEN, **env),
             stdout=out,
             stderr=subprocess.STDOUT,

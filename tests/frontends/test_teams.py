@@ -97,6 +97,16 @@ def test_signature_is_required(client: TestClient) -> None:
     assert post(client, body).status_code == 200
 
 
+def test_a_signed_activity_nested_too_deep_is_400_not_500(client: TestClient) -> None:
+    for body in (
+        b"[" * 100_000 + b"]" * 100_000,
+        b'{"type": "message", "text": ' + b"[" * 5000 + b"1" + b"]" * 5000 + b"}",
+    ):
+        r = post(client, body)
+        assert r.status_code == 400 and r.json()["error"]["kind"] == "usage", r.text
+        assert "deeper than 32" in r.json()["error"]["message"]
+
+
 def test_server_test_answers_with_an_adaptive_card(client: TestClient, open_port: int) -> None:
     # server test may run 120 s: a long command, it answers with its job; `job N` shows the result
     started = json.dumps(cards(post(client, activity(f"server test 127.0.0.1 --ports {open_port}")).json()))

@@ -75,6 +75,19 @@ def test_defaults_from_settings_and_bad_ports(registry: Registry, tcp_port: int)
     assert url.error is not None and "expected an http:// or https:// URL" in url.error.message
 
 
+def test_at_most_32_ports_at_once(registry: Registry, tcp_port: int) -> None:
+    """Each port may take connect_timeout: a scan of many would outlast the command's timeout."""
+    ports = ",".join(str(p) for p in range(1, 34))
+    many = run_command(f"server test 127.0.0.1 --ports {ports}", registry=registry, environ={})
+    assert many.error is not None and many.error.kind == "usage" and "(at most 32)" in many.error.message
+    entry = registry.get("server.host.test")
+    assert entry is not None and entry["args_schema"]["properties"]["ports"]["maxItems"] == 32
+    enough = run_command(
+        f"server test 127.0.0.1 --ports {','.join([str(tcp_port)] * 32)}", registry=registry, environ={}
+    )
+    assert enough.ok
+
+
 def cert_reply(registry: Registry, port: int, ca: TestCA | None, extra: str = "") -> Any:
     env = {"OPSPACK_SERVER_CA_FILE": str(ca.ca_path)} if ca else {}
     return run_command(f"server cert 127.0.0.1:{port} {extra}", registry=registry, environ=env)

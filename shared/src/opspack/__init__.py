@@ -16,6 +16,7 @@ from opspack.version import __version__
 _EXPORTS = {
     "command": "opspack.declare",
     "spec_of": "opspack.declare",
+    "MaxItems": "opspack.declare",
     "Context": "opspack.context",
     "Caller": "opspack.context",
     "Pack": "opspack.pack",
@@ -60,6 +61,7 @@ __all__ = [
     "Error",
     "Image",
     "Link",
+    "MaxItems",
     "Menu",
     "MenuOption",
     "NotFound",
@@ -84,7 +86,7 @@ __all__ = [
 
 if TYPE_CHECKING:
     from opspack.context import Caller, Context
-    from opspack.declare import command, spec_of
+    from opspack.declare import MaxItems, command, spec_of
     from opspack.errors import (
         Ambiguous,
         BackendError,

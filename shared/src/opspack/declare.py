@@ -20,6 +20,11 @@ other argument. A parameter annotated
 argument. The id is ``<pack>.<group>.<verb>``: the pack from the module's package
 (``opspack_vmware``), the group from the module name (``vm``), the verb from the
 function name (a trailing ``_`` is dropped), each overridable.
+
+A list argument that makes work per value declares how many values it takes with
+:class:`MaxItems` (``maxItems`` in its schema; more is a usage error in every front-end)::
+
+    ports: Annotated[list[int] | None, MaxItems(32)] = None
 """
 
 from __future__ import annotations
@@ -44,6 +49,20 @@ LONG_TIMEOUT_S = 3600.0
 _ID_PART = re.compile(r"^[a-z][a-z0-9_]*$")
 
 
+@dataclass(frozen=True, slots=True)
+class MaxItems:
+    """``typing.Annotated`` metadata of a list argument: it takes at most ``limit`` values.
+
+    The limit is the argument's ``maxItems`` in ``args_schema``; a call with more values
+    (from chat, ``/invoke``, MCP...) is a usage error before the command runs."""
+
+    limit: int
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.limit, int) or isinstance(self.limit, bool) or self.limit < 1:
+            raise ValueError(f"MaxItems takes a whole number of at least 1, not {self.limit!r}")
+
+
 @dataclass(slots=True)
 class ArgInfo:
     """One argument as the chat grammar and the schema see it."""
@@ -59,6 +78,8 @@ class ArgInfo:
     is_bool: bool = False
     #: the Python parameter's own name; ``name`` drops a trailing ``_`` (``from_`` -> ``--from``)
     param: str = ""
+    #: a list argument's most values (:class:`MaxItems`), or None
+    max_items: int | None = None
 
     def __post_init__(self) -> None:
         self.param = self.param or self.name
@@ -71,7 +92,8 @@ class ArgInfo:
         inner, _ = _strip_optional(self.annotation)
         if self.is_list:
             item = typing.get_args(inner)[0] if typing.get_args(inner) else str
-            return "a comma-separated list of " + {int: "whole numbers", float: "numbers"}.get(item, "values")
+            most = f" (at most {self.max_items})" if self.max_items is not None else ""
+            return "a comma-separated list of " + {int: "whole numbers", float: "numbers"}.get(item, "values") + most
         if self.is_mapping:
             return "KEY=value pairs"
         names = {str: "text", int: "a whole number", float: "a number", bool: "true or false"}
@@ -360,6 +382,28 @@ def _strip_optional(annotation: Any) -> tuple[Any, bool]:
     return annotation, False
 
 
+def _limits(name: str, annotation: Any) -> tuple[Any, int | None]:
+    """An argument's type without ``Annotated`` (also inside an optional), and its
+    :class:`MaxItems` limit; other metadata is refused."""
+    if typing.get_origin(annotation) is typing.Annotated:
+        plain, *metadata = typing.get_args(annotation)
+        limits = [m for m in metadata if isinstance(m, MaxItems)]
+        others = [m for m in metadata if not isinstance(m, MaxItems)]
+        if others or len(limits) > 1:
+            raise TypeError(f"argument {name!r}: Annotated takes one MaxItems(...) only, not {others or limits!r}")
+        inner, limit = _limits(name, plain)
+        return inner, limits[0].limit if limits else limit
+    origin = typing.get_origin(annotation)
+    if origin in (typing.Union, types.UnionType):
+        members = typing.get_args(annotation)
+        stripped = [_limits(name, m) for m in members]
+        found = [limit for _, limit in stripped if limit is not None]
+        if found:
+            plain_members = tuple(m for m, _ in stripped)
+            return typing.Union[plain_members], found[0]  # noqa: UP007 - built from a tuple
+    return annotation, None
+
+
 def _choices(annotation: Any) -> list[str]:
     inner, _ = _strip_optional(annotation)
     if typing.get_origin(inner) is list:
@@ -413,7 +457,10 @@ def _analyse_signature(func: Callable[..., Any]) -> list[ArgInfo]:
             raise TypeError(f"argument {name!r} of {func.__qualname__} needs a type annotation")
         if param.kind in (param.VAR_POSITIONAL, param.VAR_KEYWORD, param.POSITIONAL_ONLY):
             raise TypeError(f"argument {name!r} of {func.__qualname__}: use plain or keyword-only")
+        annotation, max_items = _limits(name, annotation)
         is_list, is_mapping, is_bool = _check_type(name, annotation)
+        if max_items is not None and not is_list:
+            raise TypeError(f"argument {name!r} of {func.__qualname__}: MaxItems is for list arguments")
         required = param.default is inspect.Parameter.empty
         out.append(
             ArgInfo(
@@ -427,6 +474,7 @@ def _analyse_signature(func: Callable[..., Any]) -> list[ArgInfo]:
                 is_list=is_list,
                 is_mapping=is_mapping,
                 is_bool=is_bool,
+                max_items=max_items,
             )
         )
     mappings = [a for a in out if a.is_mapping]
@@ -448,7 +496,7 @@ def _build_model(spec: CommandSpec) -> Any:
         if a.is_mapping and a.default is None:
             fields[a.name] = (a.annotation, Field(default_factory=dict, description=a.description))
             continue
-        fields[a.name] = (a.annotation, Field(default, description=a.description or None))
+        fields[a.name] = (a.annotation, Field(default, description=a.description or None, max_length=a.max_items))
     model_name = "Args_" + spec.id.replace(".", "_")
     return create_model(
         model_name,

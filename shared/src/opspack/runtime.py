@@ -317,6 +317,10 @@ class Runtime:
         """What :meth:`run` and :meth:`start` share: the call past the policy and its job, or
         the reply that refuses it (recorded)."""
         began = time.perf_counter()
+        oversized = None if parsed.tokens else _oversized(parsed)
+        if oversized is not None:  # refused, and its arguments not kept: the error says how big they were
+            refused = Reply.failure(oversized, parsed.entry["id"])
+            return self._complete(Call(parsed.entry, {}, self.masker), caller, None, refused, began, wait=wait)
         call = Call(parsed.entry, dict(parsed.args), self.masker)
         checked = self._checked(call, caller)
         if isinstance(checked, Reply):
@@ -720,6 +724,35 @@ class Call:
 
             self._text = to_chat_text(self.entry, json.loads(self.masked_args))
         return self._text
+
+
+def _oversized(parsed: Parsed) -> Error | None:
+    """A call by id (``/invoke``, MCP) held to chat's limit: its arguments, written as the
+    chat text that would run it, are at most ``grammar.MAX_TEXT`` characters. (Chat text
+    was held to it when it was read.)"""
+    from opspack.grammar import MAX_TEXT, to_chat_text
+
+    if not parsed.args:
+        return None
+    for name, value in parsed.args.items():
+        inner = value.values() if isinstance(value, dict) else value if isinstance(value, list) else ()
+        if any(isinstance(v, dict | list) for v in inner):  # no argument type takes that: refused before
+            return Error(  # the masking, the audit record and the job row walk through it
+                "usage",
+                f"Bad arguments for {parsed.entry['id']}: {name} nests lists or mappings in each other.",
+                "Send text, numbers, a list of them, or KEY=value pairs, as the command's args_schema says.",
+            )
+    try:
+        size = len(to_chat_text(parsed.entry, parsed.args))
+    except (RecursionError, ValueError, TypeError):  # nested past what any argument takes
+        size = MAX_TEXT + 1
+    if size <= MAX_TEXT:
+        return None
+    return Error(
+        "usage",
+        f"The arguments of {parsed.entry['id']} are {size:,} characters as chat text; the limit is {MAX_TEXT:,}.",
+        "Send fewer or shorter values, as you would type them in chat.",
+    )
 
 
 def _no_job(call: Call, exc: Exception) -> Reply:

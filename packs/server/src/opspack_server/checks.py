@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import socket
 import ssl
+from typing import Annotated
 from urllib.parse import urlsplit
 
-from opspack import KV, BackendError, Context, Result, Status, Table, UsageError, command, worst
+from opspack import KV, BackendError, Context, MaxItems, Result, Status, Table, UsageError, command, worst
 from opspack.results import Level
 
 from opspack_server import probes
@@ -18,6 +19,10 @@ def _cert_level(ctx: Context, days: int, verified: bool) -> Level:
     if days <= int(ctx.settings["cert_warning_days"]):
         return "warning"
     return "ok"
+
+
+#: the most ports one `server test` tries: each may take connect_timeout (3 s), within its 120 s
+MAX_PORTS = 32
 
 
 def _ms(value: float | None) -> float | None:
@@ -39,7 +44,7 @@ def host_test(
     ctx: Context,
     host: str,
     *,
-    ports: list[int] | None = None,
+    ports: Annotated[list[int] | None, MaxItems(MAX_PORTS)] = None,
     url: str | None = None,
 ) -> list[Result]:
     """Test a server: DNS, TCP ports, HTTP(S) status and TLS certificate, one status each.
@@ -49,7 +54,7 @@ def host_test(
 
     Args:
         host: the host name or IP address to test
-        ports: TCP ports to connect to (comma-separated; default: the pack's default_ports)
+        ports: TCP ports to connect to (comma-separated, at most 32; default: the pack's default_ports)
         url: an http(s) URL to request; its certificate is checked too when it is https
     """
     timeout = float(ctx.settings["connect_timeout"])

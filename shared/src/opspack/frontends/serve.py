@@ -19,7 +19,9 @@ object (``{"ok", "command", "results", "error"}``); with any other format it is
 ``{"reply": <result object>, "rendered": <render(reply, format)>}`` (a string for text
 and markdown, a list of platform messages for slack, teams and mattermost).
 Errors of the request itself use the result object's shape too: 400 (malformed:
-not JSON, wrong fields), 401 (no or unknown token), 413 (body over ``max_body``).
+not JSON, JSON nested over ``max_json_depth``, wrong fields), 401 (no or unknown token),
+408 (headers or body too slow), 413 (body over ``max_body``), 429 (the token's rate limit,
+with ``Retry-After``; kind ``busy``), 431 (headers over ``max_header``).
 
 A destructive command answers ``ok: false``, error kind ``denied`` with
 ``error.confirm = {command, args, prompt, text, token}``. Sending the token back
@@ -46,8 +48,15 @@ policy's ``[groups]``. A call for a user outside its token's ``users``, or with 
 a token that may not pass them, answers 403 with a result object (kind ``denied``) and is
 recorded. The token's name is in every audit record of its calls.
 
-Settings: ``max_body`` (bytes, default 1 MiB), ``confirm_ttl`` (seconds) and ``threads`` in
-the ``[serve]`` table or as ``OPSPACK_SERVE_<NAME>``.
+A bearer token counts only in the ``Authorization`` header (one in the query string
+authenticates nothing), and every access-log line goes through the masker.
+
+Settings, in the ``[serve]`` table or as ``OPSPACK_SERVE_<NAME>``: ``max_body`` (bytes,
+default 1 MiB), ``max_json_depth`` (32), ``confirm_ttl`` (seconds), ``threads``, ``rate``
+(requests a second per token, 50; 0: no limit) and ``burst`` (200), and for the connections
+(see :mod:`opspack.frontends.listener`) ``keep_alive`` (5 s), ``header_timeout`` (10 s),
+``body_timeout`` (30 s), ``max_header`` (bytes, 16 KiB), ``max_connections`` (10,000, and
+always below the open-files limit) and ``fd_reserve`` (256).
 """
 
 from __future__ import annotations
@@ -55,6 +64,7 @@ from __future__ import annotations
 import gc
 import json
 import logging
+import math
 import os
 from collections.abc import AsyncIterator, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -66,14 +76,18 @@ from opspack.context import Caller
 from opspack.errors import ConfigError
 from opspack.frontends.gateway import Gateway
 from opspack.frontends.guard import (
+    DEFAULT_JSON_DEPTH,
+    KINDS,
     PUBLIC_PATHS,
     TEAMS_TOKEN_NAME,
     TOKEN_SCOPE_KEY,
+    BadJson,
     BearerToken,
     BodyTooLarge,
     Guard,
     bearer_tokens,
     failure_body,
+    read_json,
     too_large,
 )
 from opspack.jobs import STATES, Job
@@ -87,10 +101,17 @@ if TYPE_CHECKING:
     from starlette.requests import Request
     from starlette.responses import Response
 
+    from opspack.frontends.listener import Limits
+
 log = logging.getLogger("opspack.frontends.serve")
 
 DEFAULT_MAX_BODY = 1024 * 1024
 DEFAULT_THREADS = 64
+#: requests a second per token on average, and at once
+DEFAULT_RATE = 50.0
+DEFAULT_BURST = 200.0
+#: open files kept free of connections: the databases, worker pipes, log files
+DEFAULT_FD_RESERVE = 256
 #: how often a Server-Sent Events stream looks at its job
 EVENTS_POLL_S = 0.2
 
@@ -157,6 +178,34 @@ class ServeSettings:
     max_body: int = DEFAULT_MAX_BODY
     confirm_ttl: float = 300.0
     threads: int = DEFAULT_THREADS
+    #: how deep a request's JSON may nest
+    max_json_depth: int = DEFAULT_JSON_DEPTH
+    #: requests a second per token on average (0: no limit), and at once
+    rate: float = DEFAULT_RATE
+    burst: float = DEFAULT_BURST
+    #: connections held at once (None: 10,000), always below the open-files limit
+    max_connections: int | None = None
+    #: open files kept for everything but connections (databases, worker pipes, logs)
+    fd_reserve: int = DEFAULT_FD_RESERVE
+    #: seconds a connection may wait idle for a request
+    keep_alive: float = 5.0
+    #: seconds a request's headers may take to arrive, and its body after them
+    header_timeout: float = 10.0
+    body_timeout: float = 30.0
+    #: bytes of a request's line and headers
+    max_header: int = 16 * 1024
+
+    def limits(self, fd_limit: int | None) -> Limits:
+        """The connections' limits, the cap kept below ``fd_limit`` open files."""
+        from opspack.frontends.listener import Limits, connection_cap
+
+        return Limits(
+            max_connections=connection_cap(self.max_connections, fd_limit, self.fd_reserve),
+            keep_alive=self.keep_alive,
+            header_timeout=self.header_timeout,
+            body_timeout=self.body_timeout,
+            max_header=self.max_header,
+        )
 
     @property
     def bearer(self) -> list[BearerToken]:
@@ -186,18 +235,31 @@ class ServeSettings:
         tokens += [_named_token(name, spec, env) for name, spec in named.items()]
         _distinct(bearer_tokens(tokens))
 
-        def number(name: str, default: float) -> float:
+        def number(name: str, default: float, least: float = 1e-9) -> float:
             raw = env.get(f"OPSPACK_SERVE_{name.upper()}", table.get(name, default))
             try:
-                return float(raw)
+                value = float(raw)
             except (TypeError, ValueError):
                 raise ConfigError(f"serve setting {name} is {raw!r}, expected a number") from None
+            if not (value >= least and math.isfinite(value)):  # (NaN too)
+                raise ConfigError(f"serve setting {name} is {raw!r}, expected a number of at least {least:g}")
+            return value
 
+        max_connections = int(number("max_connections", 0, least=0))
         return cls(
             tokens=tokens,
-            max_body=int(number("max_body", DEFAULT_MAX_BODY)),
+            max_body=int(number("max_body", DEFAULT_MAX_BODY, least=1)),
             confirm_ttl=number("confirm_ttl", 300.0),
-            threads=int(number("threads", DEFAULT_THREADS)),
+            threads=int(number("threads", DEFAULT_THREADS, least=1)),
+            max_json_depth=int(number("max_json_depth", DEFAULT_JSON_DEPTH, least=2)),
+            rate=number("rate", DEFAULT_RATE, least=0),
+            burst=number("burst", DEFAULT_BURST, least=1),
+            max_connections=max_connections or None,
+            fd_reserve=int(number("fd_reserve", DEFAULT_FD_RESERVE, least=0)),
+            keep_alive=number("keep_alive", 5.0),
+            header_timeout=number("header_timeout", 10.0),
+            body_timeout=number("body_timeout", 30.0),
+            max_header=int(number("max_header", 16 * 1024, least=1024)),
         )
 
 
@@ -272,6 +334,7 @@ def create_app(
     import anyio
     from starlette.applications import Starlette
     from starlette.exceptions import HTTPException
+    from starlette.requests import ClientDisconnect
     from starlette.responses import JSONResponse, StreamingResponse
     from starlette.routing import Route
 
@@ -294,10 +357,12 @@ def create_app(
             raw = await request.body()
         except BodyTooLarge:
             raise HTTPException(413, too_large(settings.max_body)[0]) from None
+        except ClientDisconnect:  # gone, or too slow (the listener answered 408): nobody reads this
+            raise HTTPException(408, "The request's body did not arrive.") from None
         try:
-            data = json.loads(raw) if raw else None
-        except (ValueError, UnicodeDecodeError) as exc:
-            raise HTTPException(400, f"The body is not JSON: {exc}.") from None
+            data = read_json(raw, settings.max_json_depth) if raw else None
+        except BadJson as exc:
+            raise HTTPException(400, str(exc)) from None
         if not isinstance(data, dict):
             raise HTTPException(400, "The body must be a JSON object.")
         try:
@@ -468,7 +533,7 @@ def create_app(
     async def http_error(request: Request, exc: Exception) -> Response:
         assert isinstance(exc, HTTPException)
         hint = "See /openapi.json for the request shapes." if exc.status_code == 400 else None
-        kind = {401: "denied", 403: "denied", 404: "not_found"}.get(exc.status_code, "usage")
+        kind = KINDS.get(exc.status_code, "usage")
         return JSONResponse(failure_body(str(exc.detail), hint, kind), status_code=exc.status_code)
 
     routes = [
@@ -483,7 +548,14 @@ def create_app(
         *(extra_routes or []),
     ]
     app = Starlette(routes=routes, exception_handlers={HTTPException: http_error})
-    app.add_middleware(Guard, tokens=settings.bearer, max_body=settings.max_body, public=public_paths)
+    app.add_middleware(
+        Guard,
+        tokens=settings.bearer,
+        max_body=settings.max_body,
+        public=public_paths,
+        rate=settings.rate,
+        burst=settings.burst,
+    )
     app.state.gateway = gateway
     return app
 
@@ -510,7 +582,7 @@ def build_app(
 
     teams = TeamsSettings.load(config)
     if teams.secret:
-        extra += teams_routes(gateway, teams)
+        extra += teams_routes(gateway, teams, max_json_depth=settings.max_json_depth)
         public = public | {"/teams/messages"}
     return create_app(gateway, settings, extra_routes=extra, public_paths=public)
 
@@ -569,10 +641,16 @@ def openapi_document() -> dict[str, Any]:
         return {"description": text, "content": {"application/json": {"schema": ref}}}
 
     errors = {
-        "400": failure("Malformed request"),
-        "401": failure("Missing or unknown bearer token"),
+        "400": failure("Malformed request (not JSON, nested too deep, wrong fields)"),
+        "401": failure("Missing or unknown bearer token (read from the Authorization header only)"),
         "403": failure("The bearer token may not speak for this user, or may not pass groups"),
+        "408": failure("The headers or the body came too slowly"),
         "413": failure("Body over the size limit"),
+        "429": {
+            **failure("The token's rate limit: kind busy; try again after Retry-After seconds"),
+            "headers": {"Retry-After": {"schema": {"type": "integer"}, "description": "seconds to wait"}},
+        },
+        "431": failure("Headers over the size limit"),
     }
 
     def post(summary: str, model: str) -> dict[str, Any]:
@@ -620,6 +698,7 @@ def openapi_document() -> dict[str, Any]:
                         "200": {"description": "registry.json's shape"},
                         "401": errors["401"],
                         "403": errors["403"],
+                        "429": errors["429"],
                     },
                 }
             },
@@ -660,6 +739,11 @@ def serve(
             "Add [serve.tokens.<name>] tables (token, users, groups) to opspack.toml, or set "
             "OPSPACK_SERVE_TOKENS (comma-separated; env:, file: or vault: references allowed).",
         )
+    from opspack.frontends.listener import AccessLogMasking, protocol_class, raise_fd_limit
+    from opspack.masking import MaskingFilter
+
+    fd_limit = raise_fd_limit()
+    limits = settings.limits(fd_limit)
     runtime = Runtime(registry, config=config, max_workers=settings.threads, executor=for_runner)
     try:
         runtime.require_policy()
@@ -667,18 +751,33 @@ def serve(
     except BaseException:
         runtime.close()
         raise
+    server_config = uvicorn.Config(
+        app,
+        host=host,
+        port=port,
+        http=protocol_class(limits),
+        ws="none",
+        timeout_keep_alive=max(1, round(limits.keep_alive)),
+        access_log=access_log,
+        log_level=log_level,
+    )
+    # (uvicorn's logging is configured by now: every line it writes goes through the masker)
+    logging.getLogger("uvicorn.access").addFilter(AccessLogMasking(runtime.masker))
+    logging.getLogger("uvicorn.error").addFilter(MaskingFilter(runtime.masker))
     log.info(
-        "opspack serve: %d commands on http://%s:%d; tokens %s",
+        "opspack serve: %d commands on http://%s:%d; tokens %s (at most %d connections; %s open files)",
         len(runtime.registry),
         host,
         port,
         ", ".join(t.name for t in settings.bearer),
+        limits.max_connections,
+        fd_limit or "unlimited",
     )
     # What is loaded now lives as long as the runner: out of the collector's way, so that its
     # full collections scan only what calls leave behind (tens of ms less at the tail).
     gc.collect()
     gc.freeze()
-    uvicorn.run(app, host=host, port=port, access_log=access_log, log_level=log_level)
+    uvicorn.Server(server_config).run()
     runtime.close()
     return 0
 

@@ -44,7 +44,14 @@ from typing import TYPE_CHECKING, Any
 
 from opspack.context import Caller
 from opspack.errors import ConfigError
-from opspack.frontends.guard import TEAMS_TOKEN_NAME, BodyTooLarge, failure_body
+from opspack.frontends.guard import (
+    DEFAULT_JSON_DEPTH,
+    TEAMS_TOKEN_NAME,
+    BadJson,
+    BodyTooLarge,
+    failure_body,
+    read_json,
+)
 from opspack.settings import Config, resolve_reference
 
 if TYPE_CHECKING:
@@ -222,10 +229,11 @@ class IncomingWebhook:
         return False
 
 
-def teams_routes(gateway: Gateway, settings: TeamsSettings) -> list[Any]:
-    """Starlette routes for the outgoing webhook (the caller checks ``settings.secret``)."""
+def teams_routes(gateway: Gateway, settings: TeamsSettings, *, max_json_depth: int = DEFAULT_JSON_DEPTH) -> list[Any]:
+    """Starlette routes for the outgoing webhook (the caller checks ``settings.secret``);
+    an activity's JSON nests at most ``max_json_depth`` deep."""
     import anyio
-    from starlette.requests import Request
+    from starlette.requests import ClientDisconnect, Request
     from starlette.responses import JSONResponse, Response
     from starlette.routing import Route
 
@@ -242,14 +250,16 @@ def teams_routes(gateway: Gateway, settings: TeamsSettings) -> list[Any]:
             body = await request.body()
         except BodyTooLarge:
             return JSONResponse(failure_body("The request body is too large.", None), status_code=413)
+        except ClientDisconnect:  # gone, or too slow (the listener answered 408): nobody reads this
+            return JSONResponse(failure_body("The request's body did not arrive.", None, "timeout"), status_code=408)
         if not verify(body, request.headers.get("authorization"), secret):
             return JSONResponse(
                 failure_body("The HMAC signature is missing or wrong.", None, "denied"), status_code=401
             )
         try:
-            activity = json.loads(body)
-        except ValueError:
-            return JSONResponse(failure_body("The body is not JSON.", None), status_code=400)
+            activity = read_json(body, max_json_depth)
+        except BadJson as exc:
+            return JSONResponse(failure_body(str(exc), None), status_code=400)
         if not isinstance(activity, dict):
             return JSONResponse(failure_body("The body must be an activity object.", None), status_code=400)
         text = chat_text(activity)
