@@ -604,6 +604,7 @@ class Writer:
         self._closed = False
         self._thread: threading.Thread | None = None
         self._idle = False  # the thread waits for something to do
+        self._hot = False  # the last round had callers waiting for it
 
     def add(self, source: Source) -> None:
         """Write for ``source`` from now on."""
@@ -690,8 +691,10 @@ class Writer:
                     self._idle = False
                 if not self._pending and self._closed:
                     return
-                if self._urgent <= self._done and not self._closed:
+                if self._urgent <= self._done and not self._closed and not self._hot:
                     # nobody waits: linger, so that a burst of changes is one transaction
+                    # (not while calls wait round after round: the next round starts at
+                    # once, and their wake-ups find the thread busy rather than asleep)
                     self._work.wait_for(lambda: self._urgent > self._done or self._closed, LINGER_S)
                 self._pending = False
                 self._taken += 1
@@ -710,6 +713,7 @@ class Writer:
                 self._commit(taken)
             with self._lock:
                 self._done = round_
+                self._hot = self._urgent >= round_  # somebody waited for this round
                 due = [w for w in self._loops if w[0] <= round_]
                 if due:
                     self._loops = [w for w in self._loops if w[0] > round_]
