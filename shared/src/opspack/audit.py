@@ -8,7 +8,8 @@ Records are written by one background thread in batches (it waits up to 20 ms af
 record for more, so a burst is one transaction), so recording never slows a command and
 nothing is lost under load: :meth:`AuditLog.flush` and :meth:`AuditLog.close` store what is
 queued at once and wait for it.
-Arguments are stored with secret values masked.
+Arguments and chat text are stored with secrets masked (:mod:`opspack.masking`), friction
+notes too.
 """
 
 from __future__ import annotations
@@ -296,8 +297,17 @@ class AuditLog:
 
     # -- friction -------------------------------------------------------------------
     def friction_add(self, user: str, channel: str | None, text: str, tags: list[str]) -> int:
-        """Log a friction note; its number."""
-        row = {"at": time.time(), "user": user, "channel": channel, "text": text, "tags": ",".join(sorted(set(tags)))}
+        """Log a friction note; its number. What looks like a secret in its text or tags
+        (:func:`opspack.masking.mask_text`) is masked before it is stored."""
+        from opspack.masking import mask_text
+
+        row = {
+            "at": time.time(),
+            "user": user,
+            "channel": channel,
+            "text": mask_text(text),
+            "tags": ",".join(sorted({mask_text(t) for t in tags})),
+        }
         with self.database.transaction() as tx:
             return tx.insert(FRICTION, row) or 0
 

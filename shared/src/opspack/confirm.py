@@ -13,22 +13,37 @@ Where tokens live: :class:`Confirmations` keeps them in the process that issued 
 database, so that every process sharing it redeems them. A :class:`~opspack.frontends.gateway.Gateway`
 uses the database whenever the audit trail is on: two runners behind one address with a
 PostgreSQL trail (or on one host with the default SQLite file) accept each other's tokens.
+
+What the database holds of a confirmation's arguments: the masked ones (what the request
+showed), and the real ones only encrypted (:class:`Sealer`, Fernet from ``cryptography``)
+with the key of ``OPSPACK_CONFIRM_KEY`` or ``[serve] confirm_key`` (a reference allowed:
+``vault:...``, ``env:...``, ``file:...``; several keys, comma-separated, decrypt and the
+first encrypts, for rotation). Without a key, arguments that hold no secret are kept as
+they are, and those that do are sealed with a key this process made at start: the
+confirmation is then answered on this runner only (another one answers ``denied`` and says
+why), and not after a restart.
 """
 
 from __future__ import annotations
 
+import base64
+import binascii
 import hashlib
 import json
 import secrets
 import threading
 import time
-from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
-from typing import Any
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import asdict, dataclass, field, fields
+from typing import TYPE_CHECKING, Any
 
-from opspack.errors import Denied
+from opspack.errors import ConfigError, Denied
+from opspack.masking import MASK
 from opspack.results import Reply
 from opspack.store import Column, Database, Table
+
+if TYPE_CHECKING:
+    from opspack.settings import Config
 
 DEFAULT_TTL_S = 300.0
 MAX_PENDING = 10_000
@@ -47,6 +62,10 @@ class Pending:
     #: when set, a different user holding one of these roles redeems it (an approval)
     approvers: tuple[str, ...] = ()
     roles: tuple[str, ...] = ()
+    #: the arguments as the request showed them, secrets masked
+    shown: dict[str, Any] | None = None
+    #: why this process cannot run it (its real arguments are sealed with another key)
+    unavailable: str | None = None
 
 
 @dataclass
@@ -66,22 +85,29 @@ class Confirmations:
         confirm = reply.error.confirm if reply.error is not None else None
         if confirm is None:
             return reply
+        assert reply.error is not None
+        run_args = confirm.run_args
+        if run_args is None:  # a request read back from a store: only what it showed is known
+            if MASK in json.dumps(confirm.args, ensure_ascii=False, default=str):
+                reply.error.hint = "Run the command again to confirm it: this request no longer holds its arguments."
+                return reply
+            run_args = confirm.args
         token = secrets.token_urlsafe(18)
         now = self.clock()
         pending = Pending(
             command=confirm.command,
-            args=dict(confirm.args),
+            args=dict(run_args),
             user=user,
             expires=now + self.ttl,
             text=confirm.text,
             channel=channel,
             approvers=tuple(confirm.approvers or ()),
             roles=tuple(roles),
+            shown=dict(confirm.args),
         )
         self._put(token, pending, now)
         confirm.token = token
         minutes = max(1, round(self.ttl / 60))
-        assert reply.error is not None
         if pending.approvers:
             who = ", ".join(pending.approvers)
             reply.error.hint = f"A member of {who} approves it by answering `confirm {token}` within {minutes} min."
@@ -122,6 +148,12 @@ class Confirmations:
             raise Denied(
                 f"This confirmation is for `{pending.text}`, not `{text}`.",
                 "Confirm the command you were asked about, or run this one to get its own confirmation.",
+            )
+        if pending.unavailable is not None:
+            raise Denied(
+                pending.unavailable,
+                "Answer it where it was asked, or give every runner the same [serve] confirm_key "
+                "(OPSPACK_CONFIRM_KEY); or run the command again here.",
             )
         if not self._take(token):  # used meanwhile (by another thread or process)
             raise unknown
@@ -182,11 +214,22 @@ class SqlConfirmations(Confirmations):
     processes: a redeem counts only when its ``DELETE`` removed the row (PostgreSQL makes a
     second ``DELETE`` of the row wait for the first and then find nothing; SQLite runs one
     writer at a time). Expiry uses the wall clock.
+
+    A row holds the arguments as shown (masked) and the real ones sealed with ``sealer``
+    (see the module's text): with a shared key always, without one whenever they differ
+    from the shown ones.
     """
 
-    def __init__(self, database: Database, ttl: float = DEFAULT_TTL_S, max_pending: int = MAX_PENDING) -> None:
+    def __init__(
+        self,
+        database: Database,
+        ttl: float = DEFAULT_TTL_S,
+        max_pending: int = MAX_PENDING,
+        sealer: Sealer | None = None,
+    ) -> None:
         super().__init__(ttl=ttl, clock=time.time, max_pending=max_pending)
         self.database = database
+        self.sealer = sealer or Sealer()
         database.create_tables(CONFIRMATIONS)
 
     @staticmethod
@@ -194,10 +237,16 @@ class SqlConfirmations(Confirmations):
         return hashlib.sha256(token.encode("utf-8")).hexdigest()
 
     def _put(self, token: str, pending: Pending, now: float) -> None:
+        data = asdict(pending)
+        shown = data.pop("shown")
+        data.pop("unavailable")
+        if shown is not None and (self.sealer.shared or _json(shown) != _json(pending.args)):
+            data["sealed"] = self.sealer.seal(_json(pending.args))
+            data["args"] = shown
         row = {
             "token_sha256": self._key(token),
             "expires": pending.expires,
-            "pending": json.dumps(asdict(pending), default=str),
+            "pending": json.dumps(data, default=str),
         }
         with self.database.transaction() as tx:
             tx.execute("DELETE FROM opspack_confirmations WHERE expires <= ?", (now,))
@@ -212,7 +261,18 @@ class SqlConfirmations(Confirmations):
         data = json.loads(found)
         for name in ("approvers", "roles"):
             data[name] = tuple(data.get(name) or ())
-        return Pending(**data)
+        sealed = data.pop("sealed", None)
+        if sealed is not None:
+            data["shown"] = data["args"]
+            opened = self.sealer.open(str(sealed))
+            if opened is None:
+                data["unavailable"] = (
+                    "This confirmation holds secret arguments sealed by another runner, which alone can run it."
+                )
+            else:
+                data["args"] = json.loads(opened)
+        known = {f.name for f in fields(Pending)}
+        return Pending(**{k: v for k, v in data.items() if k in known})
 
     def _take(self, token: str) -> bool:
         gone = self.database.execute(
@@ -225,4 +285,84 @@ class SqlConfirmations(Confirmations):
         return int(count or 0)
 
 
-__all__ = ["DEFAULT_TTL_S", "Confirmations", "Pending", "SqlConfirmations"]
+def _json(data: Mapping[str, Any]) -> str:
+    return json.dumps(data, ensure_ascii=False, sort_keys=True, default=str)
+
+
+#: the environment variable naming the key(s) that seal confirmations' arguments
+CONFIRM_KEY_ENV = "OPSPACK_CONFIRM_KEY"
+_KEY_HINT = (
+    "A key is 32 random bytes in URL-safe base64: "
+    "python -c 'import base64, os; print(base64.urlsafe_b64encode(os.urandom(32)).decode())'"
+)
+
+
+class Sealer:
+    """Encrypts and decrypts text with Fernet (AES-128-CBC with HMAC-SHA256, from
+    ``cryptography``). ``keys``: the shared keys, the first encrypting, all decrypting (a
+    rotation); none: a key made in this process, which only this process can decrypt with
+    (:attr:`shared` is False). ``cryptography`` is imported when something is sealed."""
+
+    def __init__(self, keys: Sequence[str] = ()) -> None:
+        self.keys = [_fernet_key(k) for k in keys]
+        self.shared = bool(self.keys)
+        self._fernet: Any = None
+        self._lock = threading.Lock()
+
+    def _cipher(self) -> Any:
+        with self._lock:
+            if self._fernet is None:
+                try:
+                    from cryptography.fernet import Fernet, MultiFernet
+                except ImportError:  # pragma: no cover - a dependency of the core
+                    raise ConfigError(
+                        "Sealing confirmations needs the cryptography package.", "pip install cryptography"
+                    ) from None
+                keys = self.keys or [base64.urlsafe_b64encode(secrets.token_bytes(32))]
+                self._fernet = MultiFernet([Fernet(k) for k in keys])
+            return self._fernet
+
+    def seal(self, text: str) -> str:
+        """``text`` encrypted (a Fernet token)."""
+        return str(self._cipher().encrypt(text.encode("utf-8")).decode("ascii"))
+
+    def open(self, token: str) -> str | None:
+        """The text ``token`` holds; None when none of the keys made it."""
+        from cryptography.fernet import InvalidToken
+
+        try:
+            return str(self._cipher().decrypt(token.encode("ascii")).decode("utf-8"))
+        except (InvalidToken, ValueError):
+            return None
+
+    @classmethod
+    def from_config(cls, config: Config) -> Sealer:
+        """The sealer of ``OPSPACK_CONFIRM_KEY`` or ``[serve] confirm_key`` (a value, a
+        reference, or several comma-separated; a list in TOML), else a key of this process."""
+        from opspack.settings import resolve_reference
+
+        raw: Any = config.environ.get(CONFIRM_KEY_ENV) or config.table("serve").get("confirm_key")
+        if not raw:
+            return cls()
+        items = raw if isinstance(raw, list) else str(raw).split(",")
+        keys: list[str] = []
+        for item in items:
+            if str(item).strip():
+                value, _ = resolve_reference(str(item).strip(), config.environ)
+                keys.append(value)
+        return cls(keys)
+
+
+def _fernet_key(key: str) -> bytes:
+    """A key as Fernet takes it: 32 bytes in URL-safe base64 (standard base64 accepted)."""
+    text = key.strip()
+    try:
+        raw = base64.b64decode(text.replace("-", "+").replace("_", "/"), validate=True)
+    except (binascii.Error, ValueError):
+        raw = b""
+    if len(raw) != 32:
+        raise ConfigError("confirm_key is not a key: it must be 32 bytes in base64.", _KEY_HINT)
+    return base64.urlsafe_b64encode(raw)
+
+
+__all__ = ["CONFIRM_KEY_ENV", "DEFAULT_TTL_S", "Confirmations", "Pending", "Sealer", "SqlConfirmations"]

@@ -28,7 +28,7 @@ from opspack.connections import ConnectionPool
 from opspack.context import Caller, Context
 from opspack.errors import BackendError, ConfigError, OpsError
 from opspack.jobs import Inline, final_state
-from opspack.masking import Masker, MaskingFilter, mask_args
+from opspack.masking import MASK, Masker, MaskingFilter, declared_secrets, masked
 from opspack.registry import Entry, Registry
 from opspack.results import Confirmation, Error, Menu, MenuOption, Reply, Result
 from opspack.settings import Config, Settings
@@ -282,7 +282,10 @@ class Runtime:
                 log.exception("job %s (%s) failed in its executor", job.id, cid)
                 reply = self._complete(call, caller, job, Reply.failure(_internal(exc), cid), began)
             done.set_result(reply)
-            self._waiting.pop(job.id, None)  # its reply is in the job store from now on
+            if reply.error is None or reply.error.confirm is None:
+                # its reply is in the job store from now on; a confirmation request's is kept
+                # for its waiter (the gateway, at once): what it confirms is in no store
+                self._waiting.pop(job.id, None)
 
         try:
             submitted = self.executor.submit(item, progress, functools.partial(self.jobs.start, job.id))
@@ -313,6 +316,7 @@ class Runtime:
         executor's workers ended the job and wrote its audit record (Celery workers)."""
         if getattr(self.executor, "ends_jobs", False):
             self.masker.scrub(reply)
+            call.hold(reply)
             return reply
         return self._complete(call, caller, job, reply, began)
 
@@ -386,6 +390,7 @@ class Runtime:
     def _complete(self, call: Call, caller: Caller, job: Job | None, reply: Reply, began: float) -> Reply:
         """The end of every call: secrets masked, the audit record, the job's final state."""
         self.masker.scrub(reply)
+        call.hold(reply)
         self._record(caller, call, None, reply, began)
         if job is not None:
             self.jobs.finish(job.id, final_state(reply), reply.to_dict())
@@ -418,8 +423,25 @@ class Runtime:
         """Answer a text that names no runnable command with ``error``, and record it."""
         reply = Reply.failure(error)
         self.masker.scrub(reply)
-        self._record(caller or Caller(), None, text, reply, time.perf_counter())
+        self._record(caller or Caller(), None, self._refused_text(text), reply, time.perf_counter())
         return reply
+
+    def _refused_text(self, text: str | None) -> str | None:
+        """The text of a call that was refused before its arguments were read, as the audit
+        trail keeps it: masked, and only the command's words when it names a command that
+        declares secret arguments (which of the words after them are secret is unknown)."""
+        if not text:
+            return text
+        from opspack import grammar
+
+        try:
+            tokens = grammar.tokenize(text.strip())
+        except OpsError:
+            tokens = text.split()
+        entries, n = self.registry.match(tokens) if tokens else ([], 0)
+        if any(declared_secrets(e) for e in entries) and len(tokens) > n:
+            text = " ".join([*tokens[:n], MASK])
+        return self.masker(_printable(text))
 
     def chat_text(self, parsed: Parsed) -> str:
         """The masked chat text of a call, as the audit trail and confirmations show it."""
@@ -447,7 +469,7 @@ class Runtime:
                     channel=caller.channel,
                     frontend=caller.frontend,
                     command=call.entry["id"] if call else None,
-                    text=call.text if call else (self.masker(_printable(text)) if text else None),
+                    text=call.text if call else text,
                     args=call.masked_args if call else "{}",
                     ok=reply.ok,
                     error_kind=reply.error.kind if reply.error else None,
@@ -455,7 +477,7 @@ class Runtime:
                 )
             )
         except Exception:
-            log.exception("recording %s in the audit trail failed", call.entry["id"] if call else text)
+            log.exception("recording %s in the audit trail failed", call.entry["id"] if call else "a refusal")
 
     # -- the steps ----------------------------------------------------------------
     def _gate(self, call: Call, caller: Caller) -> Reply | None:
@@ -467,8 +489,8 @@ class Runtime:
             refusal = policy.gate(entry, caller)
             if refusal is not None:
                 if refusal.confirm is not None:  # an approval request: say exactly what would run
-                    refusal.confirm.args = dict(call.args)
                     refusal.confirm.text = call.text
+                    call.hold_confirmation(refusal.confirm)
                 return Reply.failure(refusal, cid)
         for gate in self.gates:
             refusal = gate(entry, caller)
@@ -611,16 +633,34 @@ class Call:
     masker: Masker
 
     @cached_property
+    def shown_args(self) -> dict[str, Any]:
+        """The arguments with secrets masked (:func:`opspack.masking.masked`): those the command
+        declares secret, those named like secrets at any depth, values that look like one."""
+        return masked(self.args, self.masker, declared_secrets(self.entry))
+
+    @cached_property
     def masked_args(self) -> str:
-        """The arguments as JSON, secret-looking names and registered secrets masked."""
-        return mask_args(self.args, self.masker)
+        """:attr:`shown_args` as JSON (the audit record's ``args``)."""
+        return json.dumps(self.shown_args, ensure_ascii=False, sort_keys=True)
 
     @cached_property
     def text(self) -> str:
         """The chat text that runs this call, secrets masked."""
         from opspack.grammar import to_chat_text
 
-        return to_chat_text(self.entry, json.loads(self.masked_args))
+        return to_chat_text(self.entry, self.shown_args)
+
+    def hold_confirmation(self, confirm: Confirmation) -> None:
+        """Make ``confirm`` show the masked arguments and hold the real ones (in this process only)."""
+        confirm.args = dict(self.shown_args)
+        confirm.run_args = dict(self.args)
+
+    def hold(self, reply: Reply) -> None:
+        """:meth:`hold_confirmation` for the confirmation request ``reply`` carries, if any
+        (the one a worker made travels without the real arguments)."""
+        confirm = reply.error.confirm if reply.error is not None else None
+        if confirm is not None and confirm.command == self.entry["id"]:
+            self.hold_confirmation(confirm)
 
 
 def _no_job(call: Call, exc: Exception) -> Reply:
@@ -637,16 +677,18 @@ def _no_job(call: Call, exc: Exception) -> Reply:
 
 def _confirmation(call: Call) -> Error:
     entry = call.entry
+    confirm = Confirmation(
+        command=entry["id"],
+        args={},
+        prompt=f"Run `{call.text}`? {entry['summary']}.",
+        text=call.text,
+    )
+    call.hold_confirmation(confirm)
     return Error(
         "denied",
         f"`{call.text}` is destructive ({entry['summary'].lower()}); it needs your confirmation.",
         "Confirm to run it (`--yes` on the command line).",
-        confirm=Confirmation(
-            command=entry["id"],
-            args=call.args,
-            prompt=f"Run `{call.text}`? {entry['summary']}.",
-            text=call.text,
-        ),
+        confirm=confirm,
     )
 
 
