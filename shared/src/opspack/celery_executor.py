@@ -179,7 +179,7 @@ def record(runtime: Runtime, job: Job, reply: Reply, item: WorkItem | None = Non
     this returns): its masked chat text, masked arguments when ``item`` is known, and the
     time since it was queued. Never raises: a failure is logged."""
     from opspack.audit import Record, error_kind
-    from opspack.masking import mask_args
+    from opspack.masking import declared_secrets, mask_args
 
     try:
         audit = runtime.audit
@@ -193,7 +193,7 @@ def record(runtime: Runtime, job: Job, reply: Reply, item: WorkItem | None = Non
                 frontend=job.frontend,
                 command=job.command,
                 text=job.text,
-                args=mask_args(item.args, runtime.masker) if item is not None else "{}",
+                args=mask_args(item.args, runtime.masker, declared_secrets(item.entry)) if item is not None else "{}",
                 ok=reply.ok,
                 error_kind=error_kind(reply),
                 duration_ms=max(0.0, time.time() - job.created) * 1000,
