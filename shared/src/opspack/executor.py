@@ -35,6 +35,7 @@ from typing import TYPE_CHECKING, Any
 from opspack.errors import Busy
 from opspack.jobs import ProgressSink, WorkItem, cancelled, failure, timed_out
 from opspack.results import Error, Reply
+from opspack.threads import start_thread
 
 if TYPE_CHECKING:
     from opspack.runtime import Runtime
@@ -185,7 +186,7 @@ class Embedded:
         self._counts = _Counts()
         self._closed = False
         if prestart:  # start the workers now, so the first calls do not wait for them
-            threading.Thread(target=self._prestart, name="opspack-workers-start", daemon=True).start()
+            start_thread(self._prestart, name="opspack-workers-start")
 
     def _prestart(self) -> None:
         for _ in range(self.size):
@@ -309,7 +310,7 @@ class Embedded:
                 with self._cond:
                     self._release(item)
 
-        threading.Thread(target=drive, name=f"opspack-job-{item.job}", daemon=True).start()
+        start_thread(drive, name=f"opspack-job-{item.job}")
         return future
 
     async def _drive_on_loop(self, running: _Running, worker: _Worker, progress: ProgressSink) -> tuple[Reply, bool]:
@@ -366,7 +367,7 @@ class Embedded:
             worker.kill()
             self._checkin(None)
 
-        threading.Thread(target=discard, name="opspack-worker-stop", daemon=True).start()
+        start_thread(discard, name="opspack-worker-stop")
 
     def cancel(self, job: int) -> bool:
         with self._cond:
@@ -491,7 +492,7 @@ class Embedded:
                 worker.conn.send(None)
             worker.kill()
         if replace:
-            threading.Thread(target=self._replace, name="opspack-workers-start", daemon=True).start()
+            start_thread(self._replace, name="opspack-workers-start")
 
     def _spawn(self) -> _Worker:
         parent, child = self._mp.Pipe()

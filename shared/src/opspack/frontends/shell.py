@@ -16,7 +16,6 @@ from __future__ import annotations
 import contextlib
 import functools
 import os
-import signal
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -57,19 +56,6 @@ def _setup_readline(registry: Registry) -> Any:
     return lambda: readline.write_history_file(history)
 
 
-def _start_background_threads(runtime: Runtime) -> None:
-    """Start the runtime's background threads (the audit trail's and the jobs' writers) with
-    SIGINT blocked in them, so that Ctrl-C always reaches the main thread: readline waits
-    there, and a SIGINT that another thread takes wakes nobody until the next key."""
-    if not hasattr(signal, "pthread_sigmask"):
-        return
-    previous = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
-    try:
-        _ = runtime.jobs  # opens the audit trail (and its writer) too
-    finally:
-        signal.pthread_sigmask(signal.SIG_SETMASK, previous)
-
-
 def _read_line(stream: IO[bytes], interactive: bool, prompt: str) -> str | None:
     """The next line typed (None: end of input). On a terminal, Ctrl-C drops what was typed
     (an empty line: a fresh prompt, or "no" to a question), as in other shells."""
@@ -104,8 +90,6 @@ def run_shell(
     interactive = sys.stdin.isatty() and sys.stdout.isatty()
     save_history = _setup_readline(registry) if interactive else None
     gateway = Gateway(Runtime(registry, timeouts="signal", executor=executor))
-    if interactive:
-        _start_background_threads(gateway.runtime)
     out = sys.stdout
     out.write(BANNER + "\n")
     if registry.broken:
