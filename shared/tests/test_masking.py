@@ -6,12 +6,13 @@ from __future__ import annotations
 
 import json
 import logging
+import time
 from importlib import metadata
 from pathlib import Path
 
 import pytest
 from opspack.audit import AuditLog
-from opspack.confirm import Sealer, SqlConfirmations
+from opspack.confirm import Refused, Sealer, SqlConfirmations
 from opspack.context import Caller
 from opspack.devtools.registry_build import registry_from_package
 from opspack.errors import ConfigError
@@ -337,6 +338,10 @@ def test_the_pending_store_holds_no_plaintext_secret(
         elsewhere = two.chat(None, al, token)
         assert elsewhere.error is not None and elsewhere.error.kind == "denied"
         assert "sealed by another runner" in elsewhere.error.message
+        assert second.audit is not None
+        refused = [r for r in second.audit.history(limit=5) if (r.reason or "").startswith("sealed elsewhere")]
+        assert [(r.user, r.command, r.error_kind) for r in refused] == [("al", "sample.thing.unlock", "denied")]
+        assert one.confirmations.gone(token) is None  # not spent: still waiting for its runner
         CALLS.clear()
         done = one.chat(None, al, token)
         assert done.ok and CALLS == ["unlock thing1 with canary-4711"]
@@ -370,6 +375,42 @@ def test_runners_sharing_a_confirm_key_redeem_each_others_secret_confirmations(
     finally:
         first.close()
         second.close()
+
+
+def test_stored_rows_read_back_earlier_ones_and_ones_sealed_elsewhere(tmp_path: Path) -> None:
+    """``SqlConfirmations._load``: a row of a version before groups had their name, and a row
+    whose real arguments another runner sealed (refused here, and left for that runner)."""
+    database = Database(f"sqlite:///{tmp_path / 'c.db'}")
+    here, there = SqlConfirmations(database), SqlConfirmations(database)  # each with a key of its own
+    expires = time.time() + 60
+    old = {"command": "sample.thing.retire", "args": {"thing": "t2"}, "user": "al", "expires": expires,
+           "text": "thing retire t2", "channel": "#ops", "approvers": ["ops"], "roles": ["ops-team"]}  # fmt: skip
+    with database.transaction() as tx:
+        tx.execute(
+            "INSERT INTO opspack_confirmations (token_sha256, expires, pending) VALUES (?, ?, ?)",
+            (SqlConfirmations._key("old-token"), expires, json.dumps(old)),
+        )
+    read = here.peek("old-token")
+    assert read is not None and (read.groups, read.approvers, read.args) == (("ops-team",), ("ops",), {"thing": "t2"})
+    assert (read.shown, read.unavailable) == (None, None)
+
+    confirm = Confirmation(
+        command="sample.thing.unlock",
+        args={"thing": "t1", "combination": MASK},
+        prompt="Run?",
+        text=f"thing unlock t1 {MASK}",
+        run_args={"thing": "t1", "combination": "canary-2718"},
+    )
+    token = there.issue(Reply.failure(Error("denied", "confirm", confirm=confirm)), "al").error.confirm.token  # type: ignore[union-attr]
+    assert token and "canary-2718" not in _rows(database)
+    sealed = here.peek(token)
+    assert sealed is not None and sealed.args == sealed.shown == {"thing": "t1", "combination": MASK}
+    assert sealed.unavailable and "sealed by another runner" in sealed.unavailable
+    with pytest.raises(Refused) as refused:
+        here.redeem(token, "al")
+    assert refused.value.reason.startswith("sealed elsewhere") and refused.value.command == "sample.thing.unlock"
+    assert here.gone(token) is None  # the token is not used up ...
+    assert there.redeem(token, "al").args == {"thing": "t1", "combination": "canary-2718"}  # ... its runner runs it
 
 
 def test_sealer_keys() -> None:
