@@ -44,6 +44,8 @@ log = logging.getLogger("opspack.executor")
 
 #: seconds a worker process gets past a command's timeout before it is killed
 GRACE_S = 2.0
+#: seconds closing the pool waits for a worker being started
+CLOSE_WAIT_S = 10.0
 
 
 # -- worker processes ------------------------------------------------------------------
@@ -185,8 +187,16 @@ class Embedded:
         self._running: dict[int, _Running] = {}
         self._counts = _Counts()
         self._closed = False
+        #: threads starting workers: :meth:`close` waits for them, so that no worker is left
+        #: half made (its process reading what this one no longer writes)
+        self._starters: list[threading.Thread] = []
         if prestart:  # start the workers now, so the first calls do not wait for them
-            start_thread(self._prestart, name="opspack-workers-start")
+            self._start_workers(self._prestart)
+
+    def _start_workers(self, how: Callable[[], None]) -> None:
+        with self._cond:
+            self._starters = [t for t in self._starters if t.is_alive()]
+            self._starters.append(start_thread(how, name="opspack-workers-start"))
 
     def _prestart(self) -> None:
         for _ in range(self.size):
@@ -388,8 +398,12 @@ class Embedded:
             waiters, self._waiters = self._waiters, collections.deque()
             for waiter in waiters:
                 waiter.out = True
+            starters, self._starters = self._starters, []
         for waiter in waiters:
             waiter.abandon()
+        for starter in starters:  # a worker being started is killed as it checks in (closed)
+            if starter is not threading.current_thread():
+                starter.join(CLOSE_WAIT_S)
         for worker in idle:
             with contextlib.suppress(Exception):
                 worker.conn.send(None)
@@ -492,7 +506,7 @@ class Embedded:
                 worker.conn.send(None)
             worker.kill()
         if replace:
-            start_thread(self._replace, name="opspack-workers-start")
+            self._start_workers(self._replace)
 
     def _spawn(self) -> _Worker:
         parent, child = self._mp.Pipe()
