@@ -34,6 +34,7 @@ CORE_TOP = {
     "search",
     "settings",
     "store",
+    "threads",
     "transport",
     "vault",
     "version",

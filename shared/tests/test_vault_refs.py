@@ -362,3 +362,15 @@ def test_no_vault_reference_imports_neither_hvac_nor_opspack_vault(registry: Reg
         [sys.executable, "-c", code, str(sample)], capture_output=True, text=True, timeout=60, check=True
     )
     assert out.stdout.strip() == "[]", out.stdout + out.stderr
+
+
+def test_the_confirm_key_may_be_a_vault_reference(bao: OpenBao) -> None:
+    from opspack.confirm import Sealer
+
+    key = "Qq4nC0H8YIjc6eNSm7b1ZqzXh7V0VbnLwH8TqR4tKso="
+    bao.put("secret/confirm", key=key)
+    sealer = Sealer.from_config(
+        Config(data={}, environ={**_env(bao), "OPSPACK_CONFIRM_KEY": "vault:secret/confirm#key"})
+    )
+    assert sealer.shared
+    assert Sealer([key]).open(sealer.seal("what runs")) == "what runs"

@@ -9,9 +9,10 @@ burst in one transaction; :meth:`AuditLog.record` answers the writer round that 
 record, and the runtime waits for that round before a call's answer leaves (group commit):
 nothing answered is missing from the trail, even when the process is killed right after.
 :meth:`AuditLog.flush` and :meth:`AuditLog.close` store what is kept and wait for it.
-Arguments are stored with secret values masked. Each record names the runner's bearer token
-the call came with (``token``), who approved it (``approver``) and why it was allowed or
-refused (``reason``); a request for confirmation is recorded as ``confirm_requested``.
+Arguments and chat text are stored with secrets masked (:mod:`opspack.masking`), friction
+notes too. Each record names the runner's bearer token the call came with (``token``), who
+approved it (``approver``) and why it was allowed or refused (``reason``); a request for
+confirmation is recorded as ``confirm_requested``.
 """
 
 from __future__ import annotations
@@ -306,8 +307,17 @@ class AuditLog:
 
     # -- friction -------------------------------------------------------------------
     def friction_add(self, user: str, channel: str | None, text: str, tags: list[str]) -> int:
-        """Log a friction note; its number."""
-        row = {"at": time.time(), "user": user, "channel": channel, "text": text, "tags": ",".join(sorted(set(tags)))}
+        """Log a friction note; its number. What looks like a secret in its text or tags
+        (:func:`opspack.masking.mask_text`) is masked before it is stored."""
+        from opspack.masking import mask_text
+
+        row = {
+            "at": time.time(),
+            "user": user,
+            "channel": channel,
+            "text": mask_text(text),
+            "tags": ",".join(sorted({mask_text(t) for t in tags})),
+        }
         with self.database.transaction() as tx:
             return tx.insert(FRICTION, row) or 0
 

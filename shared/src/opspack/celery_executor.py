@@ -81,6 +81,7 @@ from opspack.jobs import (
 )
 from opspack.results import Reply
 from opspack.store import quote, redact
+from opspack.threads import start_thread
 
 if TYPE_CHECKING:
     from opspack.registry import Registry
@@ -179,7 +180,7 @@ def record(runtime: Runtime, job: Job, reply: Reply, item: WorkItem | None = Non
     this returns): its masked chat text, masked arguments when ``item`` is known, and the
     time since it was queued. Never raises: a failure is logged."""
     from opspack.audit import Record, error_kind
-    from opspack.masking import mask_args
+    from opspack.masking import declared_secrets, mask_args
 
     try:
         audit = runtime.audit
@@ -193,7 +194,7 @@ def record(runtime: Runtime, job: Job, reply: Reply, item: WorkItem | None = Non
                 frontend=job.frontend,
                 command=job.command,
                 text=job.text,
-                args=mask_args(item.args, runtime.masker) if item is not None else "{}",
+                args=mask_args(item.args, runtime.masker, declared_secrets(item.entry)) if item is not None else "{}",
                 ok=reply.ok,
                 error_kind=error_kind(reply),
                 duration_ms=max(0.0, time.time() - job.created) * 1000,
@@ -330,8 +331,7 @@ class CeleryExecutor:
         self._wake = threading.Event()
         self._closed = threading.Event()
         self._beaten = -HEARTBEAT_S
-        self._thread = threading.Thread(target=self._follow, name="opspack-celery-jobs", daemon=True)
-        self._thread.start()
+        self._thread = start_thread(self._follow, name="opspack-celery-jobs")
 
     # -- the interface ----------------------------------------------------------------
     def submit(self, item: WorkItem, progress: ProgressSink, started: Callable[[], object]) -> Future[Reply]:
@@ -664,9 +664,7 @@ def _execute(proc: _Process, item: WorkItem, job: Job) -> dict[str, Any]:
     """Run a claimed job: progress to the job store, then the audit record, then its end."""
     runtime, store = proc.runtime, proc.store
     finishing = threading.Event()
-    threading.Thread(
-        target=_watch_cancel, args=(proc, item, job, finishing), name="opspack-cancel", daemon=True
-    ).start()
+    start_thread(_watch_cancel, proc, item, job, finishing, name="opspack-cancel")
 
     def progress(message: str, percent: float | None) -> None:
         store.report(item.job, runtime.masker(message), percent)
@@ -814,8 +812,7 @@ def run_worker(
     main = _process()  # the main process's store: its heartbeat names this worker
     main.store.heartbeat()  # seen alive before it takes a job
     stop = threading.Event()
-    beat = threading.Thread(target=_beat, args=(stop,), name="opspack-worker-heartbeat", daemon=True)
-    beat.start()
+    beat = start_thread(_beat, stop, name="opspack-worker-heartbeat")
     log.info("opspack worker %s: queues %s, broker %s", _setup.host, ", ".join(queues), redact(settings.broker or ""))
     options: dict[str, Any] = {
         "hostname": f"opspack-{os.getpid()}@{socket.gethostname()}",

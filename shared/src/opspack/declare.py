@@ -25,6 +25,16 @@ A list argument that makes work per value declares how many values it takes with
 :class:`MaxItems` (``maxItems`` in its schema; more is a usage error in every front-end)::
 
     ports: Annotated[list[int] | None, MaxItems(32)] = None
+
+An argument whose value is a secret is declared with ``secret=``::
+
+    @command(mutating=True, secret=["passphrase"])
+    def unlock(ctx: Context, disk: str, passphrase: str) -> Status: ...
+
+Its schema property says ``"writeOnly": true`` (JSON Schema's mark for a value that is
+sent and never shown back), and the core masks its value wherever it would be shown or
+stored: the audit trail, history, confirmation requests, logs. Arguments named like
+secrets (``password``, ``api_key``, ``SSH_KEY``...) are masked without being declared.
 """
 
 from __future__ import annotations
@@ -80,6 +90,8 @@ class ArgInfo:
     param: str = ""
     #: a list argument's most values (:class:`MaxItems`), or None
     max_items: int | None = None
+    #: its value is a secret (``@command(secret=[...])``): masked wherever it is shown or stored
+    secret: bool = False
 
     def __post_init__(self) -> None:
         self.param = self.param or self.name
@@ -120,6 +132,8 @@ class CommandSpec:
     result_kinds: list[str] | None
     #: run before a confirmation is asked for (see :func:`command`)
     check: Callable[..., Any] | None = None
+    #: the arguments whose values are secrets (see :func:`command`)
+    secret: list[str] = field(default_factory=list)
     _args: list[ArgInfo] | None = field(default=None, repr=False)
     _model: Any = field(default=None, repr=False)
     _context_param: str | bool | None = field(default=False, repr=False)
@@ -174,7 +188,14 @@ class CommandSpec:
     @property
     def args(self) -> list[ArgInfo]:
         if self._args is None:
-            self._args = _analyse_signature(self.func)
+            args = _analyse_signature(self.func)
+            names = {a.name for a in args} | {a.param for a in args}
+            unknown = [n for n in self.secret if n not in names]
+            if unknown:
+                raise TypeError(f"{self.func.__qualname__}: secret names no argument: {', '.join(unknown)}")
+            for a in args:
+                a.secret = a.name in self.secret or a.param in self.secret
+            self._args = args
         return self._args
 
     @property
@@ -228,6 +249,10 @@ class CommandSpec:
                 continue
             given = args.get(name, err.get("input"))
             arg = next((a for a in self.args if a.name == name), None)
+            if (arg is not None and arg.secret) or _secret_named(loc):
+                from opspack.masking import MASK
+
+                given = MASK
             messages.append(f"{name}: got {given!r}, expected {arg.expected() if arg else 'no such argument'}")
         return UsageError(
             "Bad arguments for " + self.id + ": " + "; ".join(messages) + ".",
@@ -294,6 +319,7 @@ def command(
     results: Sequence[str] | None = None,
     check: Callable[..., Any] | None = None,
     long: bool = False,
+    secret: Sequence[str] = (),
 ) -> Callable[[F], F]:
     """Declare a function as a chat command.
 
@@ -318,6 +344,10 @@ def command(
             arguments before the user is asked; it raises an ``OpsError`` when the call
             cannot succeed (a device that does not exist), so nobody confirms what would
             fail at once. It must change nothing; it runs under the command's timeout.
+        secret: the arguments whose values are secrets: masked in the audit trail, history,
+            confirmation requests and logs, and marked ``writeOnly`` in the registry's
+            ``args_schema``. Arguments named like secrets (``password``, ``api_key``) and
+            values that look like one (a private key, a token) are masked without it.
     """
     for part in (group, verb):
         if part is not None and not _ID_PART.match(part):
@@ -342,6 +372,7 @@ def command(
             settings=list(settings) if settings is not None else None,
             result_kinds=list(results) if results is not None else None,
             check=check,
+            secret=list(secret),
         )
         setattr(func, SPEC_ATTR, spec)
         return func
@@ -359,6 +390,13 @@ def spec_of(func: Callable[..., Any]) -> CommandSpec:
 
 # ---------------------------------------------------------------------------
 # signature analysis
+
+
+def _secret_named(loc: Sequence[str]) -> bool:
+    """Whether a place in the arguments (an argument, a mapping key) is named like a secret."""
+    from opspack.masking import is_secret_name
+
+    return any(is_secret_name(part) for part in loc)
 
 
 def _hints(func: Callable[..., Any]) -> dict[str, Any]:
@@ -546,6 +584,8 @@ def _clean_schema(schema: dict[str, Any], spec: CommandSpec) -> dict[str, Any]:
         prop = _simplify(props[a.name])
         if a.description:
             prop["description"] = a.description
+        if a.secret:
+            prop["writeOnly"] = True
         order = ["type", "description", "enum", "items", "additionalProperties", "default"]
         properties[a.name] = {k: prop[k] for k in order if k in prop} | {
             k: v for k, v in prop.items() if k not in order

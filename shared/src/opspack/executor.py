@@ -35,6 +35,7 @@ from typing import TYPE_CHECKING, Any
 from opspack.errors import Busy
 from opspack.jobs import ProgressSink, WorkItem, cancelled, failure, timed_out
 from opspack.results import Error, Reply
+from opspack.threads import start_thread
 
 if TYPE_CHECKING:
     from opspack.runtime import Runtime
@@ -43,6 +44,8 @@ log = logging.getLogger("opspack.executor")
 
 #: seconds a worker process gets past a command's timeout before it is killed
 GRACE_S = 2.0
+#: seconds closing the pool waits for a worker being started
+CLOSE_WAIT_S = 10.0
 
 
 # -- worker processes ------------------------------------------------------------------
@@ -184,8 +187,16 @@ class Embedded:
         self._running: dict[int, _Running] = {}
         self._counts = _Counts()
         self._closed = False
+        #: threads starting workers: :meth:`close` waits for them, so that no worker is left
+        #: half made (its process reading what this one no longer writes)
+        self._starters: list[threading.Thread] = []
         if prestart:  # start the workers now, so the first calls do not wait for them
-            threading.Thread(target=self._prestart, name="opspack-workers-start", daemon=True).start()
+            self._start_workers(self._prestart)
+
+    def _start_workers(self, how: Callable[[], None]) -> None:
+        with self._cond:
+            self._starters = [t for t in self._starters if t.is_alive()]
+            self._starters.append(start_thread(how, name="opspack-workers-start"))
 
     def _prestart(self) -> None:
         for _ in range(self.size):
@@ -309,7 +320,7 @@ class Embedded:
                 with self._cond:
                     self._release(item)
 
-        threading.Thread(target=drive, name=f"opspack-job-{item.job}", daemon=True).start()
+        start_thread(drive, name=f"opspack-job-{item.job}")
         return future
 
     async def _drive_on_loop(self, running: _Running, worker: _Worker, progress: ProgressSink) -> tuple[Reply, bool]:
@@ -366,7 +377,7 @@ class Embedded:
             worker.kill()
             self._checkin(None)
 
-        threading.Thread(target=discard, name="opspack-worker-stop", daemon=True).start()
+        start_thread(discard, name="opspack-worker-stop")
 
     def cancel(self, job: int) -> bool:
         with self._cond:
@@ -387,8 +398,12 @@ class Embedded:
             waiters, self._waiters = self._waiters, collections.deque()
             for waiter in waiters:
                 waiter.out = True
+            starters, self._starters = self._starters, []
         for waiter in waiters:
             waiter.abandon()
+        for starter in starters:  # a worker being started is killed as it checks in (closed)
+            if starter is not threading.current_thread():
+                starter.join(CLOSE_WAIT_S)
         for worker in idle:
             with contextlib.suppress(Exception):
                 worker.conn.send(None)
@@ -491,7 +506,7 @@ class Embedded:
                 worker.conn.send(None)
             worker.kill()
         if replace:
-            threading.Thread(target=self._replace, name="opspack-workers-start", daemon=True).start()
+            self._start_workers(self._replace)
 
     def _spawn(self) -> _Worker:
         parent, child = self._mp.Pipe()

@@ -30,6 +30,7 @@ from typing import TYPE_CHECKING, Any, Literal, Protocol
 
 from opspack.results import Error, Reply
 from opspack.store import Column, Database, Table, Transaction, quote
+from opspack.threads import start_thread
 
 if TYPE_CHECKING:
     from opspack.registry import Entry
@@ -47,6 +48,8 @@ HOST_TIMEOUT_S = 30.0
 HEARTBEAT_S = 5.0
 #: progress lines kept per job (later ones are dropped)
 MAX_PROGRESS = 1000
+#: how long a failed write of job rows waits before the writer tries again (seconds)
+RETRY_WRITE_S = 0.5
 
 JOBS = Table(
     "opspack_jobs",
@@ -212,14 +215,14 @@ class JobStore:
         self._beating = threading.Event()
         if beat:
             self.heartbeat()
-            threading.Thread(target=self._beat_loop, name="opspack-jobs-heartbeat", daemon=True).start()
+            start_thread(self._beat_loop, name="opspack-jobs-heartbeat")
 
     # -- ids ----------------------------------------------------------------------
     def _next_id(self) -> int:
         with self._lock:
             if self._ids:
                 if len(self._ids) == ID_BLOCK // 4:  # running low: the next block, in the background
-                    threading.Thread(target=self._reserve_ahead, name="opspack-job-ids", daemon=True).start()
+                    start_thread(self._reserve_ahead, name="opspack-job-ids")
                 return self._ids.pop()
         with self._id_lock:  # one thread of this process reserves the next block
             with self._lock:
@@ -569,9 +572,7 @@ class JobStore:
         with self._lock:
             self._dirty.update(job.id for job, _ in changed)
         if not self._closed:
-            timer = threading.Timer(0.5, self.writer.changed)
-            timer.daemon = True
-            timer.start()
+            start_thread(_later, RETRY_WRITE_S, self.writer.changed, name="opspack-jobs-retry")
 
     def close(self) -> None:
         """Write what is pending, stop the threads and forget this host's heartbeat."""
@@ -584,6 +585,12 @@ class JobStore:
             self.database.execute(f"DELETE FROM {quote(HOSTS.name)} WHERE name = ?", (self.host,))
         except Exception as exc:  # noqa: BLE001
             log.warning("could not remove the job heartbeat of %s: %s", self.host, exc)
+
+
+def _later(delay: float, then: Callable[[], object]) -> None:
+    """Call ``then`` after ``delay`` seconds (in a thread of its own)."""
+    time.sleep(delay)
+    then()
 
 
 def _copy(job: Job) -> Job:

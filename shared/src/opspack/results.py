@@ -58,6 +58,8 @@ SHOWN: Mapping[str, Any] = {"shown": True}
 OPTIONAL: Mapping[str, Any] = {"optional": True}
 #: not in the JSON as it is (a computed entry stands for it)
 NOT_JSON: Mapping[str, Any] = {"json": False}
+#: kept in this process only: never in the JSON, never stored or sent
+PRIVATE: Mapping[str, Any] = {"json": False, "private": True}
 
 
 def _json(value: Any) -> Any:
@@ -343,7 +345,11 @@ class Progress(Result):
 
 @dataclass(slots=True)
 class Confirmation(Fields):
-    """What a front-end needs to ask the user before a destructive command runs."""
+    """What a front-end needs to ask the user before a destructive command runs.
+
+    ``args`` are the arguments as shown, secrets masked (:func:`opspack.masking.masked`);
+    ``run_args``, the ones that run once it is confirmed, stay in the process that made the
+    request: they are in no JSON, so no reply, job or message carries them."""
 
     command: str
     args: dict[str, Any]
@@ -352,6 +358,7 @@ class Confirmation(Fields):
     token: str | None = None
     #: set when a second person must approve: the roles whose members may
     approvers: list[str] | None = field(default=None, metadata=OPTIONAL)
+    run_args: dict[str, Any] | None = field(default=None, repr=False, compare=False, metadata=PRIVATE)
 
     def __post_init__(self) -> None:
         self.approvers = list(self.approvers) if self.approvers else None

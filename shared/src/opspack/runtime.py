@@ -27,7 +27,7 @@ from opspack.connections import ConnectionPool
 from opspack.context import Caller, Context
 from opspack.errors import BackendError, ConfigError, OpsError
 from opspack.jobs import Inline, final_state
-from opspack.masking import Masker, MaskingFilter, mask_args
+from opspack.masking import MASK, Masker, MaskingFilter, declared_secrets, masked
 from opspack.registry import Entry, Registry
 from opspack.results import Confirmation, Error, Menu, MenuOption, Reply, Result
 from opspack.settings import Config, Settings
@@ -301,7 +301,10 @@ class Runtime:
                 log.exception("job %s (%s) failed in its executor", job.id, cid)
                 reply = self._complete(call, caller, job, Reply.failure(_internal(exc), cid), began)
             done.set_result(reply)
-            self._waiting.pop(job.id, None)  # its reply is in the job store from now on
+            if reply.error is None or reply.error.confirm is None:
+                # its reply is in the job store from now on; a confirmation request's is kept
+                # for its waiter (the gateway, at once): what it confirms is in no store
+                self._waiting.pop(job.id, None)
 
         try:
             submitted = self.executor.submit(item, progress, functools.partial(self.jobs.start, job.id))
@@ -339,6 +342,7 @@ class Runtime:
         executor's workers ended the job and wrote its audit record (Celery workers)."""
         if getattr(self.executor, "ends_jobs", False):
             self.masker.scrub(reply)
+            call.hold(reply)
             return reply
         return self._complete(call, caller, job, reply, began, wait=wait)
 
@@ -423,6 +427,7 @@ class Runtime:
         committed together before the answer leaves (``wait``; an event loop awaits
         :meth:`_committed` instead)."""
         self.masker.scrub(reply)
+        call.hold(reply)
         if job is not None:
             self.jobs.finish(job.id, final_state(reply), reply.to_dict())
         self._record(caller, call, None, reply, began, wait=wait)
@@ -479,8 +484,26 @@ class Runtime:
         ``reason`` why it was refused."""
         reply = Reply.failure(error, command)
         self.masker.scrub(reply)
-        self._record(caller or Caller(), None, text, reply, time.perf_counter(), command=command, reason=reason)
+        refused = self._refused_text(text)
+        self._record(caller or Caller(), None, refused, reply, time.perf_counter(), command=command, reason=reason)
         return reply
+
+    def _refused_text(self, text: str | None) -> str | None:
+        """The text of a call that was refused before its arguments were read, as the audit
+        trail keeps it: masked, and only the command's words when it names a command that
+        declares secret arguments (which of the words after them are secret is unknown)."""
+        if not text:
+            return text
+        from opspack import grammar
+
+        try:
+            tokens = grammar.tokenize(text.strip())
+        except OpsError:
+            tokens = text.split()
+        entries, n = self.registry.match(tokens) if tokens else ([], 0)
+        if any(declared_secrets(e) for e in entries) and len(tokens) > n:
+            text = " ".join([*tokens[:n], MASK])
+        return self.masker(_printable(text))
 
     def chat_text(self, parsed: Parsed) -> str:
         """The masked chat text of a call, as the audit trail and confirmations show it."""
@@ -507,8 +530,9 @@ class Runtime:
         reason: str | None = None,
         wait: bool = True,
     ) -> None:
-        """Add the invocation to the audit trail (secrets masked) and, with ``wait``, wait
-        until it is committed (what was answered is in the trail); never fails the command."""
+        """Add the invocation to the audit trail (secrets masked: ``text``, a refusal's when
+        there is no ``call``, as :meth:`_refused_text` made it) and, with ``wait``, wait until
+        it is committed (what was answered is in the trail); never fails the command."""
         audit = self._audit_or_none()
         if audit is None:
             return
@@ -523,7 +547,7 @@ class Runtime:
                     channel=caller.channel,
                     frontend=caller.frontend,
                     command=call.entry["id"] if call else command,
-                    text=call.text if call else (self.masker(_printable(text)) if text else None),
+                    text=call.text if call else text,
                     args=call.masked_args if call else "{}",
                     ok=reply.ok,
                     error_kind=error_kind(reply),
@@ -534,10 +558,10 @@ class Runtime:
                 )
             )
         except Exception:
-            log.exception("recording %s in the audit trail failed", call.entry["id"] if call else text)
+            log.exception("recording %s in the audit trail failed", call.entry["id"] if call else "a refusal")
             return
         if wait and not audit.committed(round_, RECORD_WAIT_S):
-            what = call.entry["id"] if call else text
+            what = call.entry["id"] if call else "a refusal"
             log.error("the audit record of %s was not committed within %g s; answering anyway", what, RECORD_WAIT_S)
 
     # -- the steps ----------------------------------------------------------------
@@ -552,8 +576,8 @@ class Runtime:
             refusal = verdict.error
             if refusal is not None:
                 if refusal.confirm is not None:  # an approval request: say exactly what would run
-                    refusal.confirm.args = dict(call.args)
                     refusal.confirm.text = call.text
+                    call.hold_confirmation(refusal.confirm)
                 return Reply.failure(refusal, cid)
         for gate in self.gates:
             refusal = gate(entry, caller)
@@ -696,7 +720,7 @@ class Call:
     One thread uses a call at a time: the lazy values need no lock (functools'
     cached_property takes one lock shared by every instance on Python 3.11)."""
 
-    __slots__ = ("_masked_args", "_text", "approver", "args", "entry", "masker", "reason")
+    __slots__ = ("_masked_args", "_shown_args", "_text", "approver", "args", "entry", "masker", "reason")
 
     def __init__(self, entry: Entry, args: dict[str, Any], masker: Masker) -> None:
         self.entry = entry
@@ -706,14 +730,23 @@ class Call:
         self.reason: str | None = None
         #: who approved it, when it needed a second person's approval and that approval held
         self.approver: str | None = None
+        self._shown_args: dict[str, Any] | None = None
         self._masked_args: str | None = None
         self._text: str | None = None
 
     @property
+    def shown_args(self) -> dict[str, Any]:
+        """The arguments with secrets masked (:func:`opspack.masking.masked`): those the command
+        declares secret, those named like secrets at any depth, values that look like one."""
+        if self._shown_args is None:
+            self._shown_args = masked(self.args, self.masker, declared_secrets(self.entry))
+        return self._shown_args
+
+    @property
     def masked_args(self) -> str:
-        """The arguments as JSON, secret-looking names and registered secrets masked."""
+        """:attr:`shown_args` as JSON (the audit record's ``args``)."""
         if self._masked_args is None:
-            self._masked_args = mask_args(self.args, self.masker)
+            self._masked_args = json.dumps(self.shown_args, ensure_ascii=False, sort_keys=True)
         return self._masked_args
 
     @property
@@ -722,8 +755,20 @@ class Call:
         if self._text is None:
             from opspack.grammar import to_chat_text
 
-            self._text = to_chat_text(self.entry, json.loads(self.masked_args))
+            self._text = to_chat_text(self.entry, self.shown_args)
         return self._text
+
+    def hold_confirmation(self, confirm: Confirmation) -> None:
+        """Make ``confirm`` show the masked arguments and hold the real ones (in this process only)."""
+        confirm.args = dict(self.shown_args)
+        confirm.run_args = dict(self.args)
+
+    def hold(self, reply: Reply) -> None:
+        """:meth:`hold_confirmation` for the confirmation request ``reply`` carries, if any
+        (the one a worker made travels without the real arguments)."""
+        confirm = reply.error.confirm if reply.error is not None else None
+        if confirm is not None and confirm.command == self.entry["id"]:
+            self.hold_confirmation(confirm)
 
 
 def _oversized(parsed: Parsed) -> Error | None:
@@ -769,16 +814,18 @@ def _no_job(call: Call, exc: Exception) -> Reply:
 
 def _confirmation(call: Call) -> Error:
     entry = call.entry
+    confirm = Confirmation(
+        command=entry["id"],
+        args={},
+        prompt=f"Run `{call.text}`? {entry['summary']}.",
+        text=call.text,
+    )
+    call.hold_confirmation(confirm)
     return Error(
         "denied",
         f"`{call.text}` is destructive ({entry['summary'].lower()}); it needs your confirmation.",
         "Confirm to run it (`--yes` on the command line).",
-        confirm=Confirmation(
-            command=entry["id"],
-            args=call.args,
-            prompt=f"Run `{call.text}`? {entry['summary']}.",
-            text=call.text,
-        ),
+        confirm=confirm,
     )
 
 

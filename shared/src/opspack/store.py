@@ -63,6 +63,7 @@ from types import TracebackType
 from typing import Any, Literal, Protocol, Self
 
 from opspack.errors import ConfigError
+from opspack.threads import start_thread
 
 Dialect = Literal["sqlite", "postgresql"]
 
@@ -679,8 +680,7 @@ class Writer:
 
     # -- the thread ---------------------------------------------------------------------
     def _start(self) -> None:
-        self._thread = threading.Thread(target=self._run, name="opspack-writer", daemon=True)
-        self._thread.start()
+        self._thread = start_thread(self._run, name="opspack-writer")
 
     def _run(self) -> None:
         while True:

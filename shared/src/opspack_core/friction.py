@@ -27,7 +27,10 @@ def add(ctx: Context, text: list[str], *, tag: list[str] | None = None) -> Statu
     note = " ".join(text).strip()
     if not note:
         raise UsageError("friction add needs a text", 'Example: friction add "no permission to restart jobs"')
-    item = audit_of(ctx).friction_add(ctx.user, ctx.caller.channel, note, tag or [])
+    # what looks like a secret (a token pasted by mistake, PASSWORD=...) is masked before it is stored
+    item = audit_of(ctx).friction_add(
+        ctx.user, ctx.caller.channel, ctx.masker(note), [ctx.masker(t) for t in tag or []]
+    )
     return Status("ok", f"Logged as #{item}. Thank you: `friction list` shows what is open.")
 
 

@@ -332,9 +332,9 @@ def _default_confirmations(runtime: Runtime, ttl: float) -> Confirmations:
         audit = getattr(runtime, "audit", None)
         database = getattr(audit, "database", None)
         if database is not None:
-            from opspack.confirm import SqlConfirmations
+            from opspack.confirm import Sealer, SqlConfirmations
 
-            return SqlConfirmations(database, ttl=ttl)
+            return SqlConfirmations(database, ttl=ttl, sealer=Sealer.from_config(runtime.config))
     except OpsError as exc:  # a missing driver, a bad URL: what to do, without a traceback
         log.warning("confirmations are kept in this process: %s. %s", exc.message, exc.hint or "")
     except Exception:

@@ -37,7 +37,7 @@ from urllib.parse import parse_qsl, quote, urlencode
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
 from opspack.frontends.guard import error_bytes
-from opspack.masking import MASK, SECRET_ARG, Masker
+from opspack.masking import MASK, Masker, is_secret_name
 
 log = logging.getLogger("opspack.frontends.serve")
 
@@ -334,7 +334,7 @@ def masked_path(path: str, masker: Masker) -> str:
     base, sep, query = path.partition("?")
     if sep and query:
         pairs = parse_qsl(query, keep_blank_values=True)
-        hidden = [SECRET_ARG.search(k) is not None or masker(v) != v or masker(k) != k for k, v in pairs]
+        hidden = [is_secret_name(k) or masker(v) != v or masker(k) != k for k, v in pairs]
         if any(hidden):
             query = "&".join(
                 f"{quote(masker(k))}={MASK}" if secret else urlencode([(k, v)], quote_via=quote)

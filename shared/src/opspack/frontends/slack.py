@@ -39,6 +39,7 @@ from opspack.jobs import Job, JobState
 from opspack.renderers import render
 from opspack.renderers.slack import esc
 from opspack.results import Error, Reply
+from opspack.threads import start_thread
 
 if TYPE_CHECKING:
     from slack_bolt import App
@@ -237,11 +238,7 @@ class SlackFrontend:
         """Post "Started job N" now, then, from a thread: update that message in place as
         the job reports progress, post the result in its thread and show its outcome."""
         ts = self._post_job(job, place)
-        thread = threading.Thread(
-            target=self._follow_thread, args=(job, caller, place, ts), name=f"opspack-slack-job-{job.id}", daemon=True
-        )
-        thread.start()
-        return thread
+        return start_thread(self._follow_thread, job, caller, place, ts, name=f"opspack-slack-job-{job.id}")
 
     def _post_job(self, job: Job, place: _Place) -> str | None:
         """The job's message; its ``ts``, or None when the app may not post in the channel

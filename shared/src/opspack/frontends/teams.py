@@ -53,6 +53,7 @@ from opspack.frontends.guard import (
     read_json,
 )
 from opspack.settings import Config, resolve_reference
+from opspack.threads import start_thread
 
 if TYPE_CHECKING:
     from opspack.frontends.gateway import Gateway
@@ -179,11 +180,7 @@ class IncomingWebhook:
 
     def follow(self, gateway: Gateway, job: Job, caller: Caller) -> threading.Thread:
         """Wait for ``job`` in a background thread, then post its reply."""
-        thread = threading.Thread(
-            target=self._deliver, args=(gateway, job, caller), name=f"opspack-teams-job-{job.id}", daemon=True
-        )
-        thread.start()
-        return thread
+        return start_thread(self._deliver, gateway, job, caller, name=f"opspack-teams-job-{job.id}")
 
     def _deliver(self, gateway: Gateway, job: Job, caller: Caller) -> None:
         try:

@@ -28,6 +28,7 @@ from typing import Any, TextIO
 
 from opspack.renderers.common import display_width
 from opspack.results import Progress
+from opspack.threads import start_thread
 
 #: the bar's width in columns (it is left out when the terminal is too narrow for it)
 BAR_WIDTH = 20
@@ -167,10 +168,7 @@ class ProgressDisplay:
             if self._ticker is None:
                 # each ticker has its own stop: one whose start was interrupted (Ctrl-C) still stops
                 self._stop = threading.Event()
-                self._ticker = threading.Thread(
-                    target=self._tick, args=(self._stop,), name="opspack-progress", daemon=True
-                )
-                self._ticker.start()
+                self._ticker = start_thread(self._tick, self._stop, name="opspack-progress")
 
     def finish(self) -> None:
         """The command has ended: the live line stays as it was last drawn, ended with a newline."""

@@ -59,6 +59,19 @@ def retire(thing: str) -> Status:
     return Status("ok", f"{thing} retired")
 
 
+@command(words=["thing", "unlock"], destructive=True, settings=[], secret=["combination"])
+def unlock(thing: str, combination: str, *, tries: int = 1) -> Status:
+    """Unlock a thing with its combination (a secret the command declares, whatever its name).
+
+    Args:
+        thing: the thing's name
+        combination: the combination that opens it
+        tries: how many tries it may take
+    """
+    CALLS.append(f"unlock {thing} with {combination}")
+    return Status("ok", f"{thing} unlocked in {tries} tries")
+
+
 @command(
     words=["thing", "power-off"],
     aliases=["thing stop"],

@@ -107,3 +107,14 @@ def wipe(disk: str, *, force: bool = False) -> Status:
         force: skip the clean unmount
     """
     return Status("ok", f"{disk} wiped" + (" (forced)" if force else ""))
+
+
+@command(group="lock", verb="open", words=["lock", "open"], destructive=True, settings=[], secret=["combination"])
+def open_(door: str, combination: str) -> Status:
+    """Open a lock with its combination (an argument the command declares secret).
+
+    Args:
+        door: the door's name
+        combination: the combination that opens it
+    """
+    return Status("ok", f"{door} opened with a combination of {len(combination)} characters")
