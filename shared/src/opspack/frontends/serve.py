@@ -777,6 +777,10 @@ def serve(
     # full collections scan only what calls leave behind (tens of ms less at the tail).
     gc.collect()
     gc.freeze()
+    # A call leaves a few hundred short-lived objects: collect the young generation every
+    # 20,000 allocations instead of 700, so the pauses that hold every call in flight are
+    # rarer (about 1/s instead of 100/s under load) and still short.
+    gc.set_threshold(20_000, 10, 10)
     uvicorn.Server(server_config).run()
     runtime.close()
     return 0
