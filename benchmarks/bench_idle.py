@@ -38,7 +38,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from bench_serve import PACK_INIT, PACK_MODULE, TOKEN, _free_port, _opspack, _pct, _wait
+from bench_serve import TOKEN, _free_port, _opspack, _pct, _wait, ping_pack
 
 OPEN_FILES = 20_000
 #: connections one attacker process holds at most (each is one open file of its own)
@@ -236,17 +236,7 @@ def main() -> None:
 
     processes = args.processes or math.ceil(args.idle / PER_PROCESS)
     with tempfile.TemporaryDirectory(prefix="bench-idle-") as tmp:
-        pkg = Path(tmp, "opspack_benchping")
-        pkg.mkdir()
-        (pkg / "__init__.py").write_text(PACK_INIT)
-        (pkg / "ping.py").write_text(PACK_MODULE)
-        sys.path.insert(0, tmp)
-        from opspack.devtools.registry_build import registry_from_package
-
-        registry = Path(tmp, "registry.json")
-        registry.write_text(json.dumps(registry_from_package("opspack_benchping", "0.0.1").to_data()))
-        env = {k: v for k, v in os.environ.items() if not k.startswith("OPSPACK_")}
-        env.update(PYTHONPATH=tmp, OPSPACK_SERVE_TOKENS=TOKEN, XDG_DATA_HOME=tmp, OPSPACK_SERVE_RATE="0")
+        registry, env = ping_pack(tmp)
         for setting in args.serve:
             name, _, value = setting.partition("=")
             env[f"OPSPACK_SERVE_{name.upper()}"] = value

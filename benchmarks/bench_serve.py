@@ -101,6 +101,23 @@ def client_main(host: str, port: int, connections: int, seconds: float, requests
 
 
 # -- the benchmark ------------------------------------------------------------------------------
+def ping_pack(tmp: str) -> tuple[Path, dict[str, str]]:
+    """The one-command pack written to ``tmp``, its registry.json, and the environment of a
+    runner serving it (the benchmark's token, no rate limit: one token makes every call)."""
+    pkg = Path(tmp, "opspack_benchping")
+    pkg.mkdir()
+    (pkg / "__init__.py").write_text(PACK_INIT)
+    (pkg / "ping.py").write_text(PACK_MODULE)
+    sys.path.insert(0, tmp)
+    from opspack.devtools.registry_build import registry_from_package
+
+    registry = Path(tmp, "registry.json")
+    registry.write_text(json.dumps(registry_from_package("opspack_benchping", "0.0.1").to_data()))
+    env = {k: v for k, v in os.environ.items() if not k.startswith("OPSPACK_")}
+    env.update(PYTHONPATH=tmp, OPSPACK_SERVE_TOKENS=TOKEN, XDG_DATA_HOME=tmp, OPSPACK_SERVE_RATE="0")
+    return registry, env
+
+
 def _free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -149,18 +166,7 @@ def main() -> None:
         return
 
     with tempfile.TemporaryDirectory(prefix="bench-serve-") as tmp:
-        pkg = Path(tmp, "opspack_benchping")
-        pkg.mkdir()
-        (pkg / "__init__.py").write_text(PACK_INIT)
-        (pkg / "ping.py").write_text(PACK_MODULE)
-        sys.path.insert(0, tmp)
-        from opspack.devtools.registry_build import registry_from_package
-
-        registry = Path(tmp, "registry.json")
-        registry.write_text(json.dumps(registry_from_package("opspack_benchping", "0.0.1").to_data()))
-        env = {k: v for k, v in os.environ.items() if not k.startswith("OPSPACK_")}
-        env.update(PYTHONPATH=tmp, OPSPACK_SERVE_TOKENS=TOKEN, XDG_DATA_HOME=tmp)
-        env.update(OPSPACK_SERVE_RATE="0")  # one token, every connection: its rate limit is not what is measured
+        registry, env = ping_pack(tmp)
         # one trivial command from every connection at once: the bulkheads (4 per user, 8 per
         # pack by default) would answer most of them `busy`, which is not what is measured here
         env.update(OPSPACK_JOBS_PER_USER=str(4 * args.connections), OPSPACK_JOBS_PER_PACK=str(4 * args.connections))

@@ -193,35 +193,23 @@ class Embedded:
         if prestart:  # start the workers now, so the first calls do not wait for them
             self._start_workers(self._prestart)
 
-    def _start_workers(self, how: Callable[[], None]) -> None:
+    def _start_workers(self, how: Callable[[], object]) -> None:
         with self._cond:
             self._starters = [t for t in self._starters if t.is_alive()]
             self._starters.append(start_thread(how, name="opspack-workers-start"))
 
     def _prestart(self) -> None:
-        for _ in range(self.size):
-            with self._cond:
-                if self._closed or self._alive >= self.size:
-                    return
-                self._alive += 1
-            try:
-                worker = self._spawn()
-            except Exception as exc:  # noqa: BLE001 - a call will try again and say why
-                log.warning("cannot start a worker process: %s", exc)
-                with self._cond:
-                    self._alive -= 1
-                return
-            self._checkin_new(worker)
+        """Start the whole pool now, so the first calls do not wait for it."""
+        while self._replace():
+            pass
 
-    def _checkin_new(self, worker: _Worker) -> None:
-        self._checkin(worker)
-
-    def _replace(self) -> None:
-        """Start a worker in place of one that was killed (in the background), so the pool
-        stays full and calls waiting in line get it."""
+    def _replace(self) -> bool:
+        """Start one worker while the pool is short of one (at start, or in place of one that
+        was killed), in the background, so calls waiting in line get it; False when the
+        pool is full or closed, or the worker could not start."""
         with self._cond:
             if self._closed or self._alive >= self.size:
-                return
+                return False
             self._alive += 1
         try:
             worker = self._spawn()
@@ -234,8 +222,9 @@ class Embedded:
                     waiter.out = True
             for waiter in waiters:  # no worker will come: they answer busy now, not at their timeout
                 waiter.abandon()
-            return
+            return False
         self._checkin(worker)
+        return True
 
     # -- the interface ----------------------------------------------------------------
     def run(self, item: WorkItem, progress: ProgressSink, started: Callable[[], object]) -> Reply:
