@@ -6,6 +6,7 @@ import os
 import re
 import sys
 import tempfile
+import time
 import urllib.request
 from pathlib import Path
 
@@ -67,6 +68,16 @@ def fetch(url: str) -> str:
         return str(resp.read().decode())
 
 
+def logged(server: ManagedProcess, text: str, within: float = 10.0) -> bool:
+    """Whether ``text`` reaches the server's log in time (a reader thread copies it there)."""
+    deadline = time.monotonic() + within
+    while text not in server.log_text():
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.02)
+    return True
+
+
 def alive(pid: int) -> bool:
     try:
         os.kill(pid, 0)
@@ -81,7 +92,7 @@ def test_a_server_runs_in_its_folder_on_a_free_port_and_leaves_nothing() -> None
         assert server.running and pid is not None and server.port > 0
         assert folder.name.startswith("opspack-files-")
         assert fetch(f"http://127.0.0.1:{server.port}/hello.txt") == f"port {server.port}\n"
-        assert "GET /hello.txt" in server.log_text()  # its stderr, captured
+        assert logged(server, "GET /hello.txt")  # its stderr, captured
         assert server.startup_seconds > 0
     assert not server.running and not folder.exists() and not alive(pid)
     assert server.log_text() == ""
