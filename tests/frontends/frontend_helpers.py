@@ -20,7 +20,7 @@ def opspack_exe() -> str:
 
 def child_env(**extra: str) -> dict[str, str]:
     """The environment for processes the tests start: no OPSPACK_* of the caller's, the echo pack."""
-    keep = ("OPSPACK_CACHE", "OPSPACK_AUDIT_URL")
+    keep = ("OPSPACK_CACHE", "OPSPACK_AUDIT_URL", "OPSPACK_SERVE_ARTIFACT_DIR")
     env = {k: v for k, v in os.environ.items() if not k.startswith("OPSPACK_") or k in keep}
     env["PYTHONPATH"] = os.pathsep.join([str(ECHO), *filter(None, [os.environ.get("PYTHONPATH")])])
     env.update(extra)

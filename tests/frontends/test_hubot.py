@@ -22,9 +22,11 @@ import tempfile
 import threading
 from pathlib import Path
 
+import httpx
 import pytest
 from frontend_helpers import Runner, child_env
 from opspack_testkit import free_port, need
+from opspack_testkit.samples import png_bytes, vm_list_table
 
 ROOT = Path(__file__).resolve().parents[2]
 SCRIPTS = ROOT / "frontends" / "hubot" / "scripts"
@@ -73,12 +75,13 @@ def hubot_home() -> Path:
     return ensure_hubot()
 
 
-def hubot(home: Path, runner: Runner, text: str, tmp_path: Path, url: str | None = None) -> str:
-    """`hubot -d -e TEXT` with the opspack script; returns stdout (replies and logs)."""
+def hubot(home: Path, runner: Runner, text: str, tmp_path: Path, url: str | None = None, **env: str) -> str:
+    """`hubot -d -e TEXT` with the opspack script (``env``: more variables); returns stdout
+    (replies and logs)."""
     proc = subprocess.run(
         [str(home / "node_modules" / ".bin" / "hubot"), "-d", "-e", text, "-r", str(SCRIPTS)],
         cwd=tmp_path,  # no ./scripts, no external-scripts.json
-        env=child_env(OPSPACK_URL=url or runner.url, OPSPACK_TOKEN=runner.token),
+        env=child_env(OPSPACK_URL=url or runner.url, OPSPACK_TOKEN=runner.token, **env),
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         stdin=subprocess.DEVNULL,
@@ -141,6 +144,31 @@ def test_a_job_whose_event_stream_breaks_off_is_followed_by_polling(
     assert "polling instead" in out, out
     first = out.index(f"job {started.group(1)}: ▓▓▓░░░░░░░ 25% step 1 of 4")
     assert first < out.index("100% step 4 of 4") < out.index("4 steps done"), out
+
+
+def test_a_picture_is_posted_as_its_link(hubot_home: Path, runner: Runner, tmp_path: Path) -> None:
+    """The Shell adapter cannot upload: a 90 KB PNG is a link the runner serves without a token."""
+    out = hubot(hubot_home, runner, "echo picture", tmp_path)
+    found = re.search(r"\[image: Request rate \(last 6 h\) \(image/png, [\d,]+ bytes\)\] (http://\S+)", out)
+    assert found, out
+    assert found.group(1).startswith(runner.url + "/artifacts/")
+    got = httpx.get(found.group(1), timeout=30)
+    assert got.status_code == 200 and got.content == png_bytes()
+
+
+@pytest.mark.parametrize("fmt", ["slack", "mattermost"])
+def test_uploads_the_adapter_cannot_make_are_links(hubot_home: Path, runner: Runner, tmp_path: Path, fmt: str) -> None:
+    """Messages for Slack or Mattermost carry files as upload entries: on an adapter without an
+    upload API, each is posted as its link (a cut 1,200-row table's CSV, a picture)."""
+    out = hubot(hubot_home, runner, "echo table --rows 1200", tmp_path, OPSPACK_FORMAT=fmt)
+    found = re.search(r"VMs \(1200\): (http://\S+)", out)
+    assert found, out
+    got = httpx.get(found.group(1), timeout=30)
+    assert got.status_code == 200 and got.text == vm_list_table(1200).to_csv()
+    out = hubot(hubot_home, runner, "echo picture", tmp_path, OPSPACK_FORMAT=fmt)
+    found = re.search(r"Request rate: (http://\S+)", out)
+    assert found, out
+    assert httpx.get(found.group(1), timeout=30).content == png_bytes()
 
 
 def test_destructive_command_through_its_confirmation(hubot_home: Path, runner: Runner, tmp_path: Path) -> None:

@@ -9,7 +9,9 @@
 //   OPSPACK_RETRY_S - seconds between attempts while the runner is not up yet (default 5)
 //   OPSPACK_TOKEN - a bearer token the runner accepts (required)
 //   OPSPACK_FORMAT - force a reply format (text, markdown, slack, mattermost); default:
-//                    slack on the Slack adapter, text otherwise
+//                    slack on the Slack adapter, text otherwise. Files (a cut table's CSV,
+//                    an image) are uploaded where the adapter can, else linked: the
+//                    runner stores them behind signed, expiring links ([serve] public_url)
 //   OPSPACK_JOBS_ASYNC_AFTER_S - commands with a longer timeout run as background jobs
 //                    (default 60, as the runner's [jobs] async_after_s)
 //   OPSPACK_PROGRESS_S - seconds at least between two progress lines of a job (default 5)
@@ -209,9 +211,32 @@ export default async (robot) => {
       return
     }
     for (const message of data.rendered) {
-      if (message.upload) continue // files need the adapter's own upload API
-      res.send(message)
+      if (message.upload) await postFile(res, message.upload)
+      else res.send(message)
     }
+  }
+
+  // A file a reply carries (a cut table's CSV, an image): uploaded where the adapter can
+  // (the Slack adapter's Web API client: files.uploadV2), else its link from the runner
+  // (signed, expiring: [serve] artifact_ttl_s).
+  async function postFile (res, file) {
+    const web = robot.adapter && robot.adapter.client && robot.adapter.client.web
+    if (web && web.files && typeof web.files.uploadV2 === 'function') {
+      try {
+        await web.files.uploadV2({
+          channel_id: res.message.room,
+          file: Buffer.from(file.content_base64, 'base64'),
+          filename: file.filename,
+          title: file.title,
+          ...(file.alt_text ? { alt_text: file.alt_text } : {})
+        })
+        return
+      } catch (err) {
+        robot.logger.warn(`hubot-opspack: cannot upload ${file.filename} (${err.message}); posting its link`)
+      }
+    }
+    if (file.url) res.send(`${file.title}: ${file.url}`)
+    else res.send(`${file.title} (${file.filename}) cannot be shown here: this adapter cannot upload it and the runner gave no link.`)
   }
 
   // Long work: a job of the runner. "Started job N" at once, then its progress lines (one

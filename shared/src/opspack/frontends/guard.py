@@ -124,12 +124,14 @@ class Guard:
         burst: float = 1.0,
     ):
         """``tokens``: named tokens, or plain values (named ``default``, ``default2``... by
-        position); ``rate`` requests a second per token on average, ``burst`` at once
+        position); ``public``: paths open without a token (one ending in ``/``: every path
+        under it); ``rate`` requests a second per token on average, ``burst`` at once
         (``rate`` 0: no limit)."""
         self.app = app
         self.tokens = [(t, t.value.encode()) for t in bearer_tokens(tokens)]
         self.max_body = max_body
         self.public = public
+        self.public_under = tuple(p for p in public if p.endswith("/"))
         self.limit = RateLimit(rate, burst)
 
     def authorized(self, scope: Scope) -> BearerToken | None:
@@ -158,10 +160,11 @@ class Guard:
             await self.app(scope, receive, send)
             return
         path = scope["path"]
+        public = path in self.public or (bool(self.public_under) and path.startswith(self.public_under))
         token = self.authorized(scope)
         if token is not None:
             scope[TOKEN_SCOPE_KEY] = token
-        elif path not in self.public:
+        elif not public:
             await send_error(
                 send,
                 401,
@@ -171,7 +174,7 @@ class Guard:
                 {"www-authenticate": "Bearer"},
             )
             return
-        if token is not None and path not in self.public:
+        if token is not None and not public:
             wait = self.limit.take(token.name)
             if wait > 0:
                 seconds = max(1, math.ceil(wait))

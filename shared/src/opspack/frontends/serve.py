@@ -12,12 +12,18 @@ Endpoints (every one but ``GET /healthz`` needs ``Authorization: Bearer <token>`
 - ``GET /openapi.json``: the OpenAPI 3.1 document of all this.
 - ``POST /teams/messages``: Microsoft Teams outgoing webhook (HMAC-signed, see
   :mod:`opspack.frontends.teams`), when a Teams secret is configured.
+- ``GET /artifacts/<id>?exp=&sig=``: a file a reply linked (a cut table's CSV, an image
+  over a platform's size), no token: the signature is the authentication (see
+  :mod:`opspack.frontends.artifacts`; 403 for a wrong signature, 404 once expired).
 
 ``/invoke`` and ``/chat`` answer 200 whenever a command was looked up and answered,
 whatever its outcome. With ``"format": "json"`` (the default) the body is the result
 object (``{"ok", "command", "results", "error"}``); with any other format it is
 ``{"reply": <result object>, "rendered": <render(reply, format)>}`` (a string for text
-and markdown, a list of platform messages for slack, teams and mattermost).
+and markdown, a list of platform messages for slack, teams and mattermost). What a
+platform cannot carry is stored and linked in ``rendered`` (:mod:`opspack.frontends.artifacts`):
+Teams cards link a cut table's CSV and an image over their size, upload entries carry a
+``url`` beside their bytes, text and Markdown link images.
 Errors of the request itself use the result object's shape too: 400 (malformed:
 not JSON, JSON nested over ``max_json_depth``, wrong fields), 401 (no or unknown token),
 408 (headers or body too slow), 413 (body over ``max_body``), 429 (the token's rate limit,
@@ -56,7 +62,10 @@ default 1 MiB), ``max_json_depth`` (32), ``confirm_ttl`` (seconds), ``threads``,
 (requests a second per token, 50; 0: no limit) and ``burst`` (200), and for the connections
 (see :mod:`opspack.frontends.listener`) ``keep_alive`` (5 s), ``header_timeout`` (10 s),
 ``body_timeout`` (30 s), ``max_header`` (bytes, 16 KiB), ``max_connections`` (10,000, and
-always below the open-files limit) and ``fd_reserve`` (256).
+always below the open-files limit) and ``fd_reserve`` (256); for the linked files
+``public_url`` (the runner's address as chat users reach it; default: the address the
+bot called), ``artifact_ttl_s`` (86400), ``artifact_dir`` and ``artifact_key``
+(:mod:`opspack.frontends.artifacts`).
 """
 
 from __future__ import annotations
@@ -66,6 +75,7 @@ import json
 import logging
 import math
 import os
+import time
 from collections.abc import AsyncIterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal
@@ -74,6 +84,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from opspack.context import Caller
 from opspack.errors import ConfigError
+from opspack.frontends.artifacts import INLINE_TYPES, ROUTE_PREFIX, ArtifactStore
 from opspack.frontends.gateway import Gateway
 from opspack.frontends.guard import (
     DEFAULT_JSON_DEPTH,
@@ -92,6 +103,7 @@ from opspack.frontends.guard import (
 )
 from opspack.jobs import STATES, Job
 from opspack.renderers import FORMATS, render
+from opspack.renderers.common import Linker
 from opspack.results import Error, Reply
 from opspack.settings import Config, resolve_reference
 from opspack.version import __version__
@@ -315,12 +327,19 @@ def _event(name: str, data: Any) -> bytes:
 
 
 # -- the application ---------------------------------------------------------------
-def reply_body(reply: Reply, fmt: str) -> dict[str, Any]:
-    """What /invoke and /chat answer for ``reply`` in format ``fmt``."""
+def reply_body(reply: Reply, fmt: str, artifacts: Linker | None = None) -> dict[str, Any]:
+    """What /invoke and /chat answer for ``reply`` in format ``fmt``; ``artifacts`` links
+    what the platform cannot carry."""
     data = reply.to_dict()
     if fmt == "json":
         return data
-    return {"reply": data, "rendered": render(reply, fmt)}
+    return {"reply": data, "rendered": render(reply, fmt, artifacts=artifacts)}
+
+
+#: what a link to an artifact answers when it is not (or no longer) good: the same words
+#: whatever the reason, so a guessed link learns nothing
+_BAD_LINK = "This link is not valid."
+_GONE_LINK = "This link has expired, or its file is gone."
 
 
 def create_app(
@@ -329,14 +348,19 @@ def create_app(
     *,
     extra_routes: list[Any] | None = None,
     public_paths: frozenset[str] = PUBLIC_PATHS,
+    artifacts: ArtifactStore | None = None,
 ) -> Starlette:
-    """The ASGI application: routes, the guard and the thread limiter."""
+    """The ASGI application: routes, the guard and the thread limiter; ``artifacts``: where
+    what a platform cannot carry is stored and served from (None: it is not linked)."""
     import anyio
     from starlette.applications import Starlette
     from starlette.exceptions import HTTPException
     from starlette.requests import ClientDisconnect
-    from starlette.responses import JSONResponse, StreamingResponse
+    from starlette.responses import FileResponse, JSONResponse, StreamingResponse
     from starlette.routing import Route
+
+    if artifacts is not None:
+        public_paths = public_paths | {ROUTE_PREFIX}
 
     limiter: anyio.CapacityLimiter | None = None
 
@@ -373,8 +397,39 @@ def create_app(
             )
             raise HTTPException(400, f"Malformed request: {problems}.") from None
 
-    def respond(reply: Reply, fmt: str) -> Response:
-        return JSONResponse(reply_body(reply, fmt))
+    def linker(request: Request) -> Linker | None:
+        """Links at ``public_url``, else at the address this request came to."""
+        return artifacts.linker(str(request.base_url)) if artifacts is not None else None
+
+    def respond(reply: Reply, fmt: str, request: Request) -> Response:
+        return JSONResponse(reply_body(reply, fmt, linker(request) if fmt != "json" else None))
+
+    async def artifact(request: Request) -> Response:
+        assert artifacts is not None
+        artifact_id = request.path_params["artifact"]
+        query = request.query_params
+        if not artifacts.verify(artifact_id, query.get("exp"), query.get("sig")):
+            return JSONResponse(failure_body(_BAD_LINK, None, "denied"), 403)
+        found = None
+        if int(query["exp"]) > time.time():
+            found = await anyio.to_thread.run_sync(artifacts.find, artifact_id)
+        if found is None:
+            return JSONResponse(failure_body(_GONE_LINK, "Run the command again for a new link.", "not_found"), 404)
+        meta, path = found
+        inline = meta.mime in INLINE_TYPES
+        left = max(0, min(meta.expires, int(query["exp"])) - int(time.time()))
+        return FileResponse(
+            path,
+            media_type=meta.mime if inline or meta.mime.startswith("text/") else "application/octet-stream",
+            filename=meta.filename,
+            content_disposition_type="inline" if inline else "attachment",
+            headers={
+                "cache-control": f"private, max-age={left}",
+                "x-content-type-options": "nosniff",
+                "content-security-policy": "default-src 'none'; sandbox",
+                "referrer-policy": "no-referrer",
+            },
+        )
 
     async def healthz(request: Request) -> Response:
         return JSONResponse({"ok": True, "version": __version__, "commands": len(gateway.registry)})
@@ -418,9 +473,9 @@ def create_app(
             return forbidden(why)
         return JSONResponse(gateway.registry_data(caller))
 
-    def accepted(started: Job | Reply, fmt: str) -> Response:
+    def accepted(started: Job | Reply, fmt: str, request: Request) -> Response:
         if isinstance(started, Reply):
-            return respond(started, fmt)
+            return respond(started, fmt, request)
         return JSONResponse({"job": started.summary()}, status_code=202)
 
     async def invoke(request: Request) -> Response:
@@ -434,9 +489,9 @@ def create_app(
             started = await anyio.to_thread.run_sync(
                 gateway.start_invoke, body.command, body.args, caller, body.confirm_token
             )
-            return accepted(started, body.format)
+            return accepted(started, body.format, request)
         reply = await gateway.invoke_async(body.command, body.args, caller, body.confirm_token, offload)
-        return respond(reply, body.format)
+        return respond(reply, body.format, request)
 
     async def chat(request: Request) -> Response:
         body: ChatRequest = await parse(request, ChatRequest)
@@ -447,9 +502,9 @@ def create_app(
             return caller
         if body.run_async:
             started = await anyio.to_thread.run_sync(gateway.start_chat, body.text, caller, body.confirm_token)
-            return accepted(started, body.format)
+            return accepted(started, body.format, request)
         reply = await gateway.chat_async(body.text, caller, body.confirm_token, offload)
-        return respond(reply, body.format)
+        return respond(reply, body.format, request)
 
     def job_of(request: Request) -> int:
         try:
@@ -469,7 +524,7 @@ def create_app(
             return forbidden(f"Job {job_id} is {found.user}'s, whom this token may not speak for.")
         body = found.to_dict()
         if fmt != "json" and found.reply is not None:  # its result as /chat renders it (a bot posts it as is)
-            body["rendered"] = render(Reply.from_dict(found.reply), fmt)
+            body["rendered"] = render(Reply.from_dict(found.reply), fmt, artifacts=linker(request))
         return JSONResponse(body)
 
     async def jobs(request: Request) -> Response:
@@ -545,6 +600,7 @@ def create_app(
         Route("/jobs/{job}", job, methods=["GET"]),
         Route("/jobs/{job}/events", job_events, methods=["GET"]),
         Route("/openapi.json", openapi, methods=["GET"]),
+        *([Route(ROUTE_PREFIX + "{artifact}", artifact, methods=["GET"])] if artifacts is not None else []),
         *(extra_routes or []),
     ]
     app = Starlette(routes=routes, exception_handlers={HTTPException: http_error})
@@ -576,15 +632,17 @@ def build_app(
 
         runtime = Runtime(config=config, max_workers=settings.threads, executor=for_runner)
     gateway = Gateway(runtime, confirm_ttl=settings.confirm_ttl)
+    artifacts = ArtifactStore.from_config(config, mask=runtime.masker.add)
+    artifacts.sweep()
     extra: list[Any] = []
     public = PUBLIC_PATHS
     from opspack.frontends.teams import TeamsSettings, teams_routes
 
     teams = TeamsSettings.load(config)
     if teams.secret:
-        extra += teams_routes(gateway, teams, max_json_depth=settings.max_json_depth)
+        extra += teams_routes(gateway, teams, max_json_depth=settings.max_json_depth, artifacts=artifacts)
         public = public | {"/teams/messages"}
-    return create_app(gateway, settings, extra_routes=extra, public_paths=public)
+    return create_app(gateway, settings, extra_routes=extra, public_paths=public, artifacts=artifacts)
 
 
 # -- OpenAPI ---------------------------------------------------------------------------
@@ -699,6 +757,24 @@ def openapi_document() -> dict[str, Any]:
                         "401": errors["401"],
                         "403": errors["403"],
                         "429": errors["429"],
+                    },
+                }
+            },
+            "/artifacts/{id}": {
+                "get": {
+                    "summary": "A file a reply linked (a cut table's CSV, a large image)",
+                    "description": "No bearer token: the signature is the authentication. Links are made by the "
+                    "runner only and expire after artifact_ttl_s.",
+                    "security": [],
+                    "parameters": [
+                        {"name": "id", "in": "path", "required": True, "schema": {"type": "string"}},
+                        {"name": "exp", "in": "query", "required": True, "schema": {"type": "integer"}},
+                        {"name": "sig", "in": "query", "required": True, "schema": {"type": "string"}},
+                    ],
+                    "responses": {
+                        "200": {"description": "The file"},
+                        "403": failure("The signature is wrong or missing"),
+                        "404": failure("The link expired, or its file is gone"),
                     },
                 }
             },

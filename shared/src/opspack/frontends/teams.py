@@ -5,7 +5,10 @@ signed with the webhook's security token: ``Authorization: HMAC <base64 HMAC-SHA
 body, keyed with the base64-decoded token>``
 (https://learn.microsoft.com/microsoftteams/platform/webhooks-and-connectors/how-to/add-outgoing-webhook).
 The answer is one message activity whose attachments are the Adaptive Cards of the
-shared Teams renderer (schema 1.5). Outgoing webhooks cannot receive card button
+shared Teams renderer (schema 1.5), under 24,000 bytes: cards that would not fit it are
+left out, and the whole answer (Markdown) is linked from the last card instead. A cut
+table's CSV and an image over a card's size are links to the runner's artifacts
+(:mod:`opspack.frontends.artifacts`). Outgoing webhooks cannot receive card button
 clicks, so a destructive command is confirmed by typing ``confirm <token>``, as the
 card's hint says.
 
@@ -56,8 +59,10 @@ from opspack.settings import Config, resolve_reference
 from opspack.threads import start_thread
 
 if TYPE_CHECKING:
+    from opspack.frontends.artifacts import ArtifactStore
     from opspack.frontends.gateway import Gateway
     from opspack.jobs import Job
+    from opspack.renderers.common import Linker
     from opspack.results import Reply
 
 log = logging.getLogger("opspack.frontends.teams")
@@ -133,13 +138,50 @@ def caller_of(activity: dict[str, Any]) -> Caller:
     )
 
 
-def reply_activity(reply: Reply) -> dict[str, Any]:
-    """One message activity holding every Adaptive Card the Teams renderer made."""
+def reply_activity(reply: Reply, artifacts: Linker | None = None) -> dict[str, Any]:
+    """One message activity (under the Teams renderer's size limit) holding the Adaptive Cards
+    of ``reply`` that fit it (a table takes one card); when some do not, the last card says
+    so and links the whole answer as Markdown."""
     from opspack.renderers import render
+    from opspack.renderers.common import linked, slug
+    from opspack.renderers.markdown import render_markdown
+    from opspack.renderers.teams import MAX_BYTES, size_of
 
-    messages = render(reply, "teams")
-    attachments = [a for m in messages for a in m.get("attachments", [])]
-    return {"type": "message", "attachments": attachments}
+    messages = render(reply, "teams", max_messages=1, artifacts=artifacts)
+    cards = [a for m in messages for a in m.get("attachments", []) if a.get("contentType") == ADAPTIVE_CARD]
+    answer: dict[str, Any] = {"type": "message", "attachments": cards}
+    if size_of(answer) <= MAX_BYTES:
+        return answer
+    kept = list(cards)
+    total = len(cards)
+    url = linked(
+        artifacts, slug(reply.command, "answer") + ".md", render_markdown(reply).encode("utf-8"), "text/markdown"
+    )
+    while kept:
+        kept.pop()
+        rest = _rest_card(total - len(kept), url)
+        answer = {"type": "message", "attachments": [*kept, rest]}
+        if size_of(answer) <= MAX_BYTES:
+            return answer
+    return {"type": "message", "attachments": [_rest_card(total, url)]}
+
+
+def _rest_card(left_out: int, url: str | None) -> dict[str, Any]:
+    """The card that ends an answer too large for one message: how much is missing, and the link."""
+    text = f"{left_out} more card(s) of this answer do not fit one Teams message."
+    card: dict[str, Any] = {
+        "type": "AdaptiveCard",
+        "$schema": "http://adaptivecards.io/schemas/adaptive-card.json",
+        "version": "1.5",
+        "body": [{"type": "TextBlock", "text": text, "wrap": True, "isSubtle": True, "color": "Warning"}],
+    }
+    if url is not None:
+        card["body"].append(
+            {"type": "ActionSet", "actions": [{"type": "Action.OpenUrl", "title": "The whole answer", "url": url}]}
+        )
+    else:
+        card["body"][0]["text"] = text + " Ask `job <id>` through the runner, or use --format json."
+    return {"contentType": ADAPTIVE_CARD, "content": card}
 
 
 def started_reply(job: Job, *, posting: bool) -> Reply:
@@ -156,13 +198,14 @@ def started_reply(job: Job, *, posting: bool) -> Reply:
     )
 
 
-def webhook_activities(reply: Reply) -> list[dict[str, Any]]:
+def webhook_activities(reply: Reply, artifacts: Linker | None = None) -> list[dict[str, Any]]:
     """What an incoming webhook receives for ``reply``: each message activity the Teams renderer
-    makes (each under its size limit), holding its Adaptive Cards only (a webhook takes no files)."""
+    makes (each under its size limit), holding its Adaptive Cards (what they cannot carry is
+    linked through ``artifacts``)."""
     from opspack.renderers import render
 
     out = []
-    for message in render(reply, "teams"):
+    for message in render(reply, "teams", artifacts=artifacts):
         cards = [a for a in message.get("attachments", []) if a.get("contentType") == ADAPTIVE_CARD]
         if cards:
             out.append({"type": "message", "attachments": cards})
@@ -178,14 +221,15 @@ class IncomingWebhook:
         self.timeout_s = timeout_s
         self.pauses = pauses
 
-    def follow(self, gateway: Gateway, job: Job, caller: Caller) -> threading.Thread:
-        """Wait for ``job`` in a background thread, then post its reply."""
-        return start_thread(self._deliver, gateway, job, caller, name=f"opspack-teams-job-{job.id}")
+    def follow(self, gateway: Gateway, job: Job, caller: Caller, artifacts: Linker | None = None) -> threading.Thread:
+        """Wait for ``job`` in a background thread, then post its reply (``artifacts`` links
+        what its cards cannot carry)."""
+        return start_thread(self._deliver, gateway, job, caller, artifacts, name=f"opspack-teams-job-{job.id}")
 
-    def _deliver(self, gateway: Gateway, job: Job, caller: Caller) -> None:
+    def _deliver(self, gateway: Gateway, job: Job, caller: Caller, artifacts: Linker | None = None) -> None:
         try:
             reply = gateway.wait(job, caller)
-            activities = webhook_activities(reply)
+            activities = webhook_activities(reply, artifacts)
         except Exception:
             log.exception("the result of job %s could not be made for the Teams incoming webhook", job.id)
             return
@@ -226,9 +270,16 @@ class IncomingWebhook:
         return False
 
 
-def teams_routes(gateway: Gateway, settings: TeamsSettings, *, max_json_depth: int = DEFAULT_JSON_DEPTH) -> list[Any]:
+def teams_routes(
+    gateway: Gateway,
+    settings: TeamsSettings,
+    *,
+    max_json_depth: int = DEFAULT_JSON_DEPTH,
+    artifacts: ArtifactStore | None = None,
+) -> list[Any]:
     """Starlette routes for the outgoing webhook (the caller checks ``settings.secret``);
-    an activity's JSON nests at most ``max_json_depth`` deep."""
+    an activity's JSON nests at most ``max_json_depth`` deep; ``artifacts`` stores and links
+    what cards cannot carry."""
     import anyio
     from starlette.requests import ClientDisconnect, Request
     from starlette.responses import JSONResponse, Response
@@ -261,15 +312,16 @@ def teams_routes(gateway: Gateway, settings: TeamsSettings, *, max_json_depth: i
             return JSONResponse(failure_body("The body must be an activity object.", None), status_code=400)
         text = chat_text(activity)
         caller = caller_of(activity)
+        linker = artifacts.linker(str(request.base_url)) if artifacts is not None else None
         started = await anyio.to_thread.run_sync(
             functools.partial(gateway.start_chat, text or "help", caller, only_long=True)
         )
         if not isinstance(started, Job):
-            return JSONResponse(reply_activity(started))
+            return JSONResponse(reply_activity(started, linker))
         # a long command: answer now, within Teams' 5 seconds; the result follows
         if webhook is not None:
-            webhook.follow(gateway, started, caller)
-        return JSONResponse(reply_activity(started_reply(started, posting=webhook is not None)))
+            webhook.follow(gateway, started, caller, linker)
+        return JSONResponse(reply_activity(started_reply(started, posting=webhook is not None), linker))
 
     return [Route(TEAMS_PATH, messages, methods=["POST"])]
 

@@ -1,13 +1,17 @@
-"""Helpers the renderers share: cell formatting, status icons, file uploads."""
+"""Helpers the renderers share: cell formatting, status icons, file uploads, links."""
 
 from __future__ import annotations
 
 import base64
+import logging
 import re
 import unicodedata
-from typing import Any
+from typing import Any, Protocol
 
+from opspack.errors import ConfigError
 from opspack.results import Level, Scalar, Table
+
+log = logging.getLogger("opspack.renderers")
 
 ICONS: dict[str, str] = {"ok": "🟢", "warning": "🟠", "critical": "🔴", "unknown": "⚪"}
 LABELS: dict[str, str] = {"ok": "OK", "warning": "WARNING", "critical": "CRITICAL", "unknown": "UNKNOWN"}
@@ -49,10 +53,37 @@ def slug(text: str | None, default: str) -> str:
     return s[:60] or default
 
 
+class Linker(Protocol):
+    """What a renderer is given to link what a platform cannot carry (the runner's artifact
+    store, :mod:`opspack.frontends.artifacts`): store ``data`` and answer its URL."""
+
+    def link(self, filename: str, data: bytes, mime: str) -> str:
+        """Store ``data`` (named ``filename``, of type ``mime``) and return a URL that serves it."""
+        ...
+
+
+def linked(artifacts: Linker | None, filename: str, content: bytes, mime: str) -> str | None:
+    """The signed link to ``content`` stored by ``artifacts`` (None: no store, or it failed,
+    which is logged: the message then says the file could not be linked)."""
+    if artifacts is None:
+        return None
+    try:
+        return artifacts.link(filename, content, mime)
+    except (OSError, ConfigError) as exc:
+        log.warning("%s could not be stored as an artifact: %s", filename, exc)
+        return None
+
+
 def upload(
-    filename: str, content: bytes, mime: str, title: str | None = None, alt: str | None = None
+    filename: str,
+    content: bytes,
+    mime: str,
+    title: str | None = None,
+    alt: str | None = None,
+    artifacts: Linker | None = None,
 ) -> dict[str, Any]:
-    """A file for the platform's upload API (Slack files_upload_v2, Mattermost /files)."""
+    """A file for the platform's upload API (Slack files_upload_v2, Mattermost /files); with
+    ``artifacts``, its ``url`` too, for a bot that cannot upload (it posts the link)."""
     out: dict[str, Any] = {
         "filename": filename,
         "title": title or filename,
@@ -61,12 +92,22 @@ def upload(
     }
     if alt:
         out["alt_text"] = alt[:1000]
+    url = linked(artifacts, filename, content, mime)
+    if url:
+        out["url"] = url
     return {"upload": out}
 
 
-def csv_upload(table: Table) -> dict[str, Any]:
-    name = slug(table.title, "table") + ".csv"
-    return upload(name, table.to_csv().encode("utf-8"), "text/csv", title=table.title or "table")
+def csv_name(table: Table) -> str:
+    """The file name of a table's CSV."""
+    return slug(table.title, "table") + ".csv"
+
+
+def csv_upload(table: Table, artifacts: Linker | None = None) -> dict[str, Any]:
+    """A table's full CSV as an upload entry."""
+    return upload(
+        csv_name(table), table.to_csv().encode("utf-8"), "text/csv", title=table.title or "table", artifacts=artifacts
+    )
 
 
 def cut_note(shown: int, total: int, filename: str) -> str:

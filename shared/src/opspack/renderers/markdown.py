@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from opspack.renderers.common import ICONS, LABELS, cell, value_text
+from typing import TYPE_CHECKING
+
+from opspack.renderers.common import ICONS, LABELS, cell, linked, value_text
 from opspack.results import (
     KV,
     Diff,
@@ -17,6 +19,9 @@ from opspack.results import (
     Table,
     Text,
 )
+
+if TYPE_CHECKING:
+    from opspack.renderers.common import Linker
 
 
 def escape_cell(text: str) -> str:
@@ -48,7 +53,8 @@ def table_rows(t: Table) -> list[str]:
     return out
 
 
-def result_markdown(r: Result | Error) -> str:
+def result_markdown(r: Result | Error, artifacts: Linker | None = None) -> str:
+    """One result as Markdown; with ``artifacts`` an image is its link, else its file name."""
     parts: list[str] = []
     title = getattr(r, "title", None)
     if title:
@@ -67,7 +73,7 @@ def result_markdown(r: Result | Error) -> str:
     elif isinstance(r, Status):
         parts.append(f"{ICONS[r.level]} **{LABELS[r.level]}** {r.message}")
     elif isinstance(r, Image):
-        parts.append(f"![{r.alt}]({r.name})")
+        parts.append(f"![{r.alt}]({linked(artifacts, r.name, r.data, r.mime) or r.name})")
     elif isinstance(r, Link):
         parts.append(f"[{r.text or r.url}]({r.url})")
     elif isinstance(r, Menu):
@@ -84,8 +90,9 @@ def result_markdown(r: Result | Error) -> str:
     return "\n\n".join(parts)
 
 
-def render_markdown(reply: Reply) -> str:
-    return "\n\n".join(result_markdown(r) for r in reply.all_results()) + "\n"
+def render_markdown(reply: Reply, *, artifacts: Linker | None = None) -> str:
+    """``reply`` as Markdown; ``artifacts`` links images."""
+    return "\n\n".join(result_markdown(r, artifacts) for r in reply.all_results()) + "\n"
 
 
 __all__ = ["cell", "render_markdown", "result_markdown"]

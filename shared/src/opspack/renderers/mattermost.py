@@ -3,16 +3,21 @@
 The message body is Markdown, at most 16,383 characters; long tables continue in
 the next post and past ``max_messages`` are cut with a note and a CSV upload
 (``{"upload": ...}``; at most 10 files per post). Statuses and errors are colored
-attachments.
+attachments. With ``artifacts`` (the runner's store) each upload also carries its signed
+``url`` and the post names the link, so an integration that cannot upload (an outgoing
+webhook or slash command answer) still has the file one link away.
 """
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from opspack.renderers.common import LABELS, chunks, csv_upload, cut_note, slug, upload
+from opspack.renderers.common import LABELS, chunks, csv_name, csv_upload, cut_note, slug, upload
 from opspack.renderers.markdown import result_markdown, table_header, table_rows
 from opspack.results import Error, Image, Reply, Result, Status, Table
+
+if TYPE_CHECKING:
+    from opspack.renderers.common import Linker
 
 MESSAGE_CHARS = 16383
 PROPS_CHARS = 800_000
@@ -20,8 +25,9 @@ _COLORS = {"ok": "#2eb886", "warning": "#daa038", "critical": "#a30200", "unknow
 
 
 class _Out:
-    def __init__(self, max_messages: int) -> None:
+    def __init__(self, max_messages: int, artifacts: Linker | None = None) -> None:
         self.max_messages = max_messages
+        self.artifacts = artifacts
         self.posts: list[dict[str, Any]] = []
         self.uploads: list[dict[str, Any]] = []
         self.parts: list[str] = []
@@ -79,11 +85,17 @@ def _table(out: _Out, t: Table) -> None:
         out.text(head + header + "\n" + "\n".join(batch))
     if cut:
         shown = sum(len(b) for b in batches)
-        fname = slug(t.title, "table") + ".csv"
-        out.text(f"_{cut_note(shown, len(rows), fname)}_")
-        out.uploads.append(csv_upload(t))
+        entry = csv_upload(t, out.artifacts)
+        out.text(f"_{cut_note(shown, len(rows), csv_name(t))}_" + _link_note(entry))
+        out.uploads.append(entry)
     if t.total is not None and t.total > len(t.rows):
         out.text(f"_The command returned {len(t.rows):,} of {t.total:,} rows._")
+
+
+def _link_note(entry: dict[str, Any]) -> str:
+    """`` ([download](url))`` when the upload entry has a link."""
+    url = entry["upload"].get("url")
+    return f" ([download]({url}))" if url else ""
 
 
 def _one(out: _Out, r: Result | Error) -> None:
@@ -109,20 +121,25 @@ def _one(out: _Out, r: Result | Error) -> None:
             att["text"] += f"\n\nTo confirm, send: `confirm {r.confirm.token}`"
         out.attach(att)
     elif isinstance(r, Image):
-        out.uploads.append(upload(r.name, r.data, r.mime, title=r.title or r.alt, alt=r.alt))
-        out.text(f"🖼 {r.title or r.alt} (attached as {r.name})")
+        entry = upload(r.name, r.data, r.mime, title=r.title or r.alt, alt=r.alt, artifacts=out.artifacts)
+        out.uploads.append(entry)
+        out.text(f"🖼 {r.title or r.alt} (attached as {r.name})" + _link_note(entry))
     else:
         md = result_markdown(r)
         if len(md) > MESSAGE_CHARS * out.max_messages:
             fname = slug(getattr(r, "title", None), "output") + ".txt"
-            out.text(md[: MESSAGE_CHARS - 200] + f"\n\n_Cut; the full text is attached as {fname}._")
-            out.uploads.append(upload(fname, md.encode("utf-8"), "text/plain"))
+            entry = upload(fname, md.encode("utf-8"), "text/plain", artifacts=out.artifacts)
+            out.text(
+                md[: MESSAGE_CHARS - 200] + f"\n\n_Cut; the full text is attached as {fname}._" + _link_note(entry)
+            )
+            out.uploads.append(entry)
         else:
             out.text(md)
 
 
-def render_mattermost(reply: Reply, *, max_messages: int = 5) -> list[dict[str, Any]]:
-    out = _Out(max_messages)
+def render_mattermost(reply: Reply, *, max_messages: int = 5, artifacts: Linker | None = None) -> list[dict[str, Any]]:
+    """Mattermost posts and upload entries for ``reply``; ``artifacts`` links the uploads too."""
+    out = _Out(max_messages, artifacts)
     for r in reply.all_results():
         _one(out, r)
     result = out.done()

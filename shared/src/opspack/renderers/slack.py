@@ -11,7 +11,7 @@ block text per message. Longer content continues in the next message; past
 from __future__ import annotations
 
 import json
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from opspack.renderers.common import (
     ICONS,
@@ -38,6 +38,9 @@ from opspack.results import (
     Table,
     Text,
 )
+
+if TYPE_CHECKING:
+    from opspack.renderers.common import Linker
 
 MAX_BLOCKS = 50
 SECTION_TEXT = 3000
@@ -85,8 +88,9 @@ def _block_chars(block: dict[str, Any]) -> int:
 class _Out:
     """Messages under construction."""
 
-    def __init__(self, max_messages: int) -> None:
+    def __init__(self, max_messages: int, artifacts: Linker | None = None) -> None:
         self.max_messages = max_messages
+        self.artifacts = artifacts
         self.messages: list[dict[str, Any]] = []
         self.uploads: list[dict[str, Any]] = []
         self.blocks: list[dict[str, Any]] = []
@@ -144,7 +148,9 @@ def _long_text(out: _Out, text: str, *, mono: bool, lang: str, filename: str, bu
                 f"the full text is attached as {filename}._"
             )
         )
-        out.uploads.append(upload(filename, text.encode("utf-8"), "text/plain", title=filename))
+        out.uploads.append(
+            upload(filename, text.encode("utf-8"), "text/plain", title=filename, artifacts=out.artifacts)
+        )
 
 
 def _table(out: _Out, t: Table) -> None:
@@ -181,7 +187,7 @@ def _table(out: _Out, t: Table) -> None:
             notes.append(cut_note(shown, len(rows), fname))
         else:
             notes.append(f"The full table is attached as {fname}.")
-        out.uploads.append(csv_upload(t))
+        out.uploads.append(csv_upload(t, out.artifacts))
     if t.total is not None and t.total > len(t.rows):
         notes.append(f"The command returned {len(t.rows):,} of {t.total:,} rows.")
     for n, batch in enumerate(batches):
@@ -225,7 +231,9 @@ def _one(out: _Out, r: Result | Error) -> None:
         line = f"{ICONS[r.level]} *{LABELS[r.level]}*" + (f" {esc(r.title)}:" if r.title else "")
         out.add(_section(f"{line} {esc(r.message)}"), f"{LABELS[r.level]} {r.message}")
     elif isinstance(r, Image):
-        out.uploads.append(upload(r.name, r.data, r.mime, title=r.title or r.alt, alt=r.alt[:2000]))
+        out.uploads.append(
+            upload(r.name, r.data, r.mime, title=r.title or r.alt, alt=r.alt[:2000], artifacts=out.artifacts)
+        )
         out.add(_context(f"🖼 {esc(r.title or r.alt)} (attached as {esc(r.name)})"), r.alt)
     elif isinstance(r, Link):
         out.add(
@@ -277,8 +285,9 @@ def _one(out: _Out, r: Result | Error) -> None:
             )
 
 
-def render_slack(reply: Reply, *, max_messages: int = 5) -> list[dict[str, Any]]:
-    out = _Out(max_messages)
+def render_slack(reply: Reply, *, max_messages: int = 5, artifacts: Linker | None = None) -> list[dict[str, Any]]:
+    """Slack messages for ``reply``; with ``artifacts``, each upload entry carries its link too."""
+    out = _Out(max_messages, artifacts)
     for r in reply.all_results():
         _one(out, r)
     if not out.blocks and not out.messages and not out.uploads:

@@ -1,17 +1,21 @@
 """Microsoft Teams: Bot Framework message activities carrying Adaptive Cards 1.5.
 
-Each activity stays under the webhook limit (28 KB of JSON); tables continue on the
-next card, and past ``max_messages`` cards they are cut with a note and the CSV is
-attached to a final activity as a file attachment (data URI).
+Every activity stays under :data:`MAX_BYTES` of JSON, whatever the result: tables
+continue on the next card, cells too long for a card are cut, and an element too large
+for any card is split or cut. What a card cannot carry (the rest of a table past
+``max_messages`` cards, an image over the size, a text past its budget) is never put in
+the activity: with ``artifacts`` (the runner's store) it is one signed link away
+(an ``Action.OpenUrl`` button, an ``Image`` loaded from the link); without one, the card
+says it was left out and how to get it.
 """
 
 from __future__ import annotations
 
 import base64
 import json
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from opspack.renderers.common import LABELS, cell, chunks, csv_upload, cut_note, slug, value_text
+from opspack.renderers.common import LABELS, cell, chunks, csv_name, linked, slug, value_text
 from opspack.results import (
     KV,
     Diff,
@@ -27,10 +31,18 @@ from opspack.results import (
     Text,
 )
 
+if TYPE_CHECKING:
+    from opspack.renderers.common import Linker
+
 CARD_SCHEMA = "http://adaptivecards.io/schemas/adaptive-card.json"
 CARD_VERSION = "1.5"
 MAX_BYTES = 24_000  # Teams counts about 18% more than the 28 KB (28,672 bytes) it allows webhooks
 TEXT_CHUNK = 4000
+#: columns a card's table shows (the rest are in the CSV)
+TABLE_COLUMNS = 20
+#: characters of a cell, a column name, a title (cut further when a row would not fit a card)
+CELL_CHARS = 500
+TITLE_CHARS = 200
 _COLORS = {"ok": "Good", "warning": "Warning", "critical": "Attention", "unknown": "Default"}
 _ROW_STYLE = {"ok": "good", "warning": "warning", "critical": "attention", "unknown": "default"}
 
@@ -63,16 +75,20 @@ def size_of(payload: dict[str, Any]) -> int:
 
 
 class _Out:
-    def __init__(self, max_messages: int) -> None:
+    def __init__(self, max_messages: int, artifacts: Linker | None) -> None:
         self.max_messages = max_messages
+        self.artifacts = artifacts
         self.activities: list[dict[str, Any]] = []
-        self.files: list[dict[str, Any]] = []
         self.body: list[dict[str, Any]] = []
 
     def _size_with(self, element: dict[str, Any]) -> int:
         return size_of(activity(_card([*self.body, element])))
 
     def add(self, element: dict[str, Any]) -> None:
+        if size_of(activity(_card([element]))) > MAX_BYTES:
+            for part in _smaller(element):
+                self.add(part)
+            return
         if self.body and self._size_with(element) > MAX_BYTES:
             self.flush()
         self.body.append(element)
@@ -84,83 +100,140 @@ class _Out:
 
     def done(self) -> list[dict[str, Any]]:
         self.flush()
-        if self.files:
-            self.activities.append({"type": "message", "attachments": self.files})
         return self.activities
 
+    def left_out(self, note: str, label: str, filename: str, content: bytes, mime: str) -> None:
+        """``note`` says what did not fit; the full ``label`` is linked when there is a store,
+        else the card says it could not be."""
+        url = linked(self.artifacts, filename, content, mime)
+        lead = f"{note} " if note else ""
+        if url is None:
+            self.add(
+                _tb(
+                    f"{lead}The full {label} ({filename}) cannot be linked here: Teams messages take no files. "
+                    "Ask through the opspack runner (`opspack serve`), which links it, or use --format json.",
+                    isSubtle=True,
+                    color="Warning",
+                )
+            )
+            return
+        self.add(_tb(f"{lead}The full {label}: {filename} (the link expires).", isSubtle=True, color="Warning"))
+        self.add(
+            {"type": "ActionSet", "actions": [{"type": "Action.OpenUrl", "title": f"Download {filename}", "url": url}]}
+        )
 
-def _file(filename: str, content: bytes, mime: str) -> dict[str, Any]:
-    return {
-        "contentType": mime,
-        "name": filename,
-        "contentUrl": f"data:{mime};base64,{base64.b64encode(content).decode('ascii')}",
-    }
+
+def _smaller(element: dict[str, Any]) -> list[dict[str, Any]]:
+    """An element too large for any card as smaller ones (split, else cut)."""
+    kind = element.get("type")
+    if kind == "TextBlock":
+        text = str(element.get("text", ""))
+        if len(text) > 1:
+            half = len(text) // 2
+            return [{**element, "text": text[:half]}, {**element, "text": text[half:]}]
+    elif kind == "FactSet" and len(element["facts"]) > 1:
+        half = len(element["facts"]) // 2
+        return [{**element, "facts": element["facts"][:half]}, {**element, "facts": element["facts"][half:]}]
+    elif kind == "FactSet":
+        fact = element["facts"][0]
+        return [
+            {"type": "FactSet", "facts": [{"title": fact["title"][:TITLE_CHARS], "value": "(cut)"}]},
+            *(_tb(piece) for piece in chunks(fact["value"], TEXT_CHUNK // 4)),
+        ]
+    elif kind == "ActionSet" and len(element["actions"]) > 1:
+        half = len(element["actions"]) // 2
+        return [{**element, "actions": element["actions"][:half]}, {**element, "actions": element["actions"][half:]}]
+    return [_tb("(Left out: too large for a Teams message; --format json shows it.)", isSubtle=True)]
 
 
 def _title(out: _Out, title: str | None) -> None:
     if title:
-        out.add(_tb(title, weight="Bolder", size="Medium"))
+        out.add(_tb(title[:TITLE_CHARS], weight="Bolder", size="Medium"))
 
 
-def _table_element(columns: list[str], rows: list[list[str]], styles: list[str] | None) -> dict[str, Any]:
-    def row(cells: list[str], style: str | None = None) -> dict[str, Any]:
-        r: dict[str, Any] = {
-            "type": "TableRow",
-            "cells": [{"type": "TableCell", "items": [_tb(c or " ")]} for c in cells],
-        }
-        if style:
-            r["style"] = style
-        return r
+def _row(cells: list[str], style: str | None = None) -> dict[str, Any]:
+    r: dict[str, Any] = {
+        "type": "TableRow",
+        "cells": [{"type": "TableCell", "items": [_tb(c or " ")]} for c in cells],
+    }
+    if style:
+        r["style"] = style
+    return r
 
+
+def _table_element(columns: list[str], rows: list[dict[str, Any]]) -> dict[str, Any]:
     return {
         "type": "Table",
         "firstRowAsHeader": True,
         "gridStyle": "accent",
         "columns": [{"width": 1} for _ in columns],
-        "rows": [row(columns), *(row(r, styles[i] if styles else None) for i, r in enumerate(rows))],
+        "rows": [_row(columns), *rows],
     }
 
 
+def _json_size(value: Any) -> int:
+    return len(json.dumps(value, ensure_ascii=False).encode("utf-8"))
+
+
 def _table(out: _Out, t: Table) -> None:
-    columns = list(t.columns)
+    columns = [c[:CELL_CHARS] for c in t.columns]
     rows = [[cell(v) for v in r] for r in t.rows]
     styles = [_ROW_STYLE[s] for s in t.row_status] if t.row_status is not None else None
     if t.row_status is not None:
         columns = ["status", *columns]
         rows = [[LABELS[s].lower(), *r] for s, r in zip(t.row_status, rows, strict=True)]
+    notes: list[str] = []
+    if len(columns) > TABLE_COLUMNS:
+        notes.append(f"Showing {TABLE_COLUMNS} of {len(columns)} columns.")
+        columns = columns[:TABLE_COLUMNS]
+        rows = [r[:TABLE_COLUMNS] for r in rows]
     out.flush()
     _title(out, t.title)
     if not rows:
         out.add(_tb("(no rows)", isSubtle=True))
         return
+    # Each row's JSON size adds up exactly (", " between rows): cards are filled by sum.
+    empty = _table_element(columns, [])
+    room = MAX_BYTES - 800 - size_of(activity(_card([_tb(f"{t.title or ''} (continued)"[:TITLE_CHARS]), empty])))
+    cut_cells = False
+    items: list[dict[str, Any]] = []
+    sizes: list[int] = []
+    for i, r in enumerate(rows):
+        item = _row([v[:CELL_CHARS] for v in r], styles[i] if styles else None)
+        size = _json_size(item) + 2
+        limit = CELL_CHARS
+        while size > room and limit > 1:  # one row must fit a card: its cells are cut
+            limit //= 2
+            item = _row([v[:limit] for v in r], styles[i] if styles else None)
+            size = _json_size(item) + 2
+        cut_cells = cut_cells or any(len(v) > CELL_CHARS for v in r) or limit < CELL_CHARS
+        items.append(item)
+        sizes.append(size)
+    if cut_cells:
+        notes.append("Long cells are cut.")
     cards = 0
     start = 0
-    while start < len(rows):
-        if cards >= out.max_messages:
-            break
-        # the largest batch of rows that fits one card with what is already on it
-        lo, hi = 1, len(rows) - start
-        while lo < hi:
-            mid = (lo + hi + 1) // 2
-            el = _table_element(columns, rows[start : start + mid], styles[start : start + mid] if styles else None)
-            if out._size_with(el) <= MAX_BYTES - 600:
-                lo = mid
-            else:
-                hi = mid - 1
-        n = lo
-        out.add(_table_element(columns, rows[start : start + n], styles[start : start + n] if styles else None))
-        start += n
-        cards += 1
-        if start < len(rows) and cards < out.max_messages:
+    while start < len(items) and cards < out.max_messages:
+        if cards:
             out.flush()
             if t.title:
-                out.add(_tb(f"{t.title} (continued)", isSubtle=True))
-    if start < len(rows):
-        fname = slug(t.title, "table") + ".csv"
-        out.add(_tb(cut_note(start, len(rows), fname), isSubtle=True, color="Warning"))
-        out.files.append(_file(fname, t.to_csv().encode("utf-8"), "text/csv"))
+                out.add(_tb(f"{t.title} (continued)"[:TITLE_CHARS], isSubtle=True))
+        free = MAX_BYTES - 800 - out._size_with(empty)
+        end, used = start, 0
+        while end < len(items) and (end == start or used + sizes[end] <= free):
+            used += sizes[end]
+            end += 1
+        out.add(_table_element(columns, items[start:end]))
+        start = end
+        cards += 1
+    if start < len(items):
+        notes.insert(0, f"Showing {start:,} of {len(rows):,} rows.")
     if t.total is not None and t.total > len(t.rows):
-        out.add(_tb(f"The command returned {len(t.rows):,} of {t.total:,} rows.", isSubtle=True))
+        notes.append(f"The command returned {len(t.rows):,} of {t.total:,} rows.")
+    if start < len(items) or cut_cells or len(t.columns) + (t.row_status is not None) > TABLE_COLUMNS:
+        out.left_out(" ".join(notes), "table", csv_name(t), t.to_csv().encode("utf-8"), "text/csv")
+    elif notes:
+        out.add(_tb(" ".join(notes), isSubtle=True))
 
 
 def _text(out: _Out, text: str, mono: bool, filename: str) -> None:
@@ -169,8 +242,39 @@ def _text(out: _Out, text: str, mono: bool, filename: str) -> None:
     for piece in pieces[:budget]:
         out.add(_tb(piece, fontType="Monospace") if mono else _tb(piece))
     if len(pieces) > budget:
-        out.add(_tb(f"Cut; the full text is attached as {filename}.", isSubtle=True, color="Warning"))
-        out.files.append(_file(filename, text.encode("utf-8"), "text/plain"))
+        shown = sum(len(p) for p in pieces[:budget])
+        out.left_out(
+            f"Cut after {shown:,} of {len(text):,} characters.", "text", filename, text.encode("utf-8"), "text/plain"
+        )
+
+
+def _image(out: _Out, r: Image) -> None:
+    """Inline (a data URI) when it fits a card, else loaded from its link."""
+    uri = f"data:{r.mime};base64,{base64.b64encode(r.data).decode('ascii')}"
+    element = {"type": "Image", "url": uri, "altText": r.alt[:1000]}
+    if size_of(activity(_card([element]))) <= MAX_BYTES - 500:
+        out.add(element)
+        return
+    url = linked(out.artifacts, r.name, r.data, r.mime)
+    if url is None:
+        out.add(
+            _tb(
+                f"{r.alt[:1000]}: the image ({r.mime}, {len(r.data):,} bytes) is too large for a Teams message "
+                "and cannot be linked here. Ask through the opspack runner (`opspack serve`), which links it.",
+                isSubtle=True,
+                color="Warning",
+            )
+        )
+        return
+    out.add(
+        {"type": "Image", "url": url, "altText": r.alt[:1000], "selectAction": {"type": "Action.OpenUrl", "url": url}}
+    )
+    out.add(
+        {
+            "type": "ActionSet",
+            "actions": [{"type": "Action.OpenUrl", "title": f"Open {r.name[:TITLE_CHARS]}", "url": url}],
+        }
+    )
 
 
 def _one(out: _Out, r: Result | Error) -> None:
@@ -207,15 +311,10 @@ def _one(out: _Out, r: Result | Error) -> None:
     elif isinstance(r, Status):
         out.add(_tb(f"**{LABELS[r.level]}** {r.message}", color=_COLORS[r.level]))
     elif isinstance(r, Image):
-        uri = f"data:{r.mime};base64,{base64.b64encode(r.data).decode('ascii')}"
-        element = {"type": "Image", "url": uri, "altText": r.alt[:1000]}
-        if size_of(activity(_card([element]))) <= MAX_BYTES:
-            out.add(element)
-        else:
-            out.add(_tb(f"{r.alt} (attached as {r.name})", isSubtle=True))
-            out.files.append(_file(r.name, r.data, r.mime))
+        _image(out, r)
     elif isinstance(r, Link):
-        out.add({"type": "ActionSet", "actions": [{"type": "Action.OpenUrl", "title": r.text or r.url, "url": r.url}]})
+        title = (r.text or r.url)[:TITLE_CHARS]
+        out.add({"type": "ActionSet", "actions": [{"type": "Action.OpenUrl", "title": title, "url": r.url}]})
     elif isinstance(r, Menu):
         actions = [
             {
@@ -237,8 +336,10 @@ def _one(out: _Out, r: Result | Error) -> None:
         out.add(_tb(f"{'Done' if r.done else 'Working'}: {r.message}{pct}", isSubtle=True))
 
 
-def render_teams(reply: Reply, *, max_messages: int = 5) -> list[dict[str, Any]]:
-    out = _Out(max_messages)
+def render_teams(reply: Reply, *, max_messages: int = 5, artifacts: Linker | None = None) -> list[dict[str, Any]]:
+    """Message activities for ``reply``, each under :data:`MAX_BYTES`; ``artifacts`` links
+    what a card cannot carry."""
+    out = _Out(max_messages, artifacts)
     for r in reply.all_results():
         _one(out, r)
     if not out.body and not out.activities:
@@ -246,4 +347,4 @@ def render_teams(reply: Reply, *, max_messages: int = 5) -> list[dict[str, Any]]
     return out.done()
 
 
-__all__ = ["csv_upload", "render_teams"]
+__all__ = ["MAX_BYTES", "activity", "render_teams", "size_of"]

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import tempfile
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from opspack.renderers.common import LABELS, cell, display_width, slug, value_text
+from opspack.renderers.common import LABELS, cell, display_width, linked, slug, value_text
 from opspack.results import (
     KV,
     Diff,
@@ -20,6 +21,9 @@ from opspack.results import (
     Table,
     Text,
 )
+
+if TYPE_CHECKING:
+    from opspack.renderers.common import Linker
 
 _COLORS = {"ok": "\x1b[32m", "warning": "\x1b[33m", "critical": "\x1b[31m", "unknown": "\x1b[90m"}
 _RESET = "\x1b[0m"
@@ -53,7 +57,7 @@ def table_text(t: Table, *, color: bool = False) -> list[str]:
     return lines
 
 
-def _one(r: Result | Error, image_dir: Path | None, color: bool) -> list[str]:
+def _one(r: Result | Error, image_dir: Path | None, color: bool, artifacts: Linker | None = None) -> list[str]:
     lines: list[str] = []
     title = getattr(r, "title", None)
     if title:
@@ -76,6 +80,8 @@ def _one(r: Result | Error, image_dir: Path | None, color: bool) -> list[str]:
         if color:
             label = _COLORS[r.level] + label + _RESET
         lines.append(f"{label} {r.message}")
+    elif isinstance(r, Image) and (url := linked(artifacts, r.name, r.data, r.mime)):
+        lines.append(f"[image: {r.alt} ({r.mime}, {len(r.data):,} bytes)] {url}")
     elif isinstance(r, Image):
         folder = image_dir or Path(tempfile.gettempdir()) / "opspack-images"
         folder.mkdir(parents=True, exist_ok=True)
@@ -99,6 +105,10 @@ def _one(r: Result | Error, image_dir: Path | None, color: bool) -> list[str]:
     return lines
 
 
-def render_text(reply: Reply, *, image_dir: Path | None = None, color: bool = False) -> str:
-    blocks = ["\n".join(_one(r, image_dir, color)) for r in reply.all_results()]
+def render_text(
+    reply: Reply, *, image_dir: Path | None = None, color: bool = False, artifacts: Linker | None = None
+) -> str:
+    """``reply`` for a terminal; an image is saved under ``image_dir``, or with ``artifacts``
+    (the runner, answering a bot) linked."""
+    blocks = ["\n".join(_one(r, image_dir, color, artifacts)) for r in reply.all_results()]
     return "\n\n".join(blocks) + ("\n" if blocks else "")

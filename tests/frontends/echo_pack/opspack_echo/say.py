@@ -1,11 +1,12 @@
-"""Echo commands: each shape a front-end must carry (text, list args, images, confirmation)."""
+"""Echo commands: each shape a front-end must carry (text, list args, images, confirmation,
+and results bigger than any chat message)."""
 
 from __future__ import annotations
 
 import base64
 import time
 
-from opspack import Context, Image, Menu, MenuOption, Status, Text, command
+from opspack import Context, Image, Menu, MenuOption, Status, Table, Text, command
 
 # A 1x1 PNG.
 PIXEL = base64.b64decode(
@@ -118,3 +119,27 @@ def open_(door: str, combination: str) -> Status:
         combination: the combination that opens it
     """
     return Status("ok", f"{door} opened with a combination of {len(combination)} characters")
+
+
+@command(group="big", verb="table", words=["echo", "table"], settings=[])
+def table(*, rows: int = 1200) -> Table:
+    """A table shaped like `vm list` (1,200 VMs by default): more than any chat message carries.
+
+    Args:
+        rows: how many rows
+    """
+    from opspack_testkit.samples import vm_list_table
+
+    return vm_list_table(rows)
+
+
+@command(group="big", verb="picture", words=["echo", "picture"], settings=[])
+def picture(*, size: int = 90_000) -> Image:
+    """A PNG the size of a typical Grafana panel (90 KB by default).
+
+    Args:
+        size: its size in bytes
+    """
+    from opspack_testkit.samples import panel_image
+
+    return panel_image(size)
