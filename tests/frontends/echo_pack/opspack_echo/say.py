@@ -1,11 +1,11 @@
-"""Echo commands: each shape a front-end must carry (text, list args, images, confirmation)."""
+"""Echo commands: each shape a front-end must carry (text, list args, images, tables, confirmation)."""
 
 from __future__ import annotations
 
 import base64
 import time
 
-from opspack import Context, Image, Menu, MenuOption, Status, Text, command
+from opspack import Context, Image, Menu, MenuOption, Status, Table, Text, command
 
 # A 1x1 PNG.
 PIXEL = base64.b64decode(
@@ -96,6 +96,16 @@ def menu(text: str) -> Menu:
         ],
         title=f"What next for {text}?",
     )
+
+
+@command(group="rows", verb="list", words=["echo", "rows"], settings=[])
+def rows(*, count: int = 3) -> Table:
+    """List numbered rows and their squares (a table).
+
+    Args:
+        count: how many rows
+    """
+    return Table(["n", "square"], [[i, i * i] for i in range(1, count + 1)], title=f"{count} rows")
 
 
 @command(group="disk", verb="wipe", words=["disk", "wipe"], destructive=True, idempotent=True, settings=[])
