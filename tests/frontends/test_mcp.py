@@ -336,6 +336,21 @@ def test_a_pack_that_is_not_installed_stops_it_at_once(registry_file: Path) -> N
     assert usage.returncode == 2 and "need --http" in usage.stderr
 
 
+def test_http_without_tokens_does_not_start(registry_file: Path, tmp_path: Path) -> None:
+    proc = subprocess.run(
+        [opspack_exe(), "--registry", str(registry_file), "mcp", "--http", "--port", str(free_port())],
+        env=child_env(HOME=str(tmp_path), XDG_CONFIG_HOME=""),
+        cwd=tmp_path,
+        stdin=subprocess.DEVNULL,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert proc.returncode == 1
+    assert "opspack mcp: --http has no bearer tokens, so nobody could use it" in proc.stderr
+
+
 def test_started_from_root_it_reads_the_users_config(registry_file: Path, tmp_path: Path) -> None:
     """An MCP host starts `opspack mcp` from `/`: the config in ~/.config/opspack is found
     (here its policy, which hides the mutating commands)."""

@@ -748,7 +748,7 @@ def run_http(
     settings = ServeSettings.load(config)
     if not settings.tokens:
         raise ConfigError(
-            "opspack mcp --http has no bearer tokens, so nobody could use it",
+            "--http has no bearer tokens, so nobody could use it",
             "Add [serve.tokens.<name>] tables (token, users, groups) to opspack.toml, or set "
             "OPSPACK_SERVE_TOKENS (comma-separated; env:, file: or vault: references allowed).",
         )
