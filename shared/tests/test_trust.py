@@ -441,16 +441,16 @@ def test_a_declined_mcp_confirmation_cannot_be_redeemed_later(runtime: Runtime) 
     from opspack_sample import thing
 
     frontend = McpFrontend(Gateway(runtime))
-    asked = frontend.call("sample.thing.power_off", {"thing": "mcp-no-1"})
+    asked = frontend.call("sample_thing_power_off", {"thing": "mcp-no-1"})
     confirm = asked.error.confirm if asked.error is not None else None
     assert confirm is not None and confirm.token
     declined = frontend.decline(confirm, "decline")
     assert declined.error is not None and declined.error.kind == "denied"
     assert declined.error.message == "Not run: the user declined `thing power-off mcp-no-1`."
-    late = frontend.call("opspack.confirm", {"token": confirm.token})
+    late = frontend.call("opspack_confirm", {"token": confirm.token})
     assert late.error is not None and "unknown, expired or already used" in late.error.message
     assert not any("power_off mcp-no-1" in c for c in thing.CALLS)
-    accepted = frontend.call("sample.thing.power_off", {"thing": "mcp-yes-1"})
+    accepted = frontend.call("sample_thing_power_off", {"thing": "mcp-yes-1"})
     assert accepted.error is not None and accepted.error.confirm is not None
     assert frontend.confirm(str(accepted.error.confirm.token)).ok
     assert "power_off mcp-yes-1 force=False" in thing.CALLS

@@ -1,32 +1,55 @@
-"""`opspack mcp` driven by the MCP SDK's own client over stdio (a real subprocess)."""
+"""`opspack mcp` driven by the MCP SDK's own client, over stdio and over streamable HTTP
+(real subprocesses, started from `/` with their config in the user's config folder)."""
 
 from __future__ import annotations
 
 import base64
 import json
-from collections.abc import Awaitable, Callable
+import re
+import subprocess
+from collections.abc import Awaitable, Callable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import anyio
+import httpx
 import pytest
 from frontend_helpers import child_env, opspack_exe
+from opspack.audit import AuditLog
 from opspack.registry import Registry
+from opspack_testkit import free_port, stop_process, wait_for_port
 from opspack_testkit.validate import validate_reply_json
 
 mcp = pytest.importorskip("mcp")
 
 from mcp.client.session import ClientSession  # noqa: E402
 from mcp.client.stdio import StdioServerParameters, stdio_client  # noqa: E402
+from mcp.client.streamable_http import streamable_http_client  # noqa: E402
+from mcp.shared._httpx_utils import create_mcp_http_client  # noqa: E402
+from mcp.shared.exceptions import MCPError  # noqa: E402
 
 Session = Callable[[ClientSession], Awaitable[None]]
+#: what strict MCP hosts and model APIs hold tool names to
+NAME = re.compile(r"^[a-zA-Z0-9_-]{1,64}$")
+AGENT_TOKEN = "agent-token-0123456789"
+ALICE_TOKEN = "alice-token-0123456789"
+OTHER_TOKEN = "other-token-0123456789"
 
 
-def with_session(registry_file: Path, body: Session, *extra: str, elicitation: Any = None) -> None:
+def name_of(ident: str) -> str:
+    """The tool name the contract gives a command id with no collision."""
+    return ident.replace(".", "_")
+
+
+def with_session(
+    registry_file: Path, body: Session, *extra: str, elicitation: Any = None, cwd: Path | None = None, **env: str
+) -> None:
     params = StdioServerParameters(
         command=opspack_exe(),
         args=["--registry", str(registry_file), "mcp", *extra],
-        env=child_env(),
+        env=child_env(**env),
+        cwd=cwd,
     )
 
     async def main() -> None:
@@ -49,13 +72,19 @@ def test_tools_are_the_commands(registry_file: Path, registry: Registry) -> None
 
     with_session(registry_file, body)
     tools = {t.name: t for t in seen["tools"]}
-    assert set(tools) == {c["id"] for c in registry} | {"opspack.confirm"}
-    test = tools["server.host.test"]
+    assert set(tools) == {name_of(c["id"]) for c in registry} | {"opspack_confirm"}
+    assert all(NAME.match(name) for name in tools), [n for n in tools if not NAME.match(n)]
+    test = tools["server_host_test"]
     entry = registry.get("server.host.test")
     assert entry is not None and test.input_schema == entry["args_schema"]
     assert test.input_schema["properties"]["ports"]["type"] == "array"
     assert test.annotations is not None and test.annotations.read_only_hint is True
-    wipe = tools["echo.disk.wipe"].annotations
+    # outputSchema: the result object, for the commands that answer tables only
+    rows = tools["echo_rows_list"].output_schema
+    assert rows is not None and rows["required"] == ["ok", "command", "results", "error"]
+    assert "table" in rows["$defs"]
+    assert tools["echo_msg_say"].output_schema is None
+    wipe = tools["echo_disk_wipe"].annotations
     assert wipe is not None
     assert (wipe.read_only_hint, wipe.destructive_hint, wipe.idempotent_hint, wipe.open_world_hint) == (
         False,
@@ -63,15 +92,31 @@ def test_tools_are_the_commands(registry_file: Path, registry: Registry) -> None
         True,
         True,
     )
-    confirm = tools["opspack.confirm"].annotations
+    confirm = tools["opspack_confirm"].annotations
     assert confirm is not None and confirm.destructive_hint is True
+
+
+def test_a_table_answers_what_its_output_schema_says(registry_file: Path) -> None:
+    """The SDK client checks structuredContent against the tool's outputSchema itself."""
+    seen: dict[str, Any] = {}
+
+    async def body(session: ClientSession) -> None:
+        await session.list_tools()  # the client learns the output schemas
+        seen["r"] = await session.call_tool("echo_rows_list", {"count": 4})
+
+    with_session(registry_file, body)
+    result = seen["r"]
+    assert result.is_error is False
+    validate_reply_json(result.structured_content)
+    table = result.structured_content["results"][0]
+    assert (table["kind"], table["columns"], table["rows"][-1]) == ("table", ["n", "square"], [4, 16])
 
 
 def test_call_server_test_with_a_list_argument(registry_file: Path, open_port: int) -> None:
     seen: dict[str, Any] = {}
 
     async def body(session: ClientSession) -> None:
-        seen["r"] = await session.call_tool("server.host.test", {"host": "127.0.0.1", "ports": [open_port]})
+        seen["r"] = await session.call_tool("server_host_test", {"host": "127.0.0.1", "ports": [open_port]})
 
     with_session(registry_file, body)
     result = seen["r"]
@@ -86,12 +131,13 @@ def test_images_errors_and_confirmation(registry_file: Path) -> None:
     seen: dict[str, Any] = {}
 
     async def body(session: ClientSession) -> None:
-        seen["pixel"] = await session.call_tool("echo.msg.pixel", {})
-        seen["bad"] = await session.call_tool("echo.msg.say", {"text": "x", "times": "lots"})
-        seen["ask"] = await session.call_tool("echo.disk.wipe", {"disk": "sdq"})
+        seen["pixel"] = await session.call_tool("echo_msg_pixel", {})
+        seen["bad"] = await session.call_tool("echo_msg_say", {"text": "x", "times": "lots"})
+        seen["ask"] = await session.call_tool("echo_disk_wipe", {"disk": "sdq"})
         token = seen["ask"].structured_content["error"]["confirm"]["token"]
-        seen["done"] = await session.call_tool("opspack.confirm", {"token": token})
-        seen["again"] = await session.call_tool("opspack.confirm", {"token": token})
+        seen["done"] = await session.call_tool("opspack_confirm", {"token": token})
+        seen["again"] = await session.call_tool("opspack_confirm", {"token": token})
+        seen["dotted"] = await session.call_tool("echo.msg.say", {"text": "x"})
 
     with_session(registry_file, body)
     image = seen["pixel"].content[1]
@@ -100,10 +146,13 @@ def test_images_errors_and_confirmation(registry_file: Path) -> None:
     assert seen["bad"].is_error is True and seen["bad"].structured_content["error"]["kind"] == "usage"
     ask = seen["ask"]
     assert ask.is_error is True and ask.structured_content["error"]["kind"] == "denied"
-    assert "opspack.confirm" in ask.content[0].text
+    assert "opspack_confirm" in ask.content[0].text
     assert seen["done"].is_error is False
     assert seen["done"].structured_content["results"][0]["message"] == "sdq wiped"
     assert seen["again"].is_error is True
+    # a name maps back exactly: the command id is not a tool name
+    dotted = seen["dotted"]
+    assert dotted.is_error is True and dotted.structured_content["error"]["message"] == "Unknown tool echo.msg.say."
 
 
 def test_group_tools(registry_file: Path, open_port: int) -> None:
@@ -112,17 +161,19 @@ def test_group_tools(registry_file: Path, open_port: int) -> None:
     async def body(session: ClientSession) -> None:
         seen["tools"] = (await session.list_tools()).tools
         seen["r"] = await session.call_tool(
-            "server.host", {"command": "test", "args": {"host": "127.0.0.1", "ports": [open_port]}}
+            "server_host", {"command": "test", "args": {"host": "127.0.0.1", "ports": [open_port]}}
         )
-        seen["ask"] = await session.call_tool("echo.disk", {"command": "wipe", "args": {"disk": "sdr"}})
+        seen["ask"] = await session.call_tool("echo_disk", {"command": "wipe", "args": {"disk": "sdr"}})
         token = seen["ask"].structured_content["error"]["confirm"]["token"]
-        seen["done"] = await session.call_tool("opspack.confirm", {"token": token})
-        seen["bad"] = await session.call_tool("echo.disk", {"command": "format"})
+        seen["done"] = await session.call_tool("opspack_confirm", {"token": token})
+        seen["bad"] = await session.call_tool("echo_disk", {"command": "format"})
 
     with_session(registry_file, body, "--group-tools")
     tools = {t.name: t for t in seen["tools"]}
-    assert {"server.host", "server.tls", "echo.msg", "echo.disk", "opspack.confirm"} <= set(tools)
-    assert tools["echo.msg"].input_schema["properties"]["command"]["enum"] == [
+    assert {"server_host", "server_tls", "echo_msg", "echo_disk", "opspack_confirm"} <= set(tools)
+    assert all(NAME.match(name) for name in tools)
+    assert tools["echo_rows"].output_schema is not None and tools["echo_msg"].output_schema is None
+    assert tools["echo_msg"].input_schema["properties"]["command"]["enum"] == [
         "hang",
         "join",
         "menu",
@@ -131,7 +182,7 @@ def test_group_tools(registry_file: Path, open_port: int) -> None:
         "slow",
         "steps",
     ]
-    assert tools["echo.disk"].annotations is not None and tools["echo.disk"].annotations.destructive_hint is True
+    assert tools["echo_disk"].annotations is not None and tools["echo_disk"].annotations.destructive_hint is True
     assert seen["r"].structured_content["ok"] is True
     assert seen["done"].structured_content["results"][0]["message"] == "sdr wiped"
     assert "wipe" in seen["bad"].structured_content["error"]["hint"]
@@ -152,9 +203,9 @@ def test_a_client_with_elicitation_asks_its_user_itself(registry_file: Path) -> 
     seen: dict[str, Any] = {}
 
     async def body(session: ClientSession) -> None:
-        seen["yes"] = await session.call_tool("echo.disk.wipe", {"disk": "sde"})
-        seen["no"] = await session.call_tool("echo.disk.wipe", {"disk": "sdf"})
-        seen["unticked"] = await session.call_tool("echo.disk.wipe", {"disk": "sdg"})
+        seen["yes"] = await session.call_tool("echo_disk_wipe", {"disk": "sde"})
+        seen["no"] = await session.call_tool("echo_disk_wipe", {"disk": "sdf"})
+        seen["unticked"] = await session.call_tool("echo_disk_wipe", {"disk": "sdg"})
 
     with_session(registry_file, body, elicitation=user)
     assert len(asked) == 3
@@ -180,11 +231,11 @@ def test_progress_notifications_while_a_tool_runs(registry_file: Path) -> None:
 
     async def body(session: ClientSession) -> None:
         seen["steps"] = await session.call_tool(
-            "echo.msg.steps", {"count": 3, "pause": 0.05}, progress_callback=progress
+            "echo_msg_steps", {"count": 3, "pause": 0.05}, progress_callback=progress
         )
         seen["reports"] = list(reports)
-        seen["plain"] = await session.call_tool("echo.msg.steps", {"count": 2, "pause": 0})  # no token
-        seen["quiet"] = await session.call_tool("echo.msg.say", {"text": "hi"}, progress_callback=progress)
+        seen["plain"] = await session.call_tool("echo_msg_steps", {"count": 2, "pause": 0})  # no token
+        seen["quiet"] = await session.call_tool("echo_msg_say", {"text": "hi"}, progress_callback=progress)
 
     with_session(registry_file, body)
     assert seen["steps"].is_error is False and seen["steps"].structured_content["results"][0]["text"] == "3 steps done"
@@ -205,9 +256,251 @@ def test_progress_of_a_grouped_tool(registry_file: Path) -> None:
 
     async def body(session: ClientSession) -> None:
         result = await session.call_tool(
-            "echo.msg", {"command": "steps", "args": {"count": 2, "pause": 0}}, progress_callback=progress
+            "echo_msg", {"command": "steps", "args": {"count": 2, "pause": 0}}, progress_callback=progress
         )
         assert result.is_error is False
 
     with_session(registry_file, body, "--group-tools")
     assert reports == [(50.0, 100.0, "step 1 of 2"), (100.0, 100.0, "step 2 of 2")]
+
+
+# -- filters ---------------------------------------------------------------------------
+def test_read_only_hides_every_tool_that_changes_anything(registry_file: Path, registry: Registry) -> None:
+    seen: dict[str, Any] = {}
+
+    async def body(session: ClientSession) -> None:
+        seen["tools"] = (await session.list_tools()).tools
+        seen["wipe"] = await session.call_tool("echo_disk_wipe", {"disk": "sdx"})
+        seen["confirm"] = await session.call_tool("opspack_confirm", {"token": "x"})
+        seen["say"] = await session.call_tool("echo_msg_say", {"text": "hi"})
+
+    with_session(registry_file, body, "--read-only")
+    tools = {t.name: t for t in seen["tools"]}
+    assert set(tools) == {name_of(c["id"]) for c in registry if c["effects"]["read_only"]}
+    assert "echo_disk_wipe" not in tools and "opspack_confirm" not in tools and "echo_msg_say" in tools
+    assert all(t.annotations is not None and t.annotations.read_only_hint is True for t in tools.values())
+    for key in ("wipe", "confirm"):
+        assert seen[key].is_error is True
+        assert seen[key].structured_content["error"]["message"].startswith("Unknown tool ")
+    assert "sdx wiped" not in json.dumps(seen["wipe"].structured_content)
+    assert seen["say"].is_error is False
+
+
+def test_packs_keep_their_own_tools_and_confirmations(registry_file: Path, open_port: int) -> None:
+    """--packs server: only the server pack's tools; a token another MCP server issued for
+    another pack's command is refused there, and still works where it was asked."""
+    seen: dict[str, Any] = {}
+
+    async def ask(session: ClientSession) -> None:
+        seen["ask"] = await session.call_tool("echo_disk_wipe", {"disk": "sdy"})
+
+    async def filtered(session: ClientSession) -> None:
+        seen["tools"] = (await session.list_tools()).tools
+        seen["echo"] = await session.call_tool("echo_msg_say", {"text": "hi"})
+        seen["test"] = await session.call_tool("server_host_test", {"host": "127.0.0.1", "ports": [open_port]})
+        seen["foreign"] = await session.call_tool("opspack_confirm", {"token": token()})
+
+    async def confirm(session: ClientSession) -> None:
+        seen["done"] = await session.call_tool("opspack_confirm", {"token": token()})
+
+    def token() -> str:
+        return str(seen["ask"].structured_content["error"]["confirm"]["token"])
+
+    with_session(registry_file, ask)
+    with_session(registry_file, filtered, "--packs", "server")
+    with_session(registry_file, confirm)
+    names = {t.name for t in seen["tools"]}
+    assert names == {"server_host_test", "server_tls_cert", "opspack_confirm"}
+    assert seen["echo"].structured_content["error"]["message"] == "Unknown tool echo_msg_say."
+    assert seen["test"].is_error is False
+    foreign = seen["foreign"].structured_content["error"]
+    assert foreign["kind"] == "denied" and "echo.disk.wipe is not one of them" in foreign["message"]
+    assert seen["done"].is_error is False and seen["done"].structured_content["results"][0]["message"] == "sdy wiped"
+
+
+def test_a_pack_that_is_not_installed_stops_it_at_once(registry_file: Path) -> None:
+    proc = subprocess.run(
+        [opspack_exe(), "--registry", str(registry_file), "mcp", "--packs", "server,nope"],
+        env=child_env(),
+        stdin=subprocess.DEVNULL,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert proc.returncode == 1
+    assert "not installed: nope" in proc.stderr and "server" in proc.stderr
+    usage = subprocess.run(
+        [opspack_exe(), "mcp", "--port", "9"], env=child_env(), capture_output=True, text=True, timeout=60, check=False
+    )
+    assert usage.returncode == 2 and "need --http" in usage.stderr
+
+
+def test_http_without_tokens_does_not_start(registry_file: Path, tmp_path: Path) -> None:
+    proc = subprocess.run(
+        [opspack_exe(), "--registry", str(registry_file), "mcp", "--http", "--port", str(free_port())],
+        env=child_env(HOME=str(tmp_path), XDG_CONFIG_HOME=""),
+        cwd=tmp_path,
+        stdin=subprocess.DEVNULL,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert proc.returncode == 1
+    assert "opspack mcp: --http has no bearer tokens, so nobody could use it" in proc.stderr
+
+
+def test_started_from_root_it_reads_the_users_config(registry_file: Path, tmp_path: Path) -> None:
+    """An MCP host starts `opspack mcp` from `/`: the config in ~/.config/opspack is found
+    (here its policy, which hides the mutating commands)."""
+    home = tmp_path / "home"
+    policy = tmp_path / "policy.toml"
+    policy.write_text(
+        '[defaults]\nread_only = "allow"\nmutating = "deny"\n[users]\nmcp = ["reader"]\n[roles.reader]\nallow = []\n',
+        encoding="utf-8",
+    )
+    config = home / ".config" / "opspack" / "opspack.toml"
+    config.parent.mkdir(parents=True)
+    config.write_text(f"[policy]\nfile = {json.dumps(str(policy))}\n", encoding="utf-8")
+    seen: dict[str, Any] = {}
+
+    async def body(session: ClientSession) -> None:
+        seen["tools"] = {t.name for t in (await session.list_tools()).tools}
+
+    with_session(registry_file, body, cwd=Path("/"), HOME=str(home), XDG_CONFIG_HOME="")
+    assert "echo_msg_say" in seen["tools"] and "echo_disk_wipe" not in seen["tools"]
+
+
+# -- streamable HTTP -------------------------------------------------------------------
+@dataclass
+class McpHttp:
+    url: str
+    audit_url: str
+    process: subprocess.Popen[bytes]
+    log: Path
+
+
+@pytest.fixture(scope="module")
+def mcp_http(registry_file: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[McpHttp]:
+    """`opspack mcp --http` started from `/`, its tokens in $XDG_CONFIG_HOME/opspack/opspack.toml:
+    `agent` (from the environment) speaks for the MCP user, `alice` only for alice, `other`
+    for anyone; its own audit trail."""
+    folder = tmp_path_factory.mktemp("mcp-http")
+    config = folder / "xdg" / "opspack" / "opspack.toml"
+    config.parent.mkdir(parents=True)
+    config.write_text(
+        '[serve.tokens.agent]\ntoken = "env:AGENT_TOKEN"\nusers = ["mcp"]\n'
+        f'[serve.tokens.alice]\ntoken = "{ALICE_TOKEN}"\nusers = ["alice"]\n'
+        f'[serve.tokens.other]\ntoken = "{OTHER_TOKEN}"\nusers = "*"\n',
+        encoding="utf-8",
+    )
+    audit_url = f"sqlite:///{folder / 'audit.db'}"
+    port = free_port()
+    log = folder / "mcp.log"
+    env = child_env(XDG_CONFIG_HOME=str(folder / "xdg"), AGENT_TOKEN=AGENT_TOKEN, OPSPACK_AUDIT_URL=audit_url)
+    with open(log, "wb") as out:
+        proc = subprocess.Popen(
+            [opspack_exe(), "--registry", str(registry_file), "mcp", "--http", "--port", str(port)],
+            env=env,
+            cwd="/",
+            stdout=out,
+            stderr=subprocess.STDOUT,
+        )
+    try:
+        try:
+            wait_for_port(port)
+        except TimeoutError:
+            raise AssertionError("opspack mcp --http did not start:\n" + log.read_text()) from None
+        yield McpHttp(f"http://127.0.0.1:{port}/mcp", audit_url, proc, log)
+    finally:
+        stop_process(proc)
+
+
+def with_http_session(url: str, token: str, body: Session) -> None:
+    async def main() -> None:
+        with anyio.fail_after(120):
+            async with (
+                create_mcp_http_client(headers={"Authorization": f"Bearer {token}"}) as http,
+                streamable_http_client(url, http_client=http) as (read, write),
+                ClientSession(read, write) as session,
+            ):
+                await session.initialize()
+                await body(session)
+
+    anyio.run(main)
+
+
+def test_http_lists_and_calls_tools(mcp_http: McpHttp, registry: Registry, open_port: int) -> None:
+    seen: dict[str, Any] = {}
+    reports: list[tuple[float, float | None, str | None]] = []
+
+    async def progress(value: float, total: float | None, message: str | None) -> None:
+        reports.append((value, total, message))
+
+    async def body(session: ClientSession) -> None:
+        seen["tools"] = (await session.list_tools()).tools
+        seen["test"] = await session.call_tool("server_host_test", {"host": "127.0.0.1", "ports": [open_port]})
+        seen["rows"] = await session.call_tool("echo_rows_list", {"count": 2})
+        seen["steps"] = await session.call_tool("echo_msg_steps", {"count": 2, "pause": 0}, progress_callback=progress)
+
+    with_http_session(mcp_http.url, AGENT_TOKEN, body)
+    names = {t.name for t in seen["tools"]}
+    assert names == {name_of(c["id"]) for c in registry} | {"opspack_confirm"}
+    assert all(NAME.match(name) for name in names)
+    test = seen["test"]
+    assert test.is_error is False and test.structured_content["command"] == "server.host.test"
+    assert f"127.0.0.1:{open_port}" in test.content[0].text
+    assert seen["rows"].structured_content["results"][0]["rows"] == [[1, 1], [2, 4]]
+    assert seen["steps"].is_error is False
+    assert reports == [(50.0, 100.0, "step 1 of 2"), (100.0, 100.0, "step 2 of 2")]
+    # the audit trail names the token each call came with
+    audit = AuditLog(mcp_http.audit_url)
+    try:
+        for _ in range(100):
+            records = audit.history(command_prefix="server.host.test", limit=5)
+            if records:
+                break
+            anyio.run(anyio.sleep, 0.1)
+        assert [(r.user, r.frontend, r.token) for r in records] == [("mcp", "mcp", "agent")]
+    finally:
+        audit.close()
+
+
+def test_http_refuses_a_bad_token(mcp_http: McpHttp) -> None:
+    opened: list[bool] = []
+
+    async def body(session: ClientSession) -> None:
+        opened.append(True)
+
+    with pytest.raises(ExceptionGroup) as refused:  # the SDK's task groups wrap the error
+        with_http_session(mcp_http.url, "not-a-token", body)
+    assert refused.group_contains(MCPError, match="error response", depth=2) and not opened
+    initialize = {
+        "jsonrpc": "2.0",
+        "id": 1,
+        "method": "initialize",
+        "params": {"protocolVersion": "2025-06-18", "capabilities": {}, "clientInfo": {"name": "t", "version": "1"}},
+    }
+    accept = {"Accept": "application/json, text/event-stream"}
+
+    def bearer(token: str) -> dict[str, str]:
+        return {**accept, "Authorization": f"Bearer {token}"}
+
+    with httpx.Client(timeout=30) as client:
+        missing = client.post(mcp_http.url, json=initialize, headers=accept)
+        wrong = client.post(mcp_http.url, json=initialize, headers=bearer("nope"))
+        in_query = client.post(mcp_http.url + "?token=" + AGENT_TOKEN, json=initialize, headers=accept)
+        alice = client.post(mcp_http.url, json=initialize, headers=bearer(ALICE_TOKEN))
+        opened = client.post(mcp_http.url, json=initialize, headers=bearer(AGENT_TOKEN))
+        session = {"mcp-session-id": opened.headers["mcp-session-id"], "mcp-protocol-version": "2025-06-18"}
+        initialized = {"jsonrpc": "2.0", "method": "notifications/initialized"}
+        borrowed = client.post(mcp_http.url, json=initialized, headers={**bearer(OTHER_TOKEN), **session})
+        kept = client.post(mcp_http.url, json=initialized, headers={**bearer(AGENT_TOKEN), **session})
+    for answer in (missing, wrong, in_query):
+        assert answer.status_code == 401 and answer.headers["www-authenticate"] == "Bearer"
+        assert answer.json()["error"]["kind"] == "denied"
+    assert alice.status_code == 403 and alice.json()["error"]["message"] == "The token alice may not speak for mcp."
+    assert opened.status_code == 200
+    assert borrowed.status_code == 404  # a session answers only the token that opened it
+    assert kept.status_code == 202

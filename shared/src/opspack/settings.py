@@ -29,13 +29,49 @@ _FALSE = {"0", "false", "no", "off", "n", "f"}
 REFERENCE_RESOLVERS: dict[str, Callable[[str, Mapping[str, str]], str]] = {}
 
 
+#: the config file every user of the machine shares, the last place looked at
+SYSTEM_CONFIG = Path("/etc/opspack/opspack.toml")
+
+
+def user_config(environ: Mapping[str, str] | None = None) -> Path | None:
+    """``opspack/opspack.toml`` in the user's config folder: ``$XDG_CONFIG_HOME``, else
+    ``~/.config`` (None when there is no home folder to look in)."""
+    env = os.environ if environ is None else environ
+    base = env.get("XDG_CONFIG_HOME")
+    if base and Path(base).is_absolute():  # the XDG rule: a relative value is ignored
+        return Path(base) / "opspack" / "opspack.toml"
+    home = env.get("HOME")
+    if not home:
+        try:
+            home = str(Path.home())
+        except RuntimeError:
+            return None
+    return Path(home).expanduser() / ".config" / "opspack" / "opspack.toml"
+
+
+def config_candidates(environ: Mapping[str, str] | None = None) -> list[Path]:
+    """Where a config file is looked for, in order (without ``$OPSPACK_CONFIG``, which wins
+    when set): ``./opspack.toml``, the user's config folder, ``/etc/opspack/opspack.toml``."""
+    found = user_config(environ)
+    return [Path("opspack.toml"), *([found] if found is not None else []), SYSTEM_CONFIG]
+
+
 def config_path(environ: Mapping[str, str] | None = None) -> Path | None:
-    """The config file in force: ``$OPSPACK_CONFIG``, else ``./opspack.toml`` if it exists."""
+    """The config file in force: ``$OPSPACK_CONFIG`` (which must exist), else the first of
+    ``./opspack.toml``, ``$XDG_CONFIG_HOME/opspack/opspack.toml`` (``~/.config/opspack/opspack.toml``)
+    and ``/etc/opspack/opspack.toml`` that exists, else None (no file: the environment and
+    defaults only). Every command reads its settings through this one lookup, so a process
+    started from any folder (an MCP host starts ``opspack mcp`` from ``/``) finds the same file."""
     env = os.environ if environ is None else environ
     if env.get("OPSPACK_CONFIG"):
         return Path(env["OPSPACK_CONFIG"]).expanduser()
-    local = Path("opspack.toml")
-    return local if local.is_file() else None
+    for candidate in config_candidates(env):
+        try:
+            if candidate.is_file():
+                return candidate
+        except OSError:  # a folder we may not look into: as if the file were not there
+            continue
+    return None
 
 
 @dataclass

@@ -292,10 +292,25 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
 
 def cmd_mcp(args: argparse.Namespace) -> int:
-    def run() -> int:
-        from opspack.frontends.mcp import run_stdio
+    if not args.http and (args.host is not None or args.port is not None):
+        sys.stderr.write("opspack mcp: --host and --port need --http (stdio is the default transport)\n")
+        return EXIT_USAGE
+    packs = None if args.packs is None else [p.strip() for p in args.packs.split(",") if p.strip()]
 
-        return run_stdio(_registry(args), group_tools=args.group_tools, user=args.user, profile=args.profile)
+    def run() -> int:
+        from opspack.frontends.mcp import run_http, run_stdio
+
+        options: dict[str, Any] = {
+            "group_tools": args.group_tools,
+            "user": args.user,
+            "profile": args.profile,
+            "read_only": args.read_only,
+            "packs": packs,
+        }
+        if args.http:
+            host = args.host or "127.0.0.1"
+            return run_http(_registry(args), host=host, port=8000 if args.port is None else args.port, **options)
+        return run_stdio(_registry(args), **options)
 
     return _frontend(args, "mcp", run)
 
@@ -401,7 +416,12 @@ def parser() -> argparse.ArgumentParser:
     s.add_argument("--log-level", default="info", choices=["critical", "error", "warning", "info", "debug"])
     s.set_defaults(func=cmd_serve)
 
-    s = sub.add_parser("mcp", help="serve the commands as MCP tools over stdio (needs opspack[mcp])")
+    s = sub.add_parser("mcp", help="serve the commands as MCP tools over stdio or HTTP (needs opspack[mcp])")
+    s.add_argument("--http", action="store_true", help="streamable HTTP at /mcp (bearer tokens as opspack serve's)")
+    s.add_argument("--host", help="with --http: the address to listen on (default 127.0.0.1)")
+    s.add_argument("--port", type=int, help="with --http: the port (default 8000)")
+    s.add_argument("--read-only", action="store_true", help="only read-only commands")
+    s.add_argument("--packs", metavar="A,B", help="only these packs' commands (comma-separated)")
     s.add_argument("--group-tools", action="store_true", help="one tool per pack group instead of per command")
     s.add_argument("--profile", help="settings profile")
     s.add_argument("--user", default="mcp", help="the user commands run as (for confirmations and audit)")

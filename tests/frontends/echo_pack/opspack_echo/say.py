@@ -1,5 +1,5 @@
-"""Echo commands: each shape a front-end must carry (text, list args, images, confirmation,
-and results bigger than any chat message)."""
+"""Echo commands: each shape a front-end must carry (text, list args, images, tables,
+confirmation, and results bigger than any chat message)."""
 
 from __future__ import annotations
 
@@ -97,6 +97,16 @@ def menu(text: str) -> Menu:
         ],
         title=f"What next for {text}?",
     )
+
+
+@command(group="rows", verb="list", words=["echo", "rows"], settings=[])
+def rows(*, count: int = 3) -> Table:
+    """List numbered rows and their squares (a table).
+
+    Args:
+        count: how many rows
+    """
+    return Table(["n", "square"], [[i, i * i] for i in range(1, count + 1)], title=f"{count} rows")
 
 
 @command(group="disk", verb="wipe", words=["disk", "wipe"], destructive=True, idempotent=True, settings=[])
