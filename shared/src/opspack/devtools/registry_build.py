@@ -171,6 +171,8 @@ def _import(src: PackSource, module: str) -> Any:
     except ImportError as exc:
         if not isinstance(exc, ModuleNotFoundError) or exc.name is None:
             raise
+        if exc.name.split(".")[0] == src.entry_point:
+            raise BuildError(f"pack {src.name}: {module} cannot be imported from {src.root / 'src'}: {exc}") from None
         frames = [f for f in traceback.extract_tb(exc.__traceback__) if f.filename.startswith(str(src.root))]
         where = f" ({Path(frames[-1].filename).name}, line {frames[-1].lineno}: `{frames[-1].line}`)" if frames else ""
         raise BuildError(
@@ -183,6 +185,8 @@ def _load_pack(src: PackSource) -> tuple[Pack, list[CommandSpec]]:
     src_dir = str(src.root / "src")
     if src_dir not in sys.path:
         sys.path.insert(0, src_dir)
+    # a folder made after this process started (new-pack) may be cached as missing
+    sys.path_importer_cache.pop(src_dir, None)
     if src.name != "core":
         problems = lazy_import_problems(src, [src.entry_point])
         if problems:

@@ -531,7 +531,7 @@ def generate_test(pack: str, cid: str, script: Path, words: list[str], example: 
             "",
             f"def test_{name}(registry: Registry) -> None:",
             f"    reply = run_command({_literal(example)}, registry=registry, environ={{}})",
-            "    assert reply.ok, reply.error",
+            '    assert reply.ok, str(reply.to_dict()["error"])  # the error\'s message and hint, in full',
             f'    assert reply.command == "{cid}"',
             '    assert reply.to_dict()["results"]',
             "    check_rendering(reply)",
