@@ -108,6 +108,12 @@ def test_from_script_has_no_example_leftovers(root: Path, capsys: pytest.Capture
     assert reply.to_dict()["results"][0]["rows"] == [["big.bin", 3000]]
 
 
+def test_script_options_need_a_script(root: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert cli.main(["new-pack", "disk", "--words", "disk top", "--root", str(root)]) == 2
+    assert "--words go with --from-script PATH" in capsys.readouterr().err
+    assert not (root / "packs" / "disk").exists()
+
+
 def test_from_script_that_cannot_be_wrapped_writes_nothing(root: Path, tmp_path: Path) -> None:
     script = tmp_path / "bad.py"
     script.write_text("import argparse\np = argparse.ArgumentParser()\np.add_argument('--top')\np.parse_args()\n")

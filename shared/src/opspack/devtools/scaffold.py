@@ -245,6 +245,10 @@ def cli(args: object) -> int:
 
     name: str = getattr(args, "name")  # noqa: B009
     script = getattr(args, "from_script", None)
+    script_only = [f"--{o.replace('_', '-')}" for o in ("words", "example") if getattr(args, o, None)]
+    if script_only and not script:
+        sys.stderr.write(f"opspack new-pack: {' and '.join(script_only)} go with --from-script PATH\n")
+        return 2
     try:
         root = Path(getattr(args, "root", None) or build.find_root())
         written = new_pack(
