@@ -191,7 +191,8 @@ def changed(session: nox.Session) -> None:
 @nox.session(python=False)
 def command_tests(session: nox.Session) -> None:
     """Every command in registry.json is invoked by a test (its chat words or its id in a test of
-    its pack or in tests/); fails naming each command that is not, and where its test goes."""
+    its pack: packs/<name>/tests/, the core's shared/tests/); fails naming each command that is
+    not, and where its test goes."""
     problems = _release("tested").problems(ROOT)  # type: ignore[attr-defined]
     for problem in problems:
         session.warn(problem)

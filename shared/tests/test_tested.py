@@ -41,7 +41,8 @@ def test_an_untested_command_is_named_with_the_fix(root: Path, capsys: pytest.Ca
         "@pytest.mark.parametrize('text', ['du -h'])\n"
         "def test_usage(text): ...\n"
     )
-    (root / "tests/test_cross.py").write_text('def test_history():\n    invoke("core.history.show", {})\n')
+    (root / "shared/tests/test_core.py").write_text('def test_history():\n    invoke("core.history.show", {})\n')
+    (root / "tests/test_cross.py").write_text('def test_clean():\n    run_command("disk clean")\n')  # not its pack's
     assert [c["id"] for c in tested.untested(root)] == ["disk.disk.clean"]
     assert tested.problems(root) == [
         "disk.disk.clean (`disk clean`): no test invokes it. Fix: add a test to packs/disk/tests/ that runs it, "
@@ -49,8 +50,9 @@ def test_an_untested_command_is_named_with_the_fix(root: Path, capsys: pytest.Ca
     ]
     assert tested.main([str(root)]) == 1
     assert "1 command(s) without a test" in capsys.readouterr().err
-    (root / "tests/test_cross.py").write_text('def test_all():\n    run_command("history")\n    chat("disk clean")\n')
-    (root / "tests/broken.py").write_text("this is not python (\n")
+    (root / "shared/tests/test_core.py").write_text('def test_history():\n    run_command("history")\n')
+    (root / "packs/disk/tests/test_clean.py").write_text('def test_clean():\n    chat("disk clean")\n')
+    (root / "packs/disk/tests/broken.py").write_text("this is not python (\n")
     assert tested.untested(root) == []
     assert tested.main([str(root)]) == 0
     assert "every one of the 4 commands" in capsys.readouterr().out

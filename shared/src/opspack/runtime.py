@@ -935,8 +935,11 @@ __all__ = ["Call", "Caller", "Gate", "MenuOption", "Runtime"]
 
 def _missing_module_hint(entry: Entry, missing: str) -> str | None:
     """The hint for a module a pack needs but its distribution does not declare: that is the
-    pack's bug, for whoever maintains it (``declare X in packs/<name>/pyproject.toml``); None
-    when the pack declares it (then installing the pack is the fix) or is not installed."""
+    pack's bug, for whoever maintains it (``declare X in packs/<name>/pyproject.toml``).
+
+    Said only when it is sure: the pack is installed, every dependency it declares is
+    installed, and none is named like the missing module (``jenkins`` in ``python-jenkins``).
+    Otherwise None: installing the pack with its dependencies is the fix."""
     import re
     import sys
     from importlib.metadata import PackageNotFoundError, distribution
@@ -953,13 +956,17 @@ def _missing_module_hint(entry: Entry, missing: str) -> str | None:
     def norm(name: str) -> str:
         return re.sub(r"[-_.]+", "-", name).lower()
 
-    declared = set()
     for req in requires:
         m = re.match(r"\s*([A-Za-z0-9][A-Za-z0-9._-]*)", req)
-        if m and "extra ==" not in req.replace("extra==", "extra =="):
-            declared.add(norm(m.group(1)))
-    if norm(top) in declared:
-        return None
+        if m is None or re.search(r"extra\s*==", req):
+            continue
+        name = norm(m.group(1))
+        if norm(top) in name or name in norm(top):
+            return None
+        try:
+            distribution(name)
+        except PackageNotFoundError:
+            return None  # a declared dependency is missing: it may be the one that provides the module
     pack = entry["pack"]["name"]
     return (
         f"{dist} imports {top} but does not declare it: declare {top} (the distribution that provides it) in "

@@ -5,7 +5,8 @@ starts with the command's words or one of its aliases (``"disk top --path /tmp"`
 in an f-string or a ``parametrize`` list; ``help ...`` does not count), or its id
 (``"disk.disk.top"``, as calls through ``/invoke`` or MCP name it). The files looked at
 are the tests of the command's pack (``packs/<pack>/tests/``; the core's in
-``shared/tests/``) and the cross-pack tests (``tests/``).
+``shared/tests/``): those run with the pack in its own nox session, so that is where a
+command's test belongs (a mention in the cross-pack ``tests/`` does not count).
 
 Standard library only, so the noxfile loads it by path before anything is installed;
 ``python shared/src/opspack/devtools/tested.py [ROOT]`` runs it too.
@@ -58,8 +59,7 @@ def _invokes(text: str, forms: list[list[str]]) -> bool:
 
 def test_folders(root: Path, pack: str) -> list[Path]:
     """Where the tests of ``pack``'s commands may be."""
-    own = root / "shared" / "tests" if pack == "core" else root / "packs" / pack / "tests"
-    return [own, root / "tests"]
+    return [root / "shared" / "tests" if pack == "core" else root / "packs" / pack / "tests"]
 
 
 def untested(root: Path) -> list[dict[str, Any]]:
