@@ -150,7 +150,8 @@ def registry(session: nox.Session) -> None:
 @nox.session(python=PYTHON)
 def benchmarks(session: nox.Session) -> None:
     """Speed and memory figures (dispatch overhead, registry load, the runner); prints a report."""
-    session.install("-e", "shared[serve,celery]", *TESTKIT, *_pack_args(*PACKS))
+    # nox, uv and mypy: bench_newcomer.py times a contributor's path, gates included
+    session.install("-e", "shared[serve,celery]", *TESTKIT, *_pack_args(*PACKS), "nox", "uv", "mypy==2.4.1")
     for name in PACKS:
         _pack_test_installs(session, name)
     for script in sorted((ROOT / "benchmarks").glob("bench_*.py")):
