@@ -28,17 +28,18 @@ PYTHON = os.environ.get("OPSPACK_NOX_PYTHON") or None
 nox.options.default_venv_backend = "uv|virtualenv"
 nox.options.reuse_existing_virtualenvs = True
 nox.options.error_on_missing_interpreters = True
-nox.options.sessions = ["lint", "typecheck", "registry", "tests", "integration", "docs"]
+nox.options.sessions = ["lint", "typecheck", "registry", "command_tests", "tests", "integration", "docs"]
 
 
-def _release() -> object:
-    """shared/src/opspack/devtools/release.py, loaded by path: it needs only the standard library."""
+def _release(tool: str = "release") -> object:
+    """shared/src/opspack/devtools/<tool>.py (release, tested), loaded by path: it needs only
+    the standard library."""
     import importlib.util
 
-    name = "_opspack_release"
+    name = f"_opspack_{tool}"
     if name not in sys.modules:
         spec = importlib.util.spec_from_file_location(
-            name, ROOT / "shared" / "src" / "opspack" / "devtools" / "release.py"
+            name, ROOT / "shared" / "src" / "opspack" / "devtools" / f"{tool}.py"
         )
         assert spec is not None and spec.loader is not None
         module = importlib.util.module_from_spec(spec)
@@ -149,7 +150,8 @@ def registry(session: nox.Session) -> None:
 @nox.session(python=PYTHON)
 def benchmarks(session: nox.Session) -> None:
     """Speed and memory figures (dispatch overhead, registry load, the runner); prints a report."""
-    session.install("-e", "shared[serve,celery]", *TESTKIT, *_pack_args(*PACKS))
+    # nox, uv and mypy: bench_newcomer.py times a contributor's path, gates included
+    session.install("-e", "shared[serve,celery]", *TESTKIT, *_pack_args(*PACKS), "nox", "uv", "mypy==2.4.1")
     for name in PACKS:
         _pack_test_installs(session, name)
     for script in sorted((ROOT / "benchmarks").glob("bench_*.py")):
@@ -175,30 +177,49 @@ def _base(session: nox.Session) -> str:
 @nox.session(python=False)
 def changed(session: nox.Session) -> None:
     """The fast CI path: `nox -s changed -- <base-ref>` tests only the packs a change touches
-    (everything when shared/, noxfile.py or .ci/ changed), then checks the registry."""
+    (everything when shared/, noxfile.py or .ci/ changed), then checks the registry, that every
+    command has a test, and the release rules (versions, fragments) against the same base."""
     base = _base(session)
     targets = _release().targets_for(ROOT, base)  # type: ignore[attr-defined]
     session.log(f"changed against {base}: {', '.join(targets) or 'no pack or core files'}")
     for target in targets:
         session.notify(f"tests({target})", posargs=[])
     session.notify("registry", posargs=[])
+    session.notify("command_tests", posargs=[])
+    session.notify("release_check", posargs=[base])
+
+
+@nox.session(python=False)
+def command_tests(session: nox.Session) -> None:
+    """Every command in registry.json is invoked by a test (its chat words or its id in a test of
+    its pack: packs/<name>/tests/, the core's shared/tests/); fails naming each command that is
+    not, and where its test goes."""
+    problems = _release("tested").problems(ROOT)  # type: ignore[attr-defined]
+    for problem in problems:
+        session.warn(problem)
+    if problems:
+        session.error(f"{len(problems)} command(s) without a test that invokes them")
+    session.log("every command in registry.json is invoked by a test")
 
 
 @nox.session(python=False)
 def release_check(session: nox.Session) -> None:
     """`nox -s release_check -- <base-ref>`: each changed pack (and the core) bumped its version
-    in its pyproject.toml and added a fragment to its changes/; fails naming the pack."""
+    in its pyproject.toml and added a fragment to its changes/ (a new pack needs neither), and
+    registry.json has every pack's version; fails naming the pack and the fix."""
     base = _base(session)
     release = _release()
     try:
-        problems = release.check(ROOT, base)  # type: ignore[attr-defined]
+        problems, notes = release.report(ROOT, base)  # type: ignore[attr-defined]
     except release.ReleaseError as exc:  # type: ignore[attr-defined]
         session.error(str(exc))
     for problem in problems:
         session.warn(problem)
     if problems:
         session.error(f"{len(problems)} release problem(s) against {base}")
-    session.log(f"every changed pack bumped its version and added a fragment (against {base})")
+    for note in notes:
+        session.log(note)
+    session.log(f"release check passed against {base}")
 
 
 @nox.session(python=PYTHON)

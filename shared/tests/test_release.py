@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import subprocess
 from pathlib import Path
 
@@ -73,11 +74,37 @@ def test_bad_fragment_name_and_core(repo: Path) -> None:
     assert "core (shared/): files changed but no changelog fragment" in problems[1]
 
 
-def test_new_pack_needs_neither(repo: Path) -> None:
+def test_new_pack_needs_neither(
+    repo: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
     (repo / "packs/gamma/changes").mkdir(parents=True)
     (repo / "packs/gamma/pyproject.toml").write_text(pyproject("opspack-gamma", "0.1.0"))
-    assert release.check(repo, "base") == []
+    assert release.report(repo, "base") == (
+        [],
+        ["pack gamma (packs/gamma/): new pack: no bump needed (first release 0.1.0)"],
+    )
     assert release.targets_for(repo, "base") == ["gamma"]
+    monkeypatch.chdir(repo)
+    assert release.main(["check", "base"]) == 0
+    out = capsys.readouterr().out
+    assert "new pack: no bump needed" in out and "every changed pack bumped" not in out
+
+
+def test_a_bump_without_a_registry_build_names_the_fix(repo: Path) -> None:
+    registry = {"packs": [{"name": "alpha", "version": "0.1.0"}, {"name": "beta", "version": "0.1.0"}]}
+    (repo / "registry.json").write_text(json.dumps(registry))
+    assert release.check(repo, "base") == []
+    (repo / "packs/alpha/code.py").write_text("x = 2\n")
+    (repo / "packs/alpha/pyproject.toml").write_text(pyproject("opspack-alpha", "0.2.0"))
+    (repo / "packs/alpha/changes/x.changed.md").write_text("x is 2.\n")
+    assert release.check(repo, "base") == [
+        "pack alpha (packs/alpha/): the version is 0.2.0 but registry.json says 0.1.0 (the version is in the "
+        "generated files): run `opspack registry build` and commit registry.json and "
+        "packs/alpha/src/opspack_alpha/opspack-pack.json"
+    ]
+    registry["packs"][0]["version"] = "0.2.0"
+    (repo / "registry.json").write_text(json.dumps(registry))
+    assert release.report(repo, "base") == ([], ["pack alpha (packs/alpha/): 0.1.0 -> 0.2.0, fragment x.changed.md"])
 
 
 def test_targets(repo: Path) -> None:

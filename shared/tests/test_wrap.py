@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 from opspack.devtools import scaffold, wrap
-from opspack.errors import CommandTimeout
+from opspack.errors import BackendError, CommandTimeout
 from opspack.frontends import cli
 from opspack.registry import Registry
 from opspack.scripts import parse_output, run_script, script_results
@@ -53,13 +53,12 @@ def test_generated_signature(repo: Path, registry: Registry) -> None:
     entry = registry.get("wrapdemo.disk_report.run")
     assert entry is not None
     assert entry["chat"]["usage"] == (
-        "disk-report run <path> [--min-kb MIN_KB] [--format json|csv|text] [--top TOP] [--exclude EXCLUDE] "
-        "[--verbose VERBOSE] [--follow]"
+        "disk-report run <path> [--min-kb MIN_KB] [--top TOP] [--exclude EXCLUDE] [--verbose VERBOSE] [--follow]"
     )
     props = entry["args_schema"]["properties"]
     assert props["min_kb"] == {"type": "integer", "description": "ignore files smaller than this (default: 0)",
                                "default": 0}  # fmt: skip
-    assert props["format"]["enum"] == ["json", "csv", "text"]
+    assert "format" not in props  # the script can print JSON: it always does, its format option is hidden
     assert props["exclude"]["type"] == "array"
     assert entry["effects"]["read_only"] is True
     assert entry["summary"] == "Report the biggest files under a folder"
@@ -93,27 +92,44 @@ def tree(tmp_path: Path) -> Path:
 def test_json_list_becomes_a_table(registry: Registry, tree: Path) -> None:
     reply = run_command(f"disk-report run {tree} --exclude .log", registry=registry, environ={})
     assert reply.ok, reply.error
-    table, status = reply.to_dict()["results"]
+    (table,) = reply.to_dict()["results"]
     assert table["columns"] == ["file", "kb"]
     assert table["rows"] == [["a/big.bin", 4], ["small.txt", 2]]
-    assert status["level"] == "ok"
     check_rendering(reply)
+    # chat gets the table, never the script's own text format
+    assert "| file | kb |" in cli_markdown(registry, f"disk-report run {tree} --exclude .log")
 
 
-def test_csv_becomes_a_table_and_text_stays_text(registry: Registry, tree: Path) -> None:
-    csv_reply = run_command(f"disk-report run {tree} --format csv --top 1", registry=registry, environ={})
-    assert csv_reply.to_dict()["results"][0]["rows"] == [["skip.log", 8]]
-    text_reply = run_command(f"disk-report run {tree} --format text --min-kb 3", registry=registry, environ={})
-    first = text_reply.to_dict()["results"][0]
-    assert first["kind"] == "text" and "a/big.bin" in first["text"]
+def cli_markdown(registry: Registry, text: str) -> str:
+    from opspack.renderers import render
+
+    out = render(run_command(text, registry=registry, environ={}), "markdown")
+    assert isinstance(out, str)
+    return out
 
 
-def test_exit_code_becomes_status(registry: Registry, tmp_path: Path) -> None:
+def test_csv_becomes_a_table_and_text_stays_text(tree: Path) -> None:
+    (csv_table,) = run_script(SCRIPTS / "disk_report.py", [str(tree), "--format", "csv", "--top", "1"])
+    assert csv_table.to_dict()["rows"] == [["skip.log", 8]]
+    (text,) = run_script(SCRIPTS / "disk_report.py", [str(tree), "--format", "text", "--min-kb", "3"])
+    assert text.kind == "text" and "a/big.bin" in text.to_dict()["text"]
+
+
+def test_non_zero_exit_is_a_backend_error_with_stderr_once(
+    repo: Path, registry: Registry, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     reply = run_command(f"disk-report run {tmp_path} --verbose 2", registry=registry, environ={})
-    results = reply.to_dict()["results"]
-    assert results[-1]["level"] == "critical"
-    assert "exit code 1" in results[-1]["message"] and "0 files" in results[-1]["message"]
+    assert not reply.ok and reply.error is not None
+    assert reply.error.kind == "backend"
+    assert reply.error.message == "disk_report.py failed (exit code 1): 0 files"
+    assert reply.results == []
     check_rendering(reply)
+    # through the command line: exit code 1, the script's stderr once
+    code = cli.main(["--registry", str(repo / "registry.json"), "run", "--", "disk-report", "run", str(tmp_path),
+                     "--verbose", "1"])  # fmt: skip
+    out = capsys.readouterr().out
+    assert code == 1
+    assert out.count("0 files") == 1, out
 
 
 def test_flags_lists_and_objects(registry: Registry) -> None:
@@ -125,10 +141,11 @@ def test_flags_lists_and_objects(registry: Registry) -> None:
     kv = reply.to_dict()["results"][0]
     assert kv["kind"] == "kv"
     assert kv["items"] == {"hosts": 3, "worst_days": 18, "env": "staging", "color": False}
-    listed = run_command("certs check a b c d --critical-days 8", registry=registry, environ={})
-    results = listed.to_dict()["results"]
-    assert [r[0] for r in results[0]["rows"]] == ["a", "b", "c", "d"]
-    assert results[-1]["level"] == "critical" and "expires in 7 days" in results[-1]["message"]
+    listed = run_command("certs check a b c --critical-days 8", registry=registry, environ={})
+    assert [r[0] for r in listed.to_dict()["results"][0]["rows"]] == ["a", "b", "c"]
+    failed = run_command("certs check a b c d --critical-days 8", registry=registry, environ={})
+    assert failed.error is not None and failed.error.kind == "backend"
+    assert failed.error.message == "cert_days.py failed (exit code 2): critical: a certificate expires in 7 days"
 
 
 def test_scripts_that_cannot_be_wrapped(tmp_path: Path) -> None:
@@ -178,10 +195,29 @@ def test_output_mapping_details() -> None:
     (csv_table,) = parse_output("host,port\nweb1,22\n")
     assert csv_table.to_dict()["rows"] == [["web1", 22]]
     assert parse_output("   \n") == []
-    failed = script_results("", "Traceback ...\nValueError: bad host\n", 3, name="x.py")
-    assert [r.kind for r in failed] == ["text", "status"]
-    assert failed[-1].to_dict()["message"] == "x.py failed (exit code 3): ValueError: bad host"
-    assert json.dumps([r.to_dict() for r in failed])
+    with pytest.raises(BackendError) as failed:
+        script_results("", "Traceback ...\n  line 3\nValueError: bad host\n", 3, name="x.py")
+    assert failed.value.message == "x.py failed (exit code 3):\nTraceback ...\n  line 3\nValueError: bad host"
+    with pytest.raises(BackendError, match=r"^x.py was killed by signal 9 and wrote nothing on stderr$"):
+        script_results("[]", "", -9, name="x.py")
+    (ok,) = script_results("", "", 0, name="x.py")
+    assert ok.to_dict()["level"] == "ok"
+    assert json.dumps(ok.to_dict())
+
+
+@pytest.mark.parametrize(
+    ("stdout", "kinds", "level"),
+    [
+        ('{"status": "warning", "message": "disk 91% full"}', ["status"], "warning"),
+        ('{"level": "CRITICAL", "summary": "down", "host": "web1"}', ["kv", "status"], "critical"),
+        ('{"status": "active", "message": "x"}', ["kv"], None),
+    ],
+)
+def test_status_shape(stdout: str, kinds: list[str], level: str | None) -> None:
+    results = parse_output(stdout)
+    assert [r.kind for r in results] == kinds
+    if level:
+        assert results[-1].to_dict()["level"] == level
 
 
 def test_generated_code_lints_clean(repo: Path) -> None:
@@ -194,8 +230,60 @@ def test_generated_code_lints_clean(repo: Path) -> None:
         pytest.skip("ruff is not installed here (it is in the lint session)")
     config = Path(__file__).parents[2] / "ruff.toml"
     module = repo / "packs/wrapdemo/src/opspack_wrapdemo"
-    for name in ("disk_report.py", "certs.py", "example.py", "__init__.py"):
+    tests = repo / "packs/wrapdemo/tests"
+    files = [module / n for n in ("disk_report.py", "certs.py", "example.py", "__init__.py")]
+    for path in [*files, tests / "test_disk_report.py", tests / "test_certs.py"]:
         for args in (["check"], ["format", "--check"]):
-            proc = subprocess.run([ruff, *args, "--config", str(config), str(module / name)],
+            proc = subprocess.run([ruff, *args, "--config", str(config), str(path)],
                                   capture_output=True, text=True, check=False, env={**os.environ})  # fmt: skip
             assert proc.returncode == 0, proc.stdout + proc.stderr
+
+
+def _script(tmp_path: Path, name: str, body: str) -> Path:
+    path = tmp_path / name
+    path.write_text("import argparse\nimport json\n\nparser = argparse.ArgumentParser(description='Do it.')\n" + body)
+    return path
+
+
+def test_an_argument_without_help_fails_naming_it_and_the_fix(tmp_path: Path) -> None:
+    script = _script(tmp_path, "nohelp.py", "parser.add_argument('--top', type=int)\nparser.parse_args()\n")
+    with pytest.raises(wrap.WrapError) as caught:
+        wrap.params_of(wrap.read_parser(script), script.name)
+    assert str(caught.value) == (
+        "nohelp.py: --top has no help text, which wrap needs as the argument's description in chat help and the "
+        'registry. Fix: add help="..." to add_argument("--top", ...) in nohelp.py, then run the command again.'
+    )
+    two = _script(tmp_path, "two.py", "parser.add_argument('where')\nparser.add_argument('-n', '--count')\n")
+    with pytest.raises(wrap.WrapError, match=r"two.py: where, --count have no help text.*and the others"):
+        wrap.params_of(wrap.read_parser(two), two.name)
+
+
+def test_a_json_flag_is_always_passed_and_hidden(tmp_path: Path) -> None:
+    script = _script(
+        tmp_path,
+        "svc_state.py",
+        "parser.add_argument('name', help='the service')\n"
+        "parser.add_argument('--json', action='store_true', help='JSON output')\n"
+        "args = parser.parse_args()\n"
+        "if args.json:\n"
+        "    print(json.dumps({'status': 'warning', 'message': args.name + ' is degraded', 'since': '2h'}))\n"
+        "else:\n"
+        "    print(args.name, 'degraded')\n",
+    )
+    root = tmp_path / "repo"
+    (root / "shared").mkdir(parents=True)
+    (root / "packs").mkdir()
+    scaffold.new_pack(root, "svc")
+    written = wrap.wrap(root, script, "svc", words="svc state", read_only=True)
+    rel = {str(p.relative_to(root)) for p in written}
+    assert {"packs/svc/src/opspack_svc/svc_state.py", "packs/svc/tests/test_svc_state.py"} <= rel
+    registry = Registry.from_file(root / "registry.json")
+    entry = registry.get("svc.svc.state")
+    assert entry is not None
+    assert entry["chat"]["words"] == ["svc", "state"] and entry["chat"]["usage"] == "svc state <name>"
+    reply = run_command("svc state web", registry=registry, environ={})
+    assert [r["kind"] for r in reply.to_dict()["results"]] == ["kv", "status"]
+    assert reply.to_dict()["results"][1] == {"kind": "status", "level": "warning", "message": "web is degraded",
+                                             "title": None}  # fmt: skip
+    with pytest.raises(wrap.WrapError, match="two or more chat words"):
+        wrap.wrap(root, script, "svc", words="state", force=True)

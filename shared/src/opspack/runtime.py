@@ -664,7 +664,8 @@ class Runtime:
             pack_name = entry["pack"]["name"]
             raise ConfigError(
                 f"pack {pack_name} cannot run {entry['id']}: the module {missing} is not installed",
-                f"Install the pack with its dependencies: {entry.get('install') or 'pip install ' + pack_name}",
+                _missing_module_hint(entry, missing)
+                or f"Install the pack with its dependencies: {entry.get('install') or 'pip install ' + pack_name}",
             ) from None
 
     def _function(self, entry: Entry) -> Callable[..., Any]:
@@ -681,7 +682,7 @@ class Runtime:
             dist = entry["pack"].get("distribution", "the pack")
             raise ConfigError(
                 f"pack {entry['pack']['name']} cannot load: {missing} is not installed",
-                f"Install it: {entry.get('install') or 'pip install ' + dist}",
+                _missing_module_hint(entry, missing) or f"Install it: {entry.get('install') or 'pip install ' + dist}",
             ) from None
         except AttributeError:
             raise ConfigError(
@@ -930,3 +931,44 @@ def _install_log_masking(masker: Masker) -> None:
 
 
 __all__ = ["Call", "Caller", "Gate", "MenuOption", "Runtime"]
+
+
+def _missing_module_hint(entry: Entry, missing: str) -> str | None:
+    """The hint for a module a pack needs but its distribution does not declare: that is the
+    pack's bug, for whoever maintains it (``declare X in packs/<name>/pyproject.toml``).
+
+    Said only when it is sure: the pack is installed, every dependency it declares is
+    installed, and none is named like the missing module (``jenkins`` in ``python-jenkins``).
+    Otherwise None: installing the pack with its dependencies is the fix."""
+    import re
+    import sys
+    from importlib.metadata import PackageNotFoundError, distribution
+
+    top = missing.split(".")[0]
+    dist = entry["pack"].get("distribution")
+    if not dist or top.startswith("opspack") or top in sys.stdlib_module_names:
+        return None
+    try:
+        requires = distribution(dist).requires or []
+    except PackageNotFoundError:
+        return None
+
+    def norm(name: str) -> str:
+        return re.sub(r"[-_.]+", "-", name).lower()
+
+    for req in requires:
+        m = re.match(r"\s*([A-Za-z0-9][A-Za-z0-9._-]*)", req)
+        if m is None or re.search(r"extra\s*==", req):
+            continue
+        name = norm(m.group(1))
+        if norm(top) in name or name in norm(top):
+            return None
+        try:
+            distribution(name)
+        except PackageNotFoundError:
+            return None  # a declared dependency is missing: it may be the one that provides the module
+    pack = entry["pack"]["name"]
+    return (
+        f"{dist} imports {top} but does not declare it: declare {top} (the distribution that provides it) in "
+        f"packs/{pack}/pyproject.toml [project] dependencies, then reinstall the pack (pip install -e 'packs/{pack}')."
+    )

@@ -4,13 +4,17 @@ in a subprocess under a timeout, and its output becomes results.
 Output mapping (:func:`parse_output`), first that fits:
 
 - JSON on stdout: a list of objects (or JSON lines, one object a line) → a table; an object
-  holding a single list of objects → that table, titled with the key; another object → key-values;
-  a list of plain values → a one-column table; anything else → text.
+  holding a single list of objects → that table, titled with the key; an object whose
+  ``status`` (or ``level``) is ok, warning, critical or unknown → a status (its ``message``
+  or ``summary`` the text; any other fields key-values before it); another object →
+  key-values; a list of plain values → a one-column table; anything else → text.
 - CSV (comma, semicolon or tab separated; a header of short names without surrounding spaces
   and at least one row, every row as wide as the header) → a table.
 - Anything else → text.
 
-The exit code becomes a status: 0 is ``ok``, anything else ``critical`` with the end of stderr.
+Exit code 0 is success: the results above (a status ``ok`` when the script printed nothing).
+Any other exit code is a failure: :class:`~opspack.errors.BackendError` whose message is the
+end of stderr, shown once (the reply is an error, ``opspack run`` exits 1).
 """
 
 from __future__ import annotations
@@ -27,7 +31,7 @@ from pathlib import Path
 from typing import Any
 
 from opspack.errors import BackendError, CommandTimeout
-from opspack.results import KV, Status, Table, Text
+from opspack.results import KV, LEVELS, Status, Table, Text
 
 ScriptResult = Table | KV | Text | Status
 #: at most this much of stderr is shown when a script fails
@@ -48,7 +52,26 @@ def _table_from_objects(objects: Sequence[Mapping[str, Any]], title: str | None 
     return Table(columns=columns, rows=rows, title=title)
 
 
-def _from_json(data: Any) -> ScriptResult:
+def _status(data: dict[str, Any]) -> list[ScriptResult] | None:
+    """A status (after key-values of the other fields) when the object's shape says it is one."""
+    key = next((k for k in ("status", "level") if isinstance(data.get(k), str)), None)
+    if key is None or str(data[key]).lower() not in LEVELS:
+        return None
+    text_key = next((k for k in ("message", "summary") if isinstance(data.get(k), str)), None)
+    message = str(data[text_key]) if text_key else f"status {data[key].lower()}"
+    rest = {k: v for k, v in data.items() if k not in (key, text_key)}
+    out: list[ScriptResult] = [_from_json(rest)[0]] if rest else []
+    out.append(Status(data[key].lower(), message))
+    return out
+
+
+def _from_json(data: Any) -> list[ScriptResult]:
+    if isinstance(data, dict) and (status := _status(data)) is not None:
+        return status
+    return [_one_from_json(data)]
+
+
+def _one_from_json(data: Any) -> ScriptResult:
     if isinstance(data, list):
         if data and all(isinstance(x, dict) for x in data):
             return _table_from_objects(data)
@@ -122,7 +145,7 @@ def parse_output(stdout: str) -> list[ScriptResult]:
     if not text:
         return []
     try:
-        return [_from_json(json.loads(text))]
+        return _from_json(json.loads(text))
     except ValueError:
         pass
     objects = _json_lines(text)
@@ -135,18 +158,20 @@ def parse_output(stdout: str) -> list[ScriptResult]:
 
 
 def script_results(stdout: str, stderr: str, returncode: int, *, name: str = "the script") -> list[ScriptResult]:
-    """Results for a finished script: its output, then a status from its exit code."""
-    results = parse_output(stdout)
+    """Results for a finished script: its output when it exited 0 (a status ``ok`` when it
+    printed nothing); otherwise :class:`~opspack.errors.BackendError` with the end of its
+    stderr, once."""
     if returncode == 0:
-        results.append(Status("ok", f"{name} finished (exit 0)"))
-        return results
-    tail = [line for line in stderr.rstrip().splitlines() if line.strip()][-STDERR_TAIL_LINES:]
-    if tail:
-        results.append(Text("\n".join(tail), title="stderr", mono=True))
-    why = f"killed by signal {-returncode}" if returncode < 0 else f"exit code {returncode}"
-    last = f": {tail[-1].strip()[:300]}" if tail else ""
-    results.append(Status("critical", f"{name} failed ({why}){last}"))
-    return results
+        return parse_output(stdout) or [Status("ok", f"{name} finished (exit 0) and printed nothing")]
+    tail = [line.rstrip() for line in stderr.rstrip().splitlines() if line.strip()][-STDERR_TAIL_LINES:]
+    why = f"was killed by signal {-returncode}" if returncode < 0 else f"failed (exit code {returncode})"
+    if len(tail) == 1:
+        message = f"{name} {why}: {tail[0].strip()}"
+    elif tail:
+        message = f"{name} {why}:\n" + "\n".join(tail)
+    else:
+        message = f"{name} {why} and wrote nothing on stderr"
+    raise BackendError(message, "Check the arguments; the message ends with what the script wrote on stderr.")
 
 
 def run_script(

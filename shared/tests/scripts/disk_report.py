@@ -16,7 +16,7 @@ def main() -> int:
     parser.add_argument("--format", choices=["json", "csv", "text"], default="json", help="output format")
     parser.add_argument("--top", type=int, help="at most this many files")
     parser.add_argument("-x", "--exclude", action="append", help="skip names ending with this")
-    parser.add_argument("-v", "--verbose", action="count", default=0)
+    parser.add_argument("-v", "--verbose", action="count", default=0, help="say how many files on stderr")
     parser.add_argument("--no-follow", dest="follow", action="store_false", help="do not follow symlinks")
     args = parser.parse_args()
     if os.environ.get("WRAP_MARKER"):  # proves that `opspack wrap` stops before this

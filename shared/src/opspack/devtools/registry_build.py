@@ -5,17 +5,25 @@ pack's ``src/`` (client libraries are imported lazily by packs, so only the core
 is needed), reads its :class:`~opspack.pack.Pack` and the commands of its modules,
 and writes ``src/opspack_<name>/opspack-pack.json`` plus the merged
 ``registry.json`` at the top. ``check`` regenerates in memory and fails on any
-difference, printing the command that fixes it.
+difference with the files on disk, printing the command that fixes it.
+
+Before a pack is imported, the modules the build imports (the package, its command
+modules and the pack's own modules they import at their top) are read for the lazy-import
+rule: an import at module level of anything but the standard library, the core and the
+pack itself fails the build naming the file, the line, the import and the rule. A pack that
+still fails to import because a module is missing is reported the same way.
 """
 
 from __future__ import annotations
 
+import ast
 import difflib
 import importlib
 import inspect
 import json
 import sys
 import tomllib
+import traceback
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -81,16 +89,120 @@ def discover(root: Path) -> list[PackSource]:
     return out
 
 
+LAZY_RULE = (
+    "the lazy-import rule (docs/packs.md): a pack imports its client library inside the functions "
+    "that use it (or in a private module they import), so listing commands and building the registry "
+    "never need it. Fix: move the import into the function(s) that use it"
+)
+
+
+def _module_file(src: PackSource, module: str) -> Path | None:
+    """The file of one of the pack's own modules (``opspack_disk.client``), if it has one."""
+    base = src.root / "src" / Path(*module.split("."))
+    for path in (base.with_suffix(".py"), base / "__init__.py"):
+        if path.is_file():
+            return path
+    return None
+
+
+def _top_level_imports(tree: ast.Module) -> list[tuple[int, str, str]]:
+    """(line, module, statement) of the imports that run when the module is imported: at its
+    top, also inside top-level ``try``/``if``/``with`` blocks, but not under ``if TYPE_CHECKING``."""
+    out: list[tuple[int, str, str]] = []
+
+    def visit(body: list[ast.stmt]) -> None:
+        for node in body:
+            if isinstance(node, ast.Import):
+                out.extend((node.lineno, a.name, f"import {a.name}") for a in node.names)
+            elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+                names = ", ".join(a.name for a in node.names)
+                out.append((node.lineno, node.module, f"from {node.module} import {names}"))
+                out.extend((node.lineno, f"{node.module}.{a.name}", "") for a in node.names)  # submodules
+            elif isinstance(node, ast.If):
+                if "TYPE_CHECKING" not in ast.unparse(node.test):
+                    visit(node.body)
+                visit(node.orelse)
+            elif isinstance(node, ast.Try):
+                visit(node.body)
+                for handler in node.handlers:
+                    visit(handler.body)
+                visit(node.orelse)
+                visit(node.finalbody)
+            elif isinstance(node, ast.With):
+                visit(node.body)
+
+    visit(tree.body)
+    return out
+
+
+def lazy_import_problems(src: PackSource, modules: list[str]) -> list[str]:
+    """Module-level imports of anything but the standard library, the core and the pack itself
+    in ``modules`` and the pack's own modules they import at their top (see the module's docstring)."""
+    problems: list[str] = []
+    seen: set[str] = set()
+    todo = list(modules)
+    while todo:
+        module = todo.pop(0)
+        if module in seen:
+            continue
+        seen.add(module)
+        path = _module_file(src, module)
+        if path is None:
+            continue
+        try:
+            tree = ast.parse(path.read_text(encoding="utf-8"), str(path))
+        except SyntaxError:
+            continue  # the import reports it, with the line
+        for line, name, statement in _top_level_imports(tree):
+            top = name.split(".")[0]
+            if top == src.entry_point:
+                todo.append(name)
+            elif statement and top not in sys.stdlib_module_names and top != "opspack" and top != "__future__":
+                rel = path.relative_to(src.root.parent.parent) if src.name != "core" else path
+                problems.append(f"{rel}, line {line}: `{statement}` at module level breaks {LAZY_RULE}.")
+    return problems
+
+
+def _import(src: PackSource, module: str) -> Any:
+    """Import one of the pack's modules; a missing module is a :class:`BuildError` naming the
+    import that needs it and the lazy-import rule."""
+    try:
+        return importlib.import_module(module)
+    except ImportError as exc:
+        if not isinstance(exc, ModuleNotFoundError) or exc.name is None:
+            raise
+        if exc.name.split(".")[0] == src.entry_point:
+            raise BuildError(f"pack {src.name}: {module} cannot be imported from {src.root / 'src'}: {exc}") from None
+        frames = [f for f in traceback.extract_tb(exc.__traceback__) if f.filename.startswith(str(src.root))]
+        where = f" ({Path(frames[-1].filename).name}, line {frames[-1].lineno}: `{frames[-1].line}`)" if frames else ""
+        raise BuildError(
+            f"pack {src.name}: importing {module} needs {exc.name}, which is not installed here{where}. "
+            f"Building the registry needs only the core: keep to {LAZY_RULE}."
+        ) from None
+
+
 def _load_pack(src: PackSource) -> tuple[Pack, list[CommandSpec]]:
     src_dir = str(src.root / "src")
     if src_dir not in sys.path:
         sys.path.insert(0, src_dir)
-    module = importlib.import_module(src.entry_point)
+    # a folder made after this process started (new-pack) may be cached as missing
+    sys.path_importer_cache.pop(src_dir, None)
+    if src.name != "core":
+        problems = lazy_import_problems(src, [src.entry_point])
+        if problems:
+            raise BuildError("\n".join(problems))
+    module = _import(src, src.entry_point)
     pack = getattr(module, "pack", None)
     if not isinstance(pack, Pack):
         raise BuildError(f"{src.entry_point} must define `pack = Pack(...)`")
     if pack.name != src.name:
         raise BuildError(f"{src.entry_point}.pack is named {pack.name!r}, expected {src.name!r}")
+    if src.name != "core":
+        problems = lazy_import_problems(src, list(pack.modules))
+        if problems:
+            raise BuildError("\n".join(problems))
+    for name in pack.modules:
+        _import(src, name)
     return pack, _collect(pack)
 
 
@@ -224,7 +336,7 @@ def check(root: Path) -> list[str]:
         elif old != text:
             diff = list(
                 difflib.unified_diff(
-                    old.splitlines(), text.splitlines(), f"{rel} (committed)", f"{rel} (generated)", lineterm=""
+                    old.splitlines(), text.splitlines(), f"{rel} (on disk)", f"{rel} (as generated now)", lineterm=""
                 )
             )
             shown = "\n".join(diff[:40]) + ("\n..." if len(diff) > 40 else "")

@@ -12,6 +12,7 @@ has its version in its own ``pyproject.toml`` and its unreleased notes as fragme
 
 from __future__ import annotations
 
+import json
 import re
 import subprocess
 import sys
@@ -118,11 +119,18 @@ def _version_at(root: Path, unit: Unit, rev: str | None) -> str | None:
 
 
 def check(root: Path, base: str) -> list[str]:
-    """Problems that block a release of the change against ``base`` (empty: fine).
+    """Problems that block a release of the change against ``base`` (empty: fine); see :func:`report`."""
+    return report(root, base)[0]
+
+
+def report(root: Path, base: str) -> tuple[list[str], list[str]]:
+    """(problems that block a release of the change against ``base``, what was found fine).
 
     Every pack or core whose files changed needs a higher version than at the base and at
     least one new fragment in its ``changes/``; fragment names must follow the pattern.
-    A new pack needs neither (its first version is its first release).
+    A new pack needs neither (its first version is its first release). The version of
+    every pack in ``registry.json`` must be the one in its ``pyproject.toml`` (a bump
+    makes the registry stale until ``opspack registry build`` is run).
     """
     try:
         merge_base = _git(root, "merge-base", base, "HEAD").strip()
@@ -130,12 +138,13 @@ def check(root: Path, base: str) -> list[str]:
         merge_base = base
     files = changed_files(root, base)
     problems: list[str] = []
+    notes: list[str] = []
     found = units(root)
     for unit in found:
         mine = [f for f in files if owner(found, f) == unit]
         if not mine:
             continue
-        label = {CORE: "core", TESTKIT: "test kit"}.get(unit.name, f"pack {unit.name}") + f" ({unit.folder})"
+        label = _label(unit)
         bad = [
             f
             for f in mine
@@ -144,20 +153,55 @@ def check(root: Path, base: str) -> list[str]:
         for f in bad:
             problems.append(f"{label}: {f} is not named <slug>.<{'|'.join(FRAGMENT_TYPES)}>.md")
         old = _version_at(root, unit, merge_base)
-        if old is None:
-            continue  # a new pack: released for the first time with the version it has
         new = _version_at(root, unit, None)
+        if old is None:
+            # a new pack: released for the first time with the version it has
+            notes.append(f"{label}: new pack: no bump needed (first release {new})")
+            continue
         if new is None:
-            continue  # the pack was removed
+            notes.append(f"{label}: removed")
+            continue
         if _version_tuple(new) <= _version_tuple(old):
             problems.append(f"{label}: files changed but the version is still {new}; bump it in {unit.pyproject}")
         fragments = [f for f in mine if f.startswith(unit.changes) and FRAGMENT.match(Path(f).name)]
-        if not [f for f in fragments if (root / f).is_file()]:
+        added = [f for f in fragments if (root / f).is_file()]
+        if not added:
             problems.append(
                 f"{label}: files changed but no changelog fragment was added; "
                 f"add {unit.changes}<slug>.<{'|'.join(FRAGMENT_TYPES)}>.md"
             )
-    return problems
+        elif _version_tuple(new) > _version_tuple(old):
+            notes.append(f"{label}: {old} -> {new}, fragment {', '.join(Path(f).name for f in added)}")
+    problems.extend(stale_versions(root, found))
+    return problems, notes
+
+
+def _label(unit: Unit) -> str:
+    return {CORE: "core", TESTKIT: "test kit"}.get(unit.name, f"pack {unit.name}") + f" ({unit.folder})"
+
+
+def stale_versions(root: Path, found: list[Unit]) -> list[str]:
+    """Packs whose version in ``registry.json`` is not the one in their ``pyproject.toml``."""
+    path = root / "registry.json"
+    if not path.is_file():
+        return []
+    try:
+        listed = {p["name"]: str(p.get("version", "")) for p in json.loads(path.read_text(encoding="utf-8"))["packs"]}
+    except (ValueError, KeyError, TypeError):
+        return ["registry.json does not parse; run `opspack registry build`"]
+    out = []
+    for unit in found:
+        if unit.name not in listed:
+            continue
+        version = _version_at(root, unit, None)
+        if version is not None and listed[unit.name] != version:
+            package = "opspack_core" if unit.name == CORE else f"opspack_{unit.name}"
+            out.append(
+                f"{_label(unit)}: the version is {version} but registry.json says {listed[unit.name]} (the "
+                f"version is in the generated files): run `opspack registry build` and commit registry.json "
+                f"and {unit.folder}src/{package}/opspack-pack.json"
+            )
+    return out
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -171,7 +215,7 @@ def main(argv: list[str] | None = None) -> int:
         if args[0] == "targets":
             print(" ".join(targets_for(root, args[1])))
             return 0
-        problems = check(root, args[1])
+        problems, notes = report(root, args[1])
     except ReleaseError as exc:
         sys.stderr.write(f"release check: {exc}\n")
         return 2
@@ -179,7 +223,9 @@ def main(argv: list[str] | None = None) -> int:
         sys.stderr.write(p + "\n")
     if problems:
         return 1
-    print(f"release check: every changed pack bumped its version and added a fragment (base {args[1]})")
+    for note in notes:
+        print(f"release check: {note}")
+    print(f"release check passed against {args[1]}")
     return 0
 
 

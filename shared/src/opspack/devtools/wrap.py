@@ -14,8 +14,19 @@ it built.
 
 The generated module is plain Python meant to be edited by hand: one function whose
 typed signature is the script's arguments, that builds the script's command line and
-calls :func:`opspack.scripts.run_script` (output → results, exit code → status).
-The script is copied beside it, under ``src/opspack_<pack>/scripts/``.
+calls :func:`opspack.scripts.run_script` (output → results; a non-zero exit → a
+``backend`` error). The script is copied beside it, under ``src/opspack_<pack>/scripts/``,
+and a test that runs the command through the runtime goes to ``tests/test_<module>.py``.
+
+Rules the script's parser must meet, each failing the wrap with the fix:
+
+- every argument has ``help=`` (it becomes the argument's description in chat help);
+- no subcommands (one parser, one command).
+
+A script that can print JSON (an option whose choices include ``json``, such as
+``--format table|json``, or a ``--json`` flag) is always run in JSON mode, and that option
+is not offered in chat: the output becomes a table, key-values or a status by its shape
+(see :mod:`opspack.scripts`), which every chat renders natively.
 """
 
 from __future__ import annotations
@@ -210,9 +221,36 @@ def _flag(action: dict[str, Any]) -> str:
     return next((o for o in options if o.startswith("--")), options[0])
 
 
-def _param(action: dict[str, Any], taken: set[str]) -> Param | None:
+def json_mode(parser: dict[str, Any]) -> tuple[str | None, list[str]]:
+    """(the ``dest`` of the script's output format option, the arguments that select JSON),
+    or ``(None, [])`` when the script has no way to print JSON."""
+    for action in parser["actions"]:
+        options: list[str] = action["option_strings"]
+        if not options:
+            continue
+        choices = action.get("choices") or []
+        if action["kind"] == "_StoreAction" and action.get("nargs") is None and "json" in choices:
+            return action["dest"], [_flag(action), "json"]
+        if action["kind"] in ("_StoreTrueAction", "_StoreConstAction") and "--json" in options:
+            return action["dest"], ["--json"]
+    return None, []
+
+
+def _missing_help(parser: dict[str, Any], hidden: str | None) -> list[str]:
+    """The arguments without ``help=`` (how each is written on the script's command line)."""
+    out = []
+    for action in parser["actions"]:
+        if action["kind"] in ("_HelpAction", "_VersionAction") or action["dest"] == hidden:
+            continue
+        if action["help"] == "==SUPPRESS==" or (action["help"] or "").strip():
+            continue
+        out.append(_flag(action) if action["option_strings"] else action["dest"])
+    return out
+
+
+def _param(action: dict[str, Any], taken: set[str], hidden: str | None = None) -> Param | None:
     kind = action["kind"]
-    if kind in ("_HelpAction", "_VersionAction") or action["help"] == "==SUPPRESS==":
+    if kind in ("_HelpAction", "_VersionAction") or action["help"] == "==SUPPRESS==" or action["dest"] == hidden:
         return None
     if kind == "_SubParsersAction":
         raise WrapError(
@@ -296,10 +334,26 @@ def _param(action: dict[str, Any], taken: set[str]) -> Param | None:
     return p
 
 
-def params_of(parser: dict[str, Any]) -> list[Param]:
-    """The function's arguments, in the order Python allows (positional first)."""
+def params_of(parser: dict[str, Any], script: str = "the script") -> list[Param]:
+    """The function's arguments, in the order Python allows (positional first); the output
+    format option of a script that can print JSON is left out (it is always JSON)."""
+    if any(a["kind"] == "_SubParsersAction" for a in parser["actions"]):
+        raise WrapError(
+            "the script has subcommands (add_subparsers); wrap supports one parser: "
+            "split the script or write the command by hand"
+        )
+    hidden, _ = json_mode(parser)
+    missing = _missing_help(parser, hidden)
+    if missing:
+        names = ", ".join(missing)
+        raise WrapError(
+            f"{script}: {names} {'has' if len(missing) == 1 else 'have'} no help text, which wrap needs as "
+            f'the argument\'s description in chat help and the registry. Fix: add help="..." to '
+            f"add_argument({_literal(missing[0])}, ...){' and the others' if len(missing) > 1 else ''} "
+            f"in {script}, then run the command again."
+        )
     taken = {"ctx"}
-    params = [p for a in parser["actions"] if (p := _param(a, taken)) is not None]
+    params = [p for a in parser["actions"] if (p := _param(a, taken, hidden)) is not None]
     positional = [p for p in params if p.positional]
     for p in positional[:-1]:
         if p.annotation.startswith("list["):
@@ -311,6 +365,11 @@ def params_of(parser: dict[str, Any]) -> list[Param]:
         elif seen_default:
             raise WrapError(f"the required positional <{p.name}> follows an optional one")
     return positional + [p for p in params if not p.positional]
+
+
+def summary_of(parser: dict[str, Any], script: Path) -> str:
+    """The command's summary line, from the script's description (or its name)."""
+    return _summary(parser, script)[0]
 
 
 def _summary(parser: dict[str, Any], script: Path) -> tuple[str, str]:
@@ -332,26 +391,9 @@ def _doc_lines(text: str, indent: str, hanging: str) -> list[str]:
     return textwrap.wrap(text, 110, initial_indent=indent, subsequent_indent=hanging) or [indent.rstrip()]
 
 
-def generate(
-    script: Path,
-    parser: dict[str, Any],
-    *,
-    pack: str,
-    group: str,
-    verb: str,
-    timeout: float,
-    read_only: bool,
-) -> str:
-    """The command module's source (formatted as ruff format would)."""
-    params = params_of(parser)
-    func = _identifier(verb)
-    words = [group.replace("_", "-"), verb.replace("_", "-")]
-    sig: list[str] = []
-    for p in params:
-        if not p.positional and "*" not in sig:
-            sig.append("*")
-        sig.append(f"{p.name}: {p.annotation}" + (f" = {p.default}" if p.default is not None else ""))
-    example = " ".join(
+def default_example(params: list[Param], words: list[str]) -> str:
+    """A chat example: the command's words and its required arguments (placeholders)."""
+    return " ".join(
         [
             *words,
             *[
@@ -361,7 +403,36 @@ def generate(
             ],
         ]
     )
+
+
+def generate(
+    script: Path,
+    parser: dict[str, Any],
+    *,
+    pack: str,
+    group: str,
+    verb: str,
+    timeout: float,
+    read_only: bool,
+    words: list[str] | None = None,
+    example: str | None = None,
+) -> str:
+    """The command module's source (formatted as ruff format would)."""
+    params = params_of(parser, script.name)
+    _, json_args = json_mode(parser)
+    func = _identifier(verb)
+    default_words = [group.replace("_", "-"), verb.replace("_", "-")]
+    explicit_words = words is not None and words != default_words
+    words = words or default_words
+    sig: list[str] = []
+    for p in params:
+        if not p.positional and "*" not in sig:
+            sig.append("*")
+        sig.append(f"{p.name}: {p.annotation}" + (f" = {p.default}" if p.default is not None else ""))
+    example = example or default_example(params, words)
     decorator = [f"group={_literal(group)}", f"verb={_literal(verb)}"]
+    if explicit_words:
+        decorator.append("words=[" + ", ".join(_literal(w) for w in words) + "]")
     if not read_only:
         decorator.append("mutating=True")
     decorator += [f"examples=[{_literal(example)}]", "timeout=TIMEOUT + 5"]
@@ -373,6 +444,8 @@ def generate(
     if rest:
         doc += [*_doc_lines(rest, "    ", "    "), ""]
     doc.append(f"    Runs scripts/{script.name} with the arguments below (generated by `opspack wrap`).")
+    if json_args:
+        doc.append(f"    The script prints JSON ({' '.join(json_args)}), shown as a table, key-values or a status.")
     if params:
         doc += ["", "    Args:"]
         for p in params:
@@ -381,7 +454,7 @@ def generate(
     header = f"def {func}({', '.join(sig)}) -> list[ScriptResult]:"
     if len(header) > 120:
         header = f"def {func}(\n" + "".join(f"    {s},\n" for s in sig) + ") -> list[ScriptResult]:"
-    body = ["argv: list[str] = []"]
+    body = ["argv: list[str] = [" + ", ".join(_literal(a) for a in json_args) + "]"]
     for p in params:
         body.extend(p.argv)
     body.append("return run_script(SCRIPT, argv, timeout=TIMEOUT)")
@@ -429,6 +502,64 @@ def _register_module(init: Path, module: str) -> bool:
     return True
 
 
+def generate_test(pack: str, cid: str, script: Path, words: list[str], example: str) -> str:
+    """A test module that runs the wrapped command through the runtime (its example), checks
+    every rendering, and asks chat help for it."""
+    said = " ".join(words)
+    name = _identifier("_".join(words))
+    return "\n".join(
+        [
+            f'"""`{said}` (the script {script.name}, wrapped) through the real runtime, rendered in every format.',
+            "",
+            "Generated by `opspack wrap`: make the example use real arguments, and add a test per",
+            "case the script handles (no output, bad input, a failure: a non-zero exit is a backend error).",
+            '"""',
+            "",
+            "from __future__ import annotations",
+            "",
+            "import pytest",
+            "from opspack.devtools.registry_build import registry_from_package",
+            "from opspack.registry import Registry",
+            "from opspack_testkit import check_rendering, run_command",
+            "",
+            "",
+            '@pytest.fixture(scope="module")',
+            "def registry() -> Registry:",
+            f'    reg: Registry = registry_from_package("opspack_{pack}", "0.1.0")',
+            "    return reg",
+            "",
+            "",
+            f"def test_{name}(registry: Registry) -> None:",
+            f"    reply = run_command({_literal(example)}, registry=registry, environ={{}})",
+            '    assert reply.ok, str(reply.to_dict()["error"])  # the error\'s message and hint, in full',
+            f'    assert reply.command == "{cid}"',
+            '    assert reply.to_dict()["results"]',
+            "    check_rendering(reply)",
+            "",
+            "",
+            f"def test_help_{name}(registry: Registry) -> None:",
+            f"    reply = run_command({_literal('help ' + said)}, registry=registry, environ={{}})",
+            "    assert reply.ok, reply.error",
+            "    check_rendering(reply)",
+            "",
+        ]
+    )
+
+
+def split_words(words: str | list[str] | None) -> list[str] | None:
+    """``"disk top"`` → ``["disk", "top"]``; checks each word (lower case letters, digits, dashes)."""
+    if words is None:
+        return None
+    parts = words.split() if isinstance(words, str) else [w for part in words for w in part.split()]
+    bad = [w for w in parts if not re.fullmatch(r"[a-z][a-z0-9-]*", w)]
+    if len(parts) < 2 or bad:
+        raise WrapError(
+            f"--words {' '.join(parts)!r}: give two or more chat words, lower case letters, digits and dashes "
+            '(--words "disk top" makes the command `disk top`)'
+        )
+    return parts
+
+
 def wrap(
     root: Path,
     script: Path,
@@ -436,31 +567,63 @@ def wrap(
     *,
     group: str | None = None,
     verb: str | None = None,
+    words: str | list[str] | None = None,
+    example: str | None = None,
     timeout: float = 60.0,
     read_only: bool = False,
     force: bool = False,
 ) -> list[Path]:
-    """Write the command module and the script copy into ``packs/<pack>/``, register the
-    module with the pack and rebuild the registry; return the files written."""
+    """Write the command module, the script copy and a test into ``packs/<pack>/``, register
+    the module with the pack and rebuild the registry; return the files written.
+
+    ``words`` (``"disk top"``) are the command's chat words: the first is its group, the
+    rest its verb (the module is named after the script); without them the group is
+    ``group`` or the script's name and the verb ``verb`` or ``run``.
+    """
     package = root / "packs" / pack / "src" / f"opspack_{pack}"
     if not (package / "__init__.py").is_file():
         raise WrapError(f"no pack {pack!r} in {root / 'packs'}; create it with `opspack new-pack {pack}`")
-    group = _identifier(group or script.stem)
-    verb = _identifier(verb or "run").rstrip("_") or "run"
-    module_file = package / f"{group}.py"
+    chat_words = split_words(words)
+    if chat_words is not None:
+        group = _identifier(group or chat_words[0])
+        verb = _identifier(verb or "_".join(chat_words[1:])).rstrip("_") or "run"
+        module = _identifier(script.stem)
+    else:
+        group = _identifier(group or script.stem)
+        verb = _identifier(verb or "run").rstrip("_") or "run"
+        module = group
+    module_file = package / f"{module}.py"
     if module_file.exists() and not force:
-        raise WrapError(f"{module_file.relative_to(root)} exists; pass --force or choose another --group")
+        raise WrapError(f"{module_file.relative_to(root)} exists; pass --force or choose other --words")
     parser = read_parser(script)
-    source = generate(script, parser, pack=pack, group=group, verb=verb, timeout=timeout, read_only=read_only)
+    source = generate(
+        script,
+        parser,
+        pack=pack,
+        group=group,
+        verb=verb,
+        timeout=timeout,
+        read_only=read_only,
+        words=chat_words,
+        example=example,
+    )
+    said = chat_words or [group.replace("_", "-"), verb.replace("_", "-")]
+    chat_example = example or default_example(params_of(parser, script.name), said)
     (package / "scripts").mkdir(exist_ok=True)
     copy = package / "scripts" / script.name
     if copy.resolve() != script.resolve():
         shutil.copyfile(script, copy)
     module_file.write_text(source, encoding="utf-8")
     init = package / "__init__.py"
-    if not _register_module(init, f"opspack_{pack}.{group}"):
-        raise WrapError(f'add "opspack_{pack}.{group}" to modules=[...] in {init.relative_to(root)}')
+    if not _register_module(init, f"opspack_{pack}.{module}"):
+        raise WrapError(f'add "opspack_{pack}.{module}" to modules=[...] in {init.relative_to(root)}')
     written = [module_file, copy, init]
+    test_file = root / "packs" / pack / "tests" / f"test_{module}.py"
+    if not test_file.exists() or force:
+        test_file.parent.mkdir(exist_ok=True)
+        test_source = generate_test(pack, f"{pack}.{group}.{verb}", script, said, chat_example)
+        test_file.write_text(test_source, encoding="utf-8")
+        written.append(test_file)
     for name in [m for m in sys.modules if m == f"opspack_{pack}" or m.startswith(f"opspack_{pack}.")]:
         del sys.modules[name]  # this process may have imported the pack before the new module was listed
     written.extend(p for p in build.write(root) if p not in written)
@@ -468,7 +631,8 @@ def wrap(
 
 
 def cli(args: object) -> int:
-    """``opspack wrap <script.py> --pack P [--group G] [--verb V] [--timeout S] [--read-only]``."""
+    """``opspack wrap <script.py> --pack P [--words "W V"] [--group G] [--verb V] [--example TEXT]
+    [--timeout S] [--read-only|--mutating]``."""
     try:
         root = Path(getattr(args, "root", None) or build.find_root())
         written = wrap(
@@ -477,6 +641,8 @@ def cli(args: object) -> int:
             getattr(args, "pack"),  # noqa: B009
             group=getattr(args, "group", None),
             verb=getattr(args, "verb", None),
+            words=getattr(args, "words", None),
+            example=getattr(args, "example", None),
             timeout=float(getattr(args, "timeout", 60.0)),
             read_only=bool(getattr(args, "read_only", False)),
             force=bool(getattr(args, "force", False)),
@@ -487,8 +653,9 @@ def cli(args: object) -> int:
     for path in written:
         sys.stdout.write(f"wrote {path.relative_to(root)}\n")
     module = written[0].relative_to(root)
+    pack = getattr(args, "pack")  # noqa: B009
     sys.stdout.write(
-        f"\nNext: read and edit {module} (names, help, effects), add a test, then "
-        f'`opspack registry build && nox -s "tests(...)"`.\n'
+        f"\nNext: read {module} (names, help, effects) and its test, then "
+        f'`nox -s "tests({pack})" registry command_tests lint typecheck`.\n'
     )
     return 0
