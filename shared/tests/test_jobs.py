@@ -296,6 +296,7 @@ def test_calls_on_an_event_loop_wait_in_line_for_a_worker(pooled: Runtime, no_th
     # six calls (three users, two each: the per-user limit) on two workers: four wait in line
     assert isinstance(pooled.executor, Embedded)
     pooled.executor.limits.per_pack = 6
+    pooled.executor.limits.queue_timeout_s = 120  # the order is under test, not the time: a loaded machine may be slow
     texts = [(f"u{i % 3}", "thing change-slowly --seconds 0.3") for i in range(6)]
     replies = _on_loop(pooled, *texts)
     assert all(r.ok for r in replies), [r.error for r in replies]  # type: ignore[attr-defined]

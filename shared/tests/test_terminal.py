@@ -84,7 +84,7 @@ class Terminal:
         self.output += chunk
         return bool(chunk)
 
-    def wait_for(self, needle: bytes, timeout: float = 30, start: int = 0) -> int:
+    def wait_for(self, needle: bytes, timeout: float = 60, start: int = 0) -> int:
         """Read until ``needle`` appears after offset ``start``; its offset."""
         deadline = time.monotonic() + timeout
         while needle not in self.output[start:]:
