@@ -20,6 +20,10 @@ fi
 if ! command -v redis-server >/dev/null 2>&1; then
     apt_install redis-server
 fi
+# core: the completion scripts (`opspack completion bash|zsh`) are tested in a real zsh
+if ! command -v zsh >/dev/null 2>&1; then
+    apt_install zsh
+fi
 if [ "$(id -u)" = 0 ] && ! id opspack-test >/dev/null 2>&1; then
     useradd --system --no-create-home --shell /usr/sbin/nologin opspack-test
 fi

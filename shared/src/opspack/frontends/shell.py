@@ -6,7 +6,8 @@ front-end); ``exit`` or end-of-input (Ctrl-D) leaves. With a terminal it keeps a
 file (``~/.opspack_history``) and completes command words.
 
 Commands run here, in the shell's process. A running command's progress shows as one
-live line on a terminal (a line per report otherwise, see
+live line on a terminal, and a command silent for over a second shows a spinner there (a
+line per report otherwise, see
 :class:`~opspack.frontends.terminal.ProgressDisplay`); Ctrl-C while it runs cancels it
 (its job ends ``cancelled``) and the shell goes on.
 """
@@ -23,7 +24,7 @@ from typing import IO, Any
 
 from opspack.context import Caller
 from opspack.frontends.gateway import Gateway
-from opspack.frontends.terminal import ProgressDisplay, cancel_on_interrupt, use_color
+from opspack.frontends.terminal import ProgressDisplay, cancel_on_interrupt, terminal_width, use_color
 from opspack.jobs import Cancel
 from opspack.registry import Registry
 from opspack.renderers import render
@@ -105,9 +106,10 @@ def run_shell(
         if fmt == "text":
             display.report(item)
 
-    def run(call: Callable[[], Reply]) -> Reply | None:
-        """Run a call of the gateway; Ctrl-C cancels it (None: nothing ran to answer)."""
-        display.start()
+    def run(call: Callable[[], Reply], text: str) -> Reply | None:
+        """Run a call of the gateway (``text``: what the spinner shows); Ctrl-C cancels it
+        (None: nothing ran to answer)."""
+        display.start(text if fmt == "text" else "")
         try:
             with cancel_on_interrupt():
                 return call()
@@ -124,7 +126,7 @@ def run_shell(
         caller = Caller(
             user=user, groups=groups, frontend="shell", format=fmt, profile=profile, on_progress=show_progress
         )
-        reply = run(functools.partial(gateway.chat, text, caller))
+        reply = run(functools.partial(gateway.chat, text, caller), text)
         if reply is None:
             return
         confirm = reply.error.confirm if reply.error is not None else None
@@ -138,12 +140,18 @@ def run_shell(
                 gateway.decline(confirm.token, caller)
                 out.write("Cancelled.\n")
                 return
-            reply = run(functools.partial(gateway.confirm, confirm.token, caller))
+            reply = run(functools.partial(gateway.confirm, confirm.token, caller), text)
             if reply is None:
                 return
         if fmt == "text":
             reply.results = [r for r in reply.results if not any(r is s for s in streamed)]
-        rendered = render(reply, fmt, color=interactive and fmt == "text" and use_color(out))
+        text_out = fmt == "text"
+        rendered = render(
+            reply,
+            fmt,
+            color=interactive and text_out and use_color(out),
+            width=terminal_width(out) if text_out else None,
+        )
         if not isinstance(rendered, str):
             import json
 

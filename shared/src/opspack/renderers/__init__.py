@@ -26,12 +26,14 @@ def render(
     max_messages: int = 5,
     image_dir: Path | None = None,
     color: bool = False,
+    width: int | None = None,
 ) -> Any:
-    """Render ``reply`` in format ``fmt`` (one of :data:`FORMATS`)."""
+    """Render ``reply`` in format ``fmt`` (one of :data:`FORMATS`); ``width``: the terminal's
+    columns, which ``text`` fits (tables cut, prose wrapped)."""
     if fmt == "text":
         from opspack.renderers.text import render_text
 
-        return render_text(reply, image_dir=image_dir, color=color)
+        return render_text(reply, image_dir=image_dir, color=color, width=width)
     if fmt == "markdown":
         from opspack.renderers.markdown import render_markdown
 
