@@ -18,7 +18,7 @@ import contextlib
 import functools
 import os
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import IO, Any
 
@@ -29,7 +29,7 @@ from opspack.jobs import Cancel
 from opspack.registry import Registry
 from opspack.renderers import render
 from opspack.results import Progress, Reply
-from opspack.runtime import Runtime
+from opspack.runtime import Gate, Runtime
 
 PROMPT = "opspack> "
 BANNER = "opspack shell: type a command as in chat (`help` lists them, `exit` leaves)."
@@ -85,12 +85,14 @@ def run_shell(
     user: str = "local",
     groups: tuple[str, ...] = (),
     executor: Any = None,
+    gates: Iterable[Gate] = (),
 ) -> int:
     """The console; ``executor``: where commands run (default: in this process; the demo's
-    ``--celery`` passes the runner's choice, Celery workers)."""
+    ``--celery`` passes the runner's choice, Celery workers); ``gates``: the runtime's gates
+    (the demo's answers for a pack whose local service is not running)."""
     interactive = sys.stdin.isatty() and sys.stdout.isatty()
     save_history = _setup_readline(registry) if interactive else None
-    gateway = Gateway(Runtime(registry, timeouts="signal", executor=executor))
+    gateway = Gateway(Runtime(registry, timeouts="signal", executor=executor, gates=gates))
     out = sys.stdout
     out.write(BANNER + "\n")
     if registry.broken:
