@@ -22,7 +22,6 @@ SHELLS = ("bash", "zsh")
 BASH = r"""# bash completion for opspack: source <(opspack completion bash)
 _opspack_complete() {
     local IFS=$'\n'
-    local cur="${COMP_WORDS[COMP_CWORD]}"
     COMPREPLY=($(opspack __complete "${COMP_WORDS[@]:1:COMP_CWORD}" 2>/dev/null))
 }
 complete -F _opspack_complete opspack
