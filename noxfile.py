@@ -160,8 +160,13 @@ def benchmarks(session: nox.Session) -> None:
 
 @nox.session(python=PYTHON)
 def demo(session: nox.Session) -> None:
-    """The chat console with every pack installed: type `help`, then `server test localhost`."""
+    """The chat console with every pack installed: type `help`, then `server test localhost`.
+
+    First what the demo's services need (scripts/install-test-deps.sh --demo: PostgreSQL,
+    Go and govmomi for vcsim, Redis; through sudo when not root); what cannot be installed is
+    skipped, and the demo names the service that could not start."""
     # the test kit starts the demo's simulators (vcsim, OpenBao, PostgreSQL, switches)
+    session.run("bash", str(ROOT / "scripts" / "install-test-deps.sh"), "--demo", external=True)
     session.install("-e", "shared[vault,celery]", "-e", "shared/testkit[openbao]", *_pack_args(*PACKS))
     for name in PACKS:
         _pack_test_installs(session, name)

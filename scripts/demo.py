@@ -1,13 +1,21 @@
 """The demo: the chat console with every pack of the repo installed.
 
-``nox -s demo`` installs the core, the test kit and every pack, then runs this. It starts
-the local services the packs' demos need when they can run on this machine (an OpenBao
-dev server holding the demo's secrets, more as packs add them), points those packs'
-settings at them with ``vault:`` references, and opens ``opspack shell``. The servers
-and simulators are the test kit's (``opspack_testkit.servers``); what only the demo does
-with them (its secrets, its PostgreSQL workload) is here. A pack whose settings are not
-given answers with a clear ``config`` error naming them. Pass chat lines on stdin to run
-it without a terminal: ``printf 'help\\n' | nox -s demo``.
+``nox -s demo`` installs the core, the test kit and every pack, installs or builds what the
+demo's services need (``scripts/install-test-deps.sh --demo``: PostgreSQL, Go and govmomi
+for the vCenter simulator, Redis), then runs this. It starts the local services the packs'
+demos need (an OpenBao dev server holding the demo's secrets, govmomi's vCenter simulator,
+a PostgreSQL with a blocked workload, simulated switches), points those packs' settings at
+them with ``vault:`` references, and opens ``opspack shell``. The servers and simulators are
+the test kit's (``opspack_testkit.servers``); what only the demo does with them (its secrets,
+its PostgreSQL workload) is here.
+
+A service that cannot start is named in the banner with why, and its pack's commands answer
+"the demo's <service> is not running: <why>". Everything the demo keeps (its audit trail,
+the shell's history, the servers' folders) is in one temporary folder, removed when the demo
+ends: at ``exit``, at the end of its input, on Ctrl-C, SIGTERM or SIGHUP (the terminal
+closed), which also stop every service. The user's own opspack.toml and audit trail are
+never read or written. Pass chat lines on stdin to run it without a terminal:
+``printf 'help\\n' | nox -s demo``.
 """
 
 from __future__ import annotations
@@ -170,27 +178,106 @@ STARTERS: list[tuple[str, Callable[[Demo], str]]] = [
     ("sql", _postgres),
     ("network", _switches),
 ]
+#: what a pack's demo service is called in "the demo's <service> is not running"
+SERVICE_NAMES = {
+    "vault": "OpenBao server",
+    "vmware": "vCenter simulator",
+    "sql": "PostgreSQL server",
+    "network": "switch simulator",
+}
+#: what to do about a service that could not start
+INSTALL_HINT = (
+    "Install what the demo's services need (as root: bash scripts/install-test-deps.sh --demo), "
+    "then start the demo again."
+)
+
+
+def service_name(pack: str) -> str:
+    """``vCenter simulator``: how the banner and the pack's answers name its demo service."""
+    return SERVICE_NAMES.get(pack, f"{pack} service")
+
+
+def why(exc: BaseException) -> str:
+    """An exception as one plain sentence for the banner (its first line)."""
+    text = str(exc).strip().splitlines()
+    return text[0] if text else type(exc).__name__
+
+
+def not_running(down: Mapping[str, str]) -> Any:
+    """The runtime gate that answers for the packs whose service is down (pack -> why):
+    a ``config`` error saying which service is not running and why, before any setting is read."""
+    from opspack.results import Error
+
+    def gate(entry: Mapping[str, Any], caller: object) -> Error | None:
+        pack = entry["pack"]["name"]
+        if pack not in down:
+            return None
+        return Error("config", f"the demo's {service_name(pack)} is not running: {down[pack]}", INSTALL_HINT)
+
+    return gate
 
 
 @contextlib.contextmanager
-def services() -> Iterator[tuple[dict[str, str], list[str]]]:
-    """Start what can run here; yield the environment that points packs at it and a report."""
+def services() -> Iterator[tuple[dict[str, str], list[str], dict[str, str]]]:
+    """Start what can run here; yield the environment that points packs at it, the banner's
+    report, and the packs whose service could not start (pack -> why)."""
     with contextlib.ExitStack() as stack:
         demo = Demo(stack)
         report: list[str] = []
+        down: dict[str, str] = {}
         for name, start in STARTERS:
             try:
                 report.append(f"  {name}: {start(demo)}")
             except Exception as exc:  # noqa: BLE001 - a missing simulator must not stop the demo
-                report.append(f"  {name}: not started ({type(exc).__name__}: {exc})")
-        if demo.bao is not None and demo.secrets:
+                down[name] = why(exc)
+                report.append(f"  {name}: the {service_name(name)} could not start: {down[name]}")
+        if demo.secrets and demo.bao is not None:
             demo.env.update(store_secrets(demo.bao, demo.secrets))
-        yield demo.env, report
+        elif demo.secrets:  # no OpenBao here: the packs get the values themselves
+            demo.env.update({var: spec["value"] for var, spec in demo.secrets.items()})
+        yield demo.env, report, down
+
+
+def keep_state_in(folder: str) -> None:
+    """Everything the demo and its servers keep goes under ``folder``: temporary files, the
+    audit trail, the shell's history; an empty opspack.toml stands for the user's own."""
+    import tempfile
+    from pathlib import Path
+
+    os.chmod(folder, 0o711)  # noqa: S103 - traverse only: servers run as their own user reach their folders
+    tempfile.tempdir = folder
+    config = Path(folder) / "opspack.toml"
+    config.write_text("# the demo's own (empty) configuration: the packs' settings come from its services\n")
+    os.environ.update(
+        TMPDIR=folder,
+        XDG_DATA_HOME=str(Path(folder) / "data"),
+        OPSPACK_CONFIG=str(config),
+        OPSPACK_AUDIT_URL=f"sqlite:///{folder}/audit.db",
+        OPSPACK_HISTORY=str(Path(folder) / "shell-history"),
+    )
+
+
+def stop_on_signals() -> None:
+    """SIGTERM and SIGHUP (the terminal closed) end the demo as ``exit`` does: every service
+    stopped, every folder removed. A second signal while that runs is ignored."""
+    import signal
+
+    def stop(signum: int, frame: object) -> None:
+        for sig in (signal.SIGHUP, signal.SIGTERM):
+            signal.signal(sig, signal.SIG_IGN)
+        if signum == signal.SIGHUP:  # no terminal to write to any more
+            devnull = os.open(os.devnull, os.O_WRONLY)
+            os.dup2(devnull, 1)
+            os.dup2(devnull, 2)
+        raise SystemExit(128 + signum)
+
+    for sig in (signal.SIGHUP, signal.SIGTERM):
+        signal.signal(sig, stop)
 
 
 @contextlib.contextmanager
 def celery_workers(folder: str) -> Iterator[str]:
-    """Redis and an `opspack worker` for every pack, sharing an audit trail with the console:
+    """Redis and an `opspack worker` for every pack, sharing the console's audit trail:
     the demo's `--celery`. Yields a line for the report."""
     import subprocess
 
@@ -199,7 +286,6 @@ def celery_workers(folder: str) -> Iterator[str]:
 
     with RedisServer() as redis:
         os.environ["OPSPACK_BROKER_URL"] = redis.url()
-        os.environ["OPSPACK_AUDIT_URL"] = f"sqlite:///{folder}/demo-audit.db"
         log = open(f"{folder}/worker.log", "wb")  # noqa: SIM115 - closed below
         worker = subprocess.Popen(
             [sys.executable, "-m", "opspack.frontends.cli", "worker", "--concurrency", "2"],
@@ -219,26 +305,34 @@ def main() -> int:
     from opspack.frontends.shell import run_shell
     from opspack.registry import Registry
 
+    stop_on_signals()
     celery = "--celery" in sys.argv[1:]
-    with services() as (env, report), tempfile.TemporaryDirectory(prefix="opspack-demo-") as folder:
-        os.environ.update(env)
-        executor = None
-        with contextlib.ExitStack() as stack:
-            if celery:
-                from opspack.executor import for_runner
+    with tempfile.TemporaryDirectory(prefix="opspack-demo-") as folder:
+        keep_state_in(folder)
+        with services() as (env, report, down):
+            os.environ.update(env)
+            executor = None
+            with contextlib.ExitStack() as stack:
+                if celery:
+                    from opspack.executor import for_runner
 
-                report.append(stack.enter_context(celery_workers(folder)))
-                executor = for_runner
-            registry = Registry.from_installed()
-            sys.stdout.write(
-                f"opspack demo: {len(registry)} commands from {len(registry.packs)} packs "
-                f"({', '.join(p['name'] for p in registry.packs)}).\n"
-                + ("Local services for the demo:\n" + "\n".join(report) + "\n" if report else "")
-                + "Try: help | vm list | vm migrate DC0_C0_RP0_VM0 --host DC0_C0_H1 | sql blocking | "
-                "net status all | server test localhost --ports 22,80 | jobs | history\n"
-            )
-            sys.stdout.flush()
-            return run_shell(registry, executor=executor)
+                    try:
+                        report.append(stack.enter_context(celery_workers(folder)))
+                        executor = for_runner
+                    except Exception as exc:  # noqa: BLE001 - the console still runs, in this process
+                        report.append(f"  jobs: Redis could not start: {why(exc)}; commands run in the console")
+                registry = Registry.from_installed()
+                sys.stdout.write(
+                    f"opspack demo: {len(registry)} commands from {len(registry.packs)} packs "
+                    f"({', '.join(p['name'] for p in registry.packs)}).\n"
+                    + ("Local services for the demo:\n" + "\n".join(report) + "\n" if report else "")
+                    + (f"{INSTALL_HINT}\n" if down else "")
+                    + f"The demo keeps its audit trail and history in {folder} (removed when it ends).\n"
+                    "Try: help | vm list | vm migrate DC0_C0_RP0_VM0 --host DC0_C0_H1 | sql blocking | "
+                    "net status all | server test localhost --ports 22,80 | jobs | history\n"
+                )
+                sys.stdout.flush()
+                return run_shell(registry, executor=executor, gates=[not_running(down)] if down else ())
 
 
 if __name__ == "__main__":

@@ -1,24 +1,63 @@
 #!/usr/bin/env bash
 # Installs what the test suite needs on a fresh Debian 12 machine: nox (and uv to make
 # its virtualenvs fast), the servers and simulators the packs' tests start, and the npm
-# package the Teams card validator uses. Run as root for system packages; idempotent.
+# package the Teams card validator uses. Idempotent. System packages are installed with
+# apt-get, through sudo when not run as root.
+#
+# --demo: only what the demo's services need (`nox -s demo` runs it so): PostgreSQL, Go and
+# govmomi (vcsim is built into this user's cache) and Redis. What cannot be installed here is
+# said and skipped; the demo then names the service that could not start, and why.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-python3 -m pip install -q --upgrade "nox>=2024.4" "uv>=0.4"
+DEMO=""
+if [ "${1:-}" = "--demo" ]; then
+    DEMO=1
+fi
+if [ -z "$DEMO" ]; then
+    python3 -m pip install -q --upgrade "nox>=2024.4" "uv>=0.4"
+fi
 
 apt_install() {
-    [ -n "${OPSPACK_APT_UPDATED:-}" ] || { apt-get update -qq; export OPSPACK_APT_UPDATED=1; }
-    DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends "$@" >/dev/null
+    local sudo=()
+    if [ "$(id -u)" != 0 ]; then
+        if command -v sudo >/dev/null 2>&1 && { [ -t 0 ] || sudo -n true 2>/dev/null; }; then
+            echo "install-test-deps: installing $* with sudo" >&2
+            sudo=(sudo)
+        else
+            echo "install-test-deps: cannot install $*: not root and no sudo here;" \
+                "as root: bash scripts/install-test-deps.sh${DEMO:+ --demo}" >&2
+            return 1
+        fi
+    fi
+    [ -n "${OPSPACK_APT_UPDATED:-}" ] || { "${sudo[@]}" apt-get update -qq; export OPSPACK_APT_UPDATED=1; }
+    "${sudo[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends "$@" >/dev/null
+}
+
+# for the demo, a part that cannot be installed is skipped (the demo says which service is missing)
+step() {
+    if [ -n "$DEMO" ]; then
+        "$@" || echo "install-test-deps: skipped: $* (the demo starts without what it provides)" >&2
+    else
+        "$@"
+    fi
 }
 
 # sql pack: real PostgreSQL 15 and MariaDB servers (tests start private instances on
 # free loopback ports); as root they run as the unprivileged user opspack-test.
-if ! { [ -x /usr/lib/postgresql/15/bin/initdb ] && command -v mariadbd >/dev/null && command -v psql >/dev/null; }; then
+if [ -n "$DEMO" ]; then
+    if ! { [ -x /usr/lib/postgresql/15/bin/initdb ] && command -v psql >/dev/null; }; then
+        step apt_install postgresql postgresql-contrib
+    fi
+elif ! { [ -x /usr/lib/postgresql/15/bin/initdb ] && command -v mariadbd >/dev/null && command -v psql >/dev/null; }; then
     apt_install postgresql postgresql-contrib mariadb-server mariadb-client
 fi
 # core: jobs on Celery workers over a real Redis (tests start private instances on free ports)
 if ! command -v redis-server >/dev/null 2>&1; then
-    apt_install redis-server
+    step apt_install redis-server
+fi
+# core: the completion scripts (`opspack completion bash|zsh`) are tested in a real zsh
+if [ -z "$DEMO" ] && ! command -v zsh >/dev/null 2>&1; then
+    apt_install zsh
 fi
 if [ "$(id -u)" = 0 ] && ! id opspack-test >/dev/null 2>&1; then
     useradd --system --no-create-home --shell /usr/sbin/nologin opspack-test
@@ -27,9 +66,13 @@ fi
 # vmware pack: vcsim (govmomi's vCenter simulator) is built from Debian's govmomi sources
 # with Go, then cached under ${OPSPACK_CACHE:-$HOME/.cache/opspack} so the tests start it at once.
 if ! command -v go >/dev/null 2>&1 || [ ! -f /usr/share/gocode/src/github.com/vmware/govmomi/simulator/simulator.go ]; then
-    apt_install golang-go golang-github-vmware-govmomi-dev
+    step apt_install golang-go golang-github-vmware-govmomi-dev
 fi
-PYTHONPATH=shared/src:shared/testkit/src python3 -c 'from opspack_testkit.servers.vcsim import build_vcsim; print("vcsim:", build_vcsim())'
+step env PYTHONPATH=shared/src:shared/testkit/src python3 -c \
+    'from opspack_testkit.servers.vcsim import build_vcsim; print("vcsim:", build_vcsim())'
+if [ -n "$DEMO" ]; then
+    exit 0
+fi
 
 # core and front-ends: the adaptivecards npm parser checks Teams cards, and the front-end
 # tests run real Hubot 14 (npm installs are cached under ${OPSPACK_CACHE:-$HOME/.cache/opspack}).

@@ -3,16 +3,26 @@
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
+
+import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def run_demo(lines: list[str], data_home: Path, *options: str) -> str:
+def demo_env(data_home: Path, **extra: str) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("OPSPACK_")}
     env["XDG_DATA_HOME"] = str(data_home)
+    env.update(extra)
+    return env
+
+
+def run_demo(lines: list[str], data_home: Path, *options: str, **extra: str) -> str:
+    env = demo_env(data_home, **extra)
     proc = subprocess.run(
         [sys.executable, str(ROOT / "scripts" / "demo.py"), *options],
         input="\n".join([*lines, "exit"]) + "\n",
@@ -37,7 +47,9 @@ def test_demo_lists_every_pack_and_runs_a_first_command(tmp_path: Path) -> None:
     assert "server test 127.0.0.1" in out and "connection refused" in out
     assert "Unknown command `vm lst`" in out
     assert "History (2 most recent)" in out, "the demo records what it runs"
-    assert (tmp_path / "opspack" / "audit.db").is_file()
+    # in its own folder, not in the user's audit trail (XDG_DATA_HOME/opspack/audit.db)
+    assert not (tmp_path / "opspack").exists()
+    assert "The demo keeps its audit trail and history in " in out
 
 
 def test_demo_vault_answers_from_the_local_openbao(tmp_path: Path) -> None:
@@ -75,3 +87,100 @@ def test_demo_with_celery_runs_the_console_commands_on_a_worker(tmp_path: Path) 
     out = run_demo(["vm migrate DC0_C0_RP0_VM2 --host DC0_C0_H1", "jobs"], tmp_path, "--celery")
     assert "jobs: Redis redis://127.0.0.1:" in out and "Celery worker" in out
     assert "is on host DC0_C0_H1" in out and "succeeded" in out, out[-3000:]
+
+
+def test_a_service_that_cannot_start_is_named_and_its_pack_says_so(tmp_path: Path) -> None:
+    """Without its vCenter simulator, the banner says which service did not start and why, and
+    `vm list` answers that the simulator is not running (not that settings are missing)."""
+    out = run_demo(["vm list", "sql blocking"], tmp_path, OPSPACK_VCSIM_BIN=str(tmp_path / "no-vcsim"))
+    why = f"OPSPACK_VCSIM_BIN={tmp_path / 'no-vcsim'} is not an executable file"
+    assert f"vmware: the vCenter simulator could not start: {why}" in out, out[:2000]
+    assert f"Error (config): the demo's vCenter simulator is not running: {why}" in out
+    assert "scripts/install-test-deps.sh --demo" in out
+    assert "not configured" not in out
+    assert "2 sessions blocked by 1" in out, "the other services still run"
+
+
+def _descendants(pid: int) -> set[int]:
+    """Every process below ``pid`` (from /proc)."""
+    children: dict[int, list[int]] = {}
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_text()
+        except OSError:
+            continue
+        ppid = int(stat.rsplit(")", 1)[1].split()[1])
+        children.setdefault(ppid, []).append(int(entry.name))
+    found: set[int] = set()
+    todo = [pid]
+    while todo:
+        for child in children.get(todo.pop(), []):
+            if child not in found:
+                found.add(child)
+                todo.append(child)
+    return found
+
+
+def _alive(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except OSError:
+        return False
+    return state != "Z"
+
+
+@pytest.mark.parametrize("signum", [signal.SIGHUP, signal.SIGTERM], ids=["SIGHUP", "SIGTERM"])
+def test_a_hangup_or_term_stops_every_service_and_removes_every_folder(tmp_path: Path, signum: int) -> None:
+    """`kill -HUP` (the terminal closed) or `kill -TERM` of the demo at its prompt: no process
+    of it is left, and nothing is left in its temporary folder."""
+    import shutil
+    import tempfile
+
+    # a folder of its own under the system's (the servers' users, as root, must reach theirs in it)
+    tmp = Path(tempfile.mkdtemp(prefix="opspack-demo-test-", dir="/tmp"))
+    tmp.chmod(0o711)
+    try:
+        _hang_up(tmp, tmp_path, signum)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+def _hang_up(tmp: Path, tmp_path: Path, signum: int) -> None:
+    proc = subprocess.Popen(
+        [sys.executable, str(ROOT / "scripts" / "demo.py")],
+        stdin=subprocess.PIPE,  # kept open: the console waits at its prompt
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        env=demo_env(tmp_path / "data", TMPDIR=str(tmp)),
+    )
+    try:
+        assert proc.stdout is not None
+        banner = []
+        deadline = time.monotonic() + 300
+        while time.monotonic() < deadline:
+            line = proc.stdout.readline().decode()
+            banner.append(line)
+            if not line or line.startswith("opspack shell:"):
+                break
+        assert banner[-1].startswith("opspack shell:"), "".join(banner)
+        assert "could not start" not in "".join(banner), "".join(banner)
+        services = _descendants(proc.pid)
+        assert len(services) >= 4, services  # OpenBao, vcsim, PostgreSQL, the switches
+        assert any(tmp.iterdir()), "the demo's folder is under TMPDIR"
+        proc.send_signal(signum)
+        assert proc.wait(timeout=120) == 128 + signum
+    finally:
+        if proc.poll() is None:  # the test failed before the signal: still stop its services
+            proc.terminate()
+            try:
+                proc.wait(timeout=120)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+    deadline = time.monotonic() + 30
+    while any(_alive(p) for p in services) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert not [p for p in services if _alive(p)], "processes of the demo outlived it"
+    assert list(tmp.iterdir()) == [], "the demo left folders behind"

@@ -5,7 +5,8 @@ as ``opspack run``; each pack becomes a dynamic plugin (``create_dynamic_plugin`
 ``!help`` groups the commands by pack. A destructive command answers with a
 confirmation request; ``!confirm <token>`` runs it (the token is valid once, for the
 user who asked, for 5 minutes). ``!ops <text>`` runs any chat text (commands whose
-words Errbot cannot use as a command name, or ``!ops help vm``).
+words Errbot cannot use as a command name, or ``!ops help vm``). A command whose name is one
+of Errbot's own (``history``, ``echo``) is prefixed with its pack: ``!core_history``.
 
 Commands run in this process through the opspack runtime, with the packs installed
 beside Errbot (``pip install opspack opspack-server``); ``OPSPACK_REGISTRY`` may name a
@@ -39,6 +40,30 @@ def command_name(words: list[str]) -> str:
     return "_".join(w.lower() for w in words)
 
 
+def errbot_commands() -> set[str]:
+    """The names of Errbot's own commands (its core plugins': ``history``, ``echo``, ``help``...),
+    whether or not they are active yet: an opspack command never takes one of them, whichever
+    plugin Errbot activates first."""
+    import importlib
+    import inspect
+    import pkgutil
+
+    import errbot.core_plugins
+
+    names: set[str] = set()
+    for info in pkgutil.iter_modules(errbot.core_plugins.__path__):
+        try:
+            module = importlib.import_module(f"errbot.core_plugins.{info.name}")
+        except Exception:  # noqa: BLE001, S112 - a core plugin whose optional dependency is missing
+            continue
+        for _, cls in inspect.getmembers(module, inspect.isclass):
+            if issubclass(cls, BotPlugin) and cls is not BotPlugin:
+                for _, member in inspect.getmembers(cls, callable):
+                    if getattr(member, "_err_command", False):
+                        names.add(str(member._err_command_name))
+    return names
+
+
 def command_doc(entry: Entry) -> str:
     chat = entry["chat"]
     doc = f"{entry['summary']}. Usage: !{chat['usage']}"
@@ -56,7 +81,7 @@ class Opspack(BotPlugin):
         runtime.require_policy()  # a policy that does not load: the plugin does not activate
         self.gateway = Gateway(runtime)
         self.pack_plugins: list[str] = []
-        taken = set(self._bot.all_commands) if hasattr(self._bot, "all_commands") else set()
+        taken = errbot_commands() | (set(self._bot.all_commands) if hasattr(self._bot, "all_commands") else set())
         by_pack: dict[str, list[Command]] = {}
         for entry in self.gateway.registry:
             name = command_name(entry["chat"]["words"])

@@ -101,3 +101,38 @@ def test_command_like_text_parses_or_is_a_usage_error(registry: Registry, tokens
         parse(" ".join(tokens), registry)
     except UsageError as exc:
         assert exc.message and exc.hint
+
+
+def test_a_command_of_a_pack_not_installed_names_the_pack_and_its_install_line(
+    registry: Registry, tmp_path: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Only the sample pack is installed; the catalog (a registry.json listing every pack) has
+    `vm list` in the vmware pack: the answer says so and how to install it."""
+    import json
+    from pathlib import Path
+
+    vm_list = {
+        **registry.commands[0],
+        "id": "vmware.vm.list",
+        "pack": {"name": "vmware", "distribution": "opspack-vmware", "version": "0.3.0"},
+        "install": "pip install opspack-vmware==0.3.0",
+        "chat": {**registry.commands[0]["chat"], "words": ["vm", "list"], "aliases": []},
+    }
+    vmware = {"name": "vmware", "distribution": "opspack-vmware", "install": "pip install opspack-vmware==0.3.0"}
+    catalog = Path(str(tmp_path)) / "registry.json"
+    catalog.write_text(
+        json.dumps({"packs": [*registry.packs, vmware], "commands": [*registry.commands, vm_list]}), encoding="utf-8"
+    )
+    monkeypatch.setenv("OPSPACK_CATALOG", str(catalog))
+    with pytest.raises(UsageError) as raised:
+        parse("vm list --cluster prod", registry)
+    assert raised.value.message == (
+        "`vm list` is a command of the vmware pack (opspack-vmware), which is not installed here."
+    )
+    assert raised.value.hint == "Install it beside opspack: pip install opspack-vmware==0.3.0"
+    # a pack that is installed is never sent to the catalog: its own errors stand
+    with pytest.raises(UsageError, match="Unknown command `thng lst`"):
+        parse("thng lst", registry)
+    monkeypatch.setenv("OPSPACK_CATALOG", str(tmp_path / "missing.json"))
+    with pytest.raises(UsageError, match="Unknown command `vm list"):
+        parse("vm list", registry)

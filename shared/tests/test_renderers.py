@@ -206,3 +206,24 @@ def test_mattermost_confirmation_says_how_to_confirm_in_chat() -> None:
     (post,) = render(Reply.failure(err, "a.b.c"), "mattermost")
     text = post["props"]["attachments"][0]["text"]
     assert "`confirm tok123`" in text and "--yes" not in text
+
+
+def test_slack_fallback_text_says_the_title_once() -> None:
+    """The notification text of a key-value result (its fields over two sections) and of a
+    table: the title once, not again for each block."""
+    items = {f"key{i}": f"value {i}" for i in range(14)}
+    kv = render(Reply(ok=True, command="x", results=[KV(items, title="VM DC0_C0_RP0_VM0")]), "slack")
+    assert len(kv) == 1 and len([b for b in kv[0]["blocks"] if b["type"] == "section"]) == 2
+    assert kv[0]["text"] == "VM DC0_C0_RP0_VM0"
+    table = Table(columns=["a"], rows=[[1], [2]], title="Things")
+    assert render(Reply(ok=True, command="x", results=[table]), "slack")[0]["text"] == "Things"
+
+
+def test_text_fits_a_width_and_cuts_the_widest_column_first() -> None:
+    table = Table(columns=["name", "note"], rows=[["web01", "n" * 200], ["db1", "short"]], title="T" * 100)
+    lines = render(Reply(ok=True, command="x", results=[table]), "text", width=40).splitlines()
+    assert max(len(line) for line in lines) <= 40, lines
+    assert lines[0] == "T" * 39 + "…" and lines[1] == "=" * 40
+    assert lines[4].startswith("web01  nnn") and lines[4].endswith("…")  # the narrow column is whole
+    assert lines[5].rstrip() == "db1    short"
+    assert render(Reply(ok=True, command="x", results=[table]), "text").splitlines()[4].endswith("n" * 200)

@@ -53,3 +53,16 @@ def test_help_search_through_the_runtime(runtime: object) -> None:
 
     reply = Gateway(runtime).chat("help search power off", Caller(user="alice"))  # type: ignore[arg-type]
     assert reply.ok and "thing power-off" in usages(reply)[0]
+
+
+def test_search_does_not_find_a_command_through_its_examples(registry: Registry) -> None:
+    """`history`'s example `history vm power-off` names another command: `help search power`
+    lists the commands that power things, not `history`."""
+    from opspack.devtools.registry_build import registry_from_package
+
+    core = registry_from_package("opspack_core", "0.0.0")
+    assert any("power" in ex for c in core for ex in c["chat"]["examples"]), "the example this test is about"
+    both = Registry(packs=[*registry.packs, *core.packs], commands=[*registry.commands, *core.commands])
+    found = [e["id"] for e in search(both, "power")]
+    assert "sample.thing.power_off" in found
+    assert not [f for f in found if f.startswith("core.")], found

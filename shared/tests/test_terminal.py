@@ -260,3 +260,71 @@ def test_the_live_line_fits_the_terminal(columns: int) -> None:
 
 def test_elapsed_text() -> None:
     assert [elapsed_text(s) for s in (0, 7.9, 61, 3600, 3725)] == ["0:00", "0:07", "1:01", "1:00:00", "1:02:05"]
+
+
+def test_a_silent_command_shows_a_spinner_on_a_terminal_then_erases_it(registry_file: Path, tmp_path: Path) -> None:
+    """Over a second without a progress report: a spinner line (what runs, the elapsed time),
+    redrawn in place and erased before the answer; without a terminal, nothing of it."""
+    term = Terminal(opspack(registry_file, "run", "--", "thing", "wait", "--seconds", "2.5"), _env(tmp_path))
+    assert term.finish() == 0
+    raw = term.output
+    before = raw[: raw.index(b"waited 2.5 s")]
+    frames = [_CSI.sub(b"", d).decode() for d in before.split(b"\r")[1:] if d.strip(b"\x1b[K")]
+    assert len(frames) >= 5, raw
+    bad = [f for f in frames if not re.fullmatch(r"[⠋⠙⠹⠸⠼⠴⠦⠧⠇⠏] thing wait --seconds 2\.5 0:0[1-9]", f)]
+    assert not bad, frames
+    assert before.endswith(b"\r\x1b[K"), raw  # erased: the answer starts on a clean line
+    assert screen(raw) == ["waited 2.5 s"]
+    piped = subprocess.run(
+        opspack(registry_file, "run", "--", "thing", "wait", "--seconds", "1.5"),
+        env=_env(tmp_path),
+        capture_output=True,
+        timeout=60,
+        check=False,
+    )
+    assert piped.stdout == b"waited 1.5 s\n", piped
+
+
+def test_tables_fit_the_terminal_and_json_keeps_every_value(registry_file: Path, tmp_path: Path) -> None:
+    """Cells far wider than the terminal: the table fits COLUMNS, its cells cut with an ellipsis;
+    `--format json` has every value whole."""
+    env = _env(tmp_path, COLUMNS="40")
+    words = ["thing", "big", "--rows", "2", "--cols", "3", "--width", "500"]
+    proc = subprocess.run(opspack(registry_file, "run", "--", *words), env=env, capture_output=True, timeout=60)
+    lines = proc.stdout.decode().splitlines()
+    assert lines and max(display_width(line) for line in lines) <= 40, lines
+    assert lines[2].startswith("c0  ") or "r0c0xx" in lines[4], lines
+    assert sum("…" in line for line in lines) == 2, lines  # each row's cells, cut
+    as_json = subprocess.run(
+        opspack(registry_file, "run", "--format", "json", "--", *words), env=env, capture_output=True, timeout=60
+    )
+    rows = json.loads(as_json.stdout)["results"][0]["rows"]
+    assert rows[0][0] == "r0c0".ljust(500, "x")
+
+
+@pytest.mark.parametrize("how", ["--no-color", "NO_COLOR"])
+def test_no_color_flag_and_variable_turn_colours_off(registry_file: Path, tmp_path: Path, how: str) -> None:
+    coloured = Terminal(opspack(registry_file, "run", "--", "thing", "everything"), _env(tmp_path))
+    assert coloured.finish() == 0
+    assert b"\x1b[31m" in coloured.output, coloured.output  # a critical row, in red on a terminal
+    args = (
+        ["run", "--no-color", "--", "thing", "everything"]
+        if how == "--no-color"
+        else ["run", "--", "thing", "everything"]
+    )
+    env = _env(tmp_path, NO_COLOR="1") if how == "NO_COLOR" else _env(tmp_path)
+    plain = Terminal(opspack(registry_file, *args), env)
+    assert plain.finish() == 0
+    assert not re.search(rb"\x1b\[[0-9;]*m", plain.output), plain.output
+    assert b"critical" in plain.output
+
+
+def test_fit_widths_narrows_the_widest_columns_first() -> None:
+    from opspack.renderers.common import cut_text, fit_widths
+
+    assert fit_widths([10, 20], 40) == [10, 20]  # fits: unchanged
+    assert fit_widths([10, 100, 50], 80) == [10, 33, 33]  # 80 - 2 gaps of 2: the two wide ones share
+    assert fit_widths([4, 100], 30) == [4, 24]
+    assert sum(fit_widths([7, 300, 12, 90], 60)) + 6 == 60
+    assert fit_widths([30, 30, 30], 10) == [6, 6, 6]  # floors: wider than asked, never narrower
+    assert cut_text("abcdefgh", 5) == "abcd…" and cut_text("漢字漢字", 5) == "漢字…" and cut_text("abc", 5) == "abc"

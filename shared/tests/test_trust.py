@@ -149,8 +149,13 @@ def test_an_approver_through_a_group_approves_and_is_recorded(secured: Runtime, 
     assert run.reason == "role ops allows sample.thing.*; approved by erin"
     requested = audit.history(limit=2)[1]
     assert (requested.user, requested.error_kind, requested.approver) == ("alice", "confirm_requested", None)
-    shown = secured.chat("history thing config", Caller(user="alice")).to_dict()["results"][0]["rows"]
-    assert [(r[1], r[5]) for r in shown] == [("alice", "ok, approved by erin"), ("alice", "confirm_requested")]
+    table = secured.chat("history thing config", Caller(user="alice")).to_dict()["results"][0]
+    # the request is not a denial: it awaits its confirmation
+    assert [(r[1], r[5]) for r in table["rows"]] == [
+        ("alice", "ok, approved by erin"),
+        ("alice", "awaiting confirmation"),
+    ]
+    assert table["row_status"] == ["ok", "unknown"]
 
 
 def test_help_shows_only_what_the_user_may_run(secured: Runtime) -> None:

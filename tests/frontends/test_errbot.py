@@ -71,3 +71,19 @@ def test_free_text_and_help_grouped_by_pack(bot: Any) -> None:
     help_text = ask_all(bot, "!help")
     assert "opspack-server" in help_text.lower() or "opspack_server" in help_text.lower(), help_text
     assert "opspack-echo" in help_text.lower() or "opspack_echo" in help_text.lower()
+
+
+def test_errbots_own_commands_stay_errbots(bot: Any) -> None:
+    """`!history` is Errbot's own command whichever plugin activates first: the core pack's
+    `history` is `!core_history` (and `!ops history`)."""
+    import sys
+
+    sys.path.insert(0, extra_plugin_dir)
+    try:
+        from opspack_errbot import errbot_commands
+    finally:
+        sys.path.remove(extra_plugin_dir)
+    assert {"history", "echo", "help", "status", "whoami"} <= errbot_commands()
+    assert type(bot.bot.all_commands["history"].__self__).__name__ == "Utils"
+    assert "History (" not in ask(bot, "!history")
+    assert "History (" in ask(bot, "!core_history")

@@ -111,7 +111,7 @@ def test_secret_looking_parameters_are_masked_on_a_real_runner(
         history = chat("history", "bob", format="json")
         assert history["ok"] is True, history
         rows = [r for r in history["results"][0]["rows"] if r[4].startswith("jenkins build deploy")]
-        assert [r[5] for r in rows] == ["ok, approved by carol", "confirm_requested"], rows
+        assert [r[5] for r in rows] == ["ok, approved by carol", "awaiting confirmation"], rows
         assert rows[0][4] == rows[1][4], rows  # the same chat text: what was asked for is what ran
         assert f"'SIGNING_KEY={MASK}'" in rows[0][4] and "ENV=prod" in rows[0][4]
         assert not LEAKED.search(json.dumps(history, ensure_ascii=False)), history

@@ -61,8 +61,20 @@ def test_http_status_and_latency(registry: Registry, http_server: str) -> None:
 
 def test_dns_failure(registry: Registry) -> None:
     reply = run_command("server test no-such-host.invalid", registry=registry, environ={})
-    (dns,) = rows(reply)
+    dns, *ports = rows(reply)
     assert dns[0] == "dns" and dns[2].startswith("does not resolve") and dns[3] == "critical"
+    assert all(p[0] == "tcp" and p[2].startswith("not tried") for p in ports)
+
+
+def test_dns_failure_keeps_the_requested_ports(registry: Registry) -> None:
+    """A name that does not resolve: each requested port is still in the report, marked not tried."""
+    reply = run_command("server test web01.invalid --ports 22,443", registry=registry, environ={})
+    assert rows(reply)[1:] == [
+        ("tcp", "web01.invalid:22", "not tried: web01.invalid does not resolve", "unknown"),
+        ("tcp", "web01.invalid:443", "not tried: web01.invalid does not resolve", "unknown"),
+    ]
+    assert rows(reply)[0][3] == "critical"
+    assert overall(reply) == ("critical", "3 of 3 checks need attention")
 
 
 def test_defaults_from_settings_and_bad_ports(registry: Registry, tcp_port: int) -> None:

@@ -88,6 +88,15 @@ def parse(text: str, registry: Registry, tokens: list[str] | None = None) -> Par
         raise UsageError("The command is empty.", "Type `help` to see the commands.")
     entries, n = registry.match(tokens)
     if not entries:
+        from opspack.registry import not_installed
+
+        missing = not_installed(tokens, registry)
+        if missing is not None:
+            raise UsageError(
+                f"`{missing['words']}` is a command of the {missing['name']} pack "
+                f"({missing['distribution']}), which is not installed here.",
+                f"Install it beside opspack: {missing['install']}",
+            )
         close = registry.closest(" ".join(tokens[:3]))
         hint = (
             "Did you mean: " + "; ".join(f"`{c['chat']['usage']}`" for c in close) + "?"

@@ -233,6 +233,51 @@ class Registry:
         return {"schema_version": SCHEMA_VERSION, "packs": self.packs, "commands": self.commands}
 
 
+#: a registry.json listing every pack, for naming the pack of a command that is not installed
+CATALOG_ENV = "OPSPACK_CATALOG"
+
+
+def catalog_path(start: Path | None = None) -> Path | None:
+    """The registry.json that lists the packs one could install: ``$OPSPACK_CATALOG``, else the
+    ``registry.json`` of the opspack checkout holding the current folder; None when neither."""
+    import os
+
+    named = os.environ.get(CATALOG_ENV)
+    if named:
+        return Path(named).expanduser()
+    here = (start or Path.cwd()).resolve()
+    for folder in (here, *here.parents):
+        if (folder / "registry.json").is_file() and (folder / "packs").is_dir():
+            return folder / "registry.json"
+    return None
+
+
+def not_installed(tokens: Sequence[str], installed: Registry, catalog: Path | None = None) -> dict[str, Any] | None:
+    """The pack whose command these chat ``tokens`` name when it is not installed here, from
+    the catalog (:func:`catalog_path`): its name, distribution, ``install`` line and ``words``
+    (the tokens that name the command). None when no catalog is found or no pack missing here
+    has such a command."""
+    path = catalog if catalog is not None else catalog_path()
+    if path is None:
+        return None
+    try:
+        known = Registry.from_file(path)
+    except (OSError, ValueError) as exc:
+        log.warning("the pack catalog %s cannot be read: %s", path, exc)
+        return None
+    entries, n = known.match(tokens)
+    for entry in entries:
+        name = entry["pack"]["name"]
+        if installed.pack(name) is None and not installed.in_pack(name):
+            pack = known.pack(name) or {}
+            return {
+                **dict(entry["pack"]),
+                "install": pack.get("install") or entry["install"],
+                "words": " ".join(tokens[:n]),
+            }
+    return None
+
+
 def _loads(raw: bytes) -> Any:
     """Parse JSON with the standard library (orjson parses faster but keeps 3.5x the memory)."""
     return json.loads(raw)

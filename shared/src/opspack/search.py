@@ -4,7 +4,8 @@ command has those words), ranked over registry data alone.
 Each word of the query (lower case, a crude stem: ``builds`` → ``build``, ``restarting`` →
 ``restart``) scores by where it appears in a command, the best place counting:
 its chat words, aliases or pack (3), its summary (2), its arguments' names and group (1.5),
-its help, examples and arguments' descriptions (1). A word that only starts another (``cert``
+its help and arguments' descriptions (1). Examples are not searched: their words are
+mostly other commands' (``history vm power-off`` is not about power). A word that only starts another (``cert``
 in ``certificate``) counts 0.6 of that. Commands matching every query word rank above those
 matching some; a tie goes to the shorter usage.
 """
@@ -50,7 +51,7 @@ def _fields(entry: Entry) -> dict[str, set[str]]:
     chat = entry.get("chat", {})
     props: dict[str, Any] = entry.get("args_schema", {}).get("properties", {})
     words = " ".join([*chat.get("words", []), *chat.get("aliases", []), entry["pack"]["name"]])
-    text: list[str] = [entry.get("description") or "", *chat.get("examples", [])]
+    text: list[str] = [entry.get("description") or ""]
     text.extend(str(p.get("description", "")) for p in props.values())
     return {
         "words": _words(words),

@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING
 from opspack import Context, Table, command
 from opspack.grammar import parse_since
 from opspack.registry import Registry
+from opspack.results import Level
 
 from opspack_core._store import audit_of
 
@@ -82,15 +83,32 @@ def list_(
     return Table(
         columns=["when (UTC)", "user", "channel", "via", "command", "outcome", "ms"],
         rows=rows,
-        row_status=["ok" if r.ok else "warning" for r in records],
+        row_status=[_status(r) for r in records],
         title=f"History ({len(rows)} most recent)",
     )
 
 
 def _outcome(record: Record) -> str:
-    """``ok`` or the error kind, and who approved it."""
-    outcome = "ok" if record.ok else str(record.error_kind)
+    """``ok``, ``awaiting confirmation`` (a request for confirmation or approval: not a
+    denial) or the error kind, and who approved it."""
+    from opspack.audit import CONFIRM_REQUESTED
+
+    if record.ok:
+        outcome = "ok"
+    elif record.error_kind == CONFIRM_REQUESTED:
+        outcome = "awaiting confirmation"
+    else:
+        outcome = str(record.error_kind)
     return f"{outcome}, approved by {record.approver}" if record.approver else outcome
+
+
+def _status(record: Record) -> Level:
+    """A row's status: ok, unknown while it awaits a confirmation, else warning."""
+    from opspack.audit import CONFIRM_REQUESTED
+
+    if record.ok:
+        return "ok"
+    return "unknown" if record.error_kind == CONFIRM_REQUESTED else "warning"
 
 
 @command(group="history", verb="stats", words=["history", "stats"], examples=["history stats --since 7d"], settings=[])

@@ -87,6 +87,10 @@ def host_test(
             row("tcp", f"{address}:{port}", probe)
             if probe.ok:
                 open_ports.add(port)
+    else:  # the requested ports stay in the report: none of them could be tried
+        for port in ports:
+            rows.append(["tcp", f"{host}:{port}", f"not tried: {host} does not resolve", None])
+            levels.append("unknown")
     if url is not None:
         http = probes.http_get(url, timeout, verify, ctx.settings["ca_file"])
         level: Level = "ok" if http.ok else "critical"

@@ -1,5 +1,5 @@
 """The ``opspack`` command line: list, help, run, shell, serve, mcp, slack, worker, history,
-policy check and registry build|check."""
+policy check, registry build|check and completion bash|zsh."""
 
 from __future__ import annotations
 
@@ -31,10 +31,11 @@ def _print(text: str) -> None:
 
 
 def _emit(reply: Any, fmt: str) -> None:
-    from opspack.frontends.terminal import use_color
+    from opspack.frontends.terminal import terminal_width, use_color
     from opspack.renderers import render
 
-    out = render(reply, fmt, color=fmt == "text" and use_color(sys.stdout))
+    text = fmt == "text"
+    out = render(reply, fmt, color=text and use_color(sys.stdout), width=terminal_width(sys.stdout) if text else None)
     if isinstance(out, str):
         _print(out)
     else:
@@ -90,7 +91,9 @@ def cmd_list(args: argparse.Namespace) -> int:
     results: list[Any] = [overview(registry, entries, title=f"{len(entries)} commands")]
     for b in registry.broken:
         results.append(Text(f"pack {b.name} is installed but unreadable: {b.reason}"))
-    _print(render(Reply(ok=True, command=None, results=results), "text"))
+    from opspack.frontends.terminal import terminal_width
+
+    _print(render(Reply(ok=True, command=None, results=results), "text", width=terminal_width(sys.stdout)))
     return EXIT_OK
 
 
@@ -115,7 +118,8 @@ def chat_text(words: Sequence[str]) -> str:
 
 def cmd_run(args: argparse.Namespace) -> int:
     """Run one command here, in this process. Its progress shows as it comes (text format):
-    one live line on a terminal, a line per report elsewhere. Ctrl-C cancels the command
+    one live line on a terminal (a spinner while a command past a second reports nothing),
+    a line per report elsewhere. Ctrl-C cancels the command
     (its job ends ``cancelled``, exit status 130)."""
     from opspack.frontends.terminal import ProgressDisplay, cancel_on_interrupt
     from opspack.jobs import Cancel
@@ -136,10 +140,11 @@ def cmd_run(args: argparse.Namespace) -> int:
         confirmed=args.yes,
         on_progress=show_progress if args.format == "text" else None,
     )
-    display.start()
+    text = chat_text(args.text)
+    display.start(text if args.format == "text" else "")
     try:
         with cancel_on_interrupt():
-            reply = gateway.chat(chat_text(args.text), caller)
+            reply = gateway.chat(text, caller)
     except Cancel:  # Ctrl-C outside the command itself (before it started, or as its record was written)
         display.finish()
         sys.stderr.write("opspack: cancelled\n")
@@ -355,6 +360,14 @@ def cmd_whats_new(args: argparse.Namespace) -> int:
     return exit_code(reply)
 
 
+def cmd_completion(args: argparse.Namespace) -> int:
+    """``opspack completion bash|zsh``: the script that completes subcommands and chat words."""
+    from opspack.frontends.completion import script
+
+    sys.stdout.write(script(args.shell))
+    return EXIT_OK
+
+
 def _lazy(target: str) -> Any:
     """A subcommand implemented by ``module:function`` (imported only when it runs)."""
 
@@ -367,10 +380,17 @@ def _lazy(target: str) -> Any:
     return run
 
 
+def no_color(p: argparse.ArgumentParser) -> None:
+    """``--no-color``, before or after the subcommand (SUPPRESS: a subcommand's default never
+    hides the one given before it)."""
+    p.add_argument("--no-color", action="store_true", default=argparse.SUPPRESS, help="no colours (as NO_COLOR=1)")
+
+
 def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="opspack", description="Chat-ops command packs.")
     p.add_argument("--version", action="version", version=f"opspack {__version__}")
     p.add_argument("--registry", help="read commands from this registry.json instead of installed packs")
+    no_color(p)
     sub = p.add_subparsers(dest="cmd", required=True)
 
     def who(s: argparse.ArgumentParser) -> None:
@@ -387,12 +407,14 @@ def parser() -> argparse.ArgumentParser:
     who(s)
     s.add_argument("--pack", help="only this pack")
     s.add_argument("--json", action="store_true", help="print the registry entries as JSON")
+    no_color(s)
     s.set_defaults(func=cmd_list)
 
     s = sub.add_parser("help", help="help for a command, a group or a pack")
     who(s)
     s.add_argument("words", nargs="*")
     s.add_argument("--format", choices=FORMATS, default="text")
+    no_color(s)
     s.set_defaults(func=cmd_help)
 
     s = sub.add_parser("run", help="run one command: opspack run -- vm list --cluster prod")
@@ -401,12 +423,14 @@ def parser() -> argparse.ArgumentParser:
     s.add_argument("--yes", action="store_true", help="confirm a destructive command")
     who(s)
     s.add_argument("text", nargs=argparse.REMAINDER, help="the chat text, after --")
+    no_color(s)
     s.set_defaults(func=cmd_run)
 
     s = sub.add_parser("shell", help="an interactive chat console")
     s.add_argument("--format", choices=FORMATS, default="text")
     s.add_argument("--profile")
     who(s)
+    no_color(s)
     s.set_defaults(func=cmd_shell)
 
     s = sub.add_parser("serve", help="the HTTP runner bots call (needs opspack[serve])")
@@ -446,6 +470,7 @@ def parser() -> argparse.ArgumentParser:
     s.add_argument("--limit", type=int, default=20)
     s.add_argument("--json", action="store_true", help="print the records as a JSON list")
     s.add_argument("--as-user", dest="user_self", default=_local_user(), help=argparse.SUPPRESS)
+    no_color(s)
     s.set_defaults(func=cmd_history)
 
     s = sub.add_parser("policy", help="check a permission policy against the installed commands")
@@ -484,16 +509,30 @@ def parser() -> argparse.ArgumentParser:
     s.add_argument("--root", help="the checkout (default: found from the current folder)")
     s.set_defaults(func=_lazy("opspack.devtools.wrap:cli"))
 
+    s = sub.add_parser("completion", help="print a completion script: source <(opspack completion bash)")
+    s.add_argument("shell", choices=["bash", "zsh"])
+    s.set_defaults(func=cmd_completion)
+
     s = sub.add_parser("whats-new", help="commands added or changed since a date or version")
     s.add_argument("--since", default="30d", help="a date, 7d/12h, a version (0.1.0, jenkins@0.1.0) or a git ref")
     s.add_argument("--repo", help="the checkout whose registry.json history is read (default: found from here)")
     s.add_argument("--format", choices=FORMATS, default="text")
+    no_color(s)
     s.set_defaults(func=cmd_whats_new)
     return p
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    import os
+
+    words = list(sys.argv[1:] if argv is None else argv)
+    if words[:1] == ["__complete"]:  # what the completion scripts ask; not a subcommand of the help
+        from opspack.frontends.completion import complete
+
+        return complete(words[1:], parser())
     args = parser().parse_args(argv)
+    if getattr(args, "no_color", False):
+        os.environ["NO_COLOR"] = "1"  # read wherever colour is decided (terminal.use_color)
     try:
         return int(args.func(args))
     except KeyboardInterrupt:

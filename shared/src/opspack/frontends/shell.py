@@ -6,7 +6,8 @@ front-end); ``exit`` or end-of-input (Ctrl-D) leaves. With a terminal it keeps a
 file (``~/.opspack_history``) and completes command words.
 
 Commands run here, in the shell's process. A running command's progress shows as one
-live line on a terminal (a line per report otherwise, see
+live line on a terminal, and a command silent for over a second shows a spinner there (a
+line per report otherwise, see
 :class:`~opspack.frontends.terminal.ProgressDisplay`); Ctrl-C while it runs cancels it
 (its job ends ``cancelled``) and the shell goes on.
 """
@@ -17,18 +18,18 @@ import contextlib
 import functools
 import os
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import IO, Any
 
 from opspack.context import Caller
 from opspack.frontends.gateway import Gateway
-from opspack.frontends.terminal import ProgressDisplay, cancel_on_interrupt, use_color
+from opspack.frontends.terminal import ProgressDisplay, cancel_on_interrupt, terminal_width, use_color
 from opspack.jobs import Cancel
 from opspack.registry import Registry
 from opspack.renderers import render
 from opspack.results import Progress, Reply
-from opspack.runtime import Runtime
+from opspack.runtime import Gate, Runtime
 
 PROMPT = "opspack> "
 BANNER = "opspack shell: type a command as in chat (`help` lists them, `exit` leaves)."
@@ -84,12 +85,14 @@ def run_shell(
     user: str = "local",
     groups: tuple[str, ...] = (),
     executor: Any = None,
+    gates: Iterable[Gate] = (),
 ) -> int:
     """The console; ``executor``: where commands run (default: in this process; the demo's
-    ``--celery`` passes the runner's choice, Celery workers)."""
+    ``--celery`` passes the runner's choice, Celery workers); ``gates``: the runtime's gates
+    (the demo's answers for a pack whose local service is not running)."""
     interactive = sys.stdin.isatty() and sys.stdout.isatty()
     save_history = _setup_readline(registry) if interactive else None
-    gateway = Gateway(Runtime(registry, timeouts="signal", executor=executor))
+    gateway = Gateway(Runtime(registry, timeouts="signal", executor=executor, gates=gates))
     out = sys.stdout
     out.write(BANNER + "\n")
     if registry.broken:
@@ -105,9 +108,10 @@ def run_shell(
         if fmt == "text":
             display.report(item)
 
-    def run(call: Callable[[], Reply]) -> Reply | None:
-        """Run a call of the gateway; Ctrl-C cancels it (None: nothing ran to answer)."""
-        display.start()
+    def run(call: Callable[[], Reply], text: str) -> Reply | None:
+        """Run a call of the gateway (``text``: what the spinner shows); Ctrl-C cancels it
+        (None: nothing ran to answer)."""
+        display.start(text if fmt == "text" else "")
         try:
             with cancel_on_interrupt():
                 return call()
@@ -124,7 +128,7 @@ def run_shell(
         caller = Caller(
             user=user, groups=groups, frontend="shell", format=fmt, profile=profile, on_progress=show_progress
         )
-        reply = run(functools.partial(gateway.chat, text, caller))
+        reply = run(functools.partial(gateway.chat, text, caller), text)
         if reply is None:
             return
         confirm = reply.error.confirm if reply.error is not None else None
@@ -138,12 +142,18 @@ def run_shell(
                 gateway.decline(confirm.token, caller)
                 out.write("Cancelled.\n")
                 return
-            reply = run(functools.partial(gateway.confirm, confirm.token, caller))
+            reply = run(functools.partial(gateway.confirm, confirm.token, caller), text)
             if reply is None:
                 return
         if fmt == "text":
             reply.results = [r for r in reply.results if not any(r is s for s in streamed)]
-        rendered = render(reply, fmt, color=interactive and fmt == "text" and use_color(out))
+        text_out = fmt == "text"
+        rendered = render(
+            reply,
+            fmt,
+            color=interactive and text_out and use_color(out),
+            width=terminal_width(out) if text_out else None,
+        )
         if not isinstance(rendered, str):
             import json
 

@@ -1,12 +1,13 @@
 """What the command line and the shell draw on a terminal while a command runs.
 
-:class:`ProgressDisplay` shows a running command's progress reports. On a terminal it
-keeps ONE live line (the message, a bar and the percentage when known, the elapsed time)
-and rewrites it in place (``\\r`` and clear-to-end-of-line), within the terminal's width,
-once a second and at each report; :meth:`ProgressDisplay.finish` ends it with a newline
-when the command ends. Anywhere else (a pipe, a file, ``TERM=dumb``) each report is one
-plain line, so logs and tests stay readable. Colour follows :func:`use_color` (off under
-``NO_COLOR``).
+:class:`ProgressDisplay` shows a running command's progress reports. On a terminal, a
+command that has reported nothing after a second shows a spinner (the command's text and
+the elapsed time), erased when it ends; a report replaces it with ONE live line (the
+message, a bar and the percentage when known, the elapsed time) rewritten in place
+(``\\r`` and clear-to-end-of-line), within the terminal's width, once a second and at each
+report; :meth:`ProgressDisplay.finish` ends it with a newline when the command ends.
+Anywhere else (a pipe, a file, ``TERM=dumb``) each report is one plain line, so logs and
+tests stay readable. Colour follows :func:`use_color` (off under ``NO_COLOR``).
 
 :func:`cancel_on_interrupt`: while a command runs in the calling (main) thread, Ctrl-C
 raises :class:`~opspack.jobs.Cancel`, which ends the job ``cancelled`` instead of
@@ -22,11 +23,10 @@ import shutil
 import signal
 import threading
 import time
-import unicodedata
 from collections.abc import Iterator
 from typing import Any, TextIO
 
-from opspack.renderers.common import display_width
+from opspack.renderers.common import cut_text, display_width
 from opspack.results import Progress
 from opspack.threads import start_thread
 
@@ -36,6 +36,12 @@ BAR_WIDTH = 20
 TICK_S = 1.0
 #: the least room kept for the message before the bar is left out
 MIN_MESSAGE = 12
+#: a command silent for this long shows the spinner (on a terminal only)
+SPINNER_AFTER_S = 1.0
+#: the spinner's frame time
+SPIN_S = 0.1
+_SPINNER = "⠋⠙⠹⠸⠼⠴⠦⠧⠇⠏"
+_SPINNER_ASCII = "|/-\\"
 
 _CLEAR = "\x1b[K"
 _BAR_COLOR = "\x1b[36m"
@@ -59,29 +65,26 @@ def use_color(stream: Any) -> bool:
     return is_terminal(stream) and not os.environ.get("NO_COLOR")
 
 
+def terminal_width(stream: Any) -> int | None:
+    """The columns text for ``stream`` should fit: ``COLUMNS`` when set (a positive number),
+    else the terminal's width when ``stream`` is one; None (no limit) for a pipe or a file."""
+    raw = os.environ.get("COLUMNS", "").strip()
+    if raw.isdigit() and int(raw) > 0:
+        return int(raw)
+    try:
+        if stream.isatty():
+            return os.get_terminal_size(stream.fileno()).columns or None
+    except (AttributeError, ValueError, OSError):
+        pass
+    return None
+
+
 def elapsed_text(seconds: float) -> str:
     """``0:07``, ``12:30``, ``1:02:03``."""
     whole = max(0, int(seconds))
     hours, rest = divmod(whole, 3600)
     minutes, secs = divmod(rest, 60)
     return f"{hours}:{minutes:02d}:{secs:02d}" if hours else f"{minutes}:{secs:02d}"
-
-
-def _cut(text: str, columns: int, ellipsis: str) -> str:
-    """``text`` in at most ``columns`` terminal columns, ending with ``ellipsis`` when cut."""
-    if display_width(text) <= columns:
-        return text
-    room = columns - display_width(ellipsis)
-    if room <= 0:
-        return ellipsis[:columns]
-    out, used = [], 0
-    for ch in text:
-        w = 0 if unicodedata.combining(ch) else (2 if unicodedata.east_asian_width(ch) in ("W", "F") else 1)
-        if used + w > room:
-            break
-        out.append(ch)
-        used += w
-    return "".join(out) + ellipsis
 
 
 def _unicode(stream: Any) -> bool:
@@ -113,9 +116,9 @@ def progress_line(
             tail_plain = tail = f" {figure} {clock}"
     room = limit - len(tail_plain)
     if room < 1:  # not even the figures fit: the message alone
-        text = _cut(message, limit, ellipsis)
+        text = cut_text(message, limit, ellipsis)
         return text, display_width(text)
-    text = _cut(message, room, ellipsis)
+    text = cut_text(message, room, ellipsis)
     return text + tail, display_width(text) + len(tail_plain)
 
 
@@ -132,13 +135,18 @@ class ProgressDisplay:
         live: bool | None = None,
         color: bool | None = None,
         tick_s: float = TICK_S,
+        spinner_after_s: float = SPINNER_AFTER_S,
     ) -> None:
         """``live``, ``color``: forced on or off; by default from the stream (:func:`is_terminal`,
-        :func:`use_color`)."""
+        :func:`use_color`). ``spinner_after_s``: how long a command may be silent before the
+        spinner shows."""
         self.stream = stream
         self.live = is_terminal(stream) if live is None else live
         self.color = use_color(stream) if color is None else color
         self.tick_s = tick_s
+        self.spinner_after_s = spinner_after_s
+        self._label = ""
+        self._spinning = False
         self._unicode = _unicode(stream)
         self._lock = threading.Lock()
         self._began = time.monotonic()
@@ -147,10 +155,22 @@ class ProgressDisplay:
         self._stop = threading.Event()
         self._ticker: threading.Thread | None = None
 
-    def start(self) -> None:
-        """A command starts: the elapsed time counts from now."""
+    def start(self, label: str = "") -> None:
+        """A command starts: the elapsed time counts from now. On a terminal, a spinner with
+        ``label`` (what runs) shows if it stays silent past ``spinner_after_s``."""
         self.finish()
         self._began = time.monotonic()
+        self._label = " ".join(_CONTROL.sub(" ", label).split())
+        if self.live:
+            with self._lock:
+                self._start_ticker()
+
+    def _start_ticker(self) -> None:
+        """Start the thread that redraws the line (the lock held)."""
+        if self._ticker is None:
+            # each ticker has its own stop: one whose start was interrupted (Ctrl-C) still stops
+            self._stop = threading.Event()
+            self._ticker = start_thread(self._tick, self._stop, name="opspack-progress")
 
     def report(self, item: Progress) -> None:
         """Show one progress report."""
@@ -164,14 +184,13 @@ class ProgressDisplay:
             return
         with self._lock:
             self._last = item
+            self._spinning = False
             self._draw()
-            if self._ticker is None:
-                # each ticker has its own stop: one whose start was interrupted (Ctrl-C) still stops
-                self._stop = threading.Event()
-                self._ticker = start_thread(self._tick, self._stop, name="opspack-progress")
+            self._start_ticker()
 
     def finish(self) -> None:
-        """The command has ended: the live line stays as it was last drawn, ended with a newline."""
+        """The command has ended: the live line stays as it was last drawn, ended with a newline;
+        a spinner is erased."""
         ticker = self._ticker
         if ticker is not None:
             self._stop.set()
@@ -179,17 +198,51 @@ class ProgressDisplay:
                 ticker.join(timeout=2 * self.tick_s + 1)
             self._ticker = None
         with self._lock:
-            if self._drawn:
+            if self._spinning:
+                self._write("\r" + _CLEAR)
+            elif self._drawn:
                 self.stream.write("\n")
                 self.stream.flush()
-            self._drawn = False
+            self._drawn = self._spinning = False
             self._last = None
 
     def _tick(self, stop: threading.Event) -> None:
-        while not stop.wait(self.tick_s):
+        drawn_at = time.monotonic()
+        frame = 0
+        while not stop.wait(min(SPIN_S, self.tick_s)):
             with self._lock:
-                if self._last is not None and not stop.is_set():
-                    self._draw()
+                if stop.is_set():
+                    return
+                now = time.monotonic()
+                if self._last is not None:
+                    if now - drawn_at >= self.tick_s:
+                        self._draw()
+                        drawn_at = now
+                elif now - self._began >= self.spinner_after_s:
+                    self._spin(frame)
+                    frame += 1
+
+    def _spin(self, frame: int) -> None:
+        """Draw the spinner line (the lock held): a frame, what runs, the elapsed time."""
+        frames = _SPINNER if self._unicode else _SPINNER_ASCII
+        columns = shutil.get_terminal_size((80, 24)).columns
+        clock = elapsed_text(time.monotonic() - self._began)
+        head = frames[frame % len(frames)] + " "
+        room = max(1, columns - 1 - len(head) - len(clock) - 1)
+        label = cut_text(self._label or "working", room, "…" if self._unicode else "...")
+        tail = f"{_DIM}{clock}{_RESET}" if self.color else clock
+        if self._write("\r" + head + label + " " + tail + _CLEAR):
+            self._spinning = True
+
+    def _write(self, text: str) -> bool:
+        """Write to the terminal; False (and the ticker stops) when it went away."""
+        try:
+            self.stream.write(text)
+            self.stream.flush()
+        except (OSError, ValueError):  # the terminal went away: nothing more to draw on
+            self._stop.set()
+            return False
+        return True
 
     def _draw(self) -> None:
         """Rewrite the live line (the lock held)."""
@@ -235,5 +288,6 @@ __all__ = [
     "elapsed_text",
     "is_terminal",
     "progress_line",
+    "terminal_width",
     "use_color",
 ]

@@ -36,13 +36,15 @@ def render(
     image_dir: Path | None = None,
     color: bool = False,
     artifacts: Linker | None = None,
+    width: int | None = None,
 ) -> Any:
     """Render ``reply`` in format ``fmt`` (one of :data:`FORMATS`); ``artifacts`` links what
-    the platform cannot carry."""
+    the platform cannot carry; ``width``: the terminal's columns, which ``text`` fits (tables
+    cut, prose wrapped)."""
     if fmt == "text":
         from opspack.renderers.text import render_text
 
-        return render_text(reply, image_dir=image_dir, color=color, artifacts=artifacts)
+        return render_text(reply, image_dir=image_dir, color=color, artifacts=artifacts, width=width)
     if fmt == "markdown":
         from opspack.renderers.markdown import render_markdown
 

@@ -36,12 +36,61 @@ def value_text(value: Any) -> str:
 
 def display_width(text: str) -> int:
     """Terminal columns ``text`` takes (wide East-Asian characters count twice)."""
-    width = 0
+    return sum(char_width(ch) for ch in text)
+
+
+def char_width(ch: str) -> int:
+    """Terminal columns one character takes: 0 (combining), 2 (wide East-Asian) or 1."""
+    if unicodedata.combining(ch):
+        return 0
+    return 2 if unicodedata.east_asian_width(ch) in ("W", "F") else 1
+
+
+def cut_text(text: str, columns: int, ellipsis: str = "…") -> str:
+    """``text`` in at most ``columns`` terminal columns, ending with ``ellipsis`` when cut."""
+    if display_width(text) <= columns:
+        return text
+    room = columns - display_width(ellipsis)
+    if room <= 0:
+        return ellipsis[: max(columns, 0)]
+    out, used = [], 0
     for ch in text:
-        if unicodedata.combining(ch):
-            continue
-        width += 2 if unicodedata.east_asian_width(ch) in ("W", "F") else 1
-    return width
+        w = char_width(ch)
+        if used + w > room:
+            break
+        out.append(ch)
+        used += w
+    return "".join(out) + ellipsis
+
+
+def fit_widths(widths: list[int], columns: int, *, gap: int = 2, floor: int = 6) -> list[int]:
+    """Column widths that fit ``columns`` (with ``gap`` between columns): the widest columns
+    are narrowed first, down to ``floor`` (a column narrower than that keeps its width); when
+    even that does not fit, every column is at its floor and the line is wider."""
+    room = columns - gap * (len(widths) - 1)
+    if sum(widths) <= room or not widths:
+        return list(widths)
+    floors = [min(w, floor) for w in widths]
+
+    def total(cap: int) -> int:
+        return sum(max(min(w, cap), f) for w, f in zip(widths, floors, strict=True))
+
+    low, high = 0, max(widths)  # the largest cap whose total fits
+    while low < high:
+        mid = (low + high + 1) // 2
+        if total(mid) <= room:
+            low = mid
+        else:
+            high = mid - 1
+    fitted = [max(min(w, low), f) for w, f in zip(widths, floors, strict=True)]
+    spare = room - sum(fitted)
+    for i, w in enumerate(widths):  # what is left goes to the cut columns, from the left
+        if spare <= 0:
+            break
+        if w > fitted[i]:
+            fitted[i] += 1
+            spare -= 1
+    return fitted
 
 
 def status_line(level: Level, message: str) -> str:

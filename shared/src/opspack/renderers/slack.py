@@ -121,7 +121,7 @@ class _Out:
         self.chars += _block_chars(block)
         if block["type"] == "table":
             self.has_table = True
-        if fallback:
+        if fallback and fallback not in self.fallback:  # the title once, not again per block
             self.fallback.append(fallback)
 
     def done(self) -> list[dict[str, Any]]:

@@ -137,6 +137,17 @@ def slow(*, seconds: float = 5.0) -> Text:
     return Text("done")
 
 
+@command(settings=[], timeout=30.0)
+def wait(*, seconds: float = 2.0) -> Text:
+    """Wait without a word of progress (a terminal shows a spinner meanwhile).
+
+    Args:
+        seconds: how long to wait
+    """
+    time.sleep(seconds)
+    return Text(f"waited {seconds:g} s")
+
+
 @command(settings=[], timeout=1.0)
 def hang(*, seconds: float = 60.0) -> Text:
     """Hang like a client library that swallows every interruption (only killing stops it).
