@@ -274,7 +274,8 @@ def test_long_command_updates_one_message_then_answers_in_its_thread(runtime: Ru
 
     # at most one message of the job per channel every 0.3 s
     times = [t for p, t in zip(posted, slack.arrived, strict=True) if p.get("ts") == first["ts"]]
-    assert all(b - a >= 0.29 for a, b in itertools.pairwise(times)), times
+    # (measured where they arrive, so a loaded machine's jitter is allowed for; without pacing the gaps are ~0)
+    assert all(b - a >= 0.2 for a, b in itertools.pairwise(times)), times
 
 
 def test_long_command_from_a_mention_stays_in_its_thread_one_update_a_second(
@@ -297,7 +298,7 @@ def test_long_command_from_a_mention_stays_in_its_thread_one_update_a_second(
     assert len(updates) >= 2 and all(u["ts"] == first["ts"] for u in updates)
     assert updates[-1]["text"].startswith("Job ") and "succeeded" in updates[-1]["text"]
     times = [t for p, t in zip(posted, slack.arrived, strict=True) if p.get("ts") == first["ts"]]
-    assert all(b - a >= 0.95 for a, b in itertools.pairwise(times)), times
+    assert all(b - a >= 0.8 for a, b in itertools.pairwise(times)), times  # arrival jitter allowed for
     assert [r["ts"] for r in slack.thread("C1", root)][:1] == [first["ts"]]
 
 
