@@ -109,8 +109,13 @@ def draw_png(
     width: int = 1000,
     height: int = 500,
     theme: Theme = "light",
+    start: float | None = None,
+    end: float | None = None,
 ) -> bytes:
-    """The series drawn as lines on a time axis (UTC) with a legend; PNG bytes of ``width`` x ``height``."""
+    """The series drawn as lines on a time axis (UTC) with a legend; PNG bytes of ``width`` x ``height``.
+
+    ``start`` and ``end`` (epoch seconds) make the axis span the range asked for, not only
+    the samples found in it."""
     from matplotlib import dates as mdates
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
@@ -132,8 +137,17 @@ def draw_png(
             color=PALETTE[i % len(PALETTE)],
             linewidth=1.3,
             antialiased=True,
+            # a lone sample has no neighbour to draw a line to: show it as a dot
+            marker="o" if len(s.values) <= 2 else None,
+            markersize=3,
         )
     ax.xaxis_date(tz="UTC")
+    if start is not None and end is not None and end > start:
+        ax.set_xlim(start / 86400.0, end / 86400.0)
+    finite = [v for s in series for v in s.values if math.isfinite(v)]
+    if finite and min(finite) == max(finite):  # a flat line: show it against zero, not in a 0.08 band
+        level = finite[0]
+        ax.set_ylim(min(0.0, level * 1.1), max(0.0, level * 1.1) or 1.0)
     locator = mdates.AutoDateLocator(tz=mdates.UTC, maxticks=8)  # type: ignore[no-untyped-call]
     ax.xaxis.set_major_locator(locator)
     ax.xaxis.set_major_formatter(mdates.ConciseDateFormatter(locator, tz=mdates.UTC))  # type: ignore[no-untyped-call]

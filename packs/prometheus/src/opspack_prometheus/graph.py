@@ -129,10 +129,22 @@ def graph(
     w, h, scaled = fit(width, height, ctx.caller.format)
     title = expr if len(expr) <= 90 else expr[:89] + "…"
     when = "" if end.strip().lower() == "now" else f" to {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime(stop))}"
+    selector = selector_text(common)
     subtitle = f"last {range_}{when} (UTC), step {step_s:g}s, {len(series)} series" + (
-        f", {selector_text(common)}" if common else ""
+        f", {selector}" if selector else ""
     )
-    png = draw_png(series, title=title, subtitle=subtitle, step=step_s, unit=unit, width=w, height=h, theme=theme)
+    png = draw_png(
+        series,
+        title=title,
+        subtitle=subtitle,
+        step=step_s,
+        unit=unit,
+        width=w,
+        height=h,
+        theme=theme,
+        start=start,
+        end=stop,
+    )
     alt = f"Graph of {expr} over the last {range_}{when}: {len(series)} series"
     if scaled:
         alt += f"; scaled to {w}x{h} for {ctx.caller.format}"

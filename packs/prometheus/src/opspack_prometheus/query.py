@@ -53,7 +53,8 @@ def vector_table(promql: str, result: list[dict[str, Any]], *, title: str) -> Ta
         row.extend(metric.get(n, "") for n in names)
         row.append(format_value(value, unit) if unit else _plain(value))
         rows.append(row)
-    shown = title + (f" {selector_text(common)}" if common else "") + (f" ({unit})" if unit else "")
+    selector = selector_text(common)
+    shown = title + (f" {selector}" if selector else "") + (f" ({unit})" if unit else "")
     return Table(columns, rows, title=shown, total=len(result) if len(result) > MAX_ROWS else None)
 
 
@@ -74,7 +75,8 @@ def matrix_table(promql: str, result: list[dict[str, Any]], *, title: str) -> Ta
         row: list[Any] = [metric.get(n, "") for n in names]
         row.extend([len(values), format_value(last, unit)])
         rows.append(row)
-    shown = title + (f" {selector_text(common)}" if common else "")
+    selector = selector_text(common)
+    shown = title + (f" {selector}" if selector else "")
     return Table([*names, "samples", "last"], rows, title=shown, total=len(result) if len(result) > MAX_ROWS else None)
 
 

@@ -28,9 +28,7 @@ def legend_text(metric: Mapping[str, str], drop: Mapping[str, str] | None = None
 
 
 def selector_text(labels: Mapping[str, str]) -> str:
-    """``{job="app", instance="x"}`` for a title (empty for none)."""
-    if not labels:
-        return ""
-    name = labels.get("__name__", "")
+    """``{job="app", instance="x"}`` for a title (empty for none); the metric's name is left
+    out, as the query beside it names it."""
     pairs = [f'{k}="{v}"' for k, v in sorted(labels.items()) if k != "__name__"]
-    return name + ("{" + ", ".join(pairs) + "}" if pairs else "")
+    return "{" + ", ".join(pairs) + "}" if pairs else ""
