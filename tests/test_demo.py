@@ -75,3 +75,13 @@ def test_demo_with_celery_runs_the_console_commands_on_a_worker(tmp_path: Path) 
     out = run_demo(["vm migrate DC0_C0_RP0_VM2 --host DC0_C0_H1", "jobs"], tmp_path, "--celery")
     assert "jobs: Redis redis://127.0.0.1:" in out and "Celery worker" in out
     assert "is on host DC0_C0_H1" in out and "succeeded" in out, out[-3000:]
+
+
+def test_demo_prometheus_alerts_and_graph_up_answer_from_the_start(tmp_path: Path) -> None:
+    """The prometheus issue's demo: Prometheus and Alertmanager scrape the demo's own services,
+    so `alerts` shows firing alerts and `graph up` draws a picture from the first command."""
+    out = run_demo(["alerts", "graph up --range 5m", "targets"], tmp_path)
+    assert "prometheus: Prometheus http://127.0.0.1:" in out, out[:2000]
+    assert "DemoHeartbeat" in out and "firing" in out
+    assert "[image: Graph of up over the last 5m: 3 series (image/png" in out
+    assert "3 of 3 targets up" in out
