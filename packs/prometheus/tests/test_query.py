@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from conftest import MAX_SAMPLES, RunFn
 from opspack_testkit import check_rendering
-from opspack_testkit.servers.prometheus import Prometheus
+from opspack_testkit.servers.prometheus import TEST_PASSWORD, TEST_PASSWORD_BCRYPT, TEST_USER, Prometheus
 
 
 def test_query_puts_labels_in_columns_and_common_ones_in_the_title(run: RunFn, prom: Prometheus) -> None:
@@ -105,3 +105,18 @@ def test_rules_with_state_and_the_firing_ones(run: RunFn) -> None:
     firing = run("rules --firing")
     assert sorted(row[1] for row in firing.results[1].rows) == ["AlwaysFiring", "DiskAlmostFull", "TargetDown"]
     check_rendering(reply)
+
+
+def test_basic_auth_and_a_refused_password(run: RunFn) -> None:
+    with Prometheus(scrape_self=False, basic_auth_users={TEST_USER: TEST_PASSWORD_BCRYPT}) as guarded:
+        env = {"OPSPACK_PROMETHEUS_URL": guarded.url, "OPSPACK_PROMETHEUS_USER": TEST_USER}
+        ok = run("query 'vector(42)'", env={**env, "OPSPACK_PROMETHEUS_PASSWORD": TEST_PASSWORD})
+        assert ok.ok, ok.error
+        assert ok.results[0].rows == [[42]]
+        wrong = run("query 'vector(42)'", env={**env, "OPSPACK_PROMETHEUS_PASSWORD": "not-the-password-9f2"})
+        bearer = run("query up", env={"OPSPACK_PROMETHEUS_URL": guarded.url, "OPSPACK_PROMETHEUS_TOKEN": "tok-77a1"})
+    assert not wrong.ok and wrong.error.kind == "config"
+    assert "refused the credentials" in wrong.error.message
+    assert "OPSPACK_PROMETHEUS_PASSWORD" in (wrong.error.hint or "")
+    assert "not-the-password-9f2" not in str(wrong.to_dict())
+    assert bearer.error.kind == "config" and "tok-77a1" not in str(bearer.to_dict())

@@ -43,6 +43,9 @@ from opspack_testkit.servers.process import ManagedProcess, ServerError
 __all__ = [
     "APT_PACKAGES",
     "FIRING_RULES",
+    "TEST_PASSWORD",
+    "TEST_PASSWORD_BCRYPT",
+    "TEST_USER",
     "Alertmanager",
     "MetricsExporter",
     "Prometheus",
@@ -83,6 +86,13 @@ groups:
       - record: job:up:sum
         expr: sum by (job) (up)
 """
+
+
+#: a user and password for ``Prometheus(basic_auth_users=...)``, with the password's bcrypt hash
+#: (cost 4: quick to check), as Prometheus's web configuration file takes it
+TEST_USER = "opspack"
+TEST_PASSWORD = "opspack-test-password"
+TEST_PASSWORD_BCRYPT = "$2b$04$UiUcl1VrkvzUF2LndEPJuOpNFQcekezhwaHOnIQomcfd2ZtOVOn.e"
 
 
 class PrometheusUnavailable(RuntimeError):
@@ -134,6 +144,8 @@ def _ready(url: str) -> bool:
     try:
         with urllib.request.urlopen(url, timeout=1) as resp:  # noqa: S310 - loopback URL
             return bool(resp.status == 200)
+    except urllib.error.HTTPError as exc:
+        return exc.code == 401  # it answers, behind basic auth
     except (OSError, urllib.error.URLError):
         return False
 
@@ -249,6 +261,9 @@ class Prometheus(_Server):
         history: samples from the past, as OpenMetrics text with timestamps (ending ``# EOF``),
             written into the TSDB with ``promtool tsdb create-blocks-from openmetrics`` before the
             server starts, so range queries find hours of data at once (see :func:`openmetrics`).
+        basic_auth_users: user -> bcrypt hash of the password (``TEST_USER``/``TEST_PASSWORD_BCRYPT``):
+            every request then needs HTTP basic auth (``--web.config.file``); the launcher's own
+            :meth:`query` does not send it.
     """
 
     name = "prometheus"
@@ -264,6 +279,7 @@ class Prometheus(_Server):
         scrape_self: bool = True,
         extra_scrape_configs: Sequence[Mapping[str, Any]] = (),
         history: str | None = None,
+        basic_auth_users: Mapping[str, str] | None = None,
         port: int = 0,
         start_timeout: float = 30.0,
     ) -> None:
@@ -276,6 +292,7 @@ class Prometheus(_Server):
         self.scrape_self = scrape_self
         self.extra_scrape_configs = [dict(c) for c in extra_scrape_configs]
         self.history = history
+        self.basic_auth_users = dict(basic_auth_users or {})
         self.binary: Path | None = None
 
     def prepare(self) -> None:
@@ -298,6 +315,9 @@ class Prometheus(_Server):
             address = self.alertmanager.address if isinstance(self.alertmanager, Alertmanager) else self.alertmanager
             config["alerting"] = {"alertmanagers": [{"static_configs": [{"targets": [address]}]}]}
         (self.workdir / "prometheus.yml").write_text(json.dumps(config, indent=2), encoding="utf-8")
+        if self.basic_auth_users:
+            web = {"basic_auth_users": self.basic_auth_users}
+            (self.workdir / "web.yml").write_text(json.dumps(web), encoding="utf-8")
         if self.history is not None:
             (self.workdir / "history.om").write_text(self.history, encoding="utf-8")
             promtool = self.binary.with_name("promtool")
@@ -322,6 +342,8 @@ class Prometheus(_Server):
         ]
         if self.max_samples is not None:
             cmd.append(f"--query.max-samples={self.max_samples}")
+        if self.basic_auth_users:
+            cmd.append(f"--web.config.file={self.workdir / 'web.yml'}")
         return cmd
 
     # -- the API ------------------------------------------------------------------------
