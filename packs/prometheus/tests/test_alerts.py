@@ -39,6 +39,8 @@ def test_alerts_filters_by_severity_and_matchers(run: RunFn) -> None:
     assert 'severity="warning"' in warning.results[0].message
     storage = run("prometheus alerts --match team=storage")
     assert _alert_names(storage) == ["DiskAlmostFull"]
+    assert _alert_names(run("alerts team=storage")) == ["DiskAlmostFull"]
+    assert sorted(_alert_names(run("alerts --match team=ops alertname=~.*Down"))) == ["TargetDown"]
     regex = run("alerts --match alertname=~Always.*,team!=storage")
     assert _alert_names(regex) == ["AlwaysFiring"]
     none = run("alerts --match team=nobody")

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import base64
+import json
+
 from conftest import MAX_SAMPLES, RunFn
 from opspack_testkit import check_rendering
 from opspack_testkit.servers.prometheus import TEST_PASSWORD, TEST_PASSWORD_BCRYPT, TEST_USER, Prometheus
@@ -120,3 +123,26 @@ def test_basic_auth_and_a_refused_password(run: RunFn) -> None:
     assert "OPSPACK_PROMETHEUS_PASSWORD" in (wrong.error.hint or "")
     assert "not-the-password-9f2" not in str(wrong.to_dict())
     assert bearer.error.kind == "config" and "tok-77a1" not in str(bearer.to_dict())
+
+
+def test_a_large_result_is_cut_with_the_whole_table_as_csv(run: RunFn) -> None:
+    reply = run("query '{__name__=~\"prometheus_.+\"}'", fmt="slack")
+    assert reply.ok, reply.error
+    table = reply.results[0]
+    assert len(table.rows) > 200
+    assert table.columns == ["metric", "labels", "value"], "many kinds of series: their labels in one column"
+    slack = check_rendering(reply)["slack"]
+    uploads = [m["upload"] for m in slack if "upload" in m]
+    assert [u["mime"] for u in uploads] == ["text/csv"]
+    csv_text = base64.b64decode(uploads[0]["content_base64"]).decode()
+    assert len(csv_text.splitlines()) == len(table.rows) + 1
+    assert "the full table is attached" in json.dumps(slack)
+
+
+def test_a_range_vector_shows_samples_and_the_last_value(run: RunFn) -> None:
+    reply = run("query 'demo_memory_used_bytes[10s]'")
+    assert reply.ok, reply.error
+    table = reply.results[0]
+    assert table.columns == ["host", "samples", "last"]
+    assert {row[0]: row[2] for row in table.rows} == {"web1": "1.5 GiB", "web2": "500 MiB"}
+    assert all(row[1] >= 1 for row in table.rows)

@@ -54,12 +54,14 @@ def level_of(labels: dict[str, str]) -> Level:
     return SEVERITY_LEVEL.get(labels.get("severity", "").lower(), "unknown")
 
 
-def _filters(severity: str | None, match: list[str] | None) -> list[dict[str, Any]]:
+def _filters(severity: str | None, match: list[str] | None, labels: dict[str, str] | None) -> list[dict[str, Any]]:
     out: list[dict[str, Any]] = []
     if severity:
         out.append({"name": "severity", "value": severity, "isRegex": False, "isEqual": True})
     for text in match or []:
         out.extend(parse_matchers(text))
+    for name, value in (labels or {}).items():  # team=payments, env=~prod.* (the grammar keeps the ~)
+        out.extend(parse_matchers(f"{name}={value}"))
     return out
 
 
@@ -75,6 +77,7 @@ def _other_labels(labels: dict[str, str], shown: set[str]) -> str:
         "alerts",
         "alerts --severity critical",
         "alerts --match team=payments --match env=~prod.*",
+        "alerts team=payments env=prod",
         "alerts --silenced",
     ],
     results=["status", "table"],
@@ -85,6 +88,7 @@ def alerts(
     severity: str | None = None,
     silenced: bool = False,
     match: list[str] | None = None,
+    labels: dict[str, str] | None = None,
 ) -> list[Result]:
     """What is alerting now: firing alerts from Alertmanager, grouped, and pending ones from Prometheus.
 
@@ -96,8 +100,9 @@ def alerts(
         severity: only alerts with this severity label (critical, warning ...)
         silenced: show silenced and inhibited alerts too
         match: label matchers, e.g. team=payments, env=~prod.*, instance!=web1 (repeat or comma-separate)
+        labels: label matchers typed as key=value after the command (team=payments env=~prod.*)
     """
-    filters = _filters(severity, match)
+    filters = _filters(severity, match, labels)
     client = prometheus(ctx)
     groups = client.alert_groups([matcher_text(m) for m in filters], silenced=True)
     now = datetime.now(UTC)

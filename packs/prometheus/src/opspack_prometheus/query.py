@@ -16,6 +16,8 @@ from opspack_prometheus.units import Unit, format_value, unit_of_query
 #: rows a table keeps (more: the table says how many there were); renderers cut further
 #: and attach the whole table as CSV
 MAX_ROWS = 10_000
+#: label columns a table shows; more are shown together in one ``labels`` column
+MAX_LABEL_COLUMNS = 8
 
 
 def _float(text: Any) -> float:
@@ -42,7 +44,10 @@ def vector_table(promql: str, result: list[dict[str, Any]], *, title: str) -> Ta
     common = common_labels(metrics)
     names = sorted({k for m in metrics for k in m if k not in common and k != "__name__"})
     has_name = any("__name__" in m and "__name__" not in common for m in metrics)
-    columns = (["metric"] if has_name else []) + names + ["value"]
+    # series of many kinds (a regex on __name__) would make a sparse table of dozens of
+    # columns: their labels go in one column instead
+    merged = len(names) > MAX_LABEL_COLUMNS
+    columns = (["metric"] if has_name else []) + (["labels"] if merged else names) + ["value"]
     ranked = sorted(
         zip(metrics, (_float((item.get("value") or [0, "NaN"])[1]) for item in result), strict=True),
         key=lambda mv: (math.isnan(mv[1]), -mv[1] if not math.isnan(mv[1]) else 0),
@@ -50,7 +55,10 @@ def vector_table(promql: str, result: list[dict[str, Any]], *, title: str) -> Ta
     rows: list[list[Any]] = []
     for metric, value in ranked[:MAX_ROWS]:
         row: list[Any] = [metric.get("__name__", "")] if has_name else []
-        row.extend(metric.get(n, "") for n in names)
+        if merged:
+            row.append(", ".join(f"{k}={v}" for k, v in sorted(metric.items()) if k != "__name__" and k not in common))
+        else:
+            row.extend(metric.get(n, "") for n in names)
         row.append(format_value(value, unit) if unit else _plain(value))
         rows.append(row)
     selector = selector_text(common)
@@ -67,17 +75,19 @@ def matrix_table(promql: str, result: list[dict[str, Any]], *, title: str) -> Ta
     metrics = [dict(item.get("metric") or {}) for item in result]
     unit: Unit | None = unit_of_query(promql, [m.get("__name__", "") for m in metrics] if all(metrics) else None)
     common = common_labels(metrics)
-    names = sorted({k for m in metrics for k in m if k not in common})
+    names = sorted({k for m in metrics for k in m if k not in common and k != "__name__"})
+    has_name = any("__name__" in m and "__name__" not in common for m in metrics)
     rows: list[list[Any]] = []
     for metric, item in zip(metrics, result[:MAX_ROWS], strict=False):
         values = item.get("values") or []
         last = _float(values[-1][1]) if values else math.nan
-        row: list[Any] = [metric.get(n, "") for n in names]
+        row: list[Any] = ([metric.get("__name__", "")] if has_name else []) + [metric.get(n, "") for n in names]
         row.extend([len(values), format_value(last, unit)])
         rows.append(row)
     selector = selector_text(common)
     shown = title + (f" {selector}" if selector else "")
-    return Table([*names, "samples", "last"], rows, title=shown, total=len(result) if len(result) > MAX_ROWS else None)
+    columns = (["metric"] if has_name else []) + [*names, "samples", "last"]
+    return Table(columns, rows, title=shown, total=len(result) if len(result) > MAX_ROWS else None)
 
 
 @command(
