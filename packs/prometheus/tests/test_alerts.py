@@ -63,6 +63,16 @@ def test_without_alertmanager_alerts_answer_a_config_error(run: RunFn, environ: 
     assert "OPSPACK_PROMETHEUS_ALERTMANAGER_URL" in (reply.error.hint or "")
 
 
+def test_alerts_still_answer_when_prometheus_is_down(run: RunFn, environ: dict[str, str]) -> None:
+    from opspack_testkit import free_port
+
+    reply = run("alerts", env={**environ, "OPSPACK_PROMETHEUS_URL": f"http://127.0.0.1:{free_port()}"})
+    assert reply.ok, reply.error
+    assert "3 firing" in reply.results[0].message
+    assert "pending unknown (Cannot reach Prometheus" in reply.results[0].message
+    assert "SlowBurn" not in _alert_names(reply)
+
+
 def test_silence_hides_an_alert_until_unsilenced(run: RunFn, am: Alertmanager) -> None:
     made = run("silence DiskAlmostFull 30m replacing the disk")
     assert made.ok, made.error

@@ -3,14 +3,18 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from opspack import Context, Result, Status, Table, command
 from opspack.results import Level
 
 from opspack_prometheus.connection import prometheus
+from opspack_prometheus.errors import translate
 from opspack_prometheus.matchers import matcher_text, matches, parse_matchers
 from opspack_prometheus.timeparse import short_duration
+
+if TYPE_CHECKING:
+    from opspack_prometheus.client import PrometheusClient
 
 #: an alert's ``severity`` label -> a level
 SEVERITY_LEVEL: dict[str, Level] = {
@@ -67,6 +71,20 @@ def _filters(severity: str | None, match: list[str] | None, labels: dict[str, st
 
 def _other_labels(labels: dict[str, str], shown: set[str]) -> str:
     return ", ".join(f"{k}={v}" for k, v in sorted(labels.items()) if k not in shown)
+
+
+def _pending(client: PrometheusClient, filters: list[dict[str, Any]]) -> tuple[list[dict[str, Any]], str]:
+    """Prometheus's pending alerts matching ``filters``, and a note when Prometheus could not say:
+    what fires (Alertmanager) is still worth showing when Prometheus itself is down."""
+    try:
+        found = client.alerts()
+    except Exception as exc:
+        error = translate(exc)
+        if error is None:
+            raise
+        said = error.message.rstrip(".")
+        return [], f"pending unknown ({said if len(said) <= 120 else said[:119] + '…'})"
+    return [a for a in found if a.get("state") == "pending" and matches(a.get("labels") or {}, filters)], ""
 
 
 @command(
@@ -148,7 +166,7 @@ def alerts(
                     ],
                 )
             )
-    pending = [a for a in client.alerts() if a.get("state") == "pending" and matches(a.get("labels") or {}, filters)]
+    pending, pending_note = _pending(client, filters)
     for alert in pending:
         labels = dict(alert.get("labels") or {})
         rows.append(
@@ -173,7 +191,7 @@ def alerts(
         f"{n} {s}" for s, n in sorted(firing.items(), key=lambda sn: (_RANK[level_of({"severity": sn[0]})], sn[0]))
     )
     message = f"{total_firing} firing" + (f" ({by_severity})" if total_firing else "")
-    message += f", {len(pending)} pending, {muted} silenced or inhibited"
+    message += f", {pending_note or f'{len(pending)} pending'}, {muted} silenced or inhibited"
     if filters:
         message += " matching " + ", ".join(matcher_text(m) for m in filters)
     status = Status(top, message, title="Alertmanager")
