@@ -132,7 +132,7 @@ def alerts(
         group_labels = dict(group.get("labels") or {})
         group_text = ", ".join(f"{k}={v}" for k, v in sorted(group_labels.items())) or "(all)"
         for alert in group.get("alerts") or []:
-            labels = dict(alert.get("labels") or {})
+            tags = dict(alert.get("labels") or {})
             fingerprint = str(alert.get("fingerprint") or id(alert))
             if fingerprint in seen:  # an alert routed to several receivers is in several groups
                 continue
@@ -147,20 +147,20 @@ def alerts(
                 state = "silenced" if status.get("silencedBy") else "inhibited"
             else:
                 state = "firing"
-                sev = labels.get("severity", "") or "none"
+                sev = tags.get("severity", "") or "none"
                 firing[sev] = firing.get(sev, 0) + 1
-            level = level_of(labels) if state == "firing" else "unknown"
+            level = level_of(tags) if state == "firing" else "unknown"
             rows.append(
                 (
                     level,
                     str(alert.get("startsAt", "")),
                     [
                         group_text,
-                        labels.get("alertname", ""),
-                        labels.get("severity", ""),
+                        tags.get("alertname", ""),
+                        tags.get("severity", ""),
                         state,
                         since(alert.get("startsAt"), now),
-                        _other_labels(labels, {"alertname", "severity", *group_labels}),
+                        _other_labels(tags, {"alertname", "severity", *group_labels}),
                         (alert.get("annotations") or {}).get("summary")
                         or (alert.get("annotations") or {}).get("description", ""),
                     ],
@@ -168,18 +168,18 @@ def alerts(
             )
     pending, pending_note = _pending(client, filters)
     for alert in pending:
-        labels = dict(alert.get("labels") or {})
+        tags = dict(alert.get("labels") or {})
         rows.append(
             (
                 "unknown",
                 str(alert.get("activeAt", "")),
                 [
                     "(pending in Prometheus)",
-                    labels.get("alertname", ""),
-                    labels.get("severity", ""),
+                    tags.get("alertname", ""),
+                    tags.get("severity", ""),
                     "pending",
                     since(alert.get("activeAt"), now),
-                    _other_labels(labels, {"alertname", "severity"}),
+                    _other_labels(tags, {"alertname", "severity"}),
                     (alert.get("annotations") or {}).get("summary", ""),
                 ],
             )
