@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import base64
 import json
+from pathlib import Path
 
+import pytest
 from conftest import MAX_SAMPLES, RunFn
 from opspack_testkit import check_rendering
 from opspack_testkit.servers.prometheus import TEST_PASSWORD, TEST_PASSWORD_BCRYPT, TEST_USER, Prometheus
+from opspack_testkit.tls import TestCA
 
 
 def test_query_puts_labels_in_columns_and_common_ones_in_the_title(run: RunFn, prom: Prometheus) -> None:
@@ -146,3 +149,19 @@ def test_a_range_vector_shows_samples_and_the_last_value(run: RunFn) -> None:
     assert table.columns == ["host", "samples", "last"]
     assert {row[0]: row[2] for row in table.rows} == {"web1": "1.5 GiB", "web2": "500 MiB"}
     assert all(row[1] >= 1 for row in table.rows)
+
+
+@pytest.mark.filterwarnings("ignore:Unverified HTTPS request")  # verify_tls=false, as asked
+def test_tls_is_verified_against_the_ca_file(run: RunFn, tmp_path: Path) -> None:
+    ca = TestCA(tmp_path)
+    with Prometheus(scrape_self=False, tls=ca.issue("prometheus", ["127.0.0.1"])) as secure:
+        assert secure.url.startswith("https://")
+        env = {"OPSPACK_PROMETHEUS_URL": secure.url}
+        untrusted = run("query 'vector(1)'", env=env)
+        trusted = run("query 'vector(1)'", env={**env, "OPSPACK_PROMETHEUS_CA_FILE": str(ca.ca_path)})
+        lab = run("query 'vector(1)'", env={**env, "OPSPACK_PROMETHEUS_VERIFY_TLS": "false"})
+    assert not untrusted.ok and untrusted.error.kind == "config"
+    assert "OPSPACK_PROMETHEUS_CA_FILE" in (untrusted.error.hint or "")
+    assert trusted.ok, trusted.error
+    assert trusted.results[0].rows == [[1]]
+    assert lab.ok, lab.error

@@ -45,8 +45,9 @@ class PrometheusClient:
         #: requests sent, per server name
         self.calls: dict[str, int] = {PROMETHEUS: 0, ALERTMANAGER: 0}
         self._lock = threading.Lock()
+        #: given with every request: requests lets REQUESTS_CA_BUNDLE override a session's own verify
+        self.verify = verify
         self.session = requests.Session()
-        self.session.verify = verify
         self.session.headers["Accept"] = "application/json"
         if token:
             self.session.headers["Authorization"] = f"Bearer {token}"
@@ -61,7 +62,8 @@ class PrometheusClient:
     def _send(self, service: str, method: str, url: str, path: str, **kwargs: Any) -> Any:
         with self._lock:
             self.calls[service] += 1
-        resp = self.session.request(method, url, timeout=kwargs.pop("timeout", self.timeout), **kwargs)
+        timeout = kwargs.pop("timeout", self.timeout)
+        resp = self.session.request(method, url, timeout=timeout, verify=self.verify, **kwargs)
         try:
             payload = resp.json() if resp.content else None
         except ValueError:

@@ -26,6 +26,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import ssl
 import threading
 import time
 import urllib.error
@@ -36,9 +37,12 @@ from datetime import UTC, datetime, timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from types import TracebackType
-from typing import Any, Self
+from typing import TYPE_CHECKING, Any, Self
 
 from opspack_testkit.servers.process import ManagedProcess, ServerError
+
+if TYPE_CHECKING:
+    from opspack_testkit.tls import CertFiles
 
 __all__ = [
     "APT_PACKAGES",
@@ -141,8 +145,10 @@ def _http(method: str, url: str, body: Any = None, *, timeout: float = 10.0) -> 
 
 
 def _ready(url: str) -> bool:
+    # a test certificate: whether it answers is the question here, not whom it trusts
+    context = ssl._create_unverified_context() if url.startswith("https:") else None  # noqa: S323
     try:
-        with urllib.request.urlopen(url, timeout=1) as resp:  # noqa: S310 - loopback URL
+        with urllib.request.urlopen(url, timeout=1, context=context) as resp:  # noqa: S310 - loopback URL
             return bool(resp.status == 200)
     except urllib.error.HTTPError as exc:
         return exc.code == 401  # it answers, behind basic auth
@@ -152,11 +158,13 @@ def _ready(url: str) -> bool:
 
 class _Server(ManagedProcess):
     error = PrometheusError
+    #: ``https`` when the server presents a certificate
+    scheme = "http"
 
     @property
     def url(self) -> str:
-        """``http://127.0.0.1:PORT``."""
-        return f"http://{self.host}:{self.port}"
+        """``http://127.0.0.1:PORT`` (``https://`` with TLS)."""
+        return f"{self.scheme}://{self.host}:{self.port}"
 
     @property
     def address(self) -> str:
@@ -264,6 +272,8 @@ class Prometheus(_Server):
         basic_auth_users: user -> bcrypt hash of the password (``TEST_USER``/``TEST_PASSWORD_BCRYPT``):
             every request then needs HTTP basic auth (``--web.config.file``); the launcher's own
             :meth:`query` does not send it.
+        tls: a certificate and key (``opspack_testkit.tls.TestCA(...).issue(...)``): Prometheus then
+            serves HTTPS only, and :attr:`url` starts with ``https://``.
     """
 
     name = "prometheus"
@@ -280,6 +290,7 @@ class Prometheus(_Server):
         extra_scrape_configs: Sequence[Mapping[str, Any]] = (),
         history: str | None = None,
         basic_auth_users: Mapping[str, str] | None = None,
+        tls: CertFiles | None = None,
         port: int = 0,
         start_timeout: float = 30.0,
     ) -> None:
@@ -293,6 +304,8 @@ class Prometheus(_Server):
         self.extra_scrape_configs = [dict(c) for c in extra_scrape_configs]
         self.history = history
         self.basic_auth_users = dict(basic_auth_users or {})
+        self.tls = tls
+        self.scheme = "https" if tls is not None else "http"
         self.binary: Path | None = None
 
     def prepare(self) -> None:
@@ -315,9 +328,8 @@ class Prometheus(_Server):
             address = self.alertmanager.address if isinstance(self.alertmanager, Alertmanager) else self.alertmanager
             config["alerting"] = {"alertmanagers": [{"static_configs": [{"targets": [address]}]}]}
         (self.workdir / "prometheus.yml").write_text(json.dumps(config, indent=2), encoding="utf-8")
-        if self.basic_auth_users:
-            web = {"basic_auth_users": self.basic_auth_users}
-            (self.workdir / "web.yml").write_text(json.dumps(web), encoding="utf-8")
+        if self._web_config():
+            (self.workdir / "web.yml").write_text(json.dumps(self._web_config()), encoding="utf-8")
         if self.history is not None:
             (self.workdir / "history.om").write_text(self.history, encoding="utf-8")
             promtool = self.binary.with_name("promtool")
@@ -342,9 +354,17 @@ class Prometheus(_Server):
         ]
         if self.max_samples is not None:
             cmd.append(f"--query.max-samples={self.max_samples}")
-        if self.basic_auth_users:
+        if self._web_config():
             cmd.append(f"--web.config.file={self.workdir / 'web.yml'}")
         return cmd
+
+    def _web_config(self) -> dict[str, Any]:
+        web: dict[str, Any] = {}
+        if self.basic_auth_users:
+            web["basic_auth_users"] = self.basic_auth_users
+        if self.tls is not None:
+            web["tls_server_config"] = {"cert_file": str(self.tls.cert), "key_file": str(self.tls.key)}
+        return web
 
     # -- the API ------------------------------------------------------------------------
     def query(self, promql: str) -> Any:
