@@ -10,6 +10,7 @@ light or a dark chat theme.
 from __future__ import annotations
 
 import io
+import itertools
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -19,6 +20,7 @@ from opspack_prometheus.units import Unit, format_value
 
 if TYPE_CHECKING:
     from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
 
 Theme = Literal["light", "dark"]
 #: colours in the PNG's palette
@@ -86,11 +88,14 @@ def cut(text: str, limit: int) -> str:
 def with_gaps(times: Sequence[float], values: Sequence[float], step: float) -> tuple[list[float], list[float]]:
     """The points with a NaN wherever a sample is missing for more than a step and a half,
     so the line breaks there instead of joining across the gap."""
+    gap = step * 1.5
+    if all(b - a <= gap for a, b in itertools.pairwise(times)):  # the usual case: none
+        return list(times), list(values)
     xs: list[float] = []
     ys: list[float] = []
     previous = None
     for t, v in zip(times, values, strict=True):
-        if previous is not None and t - previous > step * 1.5:
+        if previous is not None and t - previous > gap:
             xs.append(previous + step)
             ys.append(math.nan)
         xs.append(t)
@@ -162,24 +167,30 @@ def draw_png(
     if subtitle:
         fig.text(0.07, 0.915, plain(subtitle), color=text, fontsize=8, ha="left", va="center", alpha=0.8)
     if legend:
-        fontsize = 8 if len(series) <= 16 else 7 if len(series) <= 24 else 6
-        # the legend's quarter, less the line keys, at about 0.75 em a character
-        fits = max(12, int((0.25 * width - 30) / (0.75 * fontsize)))
-        for line, s in zip(ax.get_lines(), series, strict=True):
-            line.set_label(plain(cut(s.label, fits)))
-        leg = ax.legend(
-            loc="upper left",
-            bbox_to_anchor=(1.01, 1.0),
-            fontsize=fontsize,
-            frameon=False,
-            handlelength=1.5,
-            borderaxespad=0.0,
-            labelcolor=text,
-        )
-        for line in leg.get_lines():
-            line.set_linewidth(2.5)
+        _legend(fig, series, text=text, width=width, height=height, left=0.07 + 0.66 + 0.015, top=0.88)
     canvas.draw()  # type: ignore[no-untyped-call]
     return _png(canvas)
+
+
+def _legend(
+    fig: Figure, series: Sequence[Series], *, text: str, width: int, height: int, left: float, top: float
+) -> None:
+    """A key and a label per series, down the right quarter: one collection of keys and one
+    text per label (matplotlib's Legend lays out a box per entry: a third of the drawing time)."""
+    from matplotlib.collections import LineCollection
+
+    fontsize = 8 if len(series) <= 16 else 7 if len(series) <= 24 else 6
+    # the labels' room, at about 0.9 em a character (wide ones: digits, capitals)
+    fits = max(12, int(((1 - left) * width - 30) / (0.9 * fontsize)))
+    pitch = min(fontsize * 1.7 / height, 0.8 / len(series))  # figure fraction between two entries
+    key = 22 / width
+    keys = []
+    for i, s in enumerate(series):
+        y = top - i * pitch
+        keys.append([(left, y), (left + key, y)])
+        fig.text(left + key + 6 / width, y, plain(cut(s.label, fits)), color=text, fontsize=fontsize, va="center")
+    colors = [PALETTE[i % len(PALETTE)] for i in range(len(series))]
+    fig.add_artist(LineCollection(keys, colors=colors, linewidths=2.5, transform=fig.transFigure))
 
 
 def _png(canvas: FigureCanvasAgg) -> bytes:
