@@ -144,6 +144,53 @@ def _switches(demo: Demo) -> str:
     return "3 simulated switches (try: net devices, net status all, net show core1 show vlan brief)"
 
 
+#: the demo's alerting rules: a heartbeat that always fires, the demo app's errors (fire after
+#: two scrapes), a slow checkout that stays pending, and any target that is down
+DEMO_RULES = """\
+groups:
+  - name: demo
+    rules:
+      - alert: DemoHeartbeat
+        expr: vector(1)
+        labels: {severity: info, team: ops}
+        annotations: {summary: "The demo's Prometheus evaluates its rules (always fires)"}
+      - alert: CheckoutErrors
+        expr: rate(demo_requests_total{code="500"}[1m]) > 0
+        labels: {severity: warning, team: payments}
+        annotations: {summary: "demo-app answers HTTP 500 on {{ $labels.instance }}"}
+      - alert: SlowCheckout
+        expr: demo_request_duration_seconds{route="/checkout"} > 0.2
+        for: 30m
+        labels: {severity: warning, team: payments}
+        annotations: {summary: "/checkout takes {{ $value }}s"}
+      - alert: TargetDown
+        expr: up == 0
+        labels: {severity: critical, team: ops}
+        annotations: {summary: "{{ $labels.job }} {{ $labels.instance }} is down"}
+"""
+
+
+def _prometheus(demo: Demo) -> str:
+    """Prometheus scraping the demo's services (itself, Alertmanager, a demo app's exporter) and
+    sending alerts to Alertmanager; it returns once alerts fire, so `alerts` and `graph up` answer."""
+    from opspack_testkit.servers.prometheus import Alertmanager, MetricsExporter, Prometheus, prometheus_pack_environ
+
+    app = demo.stack.enter_context(MetricsExporter())
+    am = demo.stack.enter_context(Alertmanager(group_by=("alertname", "team")))
+    prom = demo.stack.enter_context(
+        Prometheus(
+            targets={"alertmanager": [am.address], "demo-app": [app.address]},
+            rules=DEMO_RULES,
+            alertmanager=am,
+            interval="2s",
+        )
+    )
+    prom.wait_until("count(up == 1) == 3")
+    am.wait_for_alerts(1)
+    demo.env.update(prometheus_pack_environ(prom, am))
+    return f"Prometheus {prom.url} and Alertmanager {am.url} (try: alerts, graph up, targets, rules)"
+
+
 def store_secrets(bao: OpenBao, wanted: Mapping[str, Mapping[str, str]]) -> dict[str, str]:
     """Store the demo's secrets in OpenBao and return the environment that uses them.
 
@@ -177,6 +224,7 @@ STARTERS: list[tuple[str, Callable[[Demo], str]]] = [
     ("vmware", _vcsim),
     ("sql", _postgres),
     ("network", _switches),
+    ("prometheus", _prometheus),
 ]
 #: what a pack's demo service is called in "the demo's <service> is not running"
 SERVICE_NAMES = {
@@ -184,6 +232,7 @@ SERVICE_NAMES = {
     "vmware": "vCenter simulator",
     "sql": "PostgreSQL server",
     "network": "switch simulator",
+    "prometheus": "Prometheus server",
 }
 #: what to do about a service that could not start
 INSTALL_HINT = (

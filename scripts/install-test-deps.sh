@@ -59,6 +59,12 @@ fi
 if [ -z "$DEMO" ] && ! command -v zsh >/dev/null 2>&1; then
     apt_install zsh
 fi
+# prometheus pack: real Prometheus 2.42 and Alertmanager 0.25 (tests start private instances on
+# free loopback ports; promtool, from the prometheus package, writes a benchmark's history)
+if ! { command -v prometheus >/dev/null 2>&1 && command -v prometheus-alertmanager >/dev/null 2>&1 \
+        && command -v promtool >/dev/null 2>&1; }; then
+    step apt_install prometheus prometheus-alertmanager
+fi
 if [ "$(id -u)" = 0 ] && ! id opspack-test >/dev/null 2>&1; then
     useradd --system --no-create-home --shell /usr/sbin/nologin opspack-test
 fi

@@ -184,3 +184,13 @@ def _hang_up(tmp: Path, tmp_path: Path, signum: int) -> None:
         time.sleep(0.2)
     assert not [p for p in services if _alive(p)], "processes of the demo outlived it"
     assert list(tmp.iterdir()) == [], "the demo left folders behind"
+
+
+def test_demo_prometheus_alerts_and_graph_up_answer_from_the_start(tmp_path: Path) -> None:
+    """The prometheus issue's demo: Prometheus and Alertmanager scrape the demo's own services,
+    so `alerts` shows firing alerts and `graph up` draws a picture from the first command."""
+    out = run_demo(["alerts", "graph up --range 5m", "targets"], tmp_path)
+    assert "prometheus: Prometheus http://127.0.0.1:" in out, out[:2000]
+    assert "DemoHeartbeat" in out and "firing" in out
+    assert "[image: Graph of up over the last 5m: 3 series (image/png" in out
+    assert "3 of 3 targets up" in out

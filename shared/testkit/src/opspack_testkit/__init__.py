@@ -13,8 +13,8 @@ registers :mod:`opspack_testkit.pytest_plugin` with pytest.
   Grafana, NetScaler ...) for vendors that cannot run here; real client libraries
   talk real HTTP to them.
 - :mod:`opspack_testkit.servers`: launchers of real servers and simulators (vcsim,
-  OpenBao, PostgreSQL, MariaDB, Redis, network switches) in a temporary folder on a free
-  loopback port.
+  OpenBao, PostgreSQL, MariaDB, Redis, network switches, Prometheus and Alertmanager)
+  in a temporary folder on a free loopback port.
 - :mod:`opspack_testkit.validate`, :mod:`opspack_testkit.cards`,
   :mod:`opspack_testkit.tls`: output validators, the Adaptive Cards parser, test
   certificates.
