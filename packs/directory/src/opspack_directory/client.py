@@ -281,7 +281,8 @@ def _make(ctx: Context) -> Directory:
                 )
         conn.bind()
     except BaseException:
-        conn.unbind()
+        with contextlib.suppress(lx.LDAPException, OSError):
+            conn.unbind()  # the socket may be half-wrapped: keep the first error
         raise
     base = str(ctx.settings["base_dn"] or "").strip()
     if not base:

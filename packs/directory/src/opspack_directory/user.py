@@ -56,7 +56,7 @@ def info(ctx: Context, user: str, *, nested: bool = False) -> list[Result]:
             "last logon": when(account.last_logon),
             "pw last set": when(account.password_set, "never" if not account.must_change_password else "must change"),
             "pw expires": expires,
-            "manager": rdn_value(account.manager) if account.manager else "-",
+            "manager": _manager(d, account.manager),
             "OU": parent_dn(account.dn),
         }
         rows: list[list[Any]] = [[rdn_value(g), "direct"] for g in account.groups]
@@ -75,6 +75,16 @@ def info(ctx: Context, user: str, *, nested: bool = False) -> list[Result]:
         return [KV(items, title=title), Table(["group", "membership"], rows, title=f"Groups of {account.login}")]
 
     return client.call(ctx, use)
+
+
+def _manager(d: Directory, dn: str | None) -> str:
+    """The manager's display name (the DN's first value when it cannot be read)."""
+    from opspack_directory.flavors import rdn_value
+
+    if not dn:
+        return "-"
+    entry = d.read(dn, ["displayName", "cn"])
+    return (entry.first("displayName") or entry.first("cn")) if entry else rdn_value(dn)
 
 
 @command(examples=["user search dupont", "user search @example.com --limit 20"])
