@@ -75,3 +75,12 @@ def test_demo_with_celery_runs_the_console_commands_on_a_worker(tmp_path: Path) 
     out = run_demo(["vm migrate DC0_C0_RP0_VM2 --host DC0_C0_H1", "jobs"], tmp_path, "--celery")
     assert "jobs: Redis redis://127.0.0.1:" in out and "Celery worker" in out
     assert "is on host DC0_C0_H1" in out and "succeeded" in out, out[-3000:]
+
+
+def test_demo_directory_answers_from_a_samba_domain(tmp_path: Path) -> None:
+    """The directory issue's demo: a Samba AD DC with a small company, its password in OpenBao."""
+    out = run_demo(["user info bmartin", "group members VPN-Users --nested", "access why cnguyen VPN-Users"], tmp_path)
+    assert "directory: Samba AD DC ldaps://127.0.0." in out, out[:2000]
+    assert "Bruno Martin" in out and "Alice Dupont" in out  # the user and the manager
+    assert "via Sales-EU" in out  # cnguyen is in VPN-Users through Sales-EU and Sales
+    assert "cnguyen > Sales-EU > Sales > VPN-Users" in out or "Chloe Nguyen > Sales-EU > Sales > VPN-Users" in out
