@@ -153,6 +153,8 @@ def test_access_why_gives_the_chain(registry: Registry, dc: SambaDC) -> None:
     check_rendering(reply)
     direct = run(registry, "access why fokafor VPN-Users", ad_env(dc))
     assert "directly" in direct.results[0].message
+    primary = run(registry, 'access why bmartin "Domain Users"', ad_env(dc))
+    assert primary.ok and "directly" in primary.results[0].message  # the primary group
     outside = run(registry, "access why adupont VPN-Users", ad_env(dc))
     assert outside.ok and outside.results[0].level == "warning"
     assert "not a member" in outside.results[0].message

@@ -25,6 +25,10 @@ def why(ctx: Context, user: str, group: str) -> list[Result]:
         g = d.group(group)
         who, name = d.flavor.name_of(u), d.flavor.name_of(g)
         path = membership.chain(d, u, g)
+        if path is None and d.flavor.in_chain:
+            primary = membership.primary_group(d, d.user(user))
+            if primary is not None and primary.dn.lower() == g.dn.lower():
+                path = [u.dn, g.dn]  # the primary group (primaryGroupID), which member never lists
         if path is None:
             return [
                 Status(

@@ -96,6 +96,7 @@ def members(ctx: Context, group: str, *, nested: bool = False) -> Table:
 
 def _change(ctx: Context, group: str, user: str, add: bool) -> Status:
     from opspack_directory import client
+    from opspack_directory.flavors import escape
 
     if not ("=" in group and "," in group):  # a name: refused before connecting
         _check_allowed(ctx, group)
@@ -106,10 +107,11 @@ def _change(ctx: Context, group: str, user: str, add: bool) -> Status:
         _check_allowed(ctx, name)  # the name the directory gives (a DN was asked for)
         u = _member_entry(d, user)
         who = d.flavor.name_of(u)
-        current = {dn.lower() for dn in d.ranged(g.dn, "member")}
-        if add and u.dn.lower() in current:
+        # one base search answers whether it is a member, however big the group
+        member = bool(d.search(f"(member={escape(u.dn)})", ["cn"], base=g.dn, scope="BASE"))
+        if add and member:
             return Status("ok", f"{who} is already a member of {name}; nothing to do.", title="group add")
-        if not add and u.dn.lower() not in current:
+        if not add and not member:
             return Status("ok", f"{who} is not a direct member of {name}; nothing to do.", title="group remove")
         op = "MODIFY_ADD" if add else "MODIFY_DELETE"
         d.modify(g.dn, {"member": [(op, [u.dn])]}, f"group {name}")

@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from opspack import KV, Context, Result, Status, Table, command
-from opspack.errors import ConfigError, UsageError
+from opspack.errors import ConfigError, OpsError, UsageError
 
 if TYPE_CHECKING:
     from opspack_directory.client import Directory
@@ -325,7 +325,12 @@ def new(
             ]
         d.add(plan.dn, plan.attributes, f"user {login}")
         for g in groups:
-            d.modify(g.dn, {"member": [("MODIFY_ADD", [plan.dn])]}, f"group {d.flavor.name_of(g)}")
+            try:
+                d.modify(g.dn, {"member": [("MODIFY_ADD", [plan.dn])]}, f"group {d.flavor.name_of(g)}")
+            except OpsError as exc:
+                exc.message = f"Created {login} (disabled), but: {exc.message}"
+                exc.hint = f"Add {login} to the remaining groups by hand, and reset its password before enabling it."
+                raise
         entry = d.search(
             f"(&{d.flavor.user_class}({d.flavor.login_attr}={escape(login)}))", ["mail", "manager"], limit=1
         )
