@@ -34,16 +34,20 @@ def test_slapd_serves_its_tree_and_is_gone_afterwards() -> None:
     assert not Path(folder).exists()
 
 
-def test_samba_dc_refuses_without_a_domain_and_releases_its_address() -> None:
-    """A failed provisioning (an impossible realm) cleans up: no folder, no address left on lo."""
+def test_samba_dc_that_cannot_be_provisioned_leaves_nothing_behind() -> None:
+    """An administrator password the domain refuses fails the provisioning: no folder, and the
+    loopback address is taken off lo again."""
     try:
         samba_binaries()
     except SambaUnavailable as exc:
         need(False, str(exc))
-    dc = SambaDC(realm="NOT A REALM", domain="X")
-    with pytest.raises(SambaError):
-        dc.start()
+    dc = SambaDC(admin_password="short")
+    try:
+        with pytest.raises(SambaError, match="password"):
+            dc.start()
+    finally:
+        dc.stop()
     address = dc.host
-    assert address.startswith("127.0.0.")
+    assert address.startswith("127.0.0.") and dc.running is False
     shown = subprocess.run(["ip", "-o", "-4", "addr", "show", "dev", "lo"], capture_output=True, text=True).stdout
     assert f"{address}/32" not in shown

@@ -22,10 +22,12 @@ own Python bindings, which the ``samba`` package installs.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import random
 import secrets
 import shutil
+import signal
 import socket
 import subprocess
 from pathlib import Path
@@ -198,7 +200,10 @@ class SambaDC(ManagedProcess):
         cert = ca.issue("dc", [self.host, "localhost", f"dc.{self.realm.lower()}"], days=365)
         cert.key.chmod(0o600)  # samba refuses a private key others may read
         target = self.workdir / "dc"
+        (target / "run").mkdir(parents=True)
         options = {
+            # its own pid file: samba refuses to start while the one in /run/samba names a live process
+            "pid directory": str(target / "run"),
             "interfaces": self.host,
             "bind interfaces only": "yes",
             "log file": f"{target}/log.%m",
@@ -236,6 +241,17 @@ class SambaDC(ManagedProcess):
             str(self.smb_conf),
             "--option=server services=ldap,cldap,kdc",
         ]
+
+    def before_stop(self) -> None:
+        """Stop what samba's pid file names too, should it not be the process started."""
+        pid_file = self.workdir / "dc" / "run" / "samba.pid"
+        try:
+            pid = int(pid_file.read_text().strip())
+        except (OSError, ValueError):
+            return
+        if pid != self.pid:
+            with contextlib.suppress(OSError):
+                os.kill(pid, signal.SIGTERM)
 
     def stop(self) -> None:
         """Stop samba, remove its folder, and take the loopback address off ``lo``."""
