@@ -191,6 +191,36 @@ def _prometheus(demo: Demo) -> str:
     return f"Prometheus {prom.url} and Alertmanager {am.url} (try: alerts, graph up, targets, rules)"
 
 
+def _samba(demo: Demo) -> str:
+    """A Samba AD domain controller holding a small company (nested groups, managers), so
+    `user info`, `group members` and `access why` answer; the service desk may manage VPN-*."""
+    import json
+
+    from opspack_testkit.servers.samba import SambaDC, company_ldif
+
+    dc = demo.stack.enter_context(SambaDC())
+    dc.add_ldif(company_ldif(dc.base_dn, password="Demo-" + secrets.token_hex(6) + "-9x!"))
+    staff = {"ou": f"OU=Staff,{dc.base_dn}", "groups": ["VPN-Users"], "attributes": {"department": "Sales"}}
+    demo.env.update(
+        {
+            "OPSPACK_DIRECTORY_URL": dc.url,
+            "OPSPACK_DIRECTORY_USER": dc.admin_user,
+            "OPSPACK_DIRECTORY_CA_FILE": str(dc.ca_file),
+            "OPSPACK_DIRECTORY_FLAVOR": "ad",
+            "OPSPACK_DIRECTORY_MANAGED_GROUPS": "VPN-*",
+            "OPSPACK_DIRECTORY_TEMPLATES": json.dumps({"staff": staff}),
+        }
+    )
+    demo.secrets["OPSPACK_DIRECTORY_PASSWORD"] = {
+        "path": "secret/demo/directory",
+        "key": "password",
+        "value": dc.admin_password,
+    }
+    return (
+        f"Samba AD DC {dc.url} (try: user info bmartin, group members VPN-Users --nested, access why cnguyen VPN-Users)"
+    )
+
+
 def store_secrets(bao: OpenBao, wanted: Mapping[str, Mapping[str, str]]) -> dict[str, str]:
     """Store the demo's secrets in OpenBao and return the environment that uses them.
 
@@ -225,6 +255,7 @@ STARTERS: list[tuple[str, Callable[[Demo], str]]] = [
     ("sql", _postgres),
     ("network", _switches),
     ("prometheus", _prometheus),
+    ("directory", _samba),
 ]
 #: what a pack's demo service is called in "the demo's <service> is not running"
 SERVICE_NAMES = {
@@ -233,6 +264,7 @@ SERVICE_NAMES = {
     "sql": "PostgreSQL server",
     "network": "switch simulator",
     "prometheus": "Prometheus server",
+    "directory": "Samba AD domain controller",
 }
 #: what to do about a service that could not start
 INSTALL_HINT = (

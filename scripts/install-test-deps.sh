@@ -69,6 +69,18 @@ if [ "$(id -u)" = 0 ] && ! id opspack-test >/dev/null 2>&1; then
     useradd --system --no-create-home --shell /usr/sbin/nologin opspack-test
 fi
 
+# directory pack: a real Samba 4 AD domain controller (tests provision a domain into a temp folder and
+# run it on its own 127.0.0.N address) and OpenLDAP's slapd (tests run their own from a config they
+# write, on a free port). Debian's slapd package configures a system instance; it is left alone.
+if ! { command -v samba >/dev/null 2>&1 && command -v samba-tool >/dev/null 2>&1 && [ -d /usr/share/samba/setup ]; }; then
+    step apt_install samba samba-ad-dc samba-ad-provision
+fi
+if [ -z "$DEMO" ] && ! { [ -x /usr/sbin/slapd ] && command -v ldapadd >/dev/null 2>&1; }; then
+    # no debconf questions: the package's own instance gets a throwaway configuration
+    echo "slapd slapd/no_configuration boolean true" | debconf-set-selections 2>/dev/null || true
+    apt_install slapd ldap-utils
+fi
+
 # vmware pack: vcsim (govmomi's vCenter simulator) is built from Debian's govmomi sources
 # with Go, then cached under ${OPSPACK_CACHE:-$HOME/.cache/opspack} so the tests start it at once.
 if ! command -v go >/dev/null 2>&1 || [ ! -f /usr/share/gocode/src/github.com/vmware/govmomi/simulator/simulator.go ]; then

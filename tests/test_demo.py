@@ -194,3 +194,12 @@ def test_demo_prometheus_alerts_and_graph_up_answer_from_the_start(tmp_path: Pat
     assert "DemoHeartbeat" in out and "firing" in out
     assert "[image: Graph of up over the last 5m: 3 series (image/png" in out
     assert "3 of 3 targets up" in out
+
+
+def test_demo_directory_answers_from_a_samba_domain(tmp_path: Path) -> None:
+    """The directory issue's demo: a Samba AD DC with a small company, its password in OpenBao."""
+    out = run_demo(["user info bmartin", "group members VPN-Users --nested", "access why cnguyen VPN-Users"], tmp_path)
+    assert "directory: Samba AD DC ldaps://127.0.0." in out, out[:2000]
+    assert "Bruno Martin" in out and "Alice Dupont" in out  # the user and the manager
+    assert "via Sales-EU" in out  # cnguyen is in VPN-Users through Sales-EU and Sales
+    assert "cnguyen > Sales-EU > Sales > VPN-Users" in out or "Chloe Nguyen > Sales-EU > Sales > VPN-Users" in out
