@@ -23,6 +23,7 @@ from opspack.runtime import Runtime
 from opspack.settings import Config
 from opspack_testkit import check_rendering, free_port, need
 from opspack_testkit.servers.openbao import OpenBao, OpenBaoUnavailable, bao_binary
+from opspack_testkit.tls import TestCA
 
 CANARY = "CANARY-7f3a9c-pa55w0rd"
 ROTATED = "ROTATED-41d2e8-pa55w0rd"
@@ -220,6 +221,24 @@ def test_tls_needs_the_ca_certificate(registry: Registry) -> None:
         assert server.ca_cert is not None
         _config_error(_run(registry, env), "not trusted", "VAULT_CACERT")
         assert _items(_run(registry, {**env, "VAULT_CACERT": str(server.ca_cert)}))["password"] == MASK
+
+
+@pytest.mark.filterwarnings("ignore::urllib3.exceptions.InsecureRequestWarning")
+def test_vault_cacert_and_skip_verify_win_over_the_environments_ca_bundle(
+    registry: Registry, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """requests takes REQUESTS_CA_BUNDLE / CURL_CA_BUNDLE before a session's own verify;
+    hvac hands verify to every request, so VAULT_CACERT and VAULT_SKIP_VERIFY still decide."""
+    _need_bao()
+    other = TestCA(tmp_path)
+    with OpenBao(tls=True) as server:
+        server.put("secret/sample", url=URL, password=CANARY)
+        monkeypatch.setenv("REQUESTS_CA_BUNDLE", str(other.ca_path))
+        monkeypatch.setenv("CURL_CA_BUNDLE", str(other.ca_path))
+        env = _env(server)
+        _config_error(_run(registry, env), "not trusted", "VAULT_CACERT")
+        assert _items(_run(registry, {**env, "VAULT_CACERT": str(server.ca_cert)}))["password"] == MASK
+        assert _items(_run(registry, {**env, "VAULT_SKIP_VERIFY": "true"}))["password"] == MASK
 
 
 # -- failures: each a config error naming the reference ------------------------------------

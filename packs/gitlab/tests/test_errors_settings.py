@@ -7,11 +7,13 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 from conftest import Run
 from gitlab_helpers import table
 from opspack.registry import Registry
 from opspack_testkit import check_rendering, free_port, run_command
 from opspack_testkit.fakes.gitlab import FakeGitLab
+from opspack_testkit.tls import TestCA
 
 
 def test_wrong_token_is_denied_and_never_shown(fake: FakeGitLab, run: Run) -> None:
@@ -110,3 +112,25 @@ def test_registry_entries(registry: Registry) -> None:
     assert pack is not None
     secret = {s["name"]: s["secret"] for s in pack["settings"]}
     assert secret["token"] is True and secret["url"] is False
+
+
+@pytest.mark.filterwarnings("ignore::urllib3.exceptions.InsecureRequestWarning")
+def test_ca_file_and_verify_tls_win_over_the_environments_ca_bundle(
+    registry: Registry, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """requests takes REQUESTS_CA_BUNDLE / CURL_CA_BUNDLE before a session's own verify;
+    python-gitlab hands ssl_verify to every request, so ca_file and verify_tls=false still decide."""
+    (tmp_path / "other").mkdir()
+    ca, other = TestCA(tmp_path), TestCA(tmp_path / "other")
+    server = FakeGitLab()
+    server.add_project("platform/app", files={"README.md": "x"})
+    with server.serve_tls(ca.issue("gitlab", ["127.0.0.1", "localhost"])):
+        assert server.url.startswith("https://")
+        monkeypatch.setenv("REQUESTS_CA_BUNDLE", str(other.ca_path))
+        monkeypatch.setenv("CURL_CA_BUNDLE", str(other.ca_path))
+        env = {"OPSPACK_GITLAB_URL": server.url, "OPSPACK_GITLAB_TOKEN": server.token}
+        untrusted = run_command("gitlab issues platform/app", registry=registry, environ=env)
+        assert untrusted.error is not None and untrusted.error.kind == "config", untrusted.error
+        for extra in ({"OPSPACK_GITLAB_CA_FILE": str(ca.ca_path)}, {"OPSPACK_GITLAB_VERIFY_TLS": "false"}):
+            reply = run_command("gitlab issues platform/app", registry=registry, environ={**env, **extra})
+            assert reply.ok, (extra, reply.error)

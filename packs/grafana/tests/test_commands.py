@@ -2,7 +2,13 @@
 
 from __future__ import annotations
 
+import pytest
+from opspack.context import Caller
+from opspack.runtime import Runtime
+from opspack.settings import Config
 from opspack_testkit import check_rendering
+from opspack_testkit.fakes.grafana import FakeGrafana
+from opspack_testkit.tls import TestCA
 
 
 def test_dashboards_search_and_list(fake, run):
@@ -161,3 +167,29 @@ def test_forbidden_is_denied_with_a_role_hint(fake, run):
     )
     reply = run("grafana annotate test --tags x")
     assert not reply.ok and reply.error.kind == "denied" and "Editor" in reply.error.hint
+
+
+@pytest.mark.filterwarnings("ignore::urllib3.exceptions.InsecureRequestWarning")
+def test_ca_file_and_verify_tls_win_over_the_environments_ca_bundle(registry, tmp_path, monkeypatch):
+    """requests takes REQUESTS_CA_BUNDLE / CURL_CA_BUNDLE before a session's own verify;
+    the pack's ca_file and verify_tls=false must still decide."""
+    (tmp_path / "other").mkdir()
+    ca, other = TestCA(tmp_path), TestCA(tmp_path / "other")
+    with FakeGrafana().serve_tls(ca.issue("grafana", ["127.0.0.1", "localhost"])) as server:
+        monkeypatch.setenv("REQUESTS_CA_BUNDLE", str(other.ca_path))
+        monkeypatch.setenv("CURL_CA_BUNDLE", str(other.ca_path))
+
+        def dashboards(**extra: str):
+            rt = Runtime(registry, config=Config.load(environ=server.environ(**extra)))
+            try:
+                return rt.chat("grafana dashboards", Caller(user="alice", frontend="test"))
+            finally:
+                rt.close()
+
+        untrusted = dashboards()  # no ca_file: the environment's bundle, which does not sign it
+        assert not untrusted.ok and untrusted.error.kind == "config", untrusted.error
+        trusted = dashboards(OPSPACK_GRAFANA_CA_FILE=str(ca.ca_path))
+        assert trusted.ok, trusted.error
+        assert trusted.results[0].rows
+        lab = dashboards(OPSPACK_GRAFANA_VERIFY_TLS="false")
+        assert lab.ok, lab.error

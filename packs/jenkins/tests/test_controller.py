@@ -15,9 +15,10 @@ from opspack.policy import Policy
 from opspack.registry import Registry
 from opspack.runtime import Runtime
 from opspack.settings import Config
-from opspack_testkit import check_rendering
+from opspack_testkit import check_rendering, run_command
 from opspack_testkit.fakes.http import Response
 from opspack_testkit.fakes.jenkins import FakeJenkins
+from opspack_testkit.tls import TestCA
 
 
 @pytest.fixture
@@ -132,6 +133,29 @@ url = "{other.url}"
         assert {r[0] for r in second.results[0].rows} == {"only-on-other"}
     finally:
         other.stop()
+
+
+@pytest.mark.filterwarnings("ignore::urllib3.exceptions.InsecureRequestWarning")
+def test_verify_tls_false_wins_over_the_environments_ca_bundle(
+    registry: Registry, env: dict[str, str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """requests takes REQUESTS_CA_BUNDLE / CURL_CA_BUNDLE before a session's own verify;
+    python-jenkins hands its session's verify to requests, so verify_tls=false still decides."""
+    (tmp_path / "other").mkdir()
+    ca, other = TestCA(tmp_path), TestCA(tmp_path / "other")
+    controller = FakeJenkins()
+    controller.add_job("deploy")
+    with controller.serve_tls(ca.issue("jenkins", ["127.0.0.1", "localhost"])):
+        assert controller.url.startswith("https://")
+        monkeypatch.setenv("REQUESTS_CA_BUNDLE", str(other.ca_path))
+        monkeypatch.setenv("CURL_CA_BUNDLE", str(other.ca_path))
+        settings = {**env, "OPSPACK_JENKINS_URL": controller.url}
+        untrusted = run_command("jenkins jobs", registry=registry, environ=settings)
+        assert not untrusted.ok and "TLS certificate" in untrusted.error.message, untrusted.error
+        lab_settings = {**settings, "OPSPACK_JENKINS_VERIFY_TLS": "false"}
+        lab = run_command("jenkins jobs", registry=registry, environ=lab_settings)
+        assert lab.ok, lab.error
+        assert [r[0] for r in lab.results[0].rows] == ["deploy"]
 
 
 def test_access_globs() -> None:

@@ -15,6 +15,7 @@ from opspack.settings import Config
 from opspack_testkit import check_rendering, free_port
 from opspack_testkit.fakes import netscaler as fake_nitro
 from opspack_testkit.fakes.netscaler import PASSWORD, VIEWER, VIEWER_PASSWORD, FakeNitro
+from opspack_testkit.tls import TestCA
 
 
 def results(reply: Any) -> list[dict[str, Any]]:
@@ -169,6 +170,25 @@ def test_missing_settings_and_bad_url(runner_for: Any, fake: FakeNitro) -> None:
     )
     bad = runner_for({**fake.environ(), "OPSPACK_NETSCALER_URL": "adc1.example.com"})("ns vips")
     assert bad.error is not None and bad.error.kind == "config" and "no scheme" in bad.error.message
+
+
+@pytest.mark.filterwarnings("ignore::urllib3.exceptions.InsecureRequestWarning")
+def test_ca_file_and_verify_tls_win_over_the_environments_ca_bundle(
+    runner_for: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """requests takes REQUESTS_CA_BUNDLE / CURL_CA_BUNDLE before a session's own verify;
+    the pack's ca_file and verify_tls=false must still decide."""
+    (tmp_path / "other").mkdir()
+    ca, other = TestCA(tmp_path), TestCA(tmp_path / "other")
+    with FakeNitro().serve_tls(ca.issue("adc", ["127.0.0.1", "localhost"])) as adc:
+        assert adc.url.startswith("https://")
+        monkeypatch.setenv("REQUESTS_CA_BUNDLE", str(other.ca_path))
+        monkeypatch.setenv("CURL_CA_BUNDLE", str(other.ca_path))
+        untrusted = runner_for(adc.environ())("ns vips")  # no ca_file: the environment's bundle
+        assert untrusted.error is not None and untrusted.error.kind == "config", untrusted.error
+        assert table_rows(runner_for(adc.environ(ca_file=str(ca.ca_path)))("ns vips"))
+        assert table_rows(runner_for(adc.environ(verify_tls="false"))("ns vips"))
+        assert adc.logins == 2
 
 
 # -- VIPs -------------------------------------------------------------------------------------

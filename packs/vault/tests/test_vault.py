@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -13,6 +14,7 @@ from opspack.registry import Registry
 from opspack.results import Reply
 from opspack_testkit import check_rendering, free_port
 from opspack_testkit.servers.openbao import OpenBao
+from opspack_testkit.tls import TestCA
 
 
 def ok(reply: Reply) -> list[dict[str, Any]]:
@@ -165,6 +167,22 @@ def test_configuration_and_connection_errors(bao: OpenBao, registry: Registry, m
 
 def test_tls_settings(registry: Registry) -> None:
     with OpenBao(tls=True, root_token="tls-root-token-1") as server:
+        env = {"OPSPACK_VAULT_ADDR": server.addr, "OPSPACK_VAULT_TOKEN": str(server.root_token)}
+        assert kind_of(run(registry, "vault status", env)) == "config"
+        ok(run(registry, "vault status", {**env, "OPSPACK_VAULT_CA_CERT": str(server.ca_cert)}))
+        ok(run(registry, "vault status", {**env, "OPSPACK_VAULT_VERIFY_TLS": "false"}))
+
+
+@pytest.mark.filterwarnings("ignore::urllib3.exceptions.InsecureRequestWarning")
+def test_tls_settings_win_over_the_environments_ca_bundle(
+    registry: Registry, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """requests takes REQUESTS_CA_BUNDLE / CURL_CA_BUNDLE before a session's own verify;
+    hvac hands verify to every request, so ca_cert and verify_tls=false still decide."""
+    other = TestCA(tmp_path)
+    with OpenBao(tls=True, root_token="tls-root-token-2") as server:
+        monkeypatch.setenv("REQUESTS_CA_BUNDLE", str(other.ca_path))
+        monkeypatch.setenv("CURL_CA_BUNDLE", str(other.ca_path))
         env = {"OPSPACK_VAULT_ADDR": server.addr, "OPSPACK_VAULT_TOKEN": str(server.root_token)}
         assert kind_of(run(registry, "vault status", env)) == "config"
         ok(run(registry, "vault status", {**env, "OPSPACK_VAULT_CA_CERT": str(server.ca_cert)}))

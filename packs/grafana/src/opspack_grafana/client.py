@@ -32,8 +32,10 @@ class GrafanaClient:
         self.timeout = timeout
         self.calls = 0
         self._lock = threading.Lock()
+        #: given with every request: for a request without its own ``verify``, requests takes
+        #: REQUESTS_CA_BUNDLE / CURL_CA_BUNDLE before the session's, overriding ca_file and verify_tls
+        self.verify = verify
         self.session = requests.Session()
-        self.session.verify = verify
         self.session.headers.update({"Authorization": f"Bearer {token}", "Accept": "application/json"})
         if org_id:
             self.session.headers["X-Grafana-Org-Id"] = str(org_id)
@@ -65,6 +67,7 @@ class GrafanaClient:
             json=body,
             headers=headers,
             timeout=timeout or self.timeout,
+            verify=self.verify,
         )
         if resp.status_code not in ok:
             raise _error(resp, method, path)

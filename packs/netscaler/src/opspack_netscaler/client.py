@@ -40,8 +40,10 @@ class NitroClient:
         self.user = user
         self._password = password
         self.timeout = timeout
+        #: given with every request: for a request without its own ``verify``, requests takes
+        #: REQUESTS_CA_BUNDLE / CURL_CA_BUNDLE before the session's, overriding ca_file and verify_tls
+        self.verify = verify
         self.session = requests.Session()
-        self.session.verify = verify
         self.session.headers.update({"Accept": "application/json"})
         self.token: str | None = None
         self.expired = False
@@ -138,6 +140,7 @@ class NitroClient:
             data=json.dumps(body) if body is not None else None,
             headers=headers,
             timeout=self.timeout,
+            verify=self.verify,
         )
         resource = path.split("/", 1)[1].split("/")[0]
         try:

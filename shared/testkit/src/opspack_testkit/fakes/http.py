@@ -14,18 +14,23 @@ like the vendor's documented responses::
         client = jenkins.Jenkins(fake.url)
 
 Every request is recorded in ``fake.requests`` so tests can count round trips.
+Given a certificate (``FakeHTTPServer(tls=...)``, or ``FakeService.serve_tls``), it
+serves HTTPS instead, so clients' certificate settings meet a real TLS handshake.
 """
 
 from __future__ import annotations
 
 import json
 import re
+import ssl
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, Self
 from urllib.parse import parse_qs, urlsplit
+
+from opspack_testkit.tls import CertFiles
 
 
 @dataclass
@@ -76,9 +81,13 @@ Handler = Callable[[Request], Response]
 
 
 class FakeHTTPServer:
-    """Routes by method and path regex; unknown paths answer 404."""
+    """Routes by method and path regex; unknown paths answer 404.
 
-    def __init__(self, host: str = "127.0.0.1", port: int = 0) -> None:
+    ``tls``: a server certificate and key (:class:`opspack_testkit.tls.CertFiles`);
+    the server then speaks HTTPS and :attr:`url` starts with ``https://``."""
+
+    def __init__(self, host: str = "127.0.0.1", port: int = 0, *, tls: CertFiles | None = None) -> None:
+        self.tls = tls
         self.routes: list[tuple[str, re.Pattern[str], Handler]] = []
         self.requests: list[Request] = []
         self.before: list[Callable[[Request], Response | None]] = []
@@ -117,10 +126,10 @@ class FakeHTTPServer:
 
     @property
     def url(self) -> str:
-        """``http://host:port`` of the running server."""
+        """``http://host:port`` (``https://`` with ``tls``) of the running server."""
         assert self._server is not None, "start the server first"
         host, port = self._server.server_address[:2]
-        return f"http://{host!s}:{port}"
+        return f"{'https' if self.tls else 'http'}://{host!s}:{port}"
 
     def start(self) -> FakeHTTPServer:
         """Serve in a background thread, on a free port unless one was given."""
@@ -160,8 +169,13 @@ class FakeHTTPServer:
             def log_message(self, format: str, *args: Any) -> None:
                 pass
 
-        self._server = ThreadingHTTPServer((self._host, self._port), _Handler)
+        self._server = _Server((self._host, self._port), _Handler)
         self._server.daemon_threads = True
+        if self.tls is not None:
+            ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+            ctx.load_cert_chain(self.tls.cert, self.tls.key)
+            # the handshake runs in the request's thread (on its first read), not in the accepting one
+            self._server.socket = ctx.wrap_socket(self._server.socket, server_side=True, do_handshake_on_connect=False)
         self._thread = threading.Thread(target=self._server.serve_forever, name="fake-http", daemon=True)
         self._thread.start()
         return self
@@ -180,6 +194,16 @@ class FakeHTTPServer:
         self.stop()
 
 
+class _Server(ThreadingHTTPServer):
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        """Quiet about a client that refused the certificate or hung up; loud about the rest."""
+        import sys
+
+        if isinstance(sys.exc_info()[1], OSError):  # ssl.SSLError and ConnectionError are OSErrors
+            return
+        super().handle_error(request, client_address)
+
+
 class FakeService:
     """A vendor's fake built on a :class:`FakeHTTPServer` (its ``server``, made by the subclass):
     :meth:`start`, :meth:`stop`, :attr:`url`, :attr:`requests` and a ``with`` block."""
@@ -195,6 +219,11 @@ class FakeService:
     def requests(self) -> list[Request]:
         """Every request received so far."""
         return self.server.requests
+
+    def serve_tls(self, files: CertFiles) -> Self:
+        """Serve HTTPS with this certificate from the next :meth:`start` on."""
+        self.server.tls = files
+        return self
 
     def start(self) -> Self:
         """Serve on a free loopback port."""
