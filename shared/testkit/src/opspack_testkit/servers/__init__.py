@@ -7,4 +7,5 @@ Each runs as a child process on a free loopback port for the length of a ``with`
 - :mod:`~opspack_testkit.servers.postgres`, :mod:`~opspack_testkit.servers.mariadb`: private database servers.
 - :mod:`~opspack_testkit.servers.redis`: a private Redis (a Celery broker).
 - :mod:`~opspack_testkit.servers.switches`: simulated network switches over SSH (fake-switches).
+- :mod:`~opspack_testkit.servers.registries`: package indexes (pypiserver, verdaccio) for publishing tests.
 """
