@@ -30,7 +30,7 @@ PYTHON = os.environ.get("OPSPACK_NOX_PYTHON") or None
 nox.options.default_venv_backend = "uv|virtualenv"
 nox.options.reuse_existing_virtualenvs = True
 nox.options.error_on_missing_interpreters = True
-nox.options.sessions = ["lint", "typecheck", "registry", "tests", "integration", "docs"]
+nox.options.sessions = ["lint", "typecheck", "registry", "tests", "oldest_core", "integration", "docs"]
 
 
 def _release() -> object:
@@ -131,6 +131,48 @@ def integration(session: nox.Session) -> None:
     for name in PACKS:
         _pack_test_installs(session, name)
     _pytest(session, "tests")
+
+
+def _third_party(requirements: list[str]) -> list[str]:
+    """The requirements that are not opspack's own distributions (installed from the checkout)."""
+    from packaging.requirements import Requirement
+
+    return [r for r in requirements if not Requirement(r).name.lower().replace("_", "-").startswith("opspack")]
+
+
+@nox.session(python=PYTHON)
+@nox.parametrize("pack", PACKS, ids=PACKS)
+def oldest_core(session: nox.Session, pack: str) -> None:
+    """A pack's tests against the oldest core it claims (X of its `opspack>=X`), the core built
+    from the git history at the commit that released X (no index is asked for opspack);
+    the test kit and the pack are this checkout's."""
+    import tempfile
+    import tomllib
+
+    publishing = _publishing()
+    pyproject = ROOT / "packs" / pack / "pyproject.toml"
+    floor = publishing.core_floor(pyproject)  # type: ignore[attr-defined]
+    commit = publishing.core_commit(ROOT, floor)  # type: ignore[attr-defined]
+    session.log(f"{pack} claims opspack>={floor}: the core as released in {commit[:12]}")
+    with tempfile.TemporaryDirectory(prefix="opspack-core-") as tmp:
+        core = publishing.export_core(ROOT, commit, Path(tmp))  # type: ignore[attr-defined]
+        # a fresh install each run: the session's virtualenv may hold another core
+        session.install("--reinstall-package", "opspack", str(core))
+    testkit = tomllib.loads((ROOT / "shared" / "testkit" / "pyproject.toml").read_text())["project"]
+    project = tomllib.loads(pyproject.read_text())["project"]
+    extras = project.get("optional-dependencies", {})
+    third_party = _third_party(
+        [*testkit["dependencies"], *project["dependencies"], *[r for reqs in extras.values() for r in reqs]]
+    )
+    session.install(*third_party)
+    session.install("--no-deps", "-e", "shared/testkit", "-e", f"packs/{pack}")
+    _pack_test_installs(session, pack)
+    installed = session.run("python", "-c", "import importlib.metadata as m; print(m.version('opspack'))", silent=True)
+    if str(installed).strip() != floor and publishing._release_tuple(str(installed)) != publishing._release_tuple(
+        floor
+    ):  # type: ignore[attr-defined]
+        session.error(f"the core installed is {str(installed).strip()}, not {floor}")
+    _pytest(session, f"packs/{pack}/tests")
 
 
 @nox.session(python=PYTHON)

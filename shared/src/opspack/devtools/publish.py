@@ -188,3 +188,70 @@ def upload_url(index: str) -> str:
         return "https://upload.pypi.org/legacy/"
     base = index.rstrip("/")
     return (base[: -len("/simple")] if base.endswith("/simple") else base) + "/"
+
+
+def core_floor(pyproject: Path) -> str:
+    """The oldest core version a pack claims: X of its ``opspack>=X`` dependency."""
+    project = tomllib.loads(pyproject.read_text(encoding="utf-8")).get("project", {})
+    for requirement in project.get("dependencies", []):
+        found = re.fullmatch(r"\s*opspack\s*(\[[^\]]*\])?\s*(?P<spec>[^;]*)", str(requirement))
+        if found:
+            floor = re.search(r">=\s*([0-9][0-9A-Za-z.+-]*)", found.group("spec"))
+            if floor:
+                return floor.group(1)
+    raise PublishError(f"{pyproject}: no opspack>=X among its dependencies")
+
+
+def _git(root: Path, *args: str) -> str:
+    import subprocess
+
+    proc = subprocess.run(["git", *args], cwd=root, capture_output=True, text=True, check=False)
+    if proc.returncode != 0:
+        raise PublishError(f"git {' '.join(args)}: {proc.stderr.strip() or proc.returncode}")
+    return proc.stdout
+
+
+def _release_tuple(version: str) -> tuple[int, ...]:
+    """``0.2`` and ``0.2.0`` alike: the numeric release parts without trailing zeros."""
+    parts = [int(p) for p in re.findall(r"\d+", version.split("+")[0])]
+    while parts and parts[-1] == 0:
+        parts.pop()
+    return tuple(parts)
+
+
+def core_commit(root: Path, version: str) -> str:
+    """The commit holding core ``version``: the last commit on the first-parent history whose
+    ``shared/pyproject.toml`` has that version, just before the core moved on to another.
+
+    A change to the core bumps its version (CONTRIBUTING.md), so that commit holds what was
+    released as ``version``; the repository's history is the source, so the oldest claimed
+    core is built without asking any index for ``opspack``."""
+    wanted = _release_tuple(version)
+    log = _git(root, "log", "--first-parent", "--format=%H", "--", "shared/pyproject.toml")
+    head = _git(root, "rev-parse", "HEAD").strip()
+    later = head  # the newest commit is the end of the newest version's run
+    for commit in log.split():
+        text = _git(root, "show", f"{commit}:shared/pyproject.toml")
+        found = str(tomllib.loads(text).get("project", {}).get("version", ""))
+        if _release_tuple(found) == wanted:
+            return later if later == head else _git(root, "rev-parse", f"{later}^1").strip()
+        later = commit
+    raise PublishError(f"no commit of the history has the core at version {version} (a shallow clone?)")
+
+
+def export_core(root: Path, commit: str, target: Path) -> Path:
+    """Write the core's folder (``shared/`` without its test kit) at ``commit`` into ``target``;
+    returns the folder to ``pip install``."""
+    import io
+    import subprocess
+    import tarfile
+
+    proc = subprocess.run(
+        ["git", "archive", "--format=tar", commit, "shared"], cwd=root, capture_output=True, check=False
+    )
+    if proc.returncode != 0:
+        raise PublishError(f"git archive {commit}: {proc.stderr.decode(errors='replace').strip()}")
+    with tarfile.open(fileobj=io.BytesIO(proc.stdout)) as archive:
+        members = [m for m in archive.getmembers() if not m.name.startswith("shared/testkit/")]
+        archive.extractall(target, members=members, filter="data")
+    return target / "shared"
