@@ -133,11 +133,20 @@ def integration(session: nox.Session) -> None:
     _pytest(session, "tests")
 
 
-def _third_party(requirements: list[str]) -> list[str]:
-    """The requirements that are not opspack's own distributions (installed from the checkout)."""
+def _third_party(requirements: list[str], testkit_extras: dict[str, list[str]]) -> list[str]:
+    """The requirements that are not opspack's own distributions (installed from the checkout),
+    with those of the test kit's extras that a requirement names (``opspack-testkit[openbao]``)."""
     from packaging.requirements import Requirement
 
-    return [r for r in requirements if not Requirement(r).name.lower().replace("_", "-").startswith("opspack")]
+    found: list[str] = []
+    for text in requirements:
+        requirement = Requirement(text)
+        name = requirement.name.lower().replace("_", "-")
+        if name == "opspack-testkit":
+            found += _third_party([r for e in sorted(requirement.extras) for r in testkit_extras.get(e, [])], {})
+        elif not name.startswith("opspack"):
+            found.append(text)
+    return found
 
 
 @nox.session(python=PYTHON)
@@ -162,7 +171,8 @@ def oldest_core(session: nox.Session, pack: str) -> None:
     project = tomllib.loads(pyproject.read_text())["project"]
     extras = project.get("optional-dependencies", {})
     third_party = _third_party(
-        [*testkit["dependencies"], *project["dependencies"], *[r for reqs in extras.values() for r in reqs]]
+        [*testkit["dependencies"], *project["dependencies"], *[r for reqs in extras.values() for r in reqs]],
+        testkit.get("optional-dependencies", {}),
     )
     session.install(*third_party)
     session.install("--no-deps", "-e", "shared/testkit", "-e", f"packs/{pack}")
