@@ -9,19 +9,25 @@ not hold (pydantic, pyvmomi ...) with a redirect to PyPI, as a team's mirror doe
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import re
 import shutil
+import signal
 import subprocess
 import sys
+import time
+import urllib.error
+import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
 from frontend_helpers import Runner, child_env
-from opspack_testkit import need
+from opspack_testkit import free_port, need, stop_process, wait_for_port
 from opspack_testkit.servers.registries import PypiServer, RegistryUnavailable, Verdaccio
 from test_hubot import ensure_hubot
 
@@ -180,3 +186,99 @@ def test_hubot_opspack_from_the_npm_registry(published: Published, runner: Runne
     out = proc.stdout.decode("utf-8", "replace")
     assert proc.returncode == 0, out
     assert "2 steps done" in re.sub(r"\x1b\[[0-9;]*m", "", out), out
+
+
+TOKEN = "tok-admin"
+
+
+def call(url: str, path: str, body: dict[str, object] | None = None) -> dict[str, Any]:
+    request = urllib.request.Request(
+        url + path,
+        data=json.dumps(body).encode() if body is not None else None,
+        method="POST" if body is not None else "GET",
+        headers={"Authorization": f"Bearer {TOKEN}", "Content-Type": "application/json"},
+    )
+    try:
+        with urllib.request.urlopen(request, timeout=60) as answer:
+            data: dict[str, Any] = json.loads(answer.read())
+    except urllib.error.HTTPError as exc:
+        data = json.loads(exc.read())
+        data["status"] = exc.code
+    return data
+
+
+def ids_of(url: str, pack: str) -> list[str]:
+    return sorted(c["id"] for c in call(url, "/registry?user=ops")["commands"] if c["pack"]["name"] == pack)
+
+
+@contextlib.contextmanager
+def venv_runner(bin_dir: Path, folder: Path, **env: str) -> Iterator[tuple[str, subprocess.Popen[bytes]]]:
+    """`opspack serve` of that virtualenv on a free port, run from a folder holding no checkout."""
+    port = free_port()
+    log = folder / "serve.log"
+    with open(log, "wb") as out:
+        proc = subprocess.Popen(
+            [str(bin_dir / "opspack"), "serve", "--port", str(port), "--no-access-log"],
+            cwd=folder,
+            env=clean_env(OPSPACK_SERVE_TOKENS=TOKEN, OPSPACK_AUDIT_URL=f"sqlite:///{folder / 'audit.db'}", **env),
+            stdout=out,
+            stderr=subprocess.STDOUT,
+        )
+    try:
+        try:
+            wait_for_port(port, timeout=60)
+        except TimeoutError:
+            raise AssertionError("opspack serve did not start:\n" + log.read_text()) from None
+        yield f"http://127.0.0.1:{port}", proc
+    finally:
+        stop_process(proc)
+        print(log.read_text()[-3000:])
+
+
+@pytest.mark.slow
+def test_second_pack_next_to_a_running_runner(published: Published, tmp_path: Path, open_port: int) -> None:
+    """Install from the index, start the runner, install a second pack next to it: its
+    commands run without a restart (POST /admin/reload, then the periodic check)."""
+    bin_dir = venv(tmp_path / "venv")
+    env = clean_env()
+    pip = [str(bin_dir / "pip"), "install", "-q", "--index-url", published.index.simple_url]
+    run([*pip, "opspack[serve]", "opspack-vmware"], tmp_path, env)
+    home = tmp_path / "home"
+    home.mkdir()
+    with venv_runner(bin_dir, home, OPSPACK_SERVE_RELOAD_S="0") as (url, proc):
+        assert ids_of(url, "vmware") and not ids_of(url, "server")
+        run([*pip, "opspack-server"], tmp_path, env)
+        assert not ids_of(url, "server")  # no periodic check: nothing changes by itself
+        reply = call(url, "/admin/reload", {"user": "ops"})
+        assert reply["ok"], reply
+        server_version = version_of("packs/server")
+        assert f"Reloaded: +server {server_version}" in json.dumps(reply), reply
+        assert ids_of(url, "server")
+        args = {"host": "127.0.0.1", "ports": [open_port]}
+        answer = call(url, "/invoke", {"command": "server.host.test", "args": args, "user": "ops"})
+        assert answer["ok"], answer
+        # removed next to the runner, then SIGHUP: its commands are gone
+        run([str(bin_dir / "pip"), "uninstall", "-q", "-y", "opspack-server"], tmp_path, env)
+        proc.send_signal(signal.SIGHUP)
+        wait_until(lambda: not ids_of(url, "server"))
+        assert ids_of(url, "vmware")
+    # the periodic check ([serve] reload_s) finds a pack installed with nobody asking
+    with venv_runner(bin_dir, home, OPSPACK_SERVE_RELOAD_S="1") as (url, proc):
+        assert not ids_of(url, "server")
+        run([*pip, "opspack-server"], tmp_path, env)
+        wait_until(lambda: bool(ids_of(url, "server")))
+        answer = call(url, "/invoke", {"command": "server.host.test", "args": args, "user": "ops"})
+        assert answer["ok"], answer
+
+
+def version_of(folder: str) -> str:
+    found = re.search(r'^version = "([^"]+)"', (ROOT / folder / "pyproject.toml").read_text(), re.M)
+    assert found
+    return found.group(1)
+
+
+def wait_until(condition: Any, timeout: float = 30.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, "not within the time"
+        time.sleep(0.2)

@@ -61,6 +61,7 @@ always below the open-files limit) and ``fd_reserve`` (256).
 
 from __future__ import annotations
 
+import contextlib
 import gc
 import json
 import logging
@@ -194,6 +195,8 @@ class ServeSettings:
     body_timeout: float = 30.0
     #: bytes of a request's line and headers
     max_header: int = 16 * 1024
+    #: seconds between two looks at the installed packs (0: only on SIGHUP and POST /admin/reload)
+    reload_s: float = 60.0
 
     def limits(self, fd_limit: int | None) -> Limits:
         """The connections' limits, the cap kept below ``fd_limit`` open files."""
@@ -260,6 +263,7 @@ class ServeSettings:
             header_timeout=number("header_timeout", 10.0),
             body_timeout=number("body_timeout", 30.0),
             max_header=int(number("max_header", 16 * 1024, least=1024)),
+            reload_s=number("reload_s", 60.0, least=0),
         )
 
 
@@ -451,6 +455,17 @@ def create_app(
         reply = await gateway.chat_async(body.text, caller, body.confirm_token, offload)
         return respond(reply, body.format)
 
+    async def admin_reload(request: Request) -> Response:
+        """Read the installed packs again: the command ``packs reload`` (permission
+        ``core.admin.reload``), for the user the body names."""
+        body: InvokeRequest = await parse(request, InvokeRequest)
+        caller = await speaking(request, body, RELOAD_COMMAND, "packs reload")
+        if not isinstance(caller, Caller):
+            return caller
+        reply = await gateway.invoke_async(RELOAD_COMMAND, {}, caller, None, offload)
+        denied = reply.error is not None and reply.error.kind == "denied"
+        return JSONResponse(reply_body(reply, body.format), status_code=403 if denied else 200)
+
     def job_of(request: Request) -> int:
         try:
             return int(request.path_params["job"])
@@ -545,9 +560,14 @@ def create_app(
         Route("/jobs/{job}", job, methods=["GET"]),
         Route("/jobs/{job}/events", job_events, methods=["GET"]),
         Route("/openapi.json", openapi, methods=["GET"]),
+        Route("/admin/reload", admin_reload, methods=["POST"]),
         *(extra_routes or []),
     ]
-    app = Starlette(routes=routes, exception_handlers={HTTPException: http_error})
+    app = Starlette(
+        routes=routes,
+        exception_handlers={HTTPException: http_error},
+        lifespan=lambda app: reloading(gateway.runtime, settings.reload_s),
+    )
     app.add_middleware(
         Guard,
         tokens=settings.bearer,
@@ -558,6 +578,56 @@ def create_app(
     )
     app.state.gateway = gateway
     return app
+
+
+#: the command ``POST /admin/reload`` runs
+RELOAD_COMMAND = "core.packs.reload"
+
+
+@contextlib.asynccontextmanager
+async def reloading(runtime: Any, every_s: float) -> AsyncIterator[None]:
+    """While the app runs: read the installed packs again on SIGHUP and every ``every_s``
+    seconds (0: never by itself); each look is cheap when nothing was installed."""
+    import asyncio
+    import signal
+
+    if not getattr(runtime, "reloadable", False):
+        yield
+        return
+    loop = asyncio.get_running_loop()
+    tasks: set[asyncio.Future[Any]] = set()
+
+    def failed(task: asyncio.Future[Any]) -> None:
+        if not task.cancelled() and task.exception() is not None:
+            log.error("reading the installed packs failed: %s", task.exception())
+
+    def look(reason: str) -> None:
+        task = asyncio.ensure_future(asyncio.to_thread(runtime.reload, reason))
+        tasks.add(task)
+        task.add_done_callback(tasks.discard)
+        task.add_done_callback(failed)
+
+    async def periodic() -> None:
+        while True:
+            await asyncio.sleep(every_s)
+            try:
+                await asyncio.to_thread(runtime.reload, "periodic check")
+            except Exception:
+                log.exception("reading the installed packs failed")
+
+    hup = False
+    with contextlib.suppress(ValueError, RuntimeError, NotImplementedError):  # not the main thread
+        loop.add_signal_handler(signal.SIGHUP, look, "SIGHUP")
+        hup = True
+    ticker = asyncio.ensure_future(periodic()) if every_s > 0 else None
+    try:
+        yield
+    finally:
+        if hup:
+            loop.remove_signal_handler(signal.SIGHUP)
+        for task in [ticker, *tasks]:
+            if task is not None:
+                task.cancel()
 
 
 def build_app(
@@ -704,6 +774,10 @@ def openapi_document() -> dict[str, Any]:
             },
             "/invoke": post("Run a command by id", "InvokeRequest"),
             "/chat": post("Run chat text", "ChatRequest"),
+            "/admin/reload": post(
+                "Read the installed packs again (the command packs reload; permission core.admin.reload)",
+                "InvokeRequest",
+            ),
             "/openapi.json": {
                 "get": {"summary": "This document", "responses": {"200": {"description": "OpenAPI 3.1"}}}
             },
