@@ -115,3 +115,39 @@ def test_a_change_says_what_moved() -> None:
     assert not RegistryChange.between(old, old, "nothing")
     edited = RegistryChange.between(old, registry("1.0", ["vm.a.list", "vm.a.show"], "other"), "x")
     assert edited.changed == ["vm.a.list", "vm.a.show"] and not edited.packs
+
+
+def test_snapshots_and_whats_new_without_a_checkout(tmp_path: Path) -> None:
+    from opspack.audit import AuditLog
+    from opspack.devtools.whats_new import snapshot_report
+
+    def registry(packs: dict[str, str], ids: list[str]) -> Registry:
+        commands = [
+            {"id": i, "pack": {"name": i.split(".")[0], "version": packs[i.split(".")[0]]}, "summary": f"do {i}"}
+            for i in ids
+        ]
+        return Registry.from_data(
+            {"packs": [{"name": n, "version": v} for n, v in packs.items()], "commands": commands}
+        )
+
+    audit = AuditLog(f"sqlite:///{tmp_path / 'audit.db'}")
+    try:
+        first = registry({"core": "0.2.2", "vm": "1.0"}, ["core.h.list", "vm.a.list"])
+        assert audit.snapshot(first, "runner start") is not None
+        assert audit.snapshot(first, "runner start") is None  # unchanged: nothing kept
+        second = registry({"core": "0.2.2", "vm": "1.0", "db": "0.1"}, ["core.h.list", "vm.a.list", "db.q.run"])
+        audit.snapshot(second, "core.packs.reload by al")
+        kept = audit.snapshots()
+        assert [s["reason"] for s in kept] == ["core.packs.reload by al", "runner start"]
+        for since in ("last-reload", "7d", "db@0.0.1"):
+            table = snapshot_report(kept, since)[0].to_dict()
+            assert [r[:2] for r in table["rows"]] == [["added", "db.q.run"]], since
+        third = registry({"core": "0.2.2", "vm": "1.1"}, ["core.h.list", "vm.a.list"])
+        audit.snapshot(third, "SIGHUP")
+        table = snapshot_report(audit.snapshots(), "last-reload")[0].to_dict()
+        assert [r[:2] for r in table["rows"]] == [["removed", "db.q.run"]]
+        assert (
+            snapshot_report(audit.snapshots(), "7d", hidden={"db.q.run"})[0].to_dict()["text"].startswith("No command")
+        )
+    finally:
+        audit.close()

@@ -257,6 +257,13 @@ def test_second_pack_next_to_a_running_runner(published: Published, tmp_path: Pa
         args = {"host": "127.0.0.1", "ports": [open_port]}
         answer = call(url, "/invoke", {"command": "server.host.test", "args": args, "user": "ops"})
         assert answer["ok"], answer
+        # whats-new with no checkout: the runner's snapshots say exactly what the reload added
+        for since in ("last-reload", "7d"):
+            news = call(url, "/invoke", {"command": "core.whats_new.show", "args": {"since": since}, "user": "ops"})
+            assert news["ok"], news
+            rows = news["results"][0]["rows"]
+            assert {r[0] for r in rows} == {"added"} and {r[3] for r in rows} == {f"server {server_version}"}
+            assert len(rows) == len(ids_of(url, "server"))
         # removed next to the runner, then SIGHUP: its commands are gone
         run([str(bin_dir / "pip"), "uninstall", "-q", "-y", "opspack-server"], tmp_path, env)
         proc.send_signal(signal.SIGHUP)

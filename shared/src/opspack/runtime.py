@@ -48,6 +48,11 @@ RETRY_BACKOFF: tuple[float, ...] = (0.2, 0.8)
 Gate = Callable[[Entry, Caller], Error | None]
 
 
+#: the core's commands after which the runtime reads the installed packs again, when they
+#: succeeded (opspack_core.packs: the command answers, the runtime that ran it reloads)
+RELOAD_COMMANDS = frozenset({"core.packs.reload", "core.packs.install", "core.packs.upgrade"})
+
+
 class Runtime:
     """Runs commands from a registry. One per process is typical; it is thread-safe."""
 
@@ -406,10 +411,8 @@ class Runtime:
     def _reload_after(self, call: Call, caller: Caller, reply: Reply) -> None:
         """After a command that changes the installed packs (``packs reload``, ``packs
         install`` ...) succeeded: reload here, in the runtime's own process, and say what changed."""
-        from opspack_core.packs import RELOADS
-
         cid = call.entry["id"]
-        if cid not in RELOADS or not reply.ok:
+        if cid not in RELOAD_COMMANDS or not reply.ok:
             return
         from opspack.results import Text
 

@@ -2,16 +2,14 @@
 
 ``packs reload`` asks the runner to read its installed packs again (it also does so on
 SIGHUP, ``POST /admin/reload`` and every ``[serve] reload_s`` seconds). The command itself
-only answers; the runtime that ran it reloads once it answered (:data:`RELOADS`), in the
-runner's own process, and adds what changed to the reply.
+only answers; the runtime that ran it reloads once it answered
+(:data:`opspack.runtime.RELOAD_COMMANDS`), in the runner's own process, and adds what
+changed to the reply.
 """
 
 from __future__ import annotations
 
 from opspack import Context, Status, command
-
-#: commands after which the runtime reads the installed packs again, when they succeeded
-RELOADS = frozenset({"core.packs.reload"})
 
 
 @command(

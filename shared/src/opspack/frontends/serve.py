@@ -630,6 +630,24 @@ async def reloading(runtime: Any, every_s: float) -> AsyncIterator[None]:
                 task.cancel()
 
 
+def keep_snapshots(runtime: Any) -> None:
+    """Keep a snapshot of the runner's commands in its database now (when they differ from the
+    newest kept) and after each reload that changed them, with who or what changed them:
+    ``whats-new`` compares them."""
+    audit = runtime.audit
+    if audit is None:
+        return
+
+    def keep(reason: str) -> None:
+        try:
+            audit.snapshot(runtime.registry, reason)
+        except Exception:
+            log.exception("keeping a snapshot of the commands failed")
+
+    keep("runner start")
+    runtime.reload_listeners.append(lambda change: keep(change.reason))
+
+
 def build_app(
     runtime: Any = None,
     *,
@@ -821,6 +839,7 @@ def serve(
     runtime = Runtime(registry, config=config, max_workers=settings.threads, executor=for_runner)
     try:
         runtime.require_policy()
+        keep_snapshots(runtime)
         app = build_app(runtime, config=config, settings=settings)
     except BaseException:
         runtime.close()
