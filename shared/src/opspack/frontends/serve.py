@@ -197,6 +197,9 @@ class ServeSettings:
     max_header: int = 16 * 1024
     #: seconds between two looks at the installed packs (0: only on SIGHUP and POST /admin/reload)
     reload_s: float = 60.0
+    #: where new and changed commands are announced after a reload (None: nowhere); the
+    #: runner posts through the Teams incoming webhook, which belongs to one channel
+    announce_channel: str | None = None
 
     def limits(self, fd_limit: int | None) -> Limits:
         """The connections' limits, the cap kept below ``fd_limit`` open files."""
@@ -264,6 +267,7 @@ class ServeSettings:
             body_timeout=number("body_timeout", 30.0),
             max_header=int(number("max_header", 16 * 1024, least=1024)),
             reload_s=number("reload_s", 60.0, least=0),
+            announce_channel=str(env.get("OPSPACK_SERVE_ANNOUNCE_CHANNEL", table.get("announce_channel", ""))) or None,
         )
 
 
@@ -630,6 +634,45 @@ async def reloading(runtime: Any, every_s: float) -> AsyncIterator[None]:
                 task.cancel()
 
 
+def announcement(registry: Any, change: Any) -> Reply | None:
+    """The message that announces a reload's new and changed commands (None: none to announce)."""
+    from opspack.results import Table, Text
+
+    rows = []
+    for kind, ids in (("new", change.added), ("changed", change.changed)):
+        for cid in ids:
+            entry = registry.get(cid)
+            if entry is not None:
+                rows.append([kind, entry.get("chat", {}).get("usage") or cid, entry.get("summary", "")])
+    if not rows:
+        return None
+    head = Text(f"New commands ({change.summary()}). Type `help <command>` for its arguments and examples.")
+    table = Table(columns=["", "command", "what it does"], rows=rows, title="What's new")
+    return Reply(ok=True, command="core.whats_new.show", results=[head, table])
+
+
+def announcer(runtime: Any, post: Any) -> Any:
+    """A reload listener that posts :func:`announcement` with ``post(activity)`` (Teams), from
+    a thread of its own: a slow channel never holds a reload."""
+    from opspack.frontends.teams import webhook_activities
+    from opspack.threads import start_thread
+
+    def announce(change: Any) -> None:
+        message = announcement(runtime.registry, change)
+        if message is None:
+            return
+
+        def send() -> None:
+            for activity in webhook_activities(message):
+                if not post(activity):
+                    log.error("the announcement of new commands was not taken")
+                    return
+
+        start_thread(send, name="opspack-announce")
+
+    return announce
+
+
 def keep_snapshots(runtime: Any) -> None:
     """Keep a snapshot of the runner's commands in its database now (when they differ from the
     newest kept) and after each reload that changed them, with who or what changed them:
@@ -669,6 +712,17 @@ def build_app(
     from opspack.frontends.teams import TeamsSettings, teams_routes
 
     teams = TeamsSettings.load(config)
+    if settings.announce_channel:
+        if teams.incoming_webhook:
+            from opspack.frontends.teams import IncomingWebhook
+
+            runtime.reload_listeners.append(announcer(runtime, IncomingWebhook(teams.incoming_webhook).post))
+        else:
+            log.warning(
+                "[serve] announce_channel is %s, but no front-end of this runner can post there "
+                "(set the Teams incoming_webhook of that channel)",
+                settings.announce_channel,
+            )
     if teams.secret:
         extra += teams_routes(gateway, teams, max_json_depth=settings.max_json_depth)
         public = public | {"/teams/messages"}
