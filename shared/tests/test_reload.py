@@ -151,3 +151,19 @@ def test_snapshots_and_whats_new_without_a_checkout(tmp_path: Path) -> None:
         )
     finally:
         audit.close()
+
+
+def test_packs_install_takes_only_opspack_packs_and_asks_first() -> None:
+    from opspack_testkit import run_command
+
+    core = registry_from_package("opspack_core")
+    for text in ("packs install requests>=2", "packs install testkit", "packs install core", "packs install ../x"):
+        reply = run_command(text, registry=core)
+        assert not reply.ok and reply.error is not None and reply.error.kind == "usage", (text, reply.error)
+    missing = run_command("packs upgrade vmware", registry=core)
+    assert missing.error is not None and missing.error.kind == "not_found", missing.error
+    asked = run_command("packs install grafana==0.1.2", registry=core)
+    assert asked.error is not None and asked.error.confirm is not None  # confirmed first: nothing ran
+    assert asked.error.confirm.text == "packs install grafana==0.1.2"
+    entry = core.get("core.packs.install")
+    assert entry is not None and entry["permission"] == "core.admin.packs" and entry["effects"]["destructive"]

@@ -276,6 +276,27 @@ def test_second_pack_next_to_a_running_runner(published: Published, tmp_path: Pa
         wait_until(lambda: bool(ids_of(url, "server")))
         answer = call(url, "/invoke", {"command": "server.host.test", "args": args, "user": "ops"})
         assert answer["ok"], answer
+    # from chat: `packs` lists, `packs install` installs from the configured index after a confirmation
+    with venv_runner(bin_dir, home, OPSPACK_SERVE_RELOAD_S="0", OPSPACK_CORE_INDEX=published.index.simple_url) as (
+        url,
+        proc,
+    ):
+        listed = call(url, "/invoke", {"command": "core.packs.list", "user": "ops"})
+        assert listed["ok"], listed
+        newest = {r[0]: r[2] for r in listed["results"][0]["rows"]}
+        assert newest["opspack-vmware"] == version_of("packs/vmware")
+        for wrong in ("requests>=2", "testkit", "core"):
+            refused = call(url, "/invoke", {"command": "core.packs.install", "args": {"pack": wrong}, "user": "ops"})
+            assert not refused["ok"] and refused["error"]["kind"] == "usage", refused
+        asked = call(url, "/invoke", {"command": "core.packs.install", "args": {"pack": "sql"}, "user": "ops"})
+        assert not asked["ok"] and asked["error"]["confirm"], asked
+        assert not ids_of(url, "sql")
+        done = call(url, "/invoke", {"confirm_token": asked["error"]["confirm"]["token"], "user": "ops"})
+        assert done["ok"], done
+        assert f"+sql {version_of('packs/sql')}" in json.dumps(done), done
+        assert ids_of(url, "sql")
+        news = call(url, "/invoke", {"command": "core.whats_new.show", "args": {"since": "last-reload"}, "user": "ops"})
+        assert {r[3] for r in news["results"][0]["rows"]} == {f"sql {version_of('packs/sql')}"}, news
 
 
 def version_of(folder: str) -> str:

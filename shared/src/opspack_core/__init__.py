@@ -12,5 +12,10 @@ pack = Pack(
             "checkout of the packs repository whose registry.json history `whats-new` reads (default: the current one)",
             default="",
         ),
+        Setting(
+            "index",
+            "the package index (simple index URL) `packs` and `packs install` use; default PyPI",
+            default="",
+        ),
     ],
 )

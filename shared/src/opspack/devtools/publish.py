@@ -40,6 +40,11 @@ class Distribution:
     kind: str  # "python" or "npm"
 
 
+def version_key(version: str) -> tuple[tuple[int, int | str], ...]:
+    """A sort key that puts ``0.10.0`` after ``0.9.1`` (numbers as numbers)."""
+    return tuple((0, int(p)) if p.isdigit() else (1, p) for p in re.split(r"[.+!-]", version))
+
+
 def normalize(name: str) -> str:
     """The PEP 503 form of a project name (``opspack_vmware`` -> ``opspack-vmware``)."""
     return re.sub(r"[-_.]+", "-", name).lower()
