@@ -79,9 +79,11 @@ class Runtime:
         ``executor``: where commands run (:mod:`opspack.executor`): in this process by default
         (:class:`~opspack.executor.Inline`), or an executor (or a function making one from this
         runtime) such as the runner's pool of worker processes."""
-        #: what is installed (:func:`~opspack.registry.installed_packs`) when the registry was
-        #: read from the installed packs; None for a registry given (it is not reloaded)
-        self._installed = installed_packs() if registry is None else None
+        #: the registry comes from the installed packs, so :meth:`reload` may read it again
+        self._reloadable = registry is None
+        #: what was installed (:func:`~opspack.registry.installed_packs`) at the last reload;
+        #: None until then (taking it at start would slow every command line down)
+        self._installed: dict[str, str] | None = None
         self.registry = registry if registry is not None else Registry.from_installed()
         #: called with each :class:`~opspack.registry.RegistryChange` after :meth:`reload`
         #: (front-ends that announce new commands, MCP's ``tools/list_changed``)
@@ -205,7 +207,7 @@ class Runtime:
     @property
     def reloadable(self) -> bool:
         """Whether the registry comes from the installed packs (a registry file is not reloaded)."""
-        return self._installed is not None
+        return self._reloadable
 
     def reload(self, reason: str) -> RegistryChange | None:
         """Read the installed packs again if any was installed, upgraded or removed since the
@@ -217,21 +219,22 @@ class Runtime:
         imports it again), and the executor replaces its worker processes as they become
         free, so they import the new code. ``reason`` (who or what asked) goes to the
         listeners with the change."""
-        if self._installed is None:
+        if not self._reloadable:
             return None
         with self._reload_lock:
             now = installed_packs()
             if now == self._installed:
                 return None
             old, new = self.registry, Registry.from_installed()
-            touched = {n for n in set(now) | set(self._installed) if now.get(n) != self._installed.get(n)}
-            self._forget_code(touched)
-            self.registry = new
+            change = RegistryChange.between(old, new, reason)
             self._installed = now
+            if not change:  # the first look, with nothing installed since the start
+                return None
+            self._forget_code(set(change.packs) | {c.split(".")[0] for c in change.changed})
+            self.registry = new
             reload_executor = getattr(self.executor, "reload", None)
             if reload_executor is not None:
                 reload_executor(new.to_data())
-            change = RegistryChange.between(old, new, reason)
         log.info("packs reloaded (%s): %s", reason, change.summary())
         for listener in list(self.reload_listeners):
             try:
