@@ -258,9 +258,14 @@ def test_new_commands_are_announced_through_the_incoming_webhook(webhook: Incomi
         before = len(webhook.posted)
         for listener in runtime.reload_listeners:
             listener(change)
-        posted = webhook.wait_for(before + 1)[before:]
-        text = json.dumps(posted)
-        assert "server test" in text and "New commands" in text
-        validate(cards(posted[0]))
+        # (other tests' long jobs may post to the same webhook meanwhile)
+        deadline = time.monotonic() + 30
+        while "server test" not in json.dumps(
+            ours := [a for a in webhook.posted[before:] if "What's new" in json.dumps(a)]
+        ):
+            assert time.monotonic() < deadline, webhook.posted[before:]
+            time.sleep(0.05)
+        assert any("New commands" in json.dumps(a) for a in webhook.posted[before:])
+        validate([card for activity in ours for card in cards(activity)])
     finally:
         runtime.close()
