@@ -22,13 +22,15 @@ CORE_ALL = "shared[serve,mcp,slack,postgres,celery]"
 TESTKIT = ["-e", "shared/testkit"]
 #: Front-end clients tested in tests/frontends that are not core extras (httpx: starlette's TestClient).
 FRONTEND_CLIENTS = ["errbot>=6.2,<7", "schemathesis>=4,<5", "httpx>=0.27"]
+#: The loopback package index tests/frontends/test_publish.py uploads to (pypiserver).
+INDEX_SERVER = ["pypiserver>=2.3,<3"]
 PACKS = sorted(p.parent.name for p in ROOT.glob("packs/*/pyproject.toml"))
 PYTHON = os.environ.get("OPSPACK_NOX_PYTHON") or None
 
 nox.options.default_venv_backend = "uv|virtualenv"
 nox.options.reuse_existing_virtualenvs = True
 nox.options.error_on_missing_interpreters = True
-nox.options.sessions = ["lint", "typecheck", "registry", "command_tests", "tests", "integration", "docs"]
+nox.options.sessions = ["lint", "typecheck", "registry", "command_tests", "tests", "oldest_core", "integration", "docs"]
 
 
 def _release(tool: str = "release") -> object:
@@ -126,10 +128,65 @@ def integration(session: nox.Session) -> None:
     """Cross-pack tests (tests/): every pack installed, the command line, the demo console,
     and the front-ends (tests/frontends: opspack serve, MCP, Hubot from npm, Errbot, Slack, Teams),
     and a pack made by `opspack new-pack` passing its own nox session (so nox is installed)."""
-    session.install("-e", CORE_ALL, *TESTKIT, *FRONTEND_CLIENTS, "nox", "uv", *_pack_args(*PACKS))
+    session.install("-e", CORE_ALL, *TESTKIT, *FRONTEND_CLIENTS, *INDEX_SERVER, "nox", "uv", *_pack_args(*PACKS))
     for name in PACKS:
         _pack_test_installs(session, name)
     _pytest(session, "tests")
+
+
+def _third_party(requirements: list[str], testkit_extras: dict[str, list[str]]) -> list[str]:
+    """The requirements that are not opspack's own distributions (installed from the checkout),
+    with those of the test kit's extras that a requirement names (``opspack-testkit[openbao]``)."""
+    from packaging.requirements import Requirement
+
+    found: list[str] = []
+    for text in requirements:
+        requirement = Requirement(text)
+        name = requirement.name.lower().replace("_", "-")
+        if name == "opspack-testkit":
+            found += _third_party([r for e in sorted(requirement.extras) for r in testkit_extras.get(e, [])], {})
+        elif not name.startswith("opspack"):
+            found.append(text)
+    return found
+
+
+@nox.session(python=PYTHON)
+@nox.parametrize("pack", PACKS, ids=PACKS)
+def oldest_core(session: nox.Session, pack: str) -> None:
+    """A pack's tests against the oldest core it claims (X of its `opspack>=X`), the core built
+    from the git history at the commit that released X (no index is asked for opspack);
+    the test kit and the pack are this checkout's."""
+    import tempfile
+    import tomllib
+
+    publishing = _publishing()
+    pyproject = ROOT / "packs" / pack / "pyproject.toml"
+    floor = publishing.core_floor(pyproject)  # type: ignore[attr-defined]
+    commit = publishing.core_commit(ROOT, floor)  # type: ignore[attr-defined]
+    if publishing.same_core(ROOT, commit):  # type: ignore[attr-defined]
+        session.log(f"{pack} claims opspack>={floor}, this checkout's own core: tests({pack}) runs against it")
+        session.skip(f"the oldest core {pack} claims is this checkout's; nothing older to test")
+    session.log(f"{pack} claims opspack>={floor}: the core as released in {commit[:12]}")
+    with tempfile.TemporaryDirectory(prefix="opspack-core-") as tmp:
+        core = publishing.export_core(ROOT, commit, Path(tmp))  # type: ignore[attr-defined]
+        # a fresh install each run: the session's virtualenv may hold another core
+        session.install("--reinstall-package", "opspack", str(core))
+    testkit = tomllib.loads((ROOT / "shared" / "testkit" / "pyproject.toml").read_text())["project"]
+    project = tomllib.loads(pyproject.read_text())["project"]
+    extras = project.get("optional-dependencies", {})
+    third_party = _third_party(
+        [*testkit["dependencies"], *project["dependencies"], *[r for reqs in extras.values() for r in reqs]],
+        testkit.get("optional-dependencies", {}),
+    )
+    session.install(*third_party)
+    session.install("--no-deps", "-e", "shared/testkit", "-e", f"packs/{pack}")
+    _pack_test_installs(session, pack)
+    installed = session.run("python", "-c", "import importlib.metadata as m; print(m.version('opspack'))", silent=True)
+    if str(installed).strip() != floor and publishing._release_tuple(str(installed)) != publishing._release_tuple(
+        floor
+    ):  # type: ignore[attr-defined]
+        session.error(f"the core installed is {str(installed).strip()}, not {floor}")
+    _pytest(session, f"packs/{pack}/tests")
 
 
 @nox.session(python=PYTHON)
@@ -271,6 +328,67 @@ def build(session: nox.Session) -> None:
             if ids != expected:
                 session.error(f"{wheel.name} alone lists {ids}, the registry has {expected}")
             session.log(f"{wheel.name}: installs alone and lists its {len(ids)} commands")
+
+
+def _publishing() -> object:
+    """shared/src/opspack/devtools/publish.py, loaded by path: it needs only the standard library."""
+    import importlib.util
+
+    name = "_opspack_publish"
+    if name not in sys.modules:
+        spec = importlib.util.spec_from_file_location(
+            name, ROOT / "shared" / "src" / "opspack" / "devtools" / "publish.py"
+        )
+        assert spec is not None and spec.loader is not None
+        module = importlib.util.module_from_spec(spec)
+        sys.modules[name] = module
+        spec.loader.exec_module(module)
+    return sys.modules[name]
+
+
+@nox.session(python=PYTHON)
+def publish(session: nox.Session) -> None:
+    """`nox -s publish -- [--index URL] [--npm-registry URL]`: build every distribution whose
+    version is not on the index yet (the core, the test kit, each pack) and upload it with twine
+    (credentials as twine reads them: TWINE_USERNAME/TWINE_PASSWORD, ~/.pypirc); with
+    --npm-registry, hubot-opspack too with `npm publish` (credentials from npm's config).
+    The index defaults to `[publish] index` of publish.toml."""
+    import argparse
+    import tempfile
+
+    publishing = _publishing()
+    parser = argparse.ArgumentParser(prog="nox -s publish --")
+    parser.add_argument("--index", default=publishing.configured_index(ROOT), help="the simple index URL")  # type: ignore[attr-defined]
+    parser.add_argument("--upload-url", help="twine's --repository-url (default: the index without simple/)")
+    parser.add_argument("--npm-registry", help="publish hubot-opspack to this npm registry too")
+    parser.add_argument("--dry-run", action="store_true", help="only say what would be published")
+    args = parser.parse_args(session.posargs)
+    todo = publishing.pending(ROOT, args.index, args.npm_registry)  # type: ignore[attr-defined]
+    if not todo:
+        session.log(f"everything is on {args.index} already")
+        return
+    session.log("to publish: " + ", ".join(f"{d.name} {d.version}" for d in todo))
+    if args.dry_run:
+        return
+    python = [d for d in todo if d.kind == "python"]
+    if python:
+        session.install("build", "twine")
+    with tempfile.TemporaryDirectory(prefix="opspack-publish-") as tmp:
+        for dist in python:
+            out = Path(tmp) / dist.name
+            session.run(
+                "python", "-m", "build", "--installer", "uv", "--outdir", str(out), str(dist.folder), silent=True
+            )
+            files = sorted(str(f) for f in out.iterdir())
+            session.run("twine", "check", "--strict", *files)
+            upload = args.upload_url or publishing.upload_url(args.index)  # type: ignore[attr-defined]
+            session.run("twine", "upload", "--non-interactive", "--repository-url", upload, *files)
+        for dist in todo:
+            if dist.kind == "npm":
+                session.run(
+                    "npm", "publish", "--registry", args.npm_registry, "--no-audit", str(dist.folder), external=True
+                )
+    session.log("published: " + ", ".join(f"{d.name} {d.version}" for d in todo))
 
 
 @nox.session(python=PYTHON)

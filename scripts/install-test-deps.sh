@@ -98,3 +98,8 @@ if ! command -v node >/dev/null 2>&1 || ! command -v npm >/dev/null 2>&1; then
     apt_install nodejs npm
 fi
 PYTHONPATH=shared/src:shared/testkit/src python3 -c 'from opspack_testkit.cards import ensure_adaptivecards; ensure_adaptivecards()'
+
+# publishing tests (tests/frontends/test_publish.py): verdaccio 6.8, the npm registry on
+# loopback, cached under ${OPSPACK_CACHE:-$HOME/.cache/opspack}; pypiserver is pip-installed
+# into the integration session's virtualenv by the noxfile.
+PYTHONPATH=shared/src:shared/testkit/src python3 -c 'from opspack_testkit.servers.registries import ensure_verdaccio; print("verdaccio:", ensure_verdaccio())'

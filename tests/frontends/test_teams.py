@@ -241,3 +241,31 @@ def test_the_incoming_webhook_is_tried_again_after_a_server_error(
     posted = webhook.wait_for(before + 1)[before:]
     assert "1 steps done" in json.dumps(posted)
     assert len(webhook.server.requests) - requests == 2  # a 503, then taken
+
+
+def test_new_commands_are_announced_through_the_incoming_webhook(webhook: IncomingWebhook, registry: Registry) -> None:
+    """[serve] announce_channel: after a reload that added commands, the runner posts them."""
+    from opspack.registry import RegistryChange
+
+    teams = {"incoming_webhook": webhook.url}
+    config = Config(data={"serve": {"announce_channel": "#ops"}, "teams": teams}, path=None, environ={})
+    runtime = Runtime(registry, config=config, audit=None)
+    try:
+        build_app(runtime, config=config)
+        older = Registry(packs=registry.packs, commands=[c for c in registry if c["pack"]["name"] != "server"])
+        change = RegistryChange.between(older, registry, "SIGHUP")
+        assert change.added
+        before = len(webhook.posted)
+        for listener in runtime.reload_listeners:
+            listener(change)
+        # (other tests' long jobs may post to the same webhook meanwhile)
+        deadline = time.monotonic() + 30
+        while "server test" not in json.dumps(
+            ours := [a for a in webhook.posted[before:] if "What's new" in json.dumps(a)]
+        ):
+            assert time.monotonic() < deadline, webhook.posted[before:]
+            time.sleep(0.05)
+        assert any("New commands" in json.dumps(a) for a in webhook.posted[before:])
+        validate([card for activity in ours for card in cards(activity)])
+    finally:
+        runtime.close()

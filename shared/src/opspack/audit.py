@@ -31,6 +31,7 @@ from typing import TYPE_CHECKING, Any
 from opspack.store import Column, Database, Table, Transaction, quote
 
 if TYPE_CHECKING:
+    from opspack.registry import Registry
     from opspack.results import Reply
 
 log = logging.getLogger("opspack.audit")
@@ -129,6 +130,20 @@ FRICTION = Table(
         Column("done_by", "VARCHAR(200)"),
     ),
 )
+#: the registry each time the runner's loaded registry changed (``whats-new`` diffs them)
+SNAPSHOTS = Table(
+    "opspack_registry_snapshots",
+    (
+        Column("id", "INTEGER", nullable=False, primary_key=True, autoincrement=True),
+        Column("at", "FLOAT", nullable=False, index=True),
+        # who or what changed it: "runner start", "SIGHUP", "core.packs.reload by al" ...
+        Column("reason", "TEXT", nullable=False),
+        # JSON: {pack: version}
+        Column("packs", "TEXT", nullable=False),
+        # JSON: {command id: {"pack", "version", "usage", "summary", "digest"}}
+        Column("commands", "TEXT", nullable=False),
+    ),
+)
 _RECORD_COLUMNS = ", ".join(quote(c) for c in INVOCATIONS.column_names)
 _STORED_COLUMNS = [c for c in INVOCATIONS.column_names if c != "id"]
 _INSERT = (
@@ -176,7 +191,7 @@ class AuditLog:
         else:
             self.database, self._owns_database = Database(url), True
         self.url = self.database.url
-        self.database.create_tables(INVOCATIONS, FRICTION)
+        self.database.create_tables(INVOCATIONS, FRICTION, SNAPSHOTS)
         self._pending: list[Record] = []
         self._lock = threading.Lock()
         self._closed = False
@@ -348,3 +363,44 @@ class AuditLog:
             (time.time(), user, int(item)),
         )
         return changed == 1
+
+    # -- registry snapshots ---------------------------------------------------------------
+    def snapshot(self, registry: Registry, reason: str) -> int | None:
+        """Keep the registry's packs and commands, with why it changed; its number, or None
+        when it is the same as the newest snapshot (a restart of an unchanged runner)."""
+        import hashlib
+
+        packs = {str(p["name"]): str(p.get("version")) for p in registry.packs}
+        commands = {
+            c["id"]: {
+                "pack": c["pack"]["name"],
+                "version": str(c["pack"].get("version")),
+                "usage": c.get("chat", {}).get("usage") or c["id"],
+                "summary": c.get("summary", ""),
+                "digest": hashlib.sha256(
+                    json.dumps({k: v for k, v in c.items() if k not in ("pack", "install")}, sort_keys=True).encode()
+                ).hexdigest()[:16],
+            }
+            for c in registry
+        }
+        latest = self.snapshots(limit=1)
+        if latest and latest[0]["packs"] == packs and latest[0]["commands"] == commands:
+            return None
+        row = {
+            "at": time.time(),
+            "reason": reason,
+            "packs": json.dumps(packs, sort_keys=True),
+            "commands": json.dumps(commands, sort_keys=True),
+        }
+        with self.database.transaction() as tx:
+            return tx.insert(SNAPSHOTS, row)
+
+    def snapshots(self, *, limit: int = 1000) -> list[dict[str, Any]]:
+        """Registry snapshots, newest first: ``id``, ``at``, ``reason``, ``packs``, ``commands``."""
+        rows = self.database.query_dicts(
+            "SELECT id, at, reason, packs, commands FROM opspack_registry_snapshots ORDER BY id DESC LIMIT ?",
+            [int(limit)],
+        )
+        for row in rows:
+            row["packs"], row["commands"] = json.loads(row["packs"]), json.loads(row["commands"])
+        return rows

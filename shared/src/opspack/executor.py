@@ -63,6 +63,8 @@ class _Worker:
     process: Any
     conn: Any
     poller: Any = None
+    #: the pool's generation it was started in (a reload starts a new one)
+    generation: int = 0
 
     def __post_init__(self) -> None:
         import select
@@ -187,6 +189,8 @@ class Embedded:
         self._running: dict[int, _Running] = {}
         self._counts = _Counts()
         self._closed = False
+        #: bumped by :meth:`reload`: workers of an older generation are replaced when free
+        self._generation = 0
         #: threads starting workers: :meth:`close` waits for them, so that no worker is left
         #: half made (its process reading what this one no longer writes)
         self._starters: list[threading.Thread] = []
@@ -474,9 +478,29 @@ class Embedded:
             return None
         return handed
 
+    def reload(self, registry_data: Mapping[str, Any]) -> None:
+        """The installed packs changed: workers started from now on get ``registry_data`` and
+        import the packs anew. Idle workers are replaced now, busy ones when their call ends
+        (it finishes on the code it started with)."""
+        with self._cond:
+            self._setup = (dict(registry_data), self._setup[1], self._setup[2])
+            self._generation += 1
+            old, self._idle = self._idle, []
+            self._alive -= len(old)
+            closed = self._closed
+        for worker in old:
+            _retire(worker)
+        if not closed:
+            self._start_workers(self._prestart)
+
     def _checkin(self, worker: _Worker | None) -> None:
         """Give a worker back to the first call in line, or to the idle ones (None: it was
-        killed; a new one starts in its place)."""
+        killed; a new one starts in its place; one from before a reload is replaced)."""
+        stale = worker is not None and worker.generation != self._generation
+        if stale:
+            assert worker is not None
+            _retire(worker)
+            worker = None
         replace = False
         with self._cond:
             if worker is None or self._closed:
@@ -498,11 +522,12 @@ class Embedded:
             self._start_workers(self._replace)
 
     def _spawn(self) -> _Worker:
+        generation, setup = self._generation, self._setup
         parent, child = self._mp.Pipe()
-        process = self._mp.Process(target=worker_main, args=(child, *self._setup), daemon=True, name="opspack-worker")
+        process = self._mp.Process(target=worker_main, args=(child, *setup), daemon=True, name="opspack-worker")
         process.start()
         child.close()
-        return _Worker(process, parent)
+        return _Worker(process, parent, generation=generation)
 
     # -- one job on one worker --------------------------------------------------------------
     async def _checkout_async(self, running: _Running) -> _Worker | None:
@@ -620,10 +645,19 @@ class Embedded:
         )
 
 
+def _retire(worker: _Worker) -> None:
+    """Ask a free worker to end (it exits when it reads None), and make sure it did."""
+    with contextlib.suppress(Exception):
+        worker.conn.send(None)
+    worker.kill()
+
+
 def worker_main(conn: Any, registry_data: dict[str, Any], config_data: dict[str, Any], environ: dict[str, str]) -> None:
     """A worker process: run the items the runner sends until it sends None or goes away."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C in the runner's terminal is the runner's
-    from opspack.registry import Registry
+    from opspack.registry import Registry, refresh_imports
+
+    refresh_imports()  # packs installed since the runner started (this process forked from an older one)
     from opspack.runtime import Runtime
     from opspack.settings import Config
 

@@ -298,3 +298,103 @@ def read_pack_file(module: str) -> dict[str, Any]:
                 raise ValueError(f"{path} is not an opspack pack file")
             return data
     raise OSError(f"{module} has no {PACK_FILE}; run `opspack registry build`")
+
+
+def _pth_files() -> set[Path]:
+    import site
+
+    folders = [Path(f) for f in (*site.getsitepackages(), site.getusersitepackages())]
+    return {pth for folder in folders if folder.is_dir() for pth in folder.glob("*.pth")}
+
+
+#: the ``.pth`` files of the site folders read so far: those there when this module was first
+#: imported were read by Python as it started (worker processes inherit the set)
+_PTH_SEEN: set[Path] = _pth_files()
+
+
+def refresh_imports() -> None:
+    """Let this process see what was installed since it started: forget the import system's
+    cached folder listings, and read the ``.pth`` files added to the site folders since (an
+    editable install adds its source folder that way); each is read once."""
+    import importlib
+    import site
+    import sys
+
+    importlib.invalidate_caches()
+    for pth in sorted(_pth_files() - _PTH_SEEN):
+        _PTH_SEEN.add(pth)
+        known = {str(p) for p in sys.path}
+        site.addpackage(str(pth.parent), pth.name, known)
+
+
+def installed_packs() -> dict[str, str]:
+    """What is installed now, cheaply (no pack file is read): each pack's name in the
+    ``opspack.packs`` group -> ``"<module> <distribution> <version>"``. Two equal answers mean
+    no pack was installed, upgraded or removed in between."""
+    from importlib.metadata import entry_points
+
+    refresh_imports()
+    found: dict[str, str] = {}
+    for ep in sorted(entry_points(group=ENTRY_POINT_GROUP), key=lambda e: e.name):
+        dist = getattr(ep, "dist", None)
+        found.setdefault(ep.name, f"{ep.value} {dist.name if dist else '-'} {dist.version if dist else '-'}")
+    return found
+
+
+@dataclass
+class RegistryChange:
+    """What a reload changed: packs and commands added, removed or changed, and why it ran."""
+
+    reason: str
+    #: pack name -> (version before or None, version after or None)
+    packs: dict[str, tuple[str | None, str | None]] = field(default_factory=dict)
+    added: list[str] = field(default_factory=list)
+    removed: list[str] = field(default_factory=list)
+    changed: list[str] = field(default_factory=list)
+
+    @classmethod
+    def between(cls, old: Registry, new: Registry, reason: str) -> RegistryChange:
+        """The difference from ``old`` to ``new``."""
+        before = {p["name"]: str(p.get("version")) for p in old.packs}
+        after = {p["name"]: str(p.get("version")) for p in new.packs}
+        packs = {
+            name: (before.get(name), after.get(name))
+            for name in sorted(set(before) | set(after))
+            if before.get(name) != after.get(name)
+        }
+        old_ids, new_ids = {c["id"]: c for c in old}, {c["id"]: c for c in new}
+        changed = [
+            cid for cid in sorted(set(old_ids) & set(new_ids)) if _comparable(old_ids[cid]) != _comparable(new_ids[cid])
+        ]
+        return cls(
+            reason=reason,
+            packs=packs,
+            added=sorted(set(new_ids) - set(old_ids)),
+            removed=sorted(set(old_ids) - set(new_ids)),
+            changed=changed,
+        )
+
+    def __bool__(self) -> bool:
+        return bool(self.packs or self.added or self.removed or self.changed)
+
+    def summary(self) -> str:
+        """One line: ``+grafana 0.1.2, vmware 0.2.0 -> 0.2.1: 8 commands added, 1 changed``."""
+        packs = []
+        for name, (before, after) in self.packs.items():
+            if before is None:
+                packs.append(f"+{name} {after}")
+            elif after is None:
+                packs.append(f"-{name} {before}")
+            else:
+                packs.append(f"{name} {before} -> {after}")
+        counts = [
+            f"{len(ids)} command{'s' if len(ids) != 1 else ''} {what}"
+            for ids, what in ((self.added, "added"), (self.removed, "removed"), (self.changed, "changed"))
+            if ids
+        ]
+        return f"{', '.join(packs) or 'no pack changed'}: {', '.join(counts) or 'no command changed'}"
+
+
+def _comparable(entry: Entry) -> dict[str, Any]:
+    """A command's entry without what changes with every release of its pack (its version)."""
+    return {k: v for k, v in entry.items() if k not in ("pack", "install")}

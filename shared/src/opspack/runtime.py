@@ -28,7 +28,7 @@ from opspack.context import Caller, Context
 from opspack.errors import BackendError, ConfigError, OpsError
 from opspack.jobs import Inline, final_state
 from opspack.masking import MASK, Masker, MaskingFilter, declared_secrets, masked
-from opspack.registry import Entry, Registry
+from opspack.registry import Entry, Registry, RegistryChange, installed_packs
 from opspack.results import Confirmation, Error, Menu, MenuOption, Reply, Result
 from opspack.settings import Config, Settings
 
@@ -46,6 +46,11 @@ RETRY_BACKOFF: tuple[float, ...] = (0.2, 0.8)
 
 #: A hook that may refuse an invocation (permissions); returns an error or None.
 Gate = Callable[[Entry, Caller], Error | None]
+
+
+#: the core's commands after which the runtime reads the installed packs again, when they
+#: succeeded (opspack_core.packs: the command answers, the runtime that ran it reloads)
+RELOAD_COMMANDS = frozenset({"core.packs.reload", "core.packs.install", "core.packs.upgrade"})
 
 
 class Runtime:
@@ -74,7 +79,16 @@ class Runtime:
         ``executor``: where commands run (:mod:`opspack.executor`): in this process by default
         (:class:`~opspack.executor.Inline`), or an executor (or a function making one from this
         runtime) such as the runner's pool of worker processes."""
+        #: the registry comes from the installed packs, so :meth:`reload` may read it again
+        self._reloadable = registry is None
+        #: what was installed (:func:`~opspack.registry.installed_packs`) at the last reload;
+        #: None until then (taking it at start would slow every command line down)
+        self._installed: dict[str, str] | None = None
         self.registry = registry if registry is not None else Registry.from_installed()
+        #: called with each :class:`~opspack.registry.RegistryChange` after :meth:`reload`
+        #: (front-ends that announce new commands, MCP's ``tools/list_changed``)
+        self.reload_listeners: list[Callable[[RegistryChange], None]] = []
+        self._reload_lock = threading.Lock()
         self._config = config
         self._policy = policy
         self._audit = audit
@@ -189,6 +203,56 @@ class Runtime:
             return self.registry
         names = {c["pack"]["name"] for c in commands}
         return Registry(packs=[p for p in self.registry.packs if p["name"] in names], commands=commands)
+
+    @property
+    def reloadable(self) -> bool:
+        """Whether the registry comes from the installed packs (a registry file is not reloaded)."""
+        return self._reloadable
+
+    def reload(self, reason: str) -> RegistryChange | None:
+        """Read the installed packs again if any was installed, upgraded or removed since the
+        last reading (a cheap look at the ``opspack.packs`` entry points and their versions);
+        the change, or None when nothing changed or the registry is not reloadable.
+
+        The new registry serves every call from now on; calls in flight finish on the code
+        they started with. The code of changed packs is forgotten here (their next call
+        imports it again), and the executor replaces its worker processes as they become
+        free, so they import the new code. ``reason`` (who or what asked) goes to the
+        listeners with the change."""
+        if not self._reloadable:
+            return None
+        with self._reload_lock:
+            now = installed_packs()
+            if now == self._installed:
+                return None
+            old, new = self.registry, Registry.from_installed()
+            change = RegistryChange.between(old, new, reason)
+            self._installed = now
+            if not change:  # the first look, with nothing installed since the start
+                return None
+            self._forget_code(set(change.packs) | {c.split(".")[0] for c in change.changed})
+            self.registry = new
+            reload_executor = getattr(self.executor, "reload", None)
+            if reload_executor is not None:
+                reload_executor(new.to_data())
+        log.info("packs reloaded (%s): %s", reason, change.summary())
+        for listener in list(self.reload_listeners):
+            try:
+                listener(change)
+            except Exception:
+                log.exception("a reload listener failed")
+        return change
+
+    def _forget_code(self, packs: set[str]) -> None:
+        """Drop the imported modules of these packs, so their next call imports what is installed now."""
+        import sys
+
+        modules = {f"opspack_{name}" for name in packs}
+        with self._lock:
+            self._packs = {k: v for k, v in self._packs.items() if k not in packs}
+            self._funcs.clear()
+            for loaded in [m for m in sys.modules if m.partition(".")[0] in modules]:
+                del sys.modules[loaded]
 
     def close(self) -> None:
         self.executor.close()
@@ -340,11 +404,26 @@ class Runtime:
     ) -> Reply:
         """The end of a job the executor answered: the runtime's own ending, unless the
         executor's workers ended the job and wrote its audit record (Celery workers)."""
+        self._reload_after(call, caller, reply)
         if getattr(self.executor, "ends_jobs", False):
             self.masker.scrub(reply)
             call.hold(reply)
             return reply
         return self._complete(call, caller, job, reply, began, wait=wait)
+
+    def _reload_after(self, call: Call, caller: Caller, reply: Reply) -> None:
+        """After a command that changes the installed packs (``packs reload``, ``packs
+        install`` ...) succeeded: reload here, in the runtime's own process, and say what changed."""
+        cid = call.entry["id"]
+        if cid not in RELOAD_COMMANDS or not reply.ok:
+            return
+        from opspack.results import Text
+
+        if not self.reloadable:
+            reply.results.append(Text("This runner serves a registry file: restart it to change its commands."))
+            return
+        change = self.reload(f"{cid} by {caller.user}")
+        reply.results.append(Text(f"Reloaded: {change.summary()}." if change else "No pack changed."))
 
     def _checked(self, call: Call, caller: Caller) -> Reply | Caller:
         """The refusal, or the caller with the roles the policy grants it."""

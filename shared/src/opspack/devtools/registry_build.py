@@ -29,6 +29,7 @@ from pathlib import Path
 from typing import Any
 
 from opspack.declare import SPEC_ATTR, CommandSpec
+from opspack.devtools.publish import PYPI, configured_index, install_command
 from opspack.pack import Pack
 from opspack.registry import PACK_FILE, SCHEMA_VERSION, Entry
 
@@ -47,6 +48,8 @@ class PackSource:
     distribution: str
     version: str
     entry_point: str
+    #: the index the install lines name (``[publish] index`` of publish.toml)
+    index: str = PYPI
 
 
 def find_root(start: Path | None = None) -> Path:
@@ -60,10 +63,11 @@ def find_root(start: Path | None = None) -> Path:
 
 def discover(root: Path) -> list[PackSource]:
     out: list[PackSource] = []
+    index = configured_index(root)
     core = root / "shared"
     if (core / "src" / "opspack_core" / "__init__.py").is_file():
         project = tomllib.loads((core / "pyproject.toml").read_text(encoding="utf-8")).get("project", {})
-        out.append(PackSource("core", core, "opspack", str(project.get("version", "")), "opspack_core"))
+        out.append(PackSource("core", core, "opspack", str(project.get("version", "")), "opspack_core", index))
     for pyproject in sorted((root / "packs").glob("*/pyproject.toml")):
         data = tomllib.loads(pyproject.read_text(encoding="utf-8"))
         project = data.get("project", {})
@@ -84,6 +88,7 @@ def discover(root: Path) -> list[PackSource]:
                 distribution=dist,
                 version=str(project.get("version", "")),
                 entry_point=eps[name],
+                index=index,
             )
         )
     return out
@@ -231,7 +236,7 @@ def pack_entry(pack: Pack, src: PackSource) -> dict[str, Any]:
         "distribution": src.distribution,
         "version": src.version,
         "summary": pack.summary,
-        "install": f"pip install {src.distribution}=={src.version}",
+        "install": install_command(src.distribution, src.version, src.index),
         "settings": [{**s.to_dict(), "env": s.env_var(pack.name)} for s in pack.settings],
     }
 
@@ -250,7 +255,7 @@ def command_entry(spec: CommandSpec, pack: Pack, src: PackSource) -> Entry:
     return {
         "id": spec.id,
         "pack": {"name": pack.name, "distribution": src.distribution, "version": src.version},
-        "install": f"pip install {src.distribution}=={src.version}",
+        "install": install_command(src.distribution, src.version, src.index),
         "entry_point": spec.entry_point,
         "summary": spec.summary,
         "description": spec.description,

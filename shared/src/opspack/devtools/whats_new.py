@@ -264,3 +264,67 @@ def _neg(when: str) -> tuple[int, str]:
     if when == "not committed":
         return (0, "")
     return (1, "".join(chr(0x10FFFF - ord(ch)) for ch in when))
+
+
+# -- the runner's registry snapshots (no checkout needed) ---------------------------------
+LAST_RELOAD = "last-reload"
+
+
+def _snapshot_base(snapshots: list[dict[str, Any]], since: str) -> tuple[dict[str, Any], str]:
+    """The snapshot to compare the newest with (``snapshots`` newest first), and a phrase."""
+    if since.strip() == LAST_RELOAD:
+        base = snapshots[1] if len(snapshots) > 1 else snapshots[0]
+        when = dt.datetime.fromtimestamp(snapshots[0]["at"], dt.UTC)
+        return base, f"at the last reload ({snapshots[0]['reason']}, {when:%Y-%m-%d %H:%M} UTC)"
+    mode, value = parse_since(since)
+    oldest = snapshots[-1]
+    if mode == "date":
+        older = [s for s in snapshots if dt.datetime.fromtimestamp(s["at"], dt.UTC) <= value]
+        return (older[0] if older else oldest), f"since {value:%Y-%m-%d %H:%M} UTC"
+    if mode == "version":
+        only, version = value
+        pack = only or "core"
+        for snap in snapshots:
+            have = snap["packs"].get(pack)
+            if have and _version_key(have) <= _version_key(version):
+                return snap, f"since {pack}@{version}"
+        return oldest, f"since {pack}@{version}"
+    raise UsageError(
+        f"--since: got {value!r}, expected a date (2025-06-01), an age (7d), a version (0.2.0, jenkins@0.2.0) "
+        f"or {LAST_RELOAD} (git revisions need a checkout: set `repo`)"
+    )
+
+
+def snapshot_report(
+    snapshots: list[dict[str, Any]], since: str, pack: str | None = None, hidden: set[str] | None = None
+) -> list[Table | Text]:
+    """The ``whats-new`` results from the runner's registry snapshots (newest first), the
+    newest compared with the one ``since`` names: a date or age (the newest snapshot taken by
+    then, else the oldest), a version (the newest in which that pack, or the core, was at most
+    it) or ``last-reload`` (the one before the newest)."""
+    if not snapshots:
+        return [Text("The runner has kept no snapshot of its commands yet.")]
+    base, phrase = _snapshot_base(snapshots, since)
+    now = snapshots[0]
+    old_cmds, new_cmds = base["commands"], now["commands"]
+    rows: list[list[Any]] = []
+    for kind, ids in (
+        ("added", sorted(set(new_cmds) - set(old_cmds))),
+        ("changed", sorted(i for i in set(new_cmds) & set(old_cmds) if new_cmds[i]["digest"] != old_cmds[i]["digest"])),
+        ("removed", sorted(set(old_cmds) - set(new_cmds))),
+    ):
+        for cid in ids:
+            entry = new_cmds.get(cid) or old_cmds[cid]
+            if (pack and entry["pack"] != pack) or (hidden and cid in hidden):
+                continue
+            rows.append([kind, entry["usage"], entry["summary"], f"{entry['pack']} {entry['version']}"])
+    if not rows:
+        return [Text(f"No command was added or changed {phrase}.")]
+    changes = [
+        f"{name} {before or '-'} -> {after or '-'}"
+        for name in sorted(set(base["packs"]) | set(now["packs"]))
+        if (before := base["packs"].get(name)) != (after := now["packs"].get(name))
+    ]
+    table = Table(columns=["change", "command", "what it does", "pack"], rows=rows, title=f"What's new {phrase}")
+    note = f"Packs: {', '.join(changes)}. " if changes else ""
+    return [table, Text(f"{note}Type `help <command>` for its arguments and examples.")]

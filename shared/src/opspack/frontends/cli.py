@@ -26,6 +26,13 @@ def _registry(args: argparse.Namespace) -> Any:
     return Registry.from_installed()
 
 
+def _registry_file(args: argparse.Namespace) -> Any:
+    """The ``--registry`` file's registry, or None: the installed packs, read again on a reload."""
+    from opspack.registry import Registry
+
+    return Registry.from_file(args.registry) if getattr(args, "registry", None) else None
+
+
 def _print(text: str) -> None:
     sys.stdout.write(text if text.endswith("\n") else text + "\n")
 
@@ -290,7 +297,11 @@ def cmd_serve(args: argparse.Namespace) -> int:
         from opspack.frontends.serve import serve
 
         return serve(
-            args.host, args.port, registry=_registry(args), access_log=not args.no_access_log, log_level=args.log_level
+            args.host,
+            args.port,
+            registry=_registry_file(args),
+            access_log=not args.no_access_log,
+            log_level=args.log_level,
         )
 
     return _frontend(args, "serve", run)

@@ -54,11 +54,15 @@ class Gateway:
         it is on (every process sharing it accepts them), else in this process; tokens are
         valid ``confirm_ttl`` seconds."""
         self.runtime = runtime
-        self.registry = runtime.registry
         self._confirmations = confirmations
         self._confirm_ttl = confirm_ttl
         self._lock = threading.Lock()
         self._jobs_settings: JobsSettings | None = None
+
+    @property
+    def registry(self) -> Registry:
+        """The runtime's registry as it is now (a reload replaces it)."""
+        return self.runtime.registry
 
     @property
     def confirmations(self) -> Confirmations:

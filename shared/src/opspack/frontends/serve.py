@@ -70,6 +70,7 @@ bot called), ``artifact_ttl_s`` (86400), ``artifact_dir`` and ``artifact_key``
 
 from __future__ import annotations
 
+import contextlib
 import gc
 import json
 import logging
@@ -206,6 +207,11 @@ class ServeSettings:
     body_timeout: float = 30.0
     #: bytes of a request's line and headers
     max_header: int = 16 * 1024
+    #: seconds between two looks at the installed packs (0: only on SIGHUP and POST /admin/reload)
+    reload_s: float = 60.0
+    #: where new and changed commands are announced after a reload (None: nowhere); the
+    #: runner posts through the Teams incoming webhook, which belongs to one channel
+    announce_channel: str | None = None
 
     def limits(self, fd_limit: int | None) -> Limits:
         """The connections' limits, the cap kept below ``fd_limit`` open files."""
@@ -272,6 +278,8 @@ class ServeSettings:
             header_timeout=number("header_timeout", 10.0),
             body_timeout=number("body_timeout", 30.0),
             max_header=int(number("max_header", 16 * 1024, least=1024)),
+            reload_s=number("reload_s", 60.0, least=0),
+            announce_channel=str(env.get("OPSPACK_SERVE_ANNOUNCE_CHANNEL", table.get("announce_channel", ""))) or None,
         )
 
 
@@ -506,6 +514,17 @@ def create_app(
         reply = await gateway.chat_async(body.text, caller, body.confirm_token, offload)
         return respond(reply, body.format, request)
 
+    async def admin_reload(request: Request) -> Response:
+        """Read the installed packs again: the command ``packs reload`` (permission
+        ``core.admin.reload``), for the user the body names."""
+        body: InvokeRequest = await parse(request, InvokeRequest)
+        caller = await speaking(request, body, RELOAD_COMMAND, "packs reload")
+        if not isinstance(caller, Caller):
+            return caller
+        reply = await gateway.invoke_async(RELOAD_COMMAND, {}, caller, None, offload)
+        denied = reply.error is not None and reply.error.kind == "denied"
+        return JSONResponse(reply_body(reply, body.format), status_code=403 if denied else 200)
+
     def job_of(request: Request) -> int:
         try:
             return int(request.path_params["job"])
@@ -601,9 +620,14 @@ def create_app(
         Route("/jobs/{job}/events", job_events, methods=["GET"]),
         Route("/openapi.json", openapi, methods=["GET"]),
         *([Route(ROUTE_PREFIX + "{artifact}", artifact, methods=["GET"])] if artifacts is not None else []),
+        Route("/admin/reload", admin_reload, methods=["POST"]),
         *(extra_routes or []),
     ]
-    app = Starlette(routes=routes, exception_handlers={HTTPException: http_error})
+    app = Starlette(
+        routes=routes,
+        exception_handlers={HTTPException: http_error},
+        lifespan=lambda app: reloading(gateway.runtime, settings.reload_s),
+    )
     app.add_middleware(
         Guard,
         tokens=settings.bearer,
@@ -614,6 +638,113 @@ def create_app(
     )
     app.state.gateway = gateway
     return app
+
+
+#: the command ``POST /admin/reload`` runs
+RELOAD_COMMAND = "core.packs.reload"
+
+
+@contextlib.asynccontextmanager
+async def reloading(runtime: Any, every_s: float) -> AsyncIterator[None]:
+    """While the app runs: read the installed packs again on SIGHUP and every ``every_s``
+    seconds (0: never by itself); each look is cheap when nothing was installed."""
+    import asyncio
+    import signal
+
+    if not getattr(runtime, "reloadable", False):
+        yield
+        return
+    loop = asyncio.get_running_loop()
+    tasks: set[asyncio.Future[Any]] = set()
+
+    def failed(task: asyncio.Future[Any]) -> None:
+        if not task.cancelled() and task.exception() is not None:
+            log.error("reading the installed packs failed: %s", task.exception())
+
+    def look(reason: str) -> None:
+        task = asyncio.ensure_future(asyncio.to_thread(runtime.reload, reason))
+        tasks.add(task)
+        task.add_done_callback(tasks.discard)
+        task.add_done_callback(failed)
+
+    async def periodic() -> None:
+        while True:
+            await asyncio.sleep(every_s)
+            try:
+                await asyncio.to_thread(runtime.reload, "periodic check")
+            except Exception:
+                log.exception("reading the installed packs failed")
+
+    hup = False
+    with contextlib.suppress(ValueError, RuntimeError, NotImplementedError):  # not the main thread
+        loop.add_signal_handler(signal.SIGHUP, look, "SIGHUP")
+        hup = True
+    ticker = asyncio.ensure_future(periodic()) if every_s > 0 else None
+    try:
+        yield
+    finally:
+        if hup:
+            loop.remove_signal_handler(signal.SIGHUP)
+        for task in [ticker, *tasks]:
+            if task is not None:
+                task.cancel()
+
+
+def announcement(registry: Any, change: Any) -> Reply | None:
+    """The message that announces a reload's new and changed commands (None: none to announce)."""
+    from opspack.results import Table, Text
+
+    rows = []
+    for kind, ids in (("new", change.added), ("changed", change.changed)):
+        for cid in ids:
+            entry = registry.get(cid)
+            if entry is not None:
+                rows.append([kind, entry.get("chat", {}).get("usage") or cid, entry.get("summary", "")])
+    if not rows:
+        return None
+    head = Text(f"New commands ({change.summary()}). Type `help <command>` for its arguments and examples.")
+    table = Table(columns=["", "command", "what it does"], rows=rows, title="What's new")
+    return Reply(ok=True, command="core.whats_new.show", results=[head, table])
+
+
+def announcer(runtime: Any, post: Any) -> Any:
+    """A reload listener that posts :func:`announcement` with ``post(activity)`` (Teams), from
+    a thread of its own: a slow channel never holds a reload."""
+    from opspack.frontends.teams import webhook_activities
+    from opspack.threads import start_thread
+
+    def announce(change: Any) -> None:
+        message = announcement(runtime.registry, change)
+        if message is None:
+            return
+
+        def send() -> None:
+            for activity in webhook_activities(message):
+                if not post(activity):
+                    log.error("the announcement of new commands was not taken")
+                    return
+
+        start_thread(send, name="opspack-announce")
+
+    return announce
+
+
+def keep_snapshots(runtime: Any) -> None:
+    """Keep a snapshot of the runner's commands in its database now (when they differ from the
+    newest kept) and after each reload that changed them, with who or what changed them:
+    ``whats-new`` compares them."""
+    audit = runtime.audit
+    if audit is None:
+        return
+
+    def keep(reason: str) -> None:
+        try:
+            audit.snapshot(runtime.registry, reason)
+        except Exception:
+            log.exception("keeping a snapshot of the commands failed")
+
+    keep("runner start")
+    runtime.reload_listeners.append(lambda change: keep(change.reason))
 
 
 def build_app(
@@ -639,6 +770,17 @@ def build_app(
     from opspack.frontends.teams import TeamsSettings, teams_routes
 
     teams = TeamsSettings.load(config)
+    if settings.announce_channel:
+        if teams.incoming_webhook:
+            from opspack.frontends.teams import IncomingWebhook
+
+            runtime.reload_listeners.append(announcer(runtime, IncomingWebhook(teams.incoming_webhook).post))
+        else:
+            log.warning(
+                "[serve] announce_channel is %s, but no front-end of this runner can post there "
+                "(set the Teams incoming_webhook of that channel)",
+                settings.announce_channel,
+            )
     if teams.secret:
         extra += teams_routes(gateway, teams, max_json_depth=settings.max_json_depth, artifacts=artifacts)
         public = public | {"/teams/messages"}
@@ -780,6 +922,10 @@ def openapi_document() -> dict[str, Any]:
             },
             "/invoke": post("Run a command by id", "InvokeRequest"),
             "/chat": post("Run chat text", "ChatRequest"),
+            "/admin/reload": post(
+                "Read the installed packs again (the command packs reload; permission core.admin.reload)",
+                "InvokeRequest",
+            ),
             "/openapi.json": {
                 "get": {"summary": "This document", "responses": {"200": {"description": "OpenAPI 3.1"}}}
             },
@@ -823,6 +969,7 @@ def serve(
     runtime = Runtime(registry, config=config, max_workers=settings.threads, executor=for_runner)
     try:
         runtime.require_policy()
+        keep_snapshots(runtime)
         app = build_app(runtime, config=config, settings=settings)
     except BaseException:
         runtime.close()

@@ -10,4 +10,5 @@ Each runs as a child process on a free loopback port for the length of a ``with`
 - :mod:`~opspack_testkit.servers.switches`: simulated network switches over SSH (fake-switches).
 - :mod:`~opspack_testkit.servers.samba`: a Samba 4 Active Directory domain controller on its own loopback address.
 - :mod:`~opspack_testkit.servers.slapd`: a private OpenLDAP with the memberof and ppolicy overlays.
+- :mod:`~opspack_testkit.servers.registries`: package indexes (pypiserver, verdaccio) for publishing tests.
 """
