@@ -167,3 +167,22 @@ def test_packs_install_takes_only_opspack_packs_and_asks_first() -> None:
     assert asked.error.confirm.text == "packs install grafana==0.1.2"
     entry = core.get("core.packs.install")
     assert entry is not None and entry["permission"] == "core.admin.packs" and entry["effects"]["destructive"]
+
+
+def test_packs_reload_reads_the_installed_packs_again_or_says_it_cannot() -> None:
+    from opspack.context import Caller
+    from opspack.runtime import Runtime
+    from opspack.settings import Config
+    from opspack_testkit import run_command
+
+    # a runner that serves a registry file cannot change its commands: it says so
+    fixed = run_command("packs reload", registry=registry_from_package("opspack_core"))
+    assert fixed.ok and "restart it to change its commands" in fixed.results[-1].text  # type: ignore[union-attr]
+    # a runner that reads the installed packs reads them again: nothing was installed meanwhile
+    runtime = Runtime(None, config=Config(data={}, environ={}), audit=None)
+    try:
+        reply = runtime.chat("packs reload", Caller(user="al"))
+        assert reply.ok, reply.error
+        assert [getattr(r, "text", None) for r in reply.results][-1] == "No pack changed."
+    finally:
+        runtime.close()
