@@ -28,6 +28,7 @@ from mcp.client.stdio import StdioServerParameters, stdio_client  # noqa: E402
 from mcp.client.streamable_http import streamable_http_client  # noqa: E402
 from mcp.shared._httpx_utils import create_mcp_http_client  # noqa: E402
 from mcp.shared.exceptions import MCPError  # noqa: E402
+from mcp_types import ToolListChangedNotification  # noqa: E402
 
 Session = Callable[[ClientSession], Awaitable[None]]
 #: what strict MCP hosts and model APIs hold tool names to
@@ -43,11 +44,20 @@ def name_of(ident: str) -> str:
 
 
 def with_session(
-    registry_file: Path, body: Session, *extra: str, elicitation: Any = None, cwd: Path | None = None, **env: str
+    registry_file: Path | None,
+    body: Session,
+    *extra: str,
+    elicitation: Any = None,
+    cwd: Path | None = None,
+    messages: Any = None,
+    **env: str,
 ) -> None:
+    """Run ``body`` in a session with ``opspack mcp`` over stdio: on ``registry_file``, or on
+    the installed packs when None; ``messages``: the client's message handler."""
+    registry_args = ["--registry", str(registry_file)] if registry_file is not None else []
     params = StdioServerParameters(
         command=opspack_exe(),
-        args=["--registry", str(registry_file), "mcp", *extra],
+        args=[*registry_args, "mcp", *extra],
         env=child_env(**env),
         cwd=cwd,
     )
@@ -56,7 +66,7 @@ def with_session(
         with anyio.fail_after(120):
             async with (
                 stdio_client(params) as (read, write),
-                ClientSession(read, write, elicitation_callback=elicitation) as session,
+                ClientSession(read, write, elicitation_callback=elicitation, message_handler=messages) as session,
             ):
                 await session.initialize()
                 await body(session)
@@ -504,3 +514,188 @@ def test_http_refuses_a_bad_token(mcp_http: McpHttp) -> None:
     assert opened.status_code == 200
     assert borrowed.status_code == 404  # a session answers only the token that opened it
     assert kept.status_code == 202
+
+
+# -- tool list changes -----------------------------------------------------------------
+NEW_PACK = '''
+"""A pack installed while the MCP server runs."""
+from opspack import Pack, Text, command
+
+pack = Pack(name="mcpnew", summary="arrives while the server runs", modules=["opspack_mcpnew"])
+
+
+@command(group="late", verb="hello", settings=[])
+def hello() -> Text:
+    """Say hello."""
+    return Text("hello")
+'''
+
+
+def write_pack(site: Path) -> str:
+    """The pack ``opspack_mcpnew`` in the folder ``site`` (its code and its pack file, but no
+    ``.dist-info`` yet, so it is not installed); its command's id."""
+    import sys
+
+    from opspack.devtools.registry_build import registry_from_package
+    from opspack.registry import SCHEMA_VERSION
+
+    package = site / "opspack_mcpnew"
+    package.mkdir(parents=True)
+    (package / "__init__.py").write_text(NEW_PACK, encoding="utf-8")
+    sys.path.insert(0, str(site))
+    try:
+        built = registry_from_package("opspack_mcpnew", "1.0.0")
+    finally:
+        sys.path.remove(str(site))
+        sys.modules.pop("opspack_mcpnew", None)
+    data = {"schema_version": SCHEMA_VERSION, "pack": built.packs[0], "commands": built.commands}
+    (package / "opspack-pack.json").write_text(json.dumps(data), encoding="utf-8")
+    [entry] = built.commands
+    return str(entry["id"])
+
+
+def install_pack(site: Path) -> None:
+    """Install the pack of :func:`write_pack` for importlib.metadata: its ``.dist-info`` with
+    the ``opspack.packs`` entry point, in a folder on the server's PYTHONPATH."""
+    info = site / "opspack_mcpnew-1.0.0.dist-info"
+    info.mkdir()
+    (info / "METADATA").write_text("Metadata-Version: 2.1\nName: opspack-mcpnew\nVersion: 1.0.0\n", encoding="utf-8")
+    (info / "entry_points.txt").write_text("[opspack.packs]\nmcpnew = opspack_mcpnew\n", encoding="utf-8")
+
+
+def on_path(site: Path) -> str:
+    """PYTHONPATH for a server process that also imports from ``site``."""
+    import os
+
+    return os.pathsep.join([str(site), child_env()["PYTHONPATH"]])
+
+
+async def tool_names_of(session: ClientSession) -> set[str]:
+    return {t.name for t in (await session.list_tools()).tools}
+
+
+async def until(notes: list[Any], timeout: float = 30.0) -> None:
+    """Wait until the client was told the tool list changed."""
+    with anyio.fail_after(timeout):
+        while not any(isinstance(n, ToolListChangedNotification) for n in notes):
+            await anyio.sleep(0.05)
+
+
+def test_a_pack_installed_meanwhile_is_announced_then_listed(tmp_path: Path) -> None:
+    """`packs reload` (the tool) finds a pack installed since the start: the client is told
+    (notifications/tools/list_changed) and the next tools/list has the pack's tool."""
+    site = tmp_path / "site"
+    ident = write_pack(site)
+    notes: list[Any] = []
+    seen: dict[str, Any] = {}
+
+    async def note(message: Any) -> None:
+        notes.append(message)
+
+    async def body(session: ClientSession) -> None:
+        result = session.initialize_result
+        seen["capabilities"] = result.capabilities if result is not None else None
+        seen["before"] = await tool_names_of(session)
+        install_pack(site)
+        seen["reload"] = await session.call_tool("core_packs_reload", {})
+        await until(notes)
+        seen["after"] = await tool_names_of(session)
+        seen["call"] = await session.call_tool(name_of(ident), {})
+
+    with_session(
+        None,
+        body,
+        cwd=tmp_path,
+        messages=note,
+        PYTHONPATH=on_path(site),
+        XDG_CONFIG_HOME=str(tmp_path / "xdg"),
+        OPSPACK_MCP_RELOAD_S="0",  # only the tool reads the packs again
+    )
+    tools = seen["capabilities"].tools
+    assert tools is not None and tools.list_changed is True
+    assert name_of(ident) not in seen["before"] and "core_packs_reload" in seen["before"]
+    assert seen["reload"].is_error is False, seen["reload"].content
+    assert "mcpnew" in seen["reload"].content[0].text
+    assert seen["after"] == seen["before"] | {name_of(ident)}
+    assert seen["call"].is_error is False and seen["call"].content[0].text == "hello"
+
+
+def test_http_sessions_hear_of_a_pack_the_periodic_check_finds(tmp_path: Path) -> None:
+    """`opspack mcp --http` with `[mcp] reload_s`: a pack installed with nobody asking is
+    announced to each connected client session, and listed."""
+    site = tmp_path / "site"
+    ident = write_pack(site)
+    config = tmp_path / "xdg" / "opspack" / "opspack.toml"
+    config.parent.mkdir(parents=True)
+    config.write_text(
+        f'[serve.tokens.agent]\ntoken = "{AGENT_TOKEN}"\nusers = ["mcp"]\n[mcp]\nreload_s = 0.3\n', encoding="utf-8"
+    )
+    port = free_port()
+    log = tmp_path / "mcp.log"
+    env = child_env(XDG_CONFIG_HOME=str(tmp_path / "xdg"), PYTHONPATH=on_path(site))
+    with open(log, "wb") as out:
+        proc = subprocess.Popen(
+            [opspack_exe(), "mcp", "--http", "--port", str(port)], env=env, cwd=tmp_path, stdout=out, stderr=out
+        )
+    url = f"http://127.0.0.1:{port}/mcp"
+    notes: dict[str, list[Any]] = {"one": [], "two": []}
+    seen: dict[str, Any] = {}
+
+    def handler(name: str) -> Any:
+        async def note(message: Any) -> None:
+            notes[name].append(message)
+
+        return note
+
+    async def main() -> None:
+        with anyio.fail_after(120):
+            async with (
+                create_mcp_http_client(headers={"Authorization": f"Bearer {AGENT_TOKEN}"}) as http,
+                streamable_http_client(url, http_client=http) as (read1, write1),
+                ClientSession(read1, write1, message_handler=handler("one")) as one,
+                streamable_http_client(url, http_client=http) as (read2, write2),
+                ClientSession(read2, write2, message_handler=handler("two")) as two,
+            ):
+                seen["capabilities"] = (await one.initialize()).capabilities
+                await two.initialize()
+                seen["before"] = await tool_names_of(one)
+                await anyio.sleep(1)  # the standalone streams are open, a check or two found nothing
+                install_pack(site)
+                await until(notes["one"])
+                await until(notes["two"])
+                seen["after"] = await tool_names_of(two)
+
+    try:
+        try:
+            wait_for_port(port)
+        except TimeoutError:
+            raise AssertionError("opspack mcp --http did not start:\n" + log.read_text()) from None
+        anyio.run(main)
+    except BaseException:
+        print(log.read_text())
+        raise
+    finally:
+        stop_process(proc)
+    tools = seen["capabilities"].tools
+    assert tools is not None and tools.list_changed is True
+    assert name_of(ident) not in seen["before"]
+    assert seen["after"] == seen["before"] | {name_of(ident)}
+    # one notification each, for the one change
+    assert [type(n) for n in notes["one"]] == [ToolListChangedNotification]
+    assert [type(n) for n in notes["two"]] == [ToolListChangedNotification]
+
+
+def test_reload_interval_mcp_then_serve_then_60() -> None:
+    from opspack.errors import ConfigError
+    from opspack.frontends.mcp import reload_interval
+    from opspack.settings import Config
+
+    assert reload_interval(Config(data={}, environ={})) == 60.0
+    assert reload_interval(Config(data={"serve": {"reload_s": 5}}, environ={})) == 5.0
+    both = Config(data={"serve": {"reload_s": 5}, "mcp": {"reload_s": 0}}, environ={})
+    assert reload_interval(both) == 0.0
+    assert reload_interval(Config(data=both.data, environ={"OPSPACK_MCP_RELOAD_S": "2.5"})) == 2.5
+    assert reload_interval(Config(data={}, environ={"OPSPACK_SERVE_RELOAD_S": "7"})) == 7.0
+    for bad in ("-1", "soon", "nan", "inf"):
+        with pytest.raises(ConfigError, match=r"(?i)reload_s"):
+            reload_interval(Config(data={}, environ={"OPSPACK_MCP_RELOAD_S": bad}))

@@ -325,8 +325,8 @@ def cmd_mcp(args: argparse.Namespace) -> int:
         }
         if args.http:
             host = args.host or "127.0.0.1"
-            return run_http(_registry(args), host=host, port=8000 if args.port is None else args.port, **options)
-        return run_stdio(_registry(args), **options)
+            return run_http(_registry_file(args), host=host, port=8000 if args.port is None else args.port, **options)
+        return run_stdio(_registry_file(args), **options)
 
     return _frontend(args, "mcp", run)
 

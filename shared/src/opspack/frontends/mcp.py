@@ -55,14 +55,24 @@ it, and that tool is marked destructive, so an MCP client asks its user before c
 it, as it does for any destructive tool. Tokens are one-time and expire after 5 minutes.
 An approval that a second person must give (the policy's ``approvers``) always takes the
 token path: the asking user cannot approve it.
+
+Tool list changes: the server declares ``tools.listChanged``. When the runtime reads the
+installed packs again and they changed (the tool ``packs_reload``, ``packs_install``,
+``packs_upgrade``, SIGHUP, or the periodic check every ``[mcp] reload_s`` seconds, which
+defaults to the runner's ``[serve] reload_s``, 60; 0: never), every connected session gets a
+``notifications/tools/list_changed`` (:class:`ToolListNotifier`): over stdio the one
+session, over streamable HTTP each client's session on its standalone stream, and a client
+on the 2026-07-28 protocol through the ``subscriptions/listen`` stream it opened.
 """
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import functools
 import hashlib
 import logging
+import math
 import re
 import threading
 from collections import Counter
@@ -81,6 +91,8 @@ if TYPE_CHECKING:
 
     from opspack.frontends.guard import ASGIApp, Receive, Scope, Send
     from opspack.frontends.serve import ServeSettings
+    from opspack.registry import RegistryChange
+    from opspack.settings import Config
 
 log = logging.getLogger("opspack.frontends.mcp")
 
@@ -559,13 +571,157 @@ def bearer_name(ctx: Any) -> str | None:
     return token.name if isinstance(token, BearerToken) else None
 
 
-def build_server(frontend: McpFrontend) -> Any:
-    """The SDK's low-level Server wired to ``frontend``."""
+#: seconds between two looks at the installed packs when neither ``[mcp]`` nor ``[serve]`` says
+DEFAULT_RELOAD_S = 60.0
+
+
+def reload_interval(config: Config) -> float:
+    """Seconds between two looks at the installed packs (0: only on SIGHUP and the ``packs``
+    tools): ``[mcp] reload_s`` (``OPSPACK_MCP_RELOAD_S``), else the runner's ``[serve]
+    reload_s`` (``OPSPACK_SERVE_RELOAD_S``), else 60. A :class:`ConfigError` when it is not a
+    number of at least 0."""
+    from opspack.errors import ConfigError
+
+    env = config.environ
+    sources = (
+        ("OPSPACK_MCP_RELOAD_S", env.get("OPSPACK_MCP_RELOAD_S")),
+        ("[mcp] reload_s", config.table("mcp").get("reload_s")),
+        ("OPSPACK_SERVE_RELOAD_S", env.get("OPSPACK_SERVE_RELOAD_S")),
+        ("[serve] reload_s", config.table("serve").get("reload_s")),
+    )
+    for where, raw in sources:
+        if raw is None or raw == "":
+            continue
+        try:
+            value = float(raw)
+        except (TypeError, ValueError):
+            value = math.nan
+        if not (value >= 0 and math.isfinite(value)):  # (NaN too)
+            raise ConfigError(f"{where} is {raw!r}, expected a number of seconds of at least 0")
+        return value
+    return DEFAULT_RELOAD_S
+
+
+class ToolListNotifier:
+    """Tells every connected MCP session that the tool list changed
+    (``notifications/tools/list_changed``), from whichever thread the registry changed on.
+
+    A session of the handshake protocol versions runs :meth:`serve_session` for as long as it
+    is open (the handler of its ``notifications/initialized``), which sends the notification on
+    the session's standalone channel (stdio: the pipe; streamable HTTP: the client's GET
+    stream); a client of the 2026-07-28 protocol hears it on the ``subscriptions/listen``
+    stream it opened (:attr:`bus`). :meth:`changed` is the runtime's reload listener: it hands
+    the news to the server's event loop (:meth:`attach`) and returns at once."""
+
+    def __init__(self) -> None:
+        from mcp.server.subscriptions import InMemorySubscriptionBus
+
+        #: where the ``subscriptions/listen`` streams (2026-07-28) hear of changes
+        self.bus = InMemorySubscriptionBus()
+        self._loop: asyncio.AbstractEventLoop | None = None
+        # one per open session: a change puts a mark in it (at most one waits)
+        self._sessions: set[Any] = set()
+        self._tasks: set[asyncio.Future[Any]] = set()
+
+    @property
+    def sessions(self) -> int:
+        """How many sessions of the handshake protocol versions are open."""
+        return len(self._sessions)
+
+    def attach(self, loop: asyncio.AbstractEventLoop) -> None:
+        """Send from now on through ``loop``, the event loop the server's sessions run on."""
+        self._loop = loop
+
+    def changed(self, change: RegistryChange | None = None) -> None:
+        """The registry changed (any thread, the event loop's included): tell every session."""
+        loop = self._loop
+        if loop is None or loop.is_closed():
+            return
+        with contextlib.suppress(RuntimeError):  # the loop closed meanwhile: nobody to tell
+            loop.call_soon_threadsafe(self._fan_out)
+
+    def _fan_out(self) -> None:
+        """On the event loop: a mark for each session, an event for the listen streams."""
+        import anyio
+        from mcp.server.subscriptions import ToolsListChanged
+
+        for mark in list(self._sessions):
+            with contextlib.suppress(anyio.WouldBlock, anyio.ClosedResourceError, anyio.BrokenResourceError):
+                mark.send_nowait(None)  # one waiting already says it all
+        task = asyncio.ensure_future(self.bus.publish(ToolsListChanged()))
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def serve_session(self, session: Any) -> None:
+        """While ``session`` (the SDK's ServerSession of a handshake-era connection) is open:
+        send it ``notifications/tools/list_changed`` after each change. Ends when the client
+        goes away (the connection's tasks are cancelled, or a send finds the stream closed)."""
+        import anyio
+
+        self._loop = self._loop or asyncio.get_running_loop()
+        marks, inbox = anyio.create_memory_object_stream[None](1)
+        self._sessions.add(marks)
+        try:
+            async with inbox:
+                async for _ in inbox:
+                    try:
+                        await session.send_tool_list_changed()
+                    except (anyio.BrokenResourceError, anyio.ClosedResourceError):
+                        return
+        finally:
+            self._sessions.discard(marks)
+            marks.close()
+
+    def close(self) -> None:
+        """Stop: no session is told anything any more."""
+        for marks in list(self._sessions):
+            marks.close()
+        self._sessions.clear()
+        self._loop = None
+
+
+def build_server(frontend: McpFrontend, *, reload_s: float = 0.0, notifier: ToolListNotifier | None = None) -> Any:
+    """The SDK's low-level Server wired to ``frontend``; it declares ``tools.listChanged`` and,
+    while it runs (its lifespan), ``notifier`` (default a new one) tells its sessions of each
+    change of the runtime's registry, which it reads again on SIGHUP and every ``reload_s``
+    seconds (0: never by itself; a registry file is never read again)."""
     import anyio
     import mcp_types as types
-    from mcp.server.lowlevel.server import Server
+    from mcp.server.lowlevel.server import NotificationOptions, Server
+    from mcp.server.subscriptions import ListenHandler
 
+    from opspack.frontends.serve import reloading
     from opspack.version import __version__
+
+    tools_changed = notifier or ToolListNotifier()
+    runtime = frontend.gateway.runtime
+
+    class ListChangedServer(Server):
+        """The low-level Server, its handshake declaring ``tools.listChanged``."""
+
+        def create_initialization_options(
+            self,
+            notification_options: Any = None,
+            experimental_capabilities: Any = None,
+            extensions: Any = None,
+        ) -> Any:
+            options = notification_options or NotificationOptions(tools_changed=True)
+            return super().create_initialization_options(options, experimental_capabilities, extensions)
+
+    @contextlib.asynccontextmanager
+    async def lifespan(server: Any) -> AsyncIterator[dict[str, Any]]:
+        tools_changed.attach(asyncio.get_running_loop())
+        runtime.reload_listeners.append(tools_changed.changed)
+        try:
+            async with reloading(runtime, reload_s):
+                yield {}
+        finally:
+            with contextlib.suppress(ValueError):
+                runtime.reload_listeners.remove(tools_changed.changed)
+            tools_changed.close()
+
+    async def initialized(ctx: Any, params: Any) -> None:
+        await tools_changed.serve_session(ctx.session)
 
     async def list_tools(ctx: Any, params: Any) -> types.ListToolsResult:
         return types.ListToolsResult(tools=[to_sdk_tool(t) for t in frontend.tools()])
@@ -587,7 +743,7 @@ def build_server(frontend: McpFrontend) -> Any:
                     reply = frontend.decline(confirm, answer.action, bearer)
         return tool_result(reply)
 
-    return Server(
+    server = ListChangedServer(
         SERVER_NAME,
         version=__version__,
         instructions=(
@@ -595,9 +751,13 @@ def build_server(frontend: McpFrontend) -> Any:
             "client supports it; otherwise they answer a confirmation request first: ask the user, "
             f"then call {CONFIRM_TOOL} with the token."
         ),
+        lifespan=lifespan,
         on_list_tools=list_tools,
         on_call_tool=call_tool,
+        on_subscriptions_listen=ListenHandler(tools_changed.bus),
     )
+    server.add_notification_handler("notifications/initialized", types.NotificationParams, initialized)
+    return server
 
 
 def check_packs(registry: Registry, packs: Iterable[str] | None) -> frozenset[str] | None:
@@ -636,6 +796,15 @@ def _frontend(
     return McpFrontend(gateway, grouped=group_tools, user=user, profile=profile, read_only=read_only, packs=wanted)
 
 
+def _reload_s(runtime: Any) -> float:
+    """The periodic check's interval for ``runtime`` (0 when it serves a registry file)."""
+    import os
+
+    from opspack.settings import Config
+
+    return reload_interval(Config.load(environ=dict(os.environ))) if runtime.reloadable else 0.0
+
+
 def run_stdio(
     registry: Registry | None = None,
     *,
@@ -659,10 +828,10 @@ def run_stdio(
         frontend = _frontend(
             runtime, group_tools=group_tools, user=user, profile=profile, read_only=read_only, packs=packs
         )
+        server = build_server(frontend, reload_s=_reload_s(runtime))
     except BaseException:
         runtime.close()
         raise
-    server = build_server(frontend)
 
     async def main() -> None:
         async with stdio_server() as (read, write):
@@ -702,13 +871,16 @@ class TokenBinding:
         await self.app(scope, receive, send)
 
 
-def http_app(frontend: McpFrontend, settings: ServeSettings, *, host: str = "127.0.0.1") -> ASGIApp:
+def http_app(
+    frontend: McpFrontend, settings: ServeSettings, *, host: str = "127.0.0.1", reload_s: float = 0.0
+) -> ASGIApp:
     """The streamable HTTP app (at :data:`MCP_PATH`) behind the runner's guard: bearer tokens
     (401), what each token may speak for (403), its rate limit (429) and the body limit (413).
-    ``host``: where it listens (on a loopback address the SDK refuses other Host headers)."""
+    ``host``: where it listens (on a loopback address the SDK refuses other Host headers);
+    ``reload_s``: seconds between two looks at the installed packs (:func:`build_server`)."""
     from opspack.frontends.guard import Guard
 
-    app = build_server(frontend).streamable_http_app(
+    app = build_server(frontend, reload_s=reload_s).streamable_http_app(
         streamable_http_path=MCP_PATH, host=host, max_request_body_size=settings.max_body
     )
     return Guard(
@@ -763,7 +935,7 @@ def run_http(
             packs=packs,
             confirm_ttl=settings.confirm_ttl,
         )
-        app = http_app(frontend, settings, host=host)
+        app = http_app(frontend, settings, host=host, reload_s=reload_interval(config) if runtime.reloadable else 0.0)
     except BaseException:
         runtime.close()
         raise
@@ -782,6 +954,7 @@ __all__ = [
     "McpFrontend",
     "Naming",
     "TokenBinding",
+    "ToolListNotifier",
     "ToolSpec",
     "bearer_name",
     "build_server",
@@ -793,6 +966,7 @@ __all__ = [
     "plain_tool_name",
     "progress_sender",
     "progress_values",
+    "reload_interval",
     "reply_schema",
     "run_http",
     "run_stdio",
