@@ -15,8 +15,10 @@ from __future__ import annotations
 import itertools
 import json
 import re
+import sys
 import time
 from collections.abc import Iterator, Sequence
+from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode
 
@@ -331,3 +333,138 @@ def test_a_failed_job_shows_its_error_kind() -> None:
     assert message["text"] == "Job 7 failed (timeout): echo steps --count 9"
     assert "❌" in _blocks_text(message) and "took 30 s" in _blocks_text(message)
     assert progress_bar(44.4) == "▓▓▓▓░░░░░░ 44%" and progress_bar(None) == ""
+
+
+# -- reloads and announcements ---------------------------------------------------------
+NEW_PACK = '''
+"""A pack installed while the Slack app runs."""
+from opspack import Pack, Text, command
+
+pack = Pack(name="slacknew", summary="arrives while the app runs", modules=["opspack_slacknew"])
+
+
+@command(group="late", verb="wave", settings=[])
+def wave() -> Text:
+    """Wave at the channel."""
+    return Text("wave")
+'''
+
+
+@pytest.fixture
+def site(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
+    """A folder on sys.path holding the pack ``opspack_slacknew`` (its code and pack file, not
+    installed yet: :func:`install` adds its ``.dist-info``)."""
+    from opspack.devtools.registry_build import registry_from_package
+    from opspack.registry import SCHEMA_VERSION
+
+    site = tmp_path / "site"
+    package = site / "opspack_slacknew"
+    package.mkdir(parents=True)
+    (package / "__init__.py").write_text(NEW_PACK, encoding="utf-8")
+    monkeypatch.syspath_prepend(str(site))
+    built = registry_from_package("opspack_slacknew", "1.0.0")
+    data = {"schema_version": SCHEMA_VERSION, "pack": built.packs[0], "commands": built.commands}
+    (package / "opspack-pack.json").write_text(json.dumps(data), encoding="utf-8")
+    yield site
+    sys.modules.pop("opspack_slacknew", None)
+
+
+def install(site: Path) -> None:
+    """Install the pack in ``site`` for importlib.metadata: a ``.dist-info`` with its
+    ``opspack.packs`` entry point."""
+    info = site / "opspack_slacknew-1.0.0.dist-info"
+    info.mkdir()
+    (info / "METADATA").write_text("Metadata-Version: 2.1\nName: opspack-slacknew\nVersion: 1.0.0\n", encoding="utf-8")
+    (info / "entry_points.txt").write_text("[opspack.packs]\nslacknew = opspack_slacknew\n", encoding="utf-8")
+
+
+@pytest.fixture
+def installed_runtime(site: Path) -> Iterator[Runtime]:
+    """A runtime on the installed packs (reloadable), as ``opspack slack`` without --registry."""
+    rt = Runtime(config=Config(data={}, path=None, environ={}))
+    yield rt
+    rt.close()
+
+
+def announcing(runtime: Runtime, slack: FakeSlack, channel: str = "C1") -> None:
+    from opspack.frontends.slack import SlackFrontend
+
+    client = WebClient(token="xoxb-test", base_url=slack.url + "/api/")
+    frontend = SlackFrontend(Gateway(runtime), update_every_s=0.05)
+    runtime.reload_listeners.append(frontend.announcer(client, channel))
+
+
+def test_the_periodic_check_finds_a_new_pack_and_announces_it(
+    installed_runtime: Runtime, site: Path, slack: FakeSlack
+) -> None:
+    from opspack.frontends.slack import Reloader
+
+    announcing(installed_runtime, slack)
+    assert installed_runtime.registry.get("slacknew.late.wave") is None
+    with Reloader(installed_runtime, 0.2):
+        time.sleep(0.5)  # a check or two found nothing: nothing is posted
+        assert slack.posted == []
+        install(site)
+        posted = slack.wait(1, timeout=30)
+    assert installed_runtime.registry.get("slacknew.late.wave") is not None
+    [message] = posted
+    assert message["via"] == "chat.postMessage" and message["channel"] == "C1"
+    assert message["text"] and "late wave" in _blocks_text(message) and "Wave at the channel" in _blocks_text(message)
+    validate_slack_messages([{"text": message["text"], "blocks": message["blocks"]}])
+
+
+def test_sighup_reads_the_packs_again(installed_runtime: Runtime, site: Path, slack: FakeSlack) -> None:
+    import os
+    import signal
+
+    from opspack.frontends.slack import Reloader
+
+    announcing(installed_runtime, slack)
+    before = signal.getsignal(signal.SIGHUP)
+    with Reloader(installed_runtime, 0):  # no periodic check: only the signal reads them again
+        install(site)
+        time.sleep(0.3)
+        assert slack.posted == [] and installed_runtime.registry.get("slacknew.late.wave") is None
+        os.kill(os.getpid(), signal.SIGHUP)
+        [message] = slack.wait(1, timeout=30)
+    assert signal.getsignal(signal.SIGHUP) == before  # given back
+    assert message["channel"] == "C1" and "late wave" in _blocks_text(message)
+
+
+def test_an_announcement_slack_refuses_is_logged_and_the_reload_holds(
+    installed_runtime: Runtime, site: Path, slack: FakeSlack, caplog: pytest.LogCaptureFixture
+) -> None:
+    announcing(installed_runtime, slack, channel="C9")  # the app is not in C9
+    install(site)
+    change = installed_runtime.reload("test")
+    assert change is not None and change.added == ["slacknew.late.wave"]
+    deadline = time.monotonic() + 30
+    while "not_in_channel" not in caplog.text and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert "the announcement of new commands in C9 failed" in caplog.text and "not_in_channel" in caplog.text
+    assert installed_runtime.registry.get("slacknew.late.wave") is not None
+
+
+def test_a_registry_file_is_never_read_again(runtime: Runtime) -> None:
+    from opspack.frontends.slack import Reloader
+
+    with Reloader(runtime, 0.05) as reloader:
+        assert reloader._ticker is None and not reloader._hup
+    assert runtime.reload("test") is None
+
+
+def test_settings_fall_back_to_the_runners() -> None:
+    from opspack.frontends.mcp import reload_interval
+    from opspack.frontends.slack import announce_channel
+
+    assert reload_interval(Config(data={}, environ={}), "slack") == 60.0
+    serve = {"serve": {"reload_s": 5, "announce_channel": "C7"}}
+    assert reload_interval(Config(data=serve, environ={}), "slack") == 5.0
+    assert announce_channel(Config(data=serve, environ={})) == "C7"
+    both = {**serve, "slack": {"reload_s": 0, "announce_channel": "C8"}}
+    assert reload_interval(Config(data=both, environ={}), "slack") == 0.0
+    assert announce_channel(Config(data=both, environ={})) == "C8"
+    assert announce_channel(Config(data={}, environ={})) is None
+    env = {"OPSPACK_SLACK_RELOAD_S": "2.5", "OPSPACK_SLACK_ANNOUNCE_CHANNEL": "C9"}
+    assert reload_interval(Config(data=both, environ=env), "slack") == 2.5
+    assert announce_channel(Config(data=both, environ=env)) == "C9"

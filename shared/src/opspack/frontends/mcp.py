@@ -575,17 +575,19 @@ def bearer_name(ctx: Any) -> str | None:
 DEFAULT_RELOAD_S = 60.0
 
 
-def reload_interval(config: Config) -> float:
+def reload_interval(config: Config, frontend: str = "mcp") -> float:
     """Seconds between two looks at the installed packs (0: only on SIGHUP and the ``packs``
-    tools): ``[mcp] reload_s`` (``OPSPACK_MCP_RELOAD_S``), else the runner's ``[serve]
-    reload_s`` (``OPSPACK_SERVE_RELOAD_S``), else 60. A :class:`ConfigError` when it is not a
-    number of at least 0."""
+    commands): ``[<frontend>] reload_s`` (``OPSPACK_<FRONTEND>_RELOAD_S``; ``[mcp]`` by
+    default, ``[slack]`` for ``opspack slack``), else the runner's ``[serve] reload_s``
+    (``OPSPACK_SERVE_RELOAD_S``), else 60. A :class:`ConfigError` when it is not a number of
+    at least 0."""
     from opspack.errors import ConfigError
 
     env = config.environ
+    own = f"OPSPACK_{frontend.upper()}_RELOAD_S"
     sources = (
-        ("OPSPACK_MCP_RELOAD_S", env.get("OPSPACK_MCP_RELOAD_S")),
-        ("[mcp] reload_s", config.table("mcp").get("reload_s")),
+        (own, env.get(own)),
+        (f"[{frontend}] reload_s", config.table(frontend).get("reload_s")),
         ("OPSPACK_SERVE_RELOAD_S", env.get("OPSPACK_SERVE_RELOAD_S")),
         ("[serve] reload_s", config.table("serve").get("reload_s")),
     )

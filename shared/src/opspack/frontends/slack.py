@@ -15,6 +15,12 @@
   the result in that message's thread and the first message in its final state. The
   app then needs to be in the channel (``chat:write``); where it may not post, a slash
   command answers "Started job N" and then the result through ``respond``.
+- Installed packs are read again like the runner does (``opspack serve``): on SIGHUP and
+  every ``[slack] reload_s`` seconds (else the runner's ``[serve] reload_s``, else 60; 0:
+  only on SIGHUP and ``packs reload``), unless the app was started on a ``--registry``
+  file. With ``[slack] announce_channel`` (else ``[serve] announce_channel``) set to a
+  channel id the app is in, the new and changed commands of each reload are posted there
+  (``chat.postMessage``, from a thread of its own: a slow Slack never holds a reload).
 
 Settings: ``SLACK_BOT_TOKEN`` and ``SLACK_SIGNING_SECRET`` (HTTP mode) or
 ``SLACK_APP_TOKEN`` (Socket Mode), each may be an ``env:``/``file:``/``vault:`` reference.
@@ -31,6 +37,7 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, replace
+from types import FrameType
 from typing import TYPE_CHECKING, Any
 
 from opspack.context import Caller
@@ -43,6 +50,9 @@ from opspack.threads import start_thread
 
 if TYPE_CHECKING:
     from slack_bolt import App
+
+    from opspack.registry import RegistryChange
+    from opspack.settings import Config
 
 log = logging.getLogger("opspack.frontends.slack")
 
@@ -233,6 +243,44 @@ class SlackFrontend:
             reply = self.gateway.chat(str(value.get("text") or "help"), caller)
         self._post(reply, respond=respond, client=None, channel=None)
 
+    # -- announcements --------------------------------------------------------------
+    def announcer(self, client: Any, channel: str) -> Callable[[RegistryChange], None]:
+        """A reload listener of the runtime: it posts the new and changed commands of a reload
+        (:func:`opspack.frontends.serve.announcement`) to ``channel`` with ``client``'s
+        ``chat_postMessage``, from a thread of its own, so that a slow Slack never holds a
+        reload; what fails is logged, never raised."""
+        from opspack.frontends.serve import announcement
+
+        runtime = self.gateway.runtime
+
+        def announce(change: RegistryChange) -> None:
+            message = announcement(runtime.registry, change)
+            if message is None:
+                return
+            start_thread(self._announce, client, channel, message, name="opspack-slack-announce")
+
+        return announce
+
+    def _announce(self, client: Any, channel: str, message: Reply) -> None:
+        from slack_sdk.errors import SlackApiError
+
+        try:
+            messages, uploads = split_messages(message)
+            for m in messages:
+                self._pace.take(channel, wait=True)
+                client.chat_postMessage(channel=channel, text=m["text"], blocks=m.get("blocks"))
+            for f in uploads:  # a table cut to fit (hundreds of new commands)
+                client.files_upload_v2(
+                    channel=channel,
+                    content=base64.b64decode(f["content_base64"]),
+                    filename=f["filename"],
+                    title=f.get("title"),
+                )
+        except SlackApiError as exc:  # not_in_channel, channel_not_found, ratelimited
+            log.error("the announcement of new commands in %s failed: %s", channel, exc.response.get("error"))
+        except Exception:  # a thread of its own: log what went wrong, nobody else would
+            log.exception("the announcement of new commands in %s failed", channel)
+
     # -- long jobs ------------------------------------------------------------------
     def _follow_job(self, job: Job, caller: Caller, place: _Place) -> threading.Thread:
         """Post "Started job N" now, then, from a thread: update that message in place as
@@ -375,6 +423,83 @@ def _value(action: dict[str, Any]) -> dict[str, Any]:
     return value if isinstance(value, dict) else {}
 
 
+def announce_channel(config: Config) -> str | None:
+    """Where new and changed commands are announced after a reload (None: nowhere):
+    ``OPSPACK_SLACK_ANNOUNCE_CHANNEL``, ``[slack] announce_channel``, else the runner's
+    ``OPSPACK_SERVE_ANNOUNCE_CHANNEL`` or ``[serve] announce_channel``."""
+    env = config.environ
+    for raw in (
+        env.get("OPSPACK_SLACK_ANNOUNCE_CHANNEL"),
+        config.table("slack").get("announce_channel"),
+        env.get("OPSPACK_SERVE_ANNOUNCE_CHANNEL"),
+        config.table("serve").get("announce_channel"),
+    ):
+        if raw:
+            return str(raw)
+    return None
+
+
+class Reloader:
+    """Reads a runtime's installed packs again, without an event loop (Bolt's Socket Mode
+    and HTTP servers have none): every ``every_s`` seconds from a thread of its own (0: never
+    by itself), and on SIGHUP when :meth:`start` runs in the main thread (the handler only
+    starts a thread: the reload never runs inside a signal handler). A runtime on a registry
+    file is never read again. Use it as a context manager, or :meth:`start` and :meth:`close`."""
+
+    def __init__(self, runtime: Any, every_s: float) -> None:
+        self.runtime = runtime
+        self.every_s = every_s
+        self._stop = threading.Event()
+        self._ticker: threading.Thread | None = None
+        self._previous: Any = None
+        self._hup = False
+
+    def start(self) -> Reloader:
+        """Start the periodic check and take SIGHUP (where it can be taken)."""
+        import signal
+
+        if not getattr(self.runtime, "reloadable", False):
+            return self
+        if self.every_s > 0:
+            self._ticker = start_thread(self._periodic, name="opspack-slack-reload")
+        hup = getattr(signal, "SIGHUP", None)
+        if hup is not None and threading.current_thread() is threading.main_thread():
+            self._previous = signal.signal(hup, self._on_hup)
+            self._hup = True
+        return self
+
+    def close(self) -> None:
+        """Stop the periodic check and give SIGHUP back to its former handler."""
+        import signal
+
+        self._stop.set()
+        if self._hup:
+            signal.signal(signal.SIGHUP, self._previous)
+            self._hup = False
+        if self._ticker is not None:
+            self._ticker.join(timeout=5)
+
+    def __enter__(self) -> Reloader:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def _on_hup(self, signum: int, frame: FrameType | None) -> None:
+        start_thread(self.look, "SIGHUP", name="opspack-slack-reload-hup")
+
+    def _periodic(self) -> None:
+        while not self._stop.wait(self.every_s):
+            self.look("periodic check")
+
+    def look(self, reason: str) -> None:
+        """Read the installed packs again now (``reason``: who or what asked); errors logged."""
+        try:
+            self.runtime.reload(reason)
+        except Exception:
+            log.exception("reading the installed packs failed")
+
+
 def create_app(gateway: Gateway, *, command: str = DEFAULT_COMMAND, **app_kwargs: Any) -> App:
     """A Bolt ``App`` with the opspack listeners (``app_kwargs`` go to ``App``)."""
     from slack_bolt import App
@@ -387,6 +512,7 @@ def run_slack(registry: Any = None, *, socket_mode: bool = True, port: int = 300
     import os
 
     from opspack.errors import ConfigError
+    from opspack.frontends.mcp import reload_interval
     from opspack.runtime import Runtime
     from opspack.settings import Config, resolve_reference
 
@@ -412,23 +538,33 @@ def run_slack(registry: Any = None, *, socket_mode: bool = True, port: int = 300
     gateway = Gateway(runtime)
     bot_token = setting("SLACK_BOT_TOKEN", True)
     command = os.environ.get("OPSPACK_SLACK_COMMAND", DEFAULT_COMMAND)
-    if socket_mode:
-        from slack_bolt.adapter.socket_mode import SocketModeHandler
+    frontend = SlackFrontend(gateway, command)
+    app_token = setting("SLACK_APP_TOKEN", True) if socket_mode else None
+    secret = None if socket_mode else setting("SLACK_SIGNING_SECRET", True)
+    every_s = reload_interval(config, "slack") if runtime.reloadable else 0.0
+    from slack_bolt import App
 
-        app_token = setting("SLACK_APP_TOKEN", True)
-        app = create_app(gateway, command=command, token=bot_token)
-        SocketModeHandler(app, app_token).start()  # type: ignore[no-untyped-call]
-    else:
-        app = create_app(
-            gateway, command=command, token=bot_token, signing_secret=setting("SLACK_SIGNING_SECRET", True)
-        )
-        app.start(port=port)
-    runtime.close()
+    app = frontend.register(App(token=bot_token, signing_secret=secret))
+    channel = announce_channel(config)
+    if channel:
+        runtime.reload_listeners.append(frontend.announcer(app.client, channel))
+    try:
+        with Reloader(runtime, every_s):
+            if socket_mode:
+                from slack_bolt.adapter.socket_mode import SocketModeHandler
+
+                SocketModeHandler(app, app_token).start()  # type: ignore[no-untyped-call]
+            else:
+                app.start(port=port)
+    finally:
+        runtime.close()
     return 0
 
 
 __all__ = [
+    "Reloader",
     "SlackFrontend",
+    "announce_channel",
     "caller_of",
     "create_app",
     "duration",
