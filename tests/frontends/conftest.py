@@ -12,17 +12,16 @@ from __future__ import annotations
 import contextlib
 import json
 import socket
-import subprocess
 import sys
 import threading
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from frontend_helpers import TOKEN, Runner, child_env, opspack_exe
+from frontend_helpers import TOKEN, Runner, child_env, listening, opspack_exe
 from opspack.devtools.registry_build import registry_from_package
 from opspack.registry import Registry
-from opspack_testkit import free_port, stop_process, wait_for_port
+from opspack_testkit import free_port
 
 
 @pytest.fixture(scope="session")
@@ -80,21 +79,9 @@ def start_runner(
     if open_files is not None:  # set in the child itself, then exec: no preexec_fn in a threaded process
         limit = f"import os, resource, sys; resource.setrlimit(resource.RLIMIT_NOFILE, ({open_files}, {open_files}))"
         command = [sys.executable, "-c", f"{limit}; os.execv(sys.argv[1], sys.argv[1:])", *command]
-    with open(log, "wb") as out:
-        proc = subprocess.Popen(
-            command,
-            env=child_env(OPSPACK_SERVE_TOKENS="other-token,env:RUNNER_TOKEN", RUNNER_TOKEN=TOKEN, **env),
-            stdout=out,
-            stderr=subprocess.STDOUT,
-        )
-    try:
-        try:
-            wait_for_port(port)
-        except TimeoutError:
-            raise AssertionError("opspack serve did not start:\n" + log.read_text()) from None
+    environ = child_env(OPSPACK_SERVE_TOKENS="other-token,env:RUNNER_TOKEN", RUNNER_TOKEN=TOKEN, **env)
+    with listening(command, port=port, log=log, env=environ) as proc:
         yield Runner(f"http://127.0.0.1:{port}", TOKEN, proc, log)
-    finally:
-        stop_process(proc)
 
 
 @pytest.fixture(scope="session")

@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import subprocess
 import sys
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+
+from opspack_testkit import stop_process, wait_for_port
 
 HERE = Path(__file__).resolve().parent
 ECHO = HERE / "echo_pack"
@@ -25,6 +29,30 @@ def child_env(**extra: str) -> dict[str, str]:
     env["PYTHONPATH"] = os.pathsep.join([str(ECHO), *filter(None, [os.environ.get("PYTHONPATH")])])
     env.update(extra)
     return env
+
+
+@contextlib.contextmanager
+def listening(
+    command: list[str],
+    *,
+    port: int,
+    log: Path,
+    env: dict[str, str],
+    cwd: str | Path | None = None,
+    timeout: float = 30.0,
+) -> Iterator[subprocess.Popen[bytes]]:
+    """``command`` started with its output in ``log``, once it listens on ``port``; stopped on
+    exit. A process that never listens fails the test with its log."""
+    with open(log, "wb") as out:
+        proc = subprocess.Popen(command, env=env, cwd=cwd, stdout=out, stderr=subprocess.STDOUT)
+    try:
+        try:
+            wait_for_port(port, timeout=timeout)
+        except TimeoutError:
+            raise AssertionError(f"{' '.join(command[:4])} ... did not start:\n" + log.read_text()) from None
+        yield proc
+    finally:
+        stop_process(proc)
 
 
 @dataclass

@@ -15,7 +15,7 @@ from typing import Any
 import anyio
 import httpx
 import pytest
-from frontend_helpers import child_env, opspack_exe
+from frontend_helpers import child_env, listening, opspack_exe
 from opspack.audit import AuditLog
 from opspack.registry import Registry
 from opspack_testkit import free_port, stop_process, wait_for_port
@@ -409,22 +409,9 @@ def mcp_http(registry_file: Path, tmp_path_factory: pytest.TempPathFactory) -> I
     port = free_port()
     log = folder / "mcp.log"
     env = child_env(XDG_CONFIG_HOME=str(folder / "xdg"), AGENT_TOKEN=AGENT_TOKEN, OPSPACK_AUDIT_URL=audit_url)
-    with open(log, "wb") as out:
-        proc = subprocess.Popen(
-            [opspack_exe(), "--registry", str(registry_file), "mcp", "--http", "--port", str(port)],
-            env=env,
-            cwd="/",
-            stdout=out,
-            stderr=subprocess.STDOUT,
-        )
-    try:
-        try:
-            wait_for_port(port)
-        except TimeoutError:
-            raise AssertionError("opspack mcp --http did not start:\n" + log.read_text()) from None
+    command = [opspack_exe(), "--registry", str(registry_file), "mcp", "--http", "--port", str(port)]
+    with listening(command, port=port, log=log, env=env, cwd="/") as proc:
         yield McpHttp(f"http://127.0.0.1:{port}/mcp", audit_url, proc, log)
-    finally:
-        stop_process(proc)
 
 
 def with_http_session(url: str, token: str, body: Session) -> None:

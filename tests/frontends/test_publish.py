@@ -26,8 +26,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from frontend_helpers import Runner, child_env
-from opspack_testkit import free_port, need, stop_process, wait_for_port
+from frontend_helpers import Runner, child_env, listening
+from opspack_testkit import free_port, need
 from opspack_testkit.servers.registries import PypiServer, RegistryUnavailable, Verdaccio
 from test_hubot import ensure_hubot
 
@@ -216,22 +216,12 @@ def venv_runner(bin_dir: Path, folder: Path, **env: str) -> Iterator[tuple[str, 
     """`opspack serve` of that virtualenv on a free port, run from a folder holding no checkout."""
     port = free_port()
     log = folder / "serve.log"
-    with open(log, "wb") as out:
-        proc = subprocess.Popen(
-            [str(bin_dir / "opspack"), "serve", "--port", str(port), "--no-access-log"],
-            cwd=folder,
-            env=clean_env(OPSPACK_SERVE_TOKENS=TOKEN, OPSPACK_AUDIT_URL=f"sqlite:///{folder / 'audit.db'}", **env),
-            stdout=out,
-            stderr=subprocess.STDOUT,
-        )
+    command = [str(bin_dir / "opspack"), "serve", "--port", str(port), "--no-access-log"]
+    environ = clean_env(OPSPACK_SERVE_TOKENS=TOKEN, OPSPACK_AUDIT_URL=f"sqlite:///{folder / 'audit.db'}", **env)
     try:
-        try:
-            wait_for_port(port, timeout=60)
-        except TimeoutError:
-            raise AssertionError("opspack serve did not start:\n" + log.read_text()) from None
-        yield f"http://127.0.0.1:{port}", proc
+        with listening(command, port=port, log=log, env=environ, cwd=folder, timeout=60) as proc:
+            yield f"http://127.0.0.1:{port}", proc
     finally:
-        stop_process(proc)
         print(log.read_text()[-3000:])
 
 
